@@ -1,0 +1,49 @@
+# Two commands for a newcomer: `make run` and `make test`. `make help` lists the rest.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_MODEL := artifacts/models/demo
+DEMO_INPUT := demo/input
+DEMO_OUTPUT := demo/output
+export PYTHONPATH := $(CURDIR)
+# TensorFlow's start-up chatter hides the pipeline's own progress lines.
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test model demo-input clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt setup.py
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip check
+	touch $(STAMP)
+
+install: $(STAMP) ## Create the virtualenv and install everything (pinned)
+
+$(DEMO_MODEL)/metadata.json: | $(STAMP)
+	$(PY) -m model.demo train --out $(DEMO_MODEL)
+
+model: $(DEMO_MODEL)/metadata.json ## Train the demo model if it is missing
+
+$(DEMO_INPUT): | $(STAMP)
+	$(PY) -m pipeline.demo_input --out $(DEMO_INPUT)
+
+demo-input: $(DEMO_INPUT) ## Generate the demo audio (several formats, a few broken files)
+
+run: $(DEMO_MODEL)/metadata.json $(DEMO_INPUT) ## Run the pipeline in batch on the embedded default (local folders, SQLite)
+	$(PY) -m pipeline.main --input_pattern '$(DEMO_INPUT)/**' --output_table $(DEMO_OUTPUT)/results.db \
+		--spectrogram_location $(DEMO_OUTPUT)/spectrograms --progress
+
+test: $(STAMP) ## Run the whole test suite
+	$(PY) -m pytest
+
+clean: ## Remove generated demo data, models and the virtualenv
+	rm -rf $(VENV) demo artifacts .pytest_cache

@@ -1,0 +1,87 @@
+"""The element types that flow through the pipeline, named from the domain.
+
+Each stage takes one record and returns the next; a record carries everything
+later stages and the result row need, so no stage has to join back to an
+earlier one (no shuffle of waveforms, no stateful join in streaming).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class AudioObject:
+    """One object (file) to process, as announced by a notification or a match.
+
+    ``generation`` identifies one version of the object: the Cloud Storage
+    object generation, or for local files the modification time in
+    nanoseconds. ``(uri, generation)`` is the identity used for dedupe.
+    """
+    uri: str
+    name: str
+    generation: str = ''
+    bucket: Optional[str] = None
+    size: Optional[int] = None
+    content_type: Optional[str] = None
+    event_time: Optional[float] = None  # seconds since the epoch, UTC
+
+    @property
+    def key(self) -> str:
+        return f'{self.uri}#{self.generation}'
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What decoding learned about the original audio."""
+    sample_rate_hz: int        # of the original file
+    channels: int              # of the original file
+    duration_seconds: float
+    codec: str = ''
+
+
+@dataclass(frozen=True, eq=False)
+class DecodedAudio:
+    """Mono float32 samples at the model's sample rate, plus their origin."""
+    source: AudioObject
+    info: AudioInfo
+    samples: np.ndarray
+    sample_rate_hz: int  # of ``samples`` (the model's rate)
+    spectrogram_uri: str = ''
+
+    def with_spectrogram(self, uri: str) -> 'DecodedAudio':
+        return dataclasses.replace(self, spectrogram_uri=uri)
+
+
+@dataclass(frozen=True)
+class ProcessedAudio:
+    """A decoded file without its samples: what inference keys its output by."""
+    source: AudioObject
+    info: AudioInfo
+    spectrogram_uri: str
+
+    @classmethod
+    def of(cls, decoded: DecodedAudio) -> 'ProcessedAudio':
+        return cls(decoded.source, decoded.info, decoded.spectrogram_uri)
+
+
+@dataclass(frozen=True)
+class Classification:
+    """The per-file outcome of inference (window scores already aggregated)."""
+    label: str
+    confidence: float
+    scores: tuple[tuple[str, float], ...]  # (label, score), in model label order
+    model_version: str
+    windows: int
+
+
+@dataclass(frozen=True)
+class FailedAudio:
+    """An input that failed at some stage: becomes one row in the error table."""
+    source: AudioObject
+    stage: str          # read | parse | decode | spectrogram | inference | write
+    error_type: str     # a short machine-readable class, e.g. TooLong
+    message: str

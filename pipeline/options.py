@@ -1,0 +1,218 @@
+"""The pipeline's options: the one source of truth for every user-facing flag.
+
+``OPTIONS`` declares each option once (name, type, default, help, and the regex
+the Flex Template uses to validate it). ``AudioPipelineOptions`` registers them
+with Beam, and ``templates/metadata.json`` is generated from the same list
+(``python -m templates.generate_metadata``), so the template cannot drift.
+``validate`` rejects bad combinations with a clear message before a job starts.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+DEFAULT_MODEL_URI = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'artifacts', 'models',
+                                 'demo')
+
+SUBSCRIPTION_RE = r'^projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/subscriptions/[a-zA-Z][-_.~+%a-zA-Z0-9]{2,254}$'
+BQ_TABLE_RE = r'^([a-z][-a-z0-9.:]{3,62}[:.])?[A-Za-z0-9_]{1,1024}\.[-A-Za-z0-9_$]{1,1024}$'
+GCS_PATH_RE = r'^gs://[a-z0-9][-_.a-z0-9]{1,220}[a-z0-9](/.*)?$'
+ENDPOINT_RE = r'^projects/[^/]+/locations/[a-z0-9-]+/endpoints/[0-9a-z-]+$'
+# Where a Flex Template runs, outputs are BigQuery tables and models live in Cloud Storage.
+OUTPUT_TABLE_RE = BQ_TABLE_RE
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    help: str
+    type: type = str
+    default: Any = None
+    regex: Optional[str] = None  # for the template's parameter validation
+    is_flag: bool = False
+    label: str = ''
+    # The template exposes everything a user launching a job sets; a few options only
+    # make sense on a local run (they point at this machine) and stay out of it.
+    in_template: bool = True
+
+    @property
+    def template_label(self) -> str:
+        return self.label or self.name.replace('_', ' ').capitalize()
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option('input_subscription',
+           'Pub/Sub subscription receiving Cloud Storage OBJECT_FINALIZE notifications (JSON_API_V1 payload), as '
+           'projects/PROJECT/subscriptions/NAME. Runs the pipeline in streaming mode. '
+           'Exactly one of input_subscription and input_pattern is required.',
+           regex=SUBSCRIPTION_RE, label='Input Pub/Sub subscription'),
+    Option('input_pattern',
+           'Batch replay: a local or gs:// glob of audio files ("**" matches recursively), e.g. '
+           'gs://BUCKET/uploads/**. Exactly one of input_subscription and input_pattern is required.',
+           regex=r'^(gs://|/|\.).+$', label='Input file pattern (batch replay)'),
+    Option('output_table',
+           'Where result rows go: a BigQuery table PROJECT:DATASET.TABLE (or DATASET.TABLE), or a local SQLite file '
+           'ending in .db (tables "processed" and "errors").',
+           regex=OUTPUT_TABLE_RE, label='Results table'),
+    Option('error_table',
+           'Where error rows go. Defaults to <output_table>_errors in BigQuery, or the "errors" table of the same '
+           'SQLite file.',
+           regex=BQ_TABLE_RE, label='Error table'),
+    Option('spectrogram_location',
+           'Folder or gs:// prefix where one spectrogram PNG per file is written. Objects under it are never '
+           're-ingested.',
+           regex=GCS_PATH_RE, label='Spectrogram location'),
+    Option('model_uri',
+           'Directory of the exported classifier (SavedModel + metadata.json), local or gs://. Defaults to the '
+           'demo model that `make run` trains.',
+           default=DEFAULT_MODEL_URI, regex=GCS_PATH_RE, label='Model directory'),
+    Option('model_endpoint',
+           'Classify on a Vertex AI endpoint instead of in the worker: '
+           'projects/PROJECT/locations/REGION/endpoints/ID. model_uri still supplies the model metadata.',
+           regex=ENDPOINT_RE, label='Vertex AI endpoint'),
+    Option('model_watch_pattern',
+           'Streaming only: a local or gs:// glob of model metadata files (e.g. gs://B/models/*/metadata.json). A new '
+           'match is loaded by the running job without a restart; each row records the model_version it used.',
+           regex=GCS_PATH_RE, label='Model update watch pattern'),
+    Option('model_watch_interval_seconds', 'How often to look for a new model under model_watch_pattern.',
+           type=float, default=60.0, regex=r'^[0-9]+(\.[0-9]+)?$'),
+    Option('max_duration_seconds',
+           'Files longer than this become error rows (TooLong) without being decoded whole.',
+           type=float, default=7200.0, regex=r'^[0-9]+(\.[0-9]+)?$'),
+    Option('min_batch_size', 'RunInference: the smallest number of files in one inference batch.',
+           type=int, default=1, regex=r'^[0-9]+$'),
+    Option('max_batch_size', 'RunInference: the largest number of files in one inference batch.',
+           type=int, default=32, regex=r'^[0-9]+$'),
+    Option('max_batch_windows',
+           'RunInference: the largest number of model windows in one batch (bounds memory when files are long).',
+           type=int, default=512, regex=r'^[0-9]+$'),
+    Option('max_batch_duration_secs',
+           'RunInference, streaming: the longest time a batch waits to fill before it is run.',
+           type=int, default=5, regex=r'^[0-9]+$'),
+    Option('model_copies', 'How many copies of the model one worker VM holds (with share_model_across_processes).',
+           type=int, default=1, regex=r'^[0-9]+$'),
+    Option('share_model_across_processes',
+           'Hold one copy of the model per VM, shared by all SDK processes (saves memory on many-core workers).',
+           is_flag=True, default=False, regex=r'^(true|false)$'),
+    Option('reprocess',
+           'Batch replay: process every matched file even if the results table already has its (audio_file, '
+           'generation), e.g. after a model change. By default such files are skipped.',
+           is_flag=True, default=False, regex=r'^(true|false)$'),
+    Option('spectrogram_max_width', 'Upper bound on the pixel width of the spectrogram plot of a long file.',
+           type=int, default=1600, regex=r'^[0-9]+$'),
+    Option('dedupe_ttl_seconds',
+           'Streaming: how long a (file, generation) already seen is remembered, to drop redelivered notifications.',
+           type=int, default=3600, regex=r'^[0-9]+$'),
+    Option('progress', 'Local runs: print progress and a summary while the pipeline runs.',
+           is_flag=True, default=False, in_template=False),
+)
+OPTION_NAMES = frozenset(o.name for o in OPTIONS)
+
+
+class AudioPipelineOptions(PipelineOptions):
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        for option in OPTIONS:
+            if option.is_flag:
+                parser.add_argument(f'--{option.name}', action='store_true', default=option.default, help=option.help)
+            else:
+                parser.add_argument(f'--{option.name}', type=option.type, default=option.default, help=option.help)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """The validated options, typed, that ``build_pipeline`` consumes."""
+    input_subscription: Optional[str]
+    input_pattern: Optional[str]
+    output_table: str
+    error_table: str
+    spectrogram_location: str
+    model_uri: str
+    model_endpoint: Optional[str]
+    model_watch_pattern: Optional[str]
+    model_watch_interval_seconds: float
+    max_duration_seconds: float
+    min_batch_size: int
+    max_batch_size: int
+    max_batch_windows: int
+    max_batch_duration_secs: int
+    model_copies: int
+    share_model_across_processes: bool
+    reprocess: bool
+    spectrogram_max_width: int
+    dedupe_ttl_seconds: int
+    progress: bool
+    streaming: bool
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return is_sqlite_path(self.output_table)
+
+
+class OptionsError(ValueError):
+    """A bad option or combination of options; the message says how to fix it."""
+
+
+def is_sqlite_path(table: str) -> bool:
+    return table.endswith('.db')
+
+
+def default_error_table(output_table: str) -> str:
+    return output_table if is_sqlite_path(output_table) else f'{output_table}_errors'
+
+
+def validate(options: PipelineOptions) -> PipelineConfig:
+    """Checks options up front; raises OptionsError listing every problem found."""
+    o = options.view_as(AudioPipelineOptions)
+    runner = (options.view_as(StandardOptions).runner or 'DirectRunner')
+    on_dataflow = 'dataflow' in str(runner).lower()
+    problems: list[str] = []
+
+    if bool(o.input_subscription) == bool(o.input_pattern):
+        problems.append('give exactly one of --input_subscription (streaming) or --input_pattern (batch replay)')
+    if o.input_subscription and not re.match(SUBSCRIPTION_RE, o.input_subscription):
+        problems.append(f'--input_subscription must look like projects/P/subscriptions/S, got {o.input_subscription!r}')
+    if not o.output_table:
+        problems.append('--output_table is required (PROJECT:DATASET.TABLE, or a local file ending in .db)')
+    elif not is_sqlite_path(o.output_table) and not re.match(BQ_TABLE_RE, o.output_table):
+        problems.append(f'--output_table must be PROJECT:DATASET.TABLE or a path ending in .db, got {o.output_table!r}')
+    error_table = o.error_table or (default_error_table(o.output_table) if o.output_table else '')
+    if o.output_table and o.error_table and is_sqlite_path(o.output_table) != is_sqlite_path(o.error_table):
+        problems.append('--error_table must use the same backend as --output_table (both BigQuery or both SQLite)')
+    if not o.spectrogram_location:
+        problems.append('--spectrogram_location is required (a folder or a gs:// prefix)')
+    if o.model_endpoint and not re.match(ENDPOINT_RE, o.model_endpoint):
+        problems.append(f'--model_endpoint must be projects/P/locations/L/endpoints/E, got {o.model_endpoint!r}')
+    if o.model_watch_pattern and not o.input_subscription:
+        problems.append('--model_watch_pattern only applies to streaming (--input_subscription) jobs')
+    if o.model_watch_pattern and o.model_endpoint:
+        problems.append('--model_watch_pattern updates the in-worker model; it cannot be combined with --model_endpoint')
+    if o.reprocess and o.input_subscription:
+        problems.append('--reprocess applies to batch replay (--input_pattern) only')
+    for name in ('max_duration_seconds', 'min_batch_size', 'max_batch_size', 'max_batch_windows', 'model_copies',
+                 'spectrogram_max_width', 'model_watch_interval_seconds'):
+        if getattr(o, name) is None or getattr(o, name) <= 0:
+            problems.append(f'--{name} must be positive')
+    if (o.min_batch_size or 0) > (o.max_batch_size or 0):
+        problems.append('--min_batch_size must not exceed --max_batch_size')
+    if (o.spectrogram_max_width or 0) < 64:
+        problems.append('--spectrogram_max_width must be at least 64 pixels')
+    if on_dataflow:
+        for name in ('spectrogram_location', 'model_uri', 'input_pattern', 'model_watch_pattern'):
+            value = getattr(o, name)
+            if value and not value.startswith('gs://'):
+                problems.append(f'--{name} must be a gs:// path on Dataflow (workers cannot see {value!r})')
+        if o.output_table and is_sqlite_path(o.output_table):
+            problems.append('--output_table must be a BigQuery table on Dataflow, not a local SQLite file')
+    if problems:
+        raise OptionsError('invalid pipeline options:\n  - ' + '\n  - '.join(problems))
+
+    values = {f.name: getattr(o, f.name, None) for f in dataclasses.fields(PipelineConfig)
+              if f.name not in ('error_table', 'streaming')}
+    return PipelineConfig(**values, error_table=error_table, streaming=bool(o.input_subscription))

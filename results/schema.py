@@ -1,0 +1,112 @@
+"""The result and error tables: the one definition of their columns.
+
+BigQuery sinks, ``templates/provision.sh`` (via ``python -m results.schema``),
+the SQLite store and the dashboard all read these lists.
+
+    python -m results.schema processed   # BigQuery JSON schema of the results table
+    python -m results.schema errors      # ... of the error table
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from typing import Any
+
+from audio.records import AudioObject, Classification, FailedAudio, ProcessedAudio
+
+PROCESSED_FIELDS: list[dict[str, Any]] = [
+    {'name': 'audio_file', 'type': 'STRING', 'mode': 'REQUIRED',
+     'description': 'gs:// URI or local path of the audio file'},
+    {'name': 'generation', 'type': 'STRING', 'mode': 'REQUIRED',
+     'description': 'Cloud Storage object generation (local files: mtime in ns)'},
+    {'name': 'spectrogram_image', 'type': 'STRING', 'mode': 'NULLABLE',
+     'description': 'URI of the spectrogram PNG'},
+    {'name': 'label', 'type': 'STRING', 'mode': 'NULLABLE', 'description': 'Predicted label'},
+    {'name': 'confidence', 'type': 'FLOAT', 'mode': 'NULLABLE', 'description': 'Score of the predicted label'},
+    {'name': 'scores', 'type': 'RECORD', 'mode': 'REPEATED', 'description': 'Score of every label',
+     'fields': [{'name': 'label', 'type': 'STRING', 'mode': 'NULLABLE'},
+                {'name': 'score', 'type': 'FLOAT', 'mode': 'NULLABLE'}]},
+    {'name': 'model_version', 'type': 'STRING', 'mode': 'NULLABLE', 'description': 'Model that produced the row'},
+    {'name': 'duration_seconds', 'type': 'FLOAT', 'mode': 'NULLABLE', 'description': 'Audio duration'},
+    {'name': 'sample_rate_hz', 'type': 'INTEGER', 'mode': 'NULLABLE', 'description': 'Original sample rate'},
+    {'name': 'channels', 'type': 'INTEGER', 'mode': 'NULLABLE', 'description': 'Original channel count'},
+    {'name': 'event_time', 'type': 'TIMESTAMP', 'mode': 'NULLABLE',
+     'description': 'When the object was finalized (notification event time)'},
+    {'name': 'processed_at', 'type': 'TIMESTAMP', 'mode': 'REQUIRED', 'description': 'When the row was produced'},
+]
+
+ERROR_FIELDS: list[dict[str, Any]] = [
+    {'name': 'audio_file', 'type': 'STRING', 'mode': 'REQUIRED', 'description': 'gs:// URI or local path'},
+    {'name': 'generation', 'type': 'STRING', 'mode': 'NULLABLE', 'description': 'Object generation, when known'},
+    {'name': 'stage', 'type': 'STRING', 'mode': 'REQUIRED',
+     'description': 'Stage that failed: read, parse, decode, spectrogram, inference or write'},
+    {'name': 'error_type', 'type': 'STRING', 'mode': 'REQUIRED', 'description': 'Short error class, e.g. TooLong'},
+    {'name': 'message', 'type': 'STRING', 'mode': 'NULLABLE', 'description': 'What went wrong (truncated)'},
+    {'name': 'failed_at', 'type': 'TIMESTAMP', 'mode': 'REQUIRED', 'description': 'When the failure was recorded'},
+]
+
+TABLES = {'processed': PROCESSED_FIELDS, 'errors': ERROR_FIELDS}
+# Results are partitioned by day of processing and clustered by label (see provision.sh).
+PARTITION_FIELD = 'processed_at'
+CLUSTER_FIELDS = ('label',)
+MAX_MESSAGE_CHARS = 1024
+
+
+def bigquery_schema(table: str) -> dict[str, Any]:
+    """The schema in the form WriteToBigQuery and ``bq mk --schema`` accept."""
+    return {'fields': TABLES[table]}
+
+
+def timestamp(seconds: float) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
+
+
+def processed_row(item: ProcessedAudio, result: Classification, processed_at: float) -> dict[str, Any]:
+    return {
+        'audio_file': item.source.uri,
+        'generation': item.source.generation,
+        'spectrogram_image': item.spectrogram_uri,
+        'label': result.label,
+        'confidence': float(result.confidence),
+        'scores': [{'label': label, 'score': float(score)} for label, score in result.scores],
+        'model_version': result.model_version,
+        'duration_seconds': float(item.info.duration_seconds),
+        'sample_rate_hz': int(item.info.sample_rate_hz),
+        'channels': int(item.info.channels),
+        'event_time': timestamp(item.source.event_time) if item.source.event_time is not None else None,
+        'processed_at': timestamp(processed_at),
+    }
+
+
+def error_row(failure: FailedAudio, failed_at: float) -> dict[str, Any]:
+    message = failure.message
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = message[:MAX_MESSAGE_CHARS - 3] + '...'
+    return {
+        'audio_file': failure.source.uri,
+        'generation': failure.source.generation,
+        'stage': failure.stage,
+        'error_type': failure.error_type,
+        'message': message,
+        'failed_at': timestamp(failed_at),
+    }
+
+
+def source_of(row: dict[str, Any]) -> AudioObject:
+    """The object a (result or error) row is about: to turn a failed write into an error row."""
+    uri = row.get('audio_file') or ''
+    return AudioObject(uri=uri, name=uri, generation=row.get('generation') or '')
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1 or argv[0] not in TABLES:
+        print(f'usage: python -m results.schema {{{"|".join(TABLES)}}}', file=sys.stderr)
+        return 2
+    json.dump(TABLES[argv[0]], sys.stdout, indent=2)
+    print()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,104 @@
+"""The embedded default sink: one SQLite file with a ``processed`` and an ``errors`` table.
+
+Columns mirror the BigQuery schema (``results.schema``); ``scores`` is JSON text
+and timestamps are ISO-8601 UTC text. ``(audio_file, generation)`` is the
+primary key of both tables, and the writes keep the accounting rule in the
+database itself: a result replaces an earlier error for the same object
+generation, an error never shadows an existing result, and a repeated write
+changes nothing.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+from typing import Any, Iterable, Iterator
+
+from results.schema import ERROR_FIELDS, PROCESSED_FIELDS
+
+PROCESSED = 'processed'
+ERRORS = 'errors'
+_SQL_TYPES = {'STRING': 'TEXT', 'FLOAT': 'REAL', 'INTEGER': 'INTEGER', 'TIMESTAMP': 'TEXT', 'RECORD': 'TEXT'}
+
+
+def _columns(fields: list[dict[str, Any]]) -> list[str]:
+    return [f['name'] for f in fields]
+
+
+PROCESSED_COLUMNS = _columns(PROCESSED_FIELDS)
+ERROR_COLUMNS = _columns(ERROR_FIELDS)
+
+
+def _create_sql(table: str, fields: list[dict[str, Any]]) -> str:
+    cols = ', '.join(f"{f['name']} {_SQL_TYPES[f['type']]}" + (' NOT NULL' if f['mode'] == 'REQUIRED' else '')
+                     for f in fields)
+    return f'CREATE TABLE IF NOT EXISTS {table} ({cols}, PRIMARY KEY (audio_file, generation))'
+
+
+@contextlib.contextmanager
+def connect(path: str) -> Iterator[sqlite3.Connection]:
+    """A connection with the tables created; commits on success."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    conn = sqlite3.connect(path, timeout=60)
+    try:
+        # WAL lets the dashboard read while several worker processes write.
+        conn.execute('PRAGMA journal_mode=WAL')
+        conn.execute(_create_sql(PROCESSED, PROCESSED_FIELDS))
+        conn.execute(_create_sql(ERRORS, ERROR_FIELDS))
+        conn.execute(f'CREATE INDEX IF NOT EXISTS processed_at_idx ON {PROCESSED} (processed_at)')
+        conn.execute(f'CREATE INDEX IF NOT EXISTS failed_at_idx ON {ERRORS} (failed_at)')
+        yield conn
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def _encode_processed(row: dict[str, Any]) -> tuple:
+    return tuple(json.dumps(row[c]) if c == 'scores' else row.get(c) for c in PROCESSED_COLUMNS)
+
+
+def write_processed(conn: sqlite3.Connection, rows: Iterable[dict[str, Any]]) -> None:
+    rows = list(rows)
+    marks = ', '.join('?' * len(PROCESSED_COLUMNS))
+    conn.executemany(f'INSERT OR REPLACE INTO {PROCESSED} ({", ".join(PROCESSED_COLUMNS)}) VALUES ({marks})',
+                     [_encode_processed(r) for r in rows])
+    conn.executemany(f'DELETE FROM {ERRORS} WHERE audio_file = ? AND generation = ?',
+                     [(r['audio_file'], r['generation']) for r in rows])
+
+
+def write_errors(conn: sqlite3.Connection, rows: Iterable[dict[str, Any]]) -> None:
+    cols = ', '.join(ERROR_COLUMNS)
+    marks = ', '.join('?' * len(ERROR_COLUMNS))
+    conn.executemany(
+        f'INSERT OR REPLACE INTO {ERRORS} ({cols}) SELECT {marks} WHERE NOT EXISTS '
+        f'(SELECT 1 FROM {PROCESSED} WHERE audio_file = ? AND generation = ?)',
+        [tuple(r.get(c) for c in ERROR_COLUMNS) + (r['audio_file'], r.get('generation') or '') for r in rows])
+
+
+def existing_keys(path: str) -> set[tuple[str, str]]:
+    """(audio_file, generation) of every result row; empty when the file does not exist yet."""
+    if not os.path.exists(path):
+        return set()
+    with connect(path) as conn:
+        return set(conn.execute(f'SELECT audio_file, generation FROM {PROCESSED}'))
+
+
+def counts(path: str) -> tuple[int, int]:
+    """(result rows, error rows)."""
+    if not os.path.exists(path):
+        return 0, 0
+    with connect(path) as conn:
+        return (conn.execute(f'SELECT COUNT(*) FROM {PROCESSED}').fetchone()[0],
+                conn.execute(f'SELECT COUNT(*) FROM {ERRORS}').fetchone()[0])
+
+
+def read_table(path: str, table: str) -> list[dict[str, Any]]:
+    """Every row of one table as dicts (scores decoded): for tests and small tools."""
+    with connect(path) as conn:
+        conn.row_factory = sqlite3.Row
+        rows = [dict(r) for r in conn.execute(f'SELECT * FROM {table}')]
+    for row in rows:
+        if 'scores' in row and row['scores'] is not None:
+            row['scores'] = json.loads(row['scores'])
+    return rows

@@ -1,0 +1,23 @@
+"""The pipeline package: installed on the launcher and on every Dataflow worker (one image)."""
+import pathlib
+
+import setuptools
+
+HERE = pathlib.Path(__file__).parent
+
+
+def requirements():
+    lines = (HERE / 'requirements.txt').read_text().splitlines()
+    return [line for line in (l.strip() for l in lines) if line and not line.startswith(('#', '-'))]
+
+
+setuptools.setup(
+    name='audio-spectrogram-pipeline',
+    version='0.1.0',
+    description='Streaming and batch Apache Beam pipeline: audio in Cloud Storage -> spectrogram -> '
+                'RunInference -> BigQuery',
+    python_requires='>=3.11,<3.12',
+    packages=setuptools.find_packages(include=['pipeline', 'pipeline.*', 'transforms', 'transforms.*', 'audio',
+                                               'audio.*', 'results', 'results.*', 'model', 'model.*']),
+    install_requires=requirements(),
+)
