@@ -1,0 +1,129 @@
+"""RunInference model handlers: one file's waveform in, its per-window probabilities out.
+
+Each element is a whole file's mono waveform at the model's rate. The handler
+cuts it into fixed-length windows (zero-copy views), runs every window of the
+batch through the model in chunks of at most ``max_windows_per_call``, and
+returns one ``PredictionResult`` per file whose ``inference`` is a
+``[windows, labels]`` float32 array and whose ``model_id`` is the model
+version. Batching whole files (weighted by their window count) rather than
+windows keeps the graph free of a shuffle of samples and of a stateful
+re-assembly step in streaming, and keeps memory bounded for long files.
+
+Subclasses only say how to load a model and score a ``[n, window_samples]``
+array (``score_windows``): the local TensorFlow handler here, and the Vertex AI
+endpoint handler in ``model.vertex_handler``. Both return the same type, so
+nothing downstream changes.
+"""
+from __future__ import annotations
+
+import abc
+from typing import Any, Iterable, Iterator, Optional, Sequence
+
+import numpy as np
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+
+from model.metadata import INPUT_NAME, OUTPUT_NAME, SIGNATURE, ModelMetadata, load_metadata, model_dir_of
+
+METRICS_NAMESPACE = 'AudioClassifier'
+
+
+def iter_windows(samples: np.ndarray, metadata: ModelMetadata) -> Iterator[np.ndarray]:
+    """Yields ``[window_samples]`` windows, hop apart; the last is zero-padded. Views, not copies."""
+    w, hop = metadata.window_samples, metadata.hop_samples
+    n = metadata.window_count(len(samples))
+    for i in range(n):
+        window = samples[i * hop:i * hop + w]
+        if len(window) < w:
+            window = np.pad(window, (0, w - len(window)))
+        yield window
+
+
+class WindowedClassifierHandler(ModelHandler[np.ndarray, PredictionResult, Any], abc.ABC):
+    """Shared windowing, chunking and batching for every way of scoring windows."""
+
+    def __init__(self, model_uri: str, *, min_batch_size: int = 1, max_batch_size: int = 32,
+                 max_batch_windows: int = 512, max_batch_duration_secs: Optional[int] = None,
+                 max_windows_per_call: int = 256, metadata: Optional[ModelMetadata] = None):
+        super().__init__()
+        self._model_uri = model_uri
+        self._metadata = metadata or load_metadata(model_uri)
+        self._max_windows_per_call = max_windows_per_call
+        self._batching = {'min_batch_size': min_batch_size, 'max_batch_size': max_batch_size,
+                          'max_batch_weight': max_batch_windows, 'element_size_fn': self._element_windows}
+        if max_batch_duration_secs:
+            self._batching['max_batch_duration_secs'] = max_batch_duration_secs
+
+    @property
+    def metadata(self) -> ModelMetadata:
+        return self._metadata
+
+    def _element_windows(self, element) -> int:
+        # Elements reach BatchElements keyed: (key, waveform).
+        samples = element[1] if isinstance(element, tuple) else element
+        return self._metadata.window_count(len(samples))
+
+    @abc.abstractmethod
+    def score_windows(self, model: Any, windows: np.ndarray) -> np.ndarray:
+        """``[n, window_samples]`` float32 -> ``[n, labels]`` probabilities."""
+
+    def run_inference(self, batch: Sequence[np.ndarray], model: Any,
+                      inference_args: Optional[dict[str, Any]] = None) -> Iterable[PredictionResult]:
+        metadata = self._metadata
+        counts = [metadata.window_count(len(samples)) for samples in batch]
+        scores = np.empty((sum(counts), len(metadata.labels)), dtype=np.float32)
+        chunk = np.empty((min(self._max_windows_per_call, len(scores)), metadata.window_samples), np.float32)
+        filled = done = 0
+        for samples in batch:
+            for window in iter_windows(samples, metadata):
+                chunk[filled] = window
+                filled += 1
+                if filled == len(chunk):
+                    scores[done:done + filled] = self.score_windows(model, chunk[:filled])
+                    done, filled = done + filled, 0
+        if filled:
+            scores[done:done + filled] = self.score_windows(model, chunk[:filled])
+        offsets = np.cumsum([0] + counts)
+        return [PredictionResult(example=None, inference=scores[offsets[i]:offsets[i + 1]],
+                                 model_id=metadata.model_version) for i in range(len(batch))]
+
+    def get_num_bytes(self, batch: Sequence[np.ndarray]) -> int:
+        # The default pickles the whole batch just to measure it.
+        return int(sum(np.asarray(samples).nbytes for samples in batch))
+
+    def get_metrics_namespace(self) -> str:
+        return METRICS_NAMESPACE
+
+    def batch_elements_kwargs(self) -> dict[str, Any]:
+        return dict(self._batching)
+
+
+class SavedModelHandler(WindowedClassifierHandler):
+    """Scores windows in the worker with the exported TensorFlow SavedModel."""
+
+    def __init__(self, model_uri: str, *, model_copies: int = 1, share_model_across_processes: bool = False,
+                 **kwargs):
+        super().__init__(model_uri, **kwargs)
+        self._share = share_model_across_processes
+        self._model_copies = model_copies
+
+    def load_model(self):
+        import tensorflow as tf  # loaded in the worker only
+
+        return tf.saved_model.load(self._model_uri).signatures[SIGNATURE]
+
+    def score_windows(self, model, windows: np.ndarray) -> np.ndarray:
+        import tensorflow as tf
+
+        return model(**{INPUT_NAME: tf.constant(windows)})[OUTPUT_NAME].numpy()
+
+    def update_model_path(self, model_path: Optional[str] = None):
+        """Called by RunInference's model-update side input with a watched path inside a model dir."""
+        if model_path:
+            self._model_uri = model_dir_of(model_path)
+            self._metadata = load_metadata(self._model_uri)
+
+    def share_model_across_processes(self) -> bool:
+        return self._share
+
+    def model_copies(self) -> int:
+        return self._model_copies
