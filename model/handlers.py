@@ -41,15 +41,15 @@ def iter_windows(samples: np.ndarray, metadata: ModelMetadata) -> Iterator[np.nd
 class WindowedClassifierHandler(ModelHandler[np.ndarray, PredictionResult, Any], abc.ABC):
     """Shared windowing, chunking and batching for every way of scoring windows."""
 
-    def __init__(self, model_uri: str, *, min_batch_size: int = 1, max_batch_size: int = 32,
-                 max_batch_windows: int = 512, max_batch_duration_secs: Optional[int] = None,
-                 max_windows_per_call: int = 256, metadata: Optional[ModelMetadata] = None):
+    def __init__(self, model_uri: str, *, min_batch_size: int = 1, max_batch_size: int = 256,
+                 max_batch_duration_secs: Optional[int] = None, metadata: Optional[ModelMetadata] = None):
+        """Batch sizes count model windows, not files: a batch of long files stays bounded in memory."""
         super().__init__()
         self._model_uri = model_uri
         self._metadata = metadata or load_metadata(model_uri)
-        self._max_windows_per_call = max_windows_per_call
+        self._max_windows_per_call = max_batch_size
         self._batching = {'min_batch_size': min_batch_size, 'max_batch_size': max_batch_size,
-                          'max_batch_weight': max_batch_windows, 'element_size_fn': self._element_windows}
+                          'element_size_fn': self._element_windows}
         if max_batch_duration_secs:
             self._batching['max_batch_duration_secs'] = max_batch_duration_secs
 

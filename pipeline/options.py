@@ -16,6 +16,8 @@ from typing import Any, Optional
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from results.sqlite_store import is_sqlite_path
+
 DEFAULT_MODEL_URI = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'artifacts', 'models',
                                  'demo')
 
@@ -84,13 +86,14 @@ OPTIONS: tuple[Option, ...] = (
     Option('max_duration_seconds',
            'Files longer than this become error rows (TooLong) without being decoded whole.',
            type=float, default=7200.0, regex=r'^[0-9]+(\.[0-9]+)?$'),
-    Option('min_batch_size', 'RunInference: the smallest number of files in one inference batch.',
+    Option('min_batch_size',
+           'RunInference: the smallest inference batch, counted in model windows (a file contributes one window '
+           'per hop of audio, at least one).',
            type=int, default=1, regex=r'^[0-9]+$'),
-    Option('max_batch_size', 'RunInference: the largest number of files in one inference batch.',
-           type=int, default=32, regex=r'^[0-9]+$'),
-    Option('max_batch_windows',
-           'RunInference: the largest number of model windows in one batch (bounds memory when files are long).',
-           type=int, default=512, regex=r'^[0-9]+$'),
+    Option('max_batch_size',
+           'RunInference: the largest inference batch, counted in model windows; bounds memory when files are '
+           'long (a longer file is batched alone and scored in chunks of this size).',
+           type=int, default=256, regex=r'^[0-9]+$'),
     Option('max_batch_duration_secs',
            'RunInference, streaming: the longest time a batch waits to fill before it is run.',
            type=int, default=5, regex=r'^[0-9]+$'),
@@ -140,7 +143,6 @@ class PipelineConfig:
     max_duration_seconds: float
     min_batch_size: int
     max_batch_size: int
-    max_batch_windows: int
     max_batch_duration_secs: int
     model_copies: int
     share_model_across_processes: bool
@@ -157,10 +159,6 @@ class PipelineConfig:
 
 class OptionsError(ValueError):
     """A bad option or combination of options; the message says how to fix it."""
-
-
-def is_sqlite_path(table: str) -> bool:
-    return table.endswith('.db')
 
 
 def default_error_table(output_table: str) -> str:
@@ -195,7 +193,7 @@ def validate(options: PipelineOptions) -> PipelineConfig:
         problems.append('--model_watch_pattern updates the in-worker model; it cannot be combined with --model_endpoint')
     if o.reprocess and o.input_subscription:
         problems.append('--reprocess applies to batch replay (--input_pattern) only')
-    for name in ('max_duration_seconds', 'min_batch_size', 'max_batch_size', 'max_batch_windows', 'model_copies',
+    for name in ('max_duration_seconds', 'min_batch_size', 'max_batch_size', 'model_copies',
                  'spectrogram_max_width', 'model_watch_interval_seconds'):
         if getattr(o, name) is None or getattr(o, name) <= 0:
             problems.append(f'--{name} must be positive')

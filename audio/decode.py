@@ -1,0 +1,200 @@
+"""Decode any common audio format into mono float32 at a target rate, in blocks.
+
+libsndfile (soundfile) reads WAV in every width, FLAC, Ogg Vorbis/Opus, AIFF
+and MP3 without FFmpeg; PyAV (FFmpeg) reads the rest (AAC/.m4a, WebM, ...).
+Both read from a seekable file object in blocks, down-mix and resample each
+block (soxr's streaming resampler), so only the output at the target rate is
+ever held whole: a long 48 kHz stereo file is never loaded whole. The duration
+limit is checked against the header before decoding, and again while decoding
+for formats whose header does not say.
+"""
+from __future__ import annotations
+
+import io
+import re
+from typing import BinaryIO, Optional
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from audio.records import AudioInfo
+
+BLOCK_FRAMES = 1 << 16
+# libsndfile's parser log says so when a chunk claims more bytes than the file has.
+_SHORT_CHUNK = re.compile(r'^(data|SSND)\s*:\s*\d+ \(should be \d+\)|> file length', re.MULTILINE)
+# Leading bytes of the containers we read: a file that starts like one but will not decode is damaged
+# (usually truncated), not "not audio".
+_MAGIC = ((b'RIFF', 'WAV'), (b'fLaC', 'FLAC'), (b'OggS', 'Ogg'), (b'ID3', 'MP3'), (b'\xff\xfb', 'MP3'),
+          (b'\xff\xf3', 'MP3'), (b'\xff\xf2', 'MP3'), (b'FORM', 'AIFF'), (b'\x1aE\xdf\xa3', 'WebM/Matroska'))
+
+
+class DecodeError(Exception):
+    """An input that cannot become audio; ``error_type`` goes into the error row."""
+
+    def __init__(self, error_type: str, message: str):
+        super().__init__(message)
+        self.error_type = error_type
+
+
+class _Output:
+    """Resamples mono blocks to the target rate into one growing float32 buffer."""
+
+    def __init__(self, in_rate: int, out_rate: int, expected_frames: Optional[int], max_out: int):
+        self._resampler = None if in_rate == out_rate else soxr.ResampleStream(in_rate, out_rate, 1, dtype='float32')
+        capacity = int(expected_frames * out_rate / in_rate) + 64 if expected_frames else out_rate * 10
+        self._buffer = np.empty(min(capacity, max_out + 64), dtype=np.float32)
+        self._size = 0
+        self._max_out = max_out
+
+    def add(self, mono: np.ndarray, last: bool = False) -> None:
+        block = mono if self._resampler is None else self._resampler.resample_chunk(mono, last=last)
+        end = self._size + len(block)
+        if end > self._max_out + 64:
+            raise _TooLong()
+        if end > len(self._buffer):
+            grown = np.empty(max(end, min(2 * len(self._buffer), self._max_out + 64)), dtype=np.float32)
+            grown[:self._size] = self._buffer[:self._size]
+            self._buffer = grown
+        self._buffer[self._size:end] = block
+        self._size = end
+
+    def finish(self) -> np.ndarray:
+        if self._resampler is not None:
+            self.add(np.zeros(0, dtype=np.float32), last=True)
+        return self._buffer[:self._size]
+
+
+class _TooLong(Exception):
+    pass
+
+
+def decode(stream: BinaryIO, target_rate: int, max_duration_s: float, size: Optional[int] = None
+           ) -> tuple[np.ndarray, AudioInfo]:
+    """Returns (mono float32 samples at ``target_rate``, info about the original).
+
+    Raises DecodeError with error_type EmptyFile, NotAudio, Truncated, NoAudio or TooLong.
+    """
+    if size == 0 or _is_empty(stream):
+        raise DecodeError('EmptyFile', 'the file is empty (0 bytes)')
+    max_out = int(max_duration_s * target_rate)
+    try:
+        try:
+            samples, info = _decode_soundfile(stream, target_rate, max_out)
+        except _NotForSoundfile:
+            stream.seek(0)
+            samples, info = _decode_pyav(stream, target_rate, max_out)
+    except _TooLong:
+        raise DecodeError('TooLong', f'longer than the {max_duration_s:g} s limit (stopped decoding at the limit)')
+    if info.duration_seconds > max_duration_s:
+        raise DecodeError('TooLong', f'{info.duration_seconds:.1f} s is longer than the {max_duration_s:g} s limit')
+    if len(samples) == 0:
+        raise DecodeError('NoAudio', 'the file decodes to zero samples')
+    if not np.all(np.isfinite(samples)):
+        raise DecodeError('Corrupt', 'the decoded audio contains NaN or infinite samples')
+    return samples, info
+
+
+def _is_empty(stream: BinaryIO) -> bool:
+    start = stream.tell()
+    head = stream.read(1)
+    stream.seek(start)
+    return not head
+
+
+class _NotForSoundfile(Exception):
+    pass
+
+
+def _decode_soundfile(stream: BinaryIO, target_rate: int, max_out: int) -> tuple[np.ndarray, AudioInfo]:
+    try:
+        f = sf.SoundFile(stream)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
+        raise _NotForSoundfile() from e
+    with f:
+        rate, channels, frames = f.samplerate, f.channels, f.frames
+        header_seconds = frames / rate if frames > 0 else 0.0
+        if frames > 0 and header_seconds * target_rate > max_out + 64:
+            raise DecodeError('TooLong', f'{header_seconds:.1f} s is longer than the '
+                                         f'{max_out / target_rate:g} s limit (from the header; not decoded)')
+        out = _Output(rate, target_rate, frames if frames > 0 else None, max_out)
+        read = 0
+        try:
+            for block in f.blocks(blocksize=BLOCK_FRAMES, dtype='float32', always_2d=True):
+                read += len(block)
+                out.add(block.mean(axis=1) if channels > 1 else block[:, 0])
+        except sf.LibsndfileError as e:
+            raise DecodeError('Corrupt', f'{f.format} data is corrupt after {read / rate:.2f} s: {e}') from e
+        samples = out.finish()
+        fmt = f'{f.format}/{f.subtype}'
+        # libsndfile quietly returns what is there when data stops early; its parser log tells.
+        if _SHORT_CHUNK.search(f.extra_info) or (frames > 0 and read < frames):
+            raise DecodeError('Truncated', f'{fmt}: the file ends before the audio data its header announces '
+                                           f'({read / rate:.2f} s present)')
+    return samples, AudioInfo(sample_rate_hz=rate, channels=channels, duration_seconds=read / rate, codec=fmt)
+
+
+def _decode_pyav(stream: BinaryIO, target_rate: int, max_out: int) -> tuple[np.ndarray, AudioInfo]:
+    import av  # FFmpeg, only for what libsndfile cannot read
+
+    try:
+        container = av.open(stream, mode='r')
+    except (av.error.FFmpegError, ValueError, UnicodeDecodeError) as e:
+        kind = _sniff(stream)
+        if kind:
+            raise DecodeError('Corrupt', f'starts like a {kind} file but cannot be decoded, probably truncated or '
+                                         f'damaged ({_first_line(e)})') from e
+        raise DecodeError('NotAudio', f'not a recognised audio format ({_first_line(e)})') from e
+    with container:
+        if not container.streams.audio:
+            raise DecodeError('NotAudio', f'no audio stream in the {container.format.name} container')
+        audio = container.streams.audio[0]
+        rate = audio.codec_context.sample_rate or audio.rate
+        channels = audio.codec_context.channels or 1
+        seconds = _pyav_duration(container, audio)
+        if seconds and seconds * target_rate > max_out + 64:
+            raise DecodeError('TooLong', f'{seconds:.1f} s is longer than the {max_out / target_rate:g} s limit '
+                                         '(from the header; not decoded)')
+        resampler = av.AudioResampler(format='flt', layout='mono', rate=target_rate)
+        out = _Output(target_rate, target_rate, int(seconds * target_rate) if seconds else None, max_out)
+        decoded_frames = 0
+        try:
+            for frame in container.decode(audio):
+                decoded_frames += frame.samples
+                for mono in resampler.resample(frame):
+                    out.add(mono.to_ndarray().reshape(-1))
+            for mono in resampler.resample(None):
+                out.add(mono.to_ndarray().reshape(-1))
+        except av.error.FFmpegError as e:
+            raise DecodeError('Corrupt', f'{audio.codec_context.name} data is corrupt: {_first_line(e)}') from e
+        samples = out.finish()
+        codec = f'{container.format.name}/{audio.codec_context.name}'
+    if decoded_frames == 0:
+        raise DecodeError('NoAudio', f'{codec}: no audio frames could be decoded')
+    return samples, AudioInfo(sample_rate_hz=int(rate), channels=int(channels),
+                              duration_seconds=decoded_frames / rate, codec=codec)
+
+
+def _pyav_duration(container, audio) -> Optional[float]:
+    if audio.duration is not None and audio.time_base is not None:
+        return float(audio.duration * audio.time_base)
+    if container.duration is not None:
+        return container.duration / 1_000_000
+    return None
+
+
+def _sniff(stream: BinaryIO) -> Optional[str]:
+    stream.seek(0)
+    head = stream.read(12)
+    if head[4:8] == b'ftyp':
+        return 'MP4/M4A'
+    return next((kind for magic, kind in _MAGIC if head.startswith(magic)), None)
+
+
+def _first_line(e: Exception) -> str:
+    return str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+
+
+def decode_bytes(data: bytes, target_rate: int, max_duration_s: float) -> tuple[np.ndarray, AudioInfo]:
+    """Convenience for tests and tools: decode from bytes in memory."""
+    return decode(io.BytesIO(data), target_rate, max_duration_s, size=len(data))

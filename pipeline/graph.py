@@ -1,0 +1,55 @@
+"""Turns validated options into the Beam graph: one function for batch and streaming.
+
+Top-level labels are stable (Dataflow's ``--update`` maps running state by
+them): ReadNotifications | MatchFiles, Dedupe, Decode, RenderSpectrogram,
+Classify, WriteResults, CollectFailures, WriteErrors.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Optional
+
+import apache_beam as beam
+
+from model.handlers import WindowedClassifierHandler
+from pipeline.options import PipelineConfig
+from pipeline.handlers import make_handler
+from results import sqlite_store
+from transforms.decode import DecodeAudio
+from transforms.dedupe import DropRepeatedNotifications, SkipAlreadyProcessed
+from transforms.inference import ClassifyAudio
+from transforms.sinks import WriteErrors, WriteResults
+from transforms.sources import MatchAudioFiles, ReadNotifications
+from transforms.spectrogram import RenderSpectrograms
+
+
+def existing_keys_reader(config: PipelineConfig):
+    """What SkipAlreadyProcessed calls once at the start, or None when every file is to be processed."""
+    if config.streaming or config.reprocess:
+        return None
+    if config.uses_sqlite:
+        return functools.partial(sqlite_store.existing_keys, config.output_table)
+    from results import bigquery_store
+    return functools.partial(bigquery_store.existing_keys, config.output_table)
+
+
+def build_pipeline(p: beam.Pipeline, config: PipelineConfig,
+                   handler: Optional[WindowedClassifierHandler] = None) -> None:
+    handler = handler or make_handler(config)
+    if config.streaming:
+        source = p | 'ReadNotifications' >> ReadNotifications(config.input_subscription, config.spectrogram_location)
+        objects = source.ok | 'Dedupe' >> DropRepeatedNotifications(config.dedupe_ttl_seconds)
+    else:
+        source = p | 'MatchFiles' >> MatchAudioFiles(config.input_pattern, config.spectrogram_location)
+        objects = source.ok | 'Dedupe' >> SkipAlreadyProcessed(existing_keys_reader(config))
+
+    decoded = objects | 'Decode' >> DecodeAudio(handler.metadata.sample_rate_hz, config.max_duration_seconds)
+    rendered = decoded.ok | 'RenderSpectrogram' >> RenderSpectrograms(config.spectrogram_location,
+                                                                       config.spectrogram_max_width)
+    classified = rendered.ok | 'Classify' >> ClassifyAudio(handler, config.model_watch_pattern,
+                                                            config.model_watch_interval_seconds)
+    write_failures = classified.ok | 'WriteResults' >> WriteResults(config.output_table, config.streaming)
+
+    failures = ((source.failed, decoded.failed, rendered.failed, classified.failed, write_failures)
+                | 'CollectFailures' >> beam.Flatten())
+    _ = failures | 'WriteErrors' >> WriteErrors(config.error_table, config.streaming)

@@ -1,0 +1,132 @@
+"""The two sources. Both output ``AudioObject`` elements and a ``failed`` PCollection.
+
+* ``ReadNotifications``: streaming, Cloud Storage notifications from Pub/Sub.
+* ``MatchAudioFiles``: batch replay over a local or gs:// glob.
+"""
+from __future__ import annotations
+
+import glob
+import os
+from typing import NamedTuple
+
+import apache_beam as beam
+from apache_beam.io import fileio
+from apache_beam.io.filesystem import FileMetadata
+from apache_beam.metrics import Metrics
+
+from audio.naming import is_under
+from audio.records import AudioObject, FailedAudio
+from transforms import METRICS_NAMESPACE
+from transforms.notification import Ignored, MalformedNotification, parse_notification
+from transforms.objects import gcs_generation, local_generation, split_gcs
+
+FAILED = 'failed'
+
+
+class StageOutputs(NamedTuple):
+    ok: beam.PCollection
+    failed: beam.PCollection
+
+
+class _ParseNotification(beam.DoFn):
+
+    def __init__(self, ignore_prefix: str):
+        self._ignore_prefix = ignore_prefix
+        self._received = Metrics.counter(METRICS_NAMESPACE, 'notifications_received')
+        self._malformed = Metrics.counter(METRICS_NAMESPACE, 'notifications_malformed')
+        self._ignored = {reason: Metrics.counter(METRICS_NAMESPACE, f'notifications_ignored_{reason}')
+                         for reason in ('event_type', 'not_audio', 'own_output')}
+
+    def process(self, message):
+        self._received.inc()
+        try:
+            parsed = parse_notification(message.data, message.attributes, self._ignore_prefix)
+        except MalformedNotification as e:
+            self._malformed.inc()
+            uri = e.uri or f'pubsub:message/{getattr(message, "message_id", None) or "unknown"}'
+            yield beam.pvalue.TaggedOutput(FAILED, FailedAudio(
+                AudioObject(uri=uri, name=uri), 'parse', 'MalformedNotification', str(e)))
+            return
+        if isinstance(parsed, Ignored):
+            self._ignored[parsed.reason].inc()
+            return
+        yield parsed
+
+
+class ReadNotifications(beam.PTransform):
+    """Pub/Sub Cloud Storage notifications -> the finalized audio objects to process."""
+
+    def __init__(self, subscription: str, ignore_prefix: str):
+        super().__init__()
+        self._subscription = subscription
+        self._ignore_prefix = ignore_prefix
+
+    def expand(self, pbegin):
+        parsed = (pbegin
+                  | 'ReadFromPubSub' >> beam.io.ReadFromPubSub(subscription=self._subscription, with_attributes=True)
+                  | 'Parse' >> beam.ParDo(_ParseNotification(self._ignore_prefix)).with_outputs(FAILED, main='ok'))
+        return StageOutputs(parsed.ok, parsed[FAILED])
+
+
+def static_prefix(pattern: str) -> str:
+    """The part of a glob before its first wildcard, cut at a folder boundary."""
+    cut = min([i for i, c in enumerate(pattern) if c in '*?['] or [len(pattern)])
+    head = pattern[:cut]
+    return head if cut == len(pattern) else head[:head.rfind('/') + 1]
+
+
+class _ToAudioObject(beam.DoFn):
+
+    def __init__(self, pattern: str):
+        self._root = static_prefix(pattern)
+        self._matched = Metrics.counter(METRICS_NAMESPACE, 'files_matched')
+
+    def process(self, metadata: FileMetadata):
+        self._matched.inc()
+        path = metadata.path
+        if path.startswith('gs://'):
+            bucket, name = split_gcs(path)
+            try:
+                generation = gcs_generation(path)
+            except Exception as e:  # an unreadable object is one input's failure, not the job's
+                yield beam.pvalue.TaggedOutput(FAILED, FailedAudio(
+                    AudioObject(uri=path, name=name), 'read', type(e).__name__, str(e)))
+                return
+            if generation is None:
+                yield beam.pvalue.TaggedOutput(FAILED, FailedAudio(
+                    AudioObject(uri=path, name=name), 'read', 'ObjectGone', f'{path} was deleted after it matched'))
+                return
+        else:
+            bucket, name = None, os.path.relpath(path, self._root) if self._root else path
+            try:
+                generation = local_generation(path)
+            except OSError as e:
+                yield beam.pvalue.TaggedOutput(FAILED, FailedAudio(
+                    AudioObject(uri=path, name=name), 'read', 'ObjectGone', str(e)))
+                return
+        yield AudioObject(uri=path, name=name, generation=generation, bucket=bucket,
+                          size=metadata.size_in_bytes, event_time=metadata.last_updated_in_seconds or None)
+
+
+class MatchAudioFiles(beam.PTransform):
+    """Every file a glob matches (except our own outputs) -> AudioObject, spread across workers."""
+
+    def __init__(self, pattern: str, ignore_prefix: str):
+        super().__init__()
+        self._pattern = pattern if pattern.startswith('gs://') else os.path.abspath(pattern)
+        self._ignore_prefix = ignore_prefix
+
+    def expand(self, pbegin):
+        matched = (pbegin
+                   | 'Match' >> fileio.MatchFiles(self._pattern, empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW)
+                   | 'SkipOwnOutputs' >> beam.Filter(lambda m, prefix: not (prefix and is_under(m.path, prefix)),
+                                                     self._ignore_prefix)
+                   # Matching happens in one place; spread the files over all workers before decoding.
+                   | 'Spread' >> beam.Reshuffle()
+                   | 'Describe' >> beam.ParDo(_ToAudioObject(self._pattern)).with_outputs(FAILED, main='ok'))
+        return StageOutputs(matched.ok, matched[FAILED])
+
+
+def count_local_matches(pattern: str) -> int:
+    """How many local files a glob matches (for progress display)."""
+    return sum(1 for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
