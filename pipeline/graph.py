@@ -23,14 +23,22 @@ from transforms.sources import MatchAudioFiles, ReadNotifications
 from transforms.spectrogram import RenderSpectrograms
 
 
+def _union_of_keys(read, tables: tuple[str, ...]) -> set[tuple[str, str]]:
+    return set().union(*(read(table) for table in tables))
+
+
 def existing_keys_reader(config: PipelineConfig):
-    """What SkipAlreadyProcessed calls once at the start, or None when every file is to be processed."""
+    """What SkipAlreadyProcessed calls once at the start, or None when every file is to be processed.
+
+    A file with a result row or an error row counts as done: replaying a backlog twice adds no rows.
+    """
     if config.streaming or config.reprocess:
         return None
     if config.uses_sqlite:
-        return functools.partial(sqlite_store.existing_keys, config.output_table)
+        return functools.partial(_union_of_keys, sqlite_store.existing_keys,
+                                 tuple({config.output_table, config.error_table}))
     from results import bigquery_store
-    return functools.partial(bigquery_store.existing_keys, config.output_table)
+    return functools.partial(_union_of_keys, bigquery_store.existing_keys, (config.output_table, config.error_table))
 
 
 def build_pipeline(p: beam.Pipeline, config: PipelineConfig,

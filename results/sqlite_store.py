@@ -82,11 +82,15 @@ def write_errors(conn: sqlite3.Connection, rows: Iterable[dict[str, Any]]) -> No
 
 
 def existing_keys(path: str) -> set[tuple[str, str]]:
-    """(audio_file, generation) of every result row; empty when the file does not exist yet."""
+    """(audio_file, generation) of every row, result or error; empty when the file does not exist yet.
+
+    Both count: a replay must not write a second error row for a file that already failed.
+    """
     if not os.path.exists(path):
         return set()
     with connect(path) as conn:
-        return set(conn.execute(f'SELECT audio_file, generation FROM {PROCESSED}'))
+        return set(conn.execute(f'SELECT audio_file, generation FROM {PROCESSED} UNION '
+                                f'SELECT audio_file, generation FROM {ERRORS}'))
 
 
 def counts(path: str) -> tuple[int, int]:

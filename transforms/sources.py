@@ -53,6 +53,19 @@ class _ParseNotification(beam.DoFn):
         yield parsed
 
 
+class ParseNotifications(beam.PTransform):
+    """PubsubMessage -> the finalized audio objects it announces (others ignored, malformed ones failed)."""
+
+    def __init__(self, ignore_prefix: str):
+        super().__init__()
+        self._ignore_prefix = ignore_prefix
+
+    def expand(self, messages):
+        parsed = messages | 'ParseEach' >> beam.ParDo(_ParseNotification(self._ignore_prefix)).with_outputs(
+            FAILED, main='ok')
+        return StageOutputs(parsed.ok, parsed[FAILED])
+
+
 class ReadNotifications(beam.PTransform):
     """Pub/Sub Cloud Storage notifications -> the finalized audio objects to process."""
 
@@ -62,10 +75,9 @@ class ReadNotifications(beam.PTransform):
         self._ignore_prefix = ignore_prefix
 
     def expand(self, pbegin):
-        parsed = (pbegin
-                  | 'ReadFromPubSub' >> beam.io.ReadFromPubSub(subscription=self._subscription, with_attributes=True)
-                  | 'Parse' >> beam.ParDo(_ParseNotification(self._ignore_prefix)).with_outputs(FAILED, main='ok'))
-        return StageOutputs(parsed.ok, parsed[FAILED])
+        return (pbegin
+                | 'ReadFromPubSub' >> beam.io.ReadFromPubSub(subscription=self._subscription, with_attributes=True)
+                | 'Parse' >> ParseNotifications(self._ignore_prefix))
 
 
 def static_prefix(pattern: str) -> str:

@@ -1,0 +1,79 @@
+"""Shared fixtures: audio the tests make themselves, and a small exported model.
+
+Nothing here reads ../shared or the network.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from audio import encode, synth  # noqa: E402
+
+DEMO_LABELS = tuple(synth.DEMO_CLASSES)
+
+
+@pytest.fixture(scope='session')
+def tiny_model_dir(tmp_path_factory) -> str:
+    """An exported (untrained, deterministic) classifier over the demo labels: a real SavedModel."""
+    import keras
+
+    from model.architecture import build_classifier
+    from model.export import export_model
+    from model.metadata import ModelMetadata
+
+    keras.utils.set_random_seed(0)
+    out = str(tmp_path_factory.mktemp('model') / 'tiny')
+    metadata = ModelMetadata(model_version='tiny-test-1', labels=DEMO_LABELS, sample_rate_hz=16000,
+                             window_samples=16000, hop_samples=8000)
+    export_model(build_classifier(len(DEMO_LABELS), metadata.window_samples, width=4), metadata, out)
+    return out
+
+
+def write_clip(folder, name: str, kind: str = 'wav', seconds: float = 1.5, rate: int = 16000, channels: int = 1,
+               label: str = 'chirp', seed: int = 0) -> str:
+    """Writes one synthetic clip; returns its path."""
+    samples = synth.make(label, np.random.default_rng(seed), seconds, rate)
+    if channels > 1:
+        samples = np.stack([samples] * channels, axis=1)
+    path = os.path.join(str(folder), name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    return encode.write(path, samples, rate, kind)
+
+
+def write_bytes(folder, name: str, data: bytes) -> str:
+    path = os.path.join(str(folder), name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'wb') as f:
+        f.write(data)
+    return path
+
+
+@pytest.fixture
+def mixed_audio_dir(tmp_path):
+    """A folder of good audio in 12 formats (several rates, stereo, awkward names) and broken files.
+
+    Returns (folder, good paths, {bad path: expected error_type}).
+    """
+    folder = tmp_path / 'input'
+    good = []
+    names = ['plain', 'with space', 'ünïcødé', '#hash', 'what?', '-leading-dash', 'nested/deeper/x', '..dots']
+    for i, kind in enumerate(encode.ALL_KINDS):
+        rate = 24000 if kind == 'opus' else (8000, 16000, 22050, 44100, 48000)[i % 5]
+        name = f'{names[i % len(names)]} {i}.{encode.extension(kind)}'
+        good.append(write_clip(folder, name, kind, seconds=1.0 + 0.25 * i, rate=rate, channels=1 + i % 2,
+                               label=DEMO_LABELS[i % len(DEMO_LABELS)], seed=i))
+    wav = encode.encode(synth.make('tone', np.random.default_rng(99), 2.0, 16000), 16000, 'wav')
+    mp3 = encode.encode(synth.make('tone', np.random.default_rng(98), 2.0, 16000), 16000, 'mp3')
+    bad = {
+        write_bytes(folder, 'broken/empty.wav', b''): 'EmptyFile',
+        write_bytes(folder, 'broken/zero length.flac', b''): 'EmptyFile',
+        write_bytes(folder, 'broken/truncated.wav', wav[:len(wav) // 3]): 'Truncated',
+        write_bytes(folder, 'broken/cut.mp3', mp3[:300]): 'Corrupt',
+        write_bytes(folder, 'broken/readme.txt', b'not audio at all\n' * 50): 'NotAudio',
+        write_bytes(folder, 'broken/fake.ogg', b'\x00\x01garbage' * 100): 'NotAudio',
+    }
+    return folder, good, bad
