@@ -1,0 +1,32 @@
+"""The model contract's metadata file: round trip and windowing arithmetic."""
+import json
+
+import pytest
+
+from model.metadata import METADATA_FILE, ModelMetadata, load_metadata, model_dir_of, save_metadata
+
+
+def test_metadata_round_trip(tmp_path):
+    metadata = ModelMetadata(model_version='v7', labels=('a', 'b'), sample_rate_hz=8000, window_samples=4000,
+                             hop_samples=1000, features={'n_mels': 40}, training={'files': 3},
+                             metrics={'test_accuracy': 0.9})
+    path = save_metadata(metadata, str(tmp_path))
+    assert path.endswith(METADATA_FILE)
+    assert load_metadata(str(tmp_path)) == metadata
+    assert json.loads((tmp_path / METADATA_FILE).read_text())['labels'] == ['a', 'b']
+
+
+def test_unknown_fields_are_ignored_and_missing_file_is_explained(tmp_path):
+    data = json.loads(ModelMetadata(model_version='v', labels=('x',)).to_json())
+    assert ModelMetadata.from_json(json.dumps({**data, 'added_later': 1})).labels == ('x',)
+    with pytest.raises(FileNotFoundError, match='make model'):
+        load_metadata(str(tmp_path))
+
+
+def test_window_count_and_model_dir_of():
+    metadata = ModelMetadata(model_version='v', labels=('x',), window_samples=100, hop_samples=50)
+    assert [metadata.window_count(n) for n in (0, 1, 100, 101, 150, 151)] == [1, 1, 1, 2, 2, 3]
+    assert model_dir_of('gs://b/models/v2/metadata.json') == 'gs://b/models/v2'
+    assert model_dir_of('/m/v3/saved_model.pb') == '/m/v3'
+    with pytest.raises(ValueError):
+        ModelMetadata(model_version='v', labels=())
