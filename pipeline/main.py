@@ -6,6 +6,7 @@ Streaming:     --input_subscription projects/P/subscriptions/S --output_table P:
 """
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
@@ -148,9 +149,22 @@ def _counter(result, name: str) -> int:
         return 0
 
 
+def print_help() -> None:
+    parser = argparse.ArgumentParser(
+        prog='python -m pipeline.main', description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog='Beam and Dataflow options (--runner, --project, --region, --temp_location, --num_workers, '
+               '--max_num_workers, --direct_num_workers, ...) are accepted as usual.')
+    AudioPipelineOptions._add_argparse_args(parser)
+    parser.print_help()
+
+
 def run(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(argv if argv is not None else sys.argv[1:])
+    if '--help' in argv or '-h' in argv:
+        print_help()
+        return 0
     try:
-        options, config = parse(argv if argv is not None else sys.argv[1:])
+        options, config = parse(argv)
     except OptionsError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2

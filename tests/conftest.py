@@ -12,8 +12,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from audio import encode, synth  # noqa: E402
-
-DEMO_LABELS = tuple(synth.DEMO_CLASSES)
+from tests.helpers import DEMO_LABELS, write_bytes, write_clip  # noqa: E402
 
 
 @pytest.fixture(scope='session')
@@ -31,25 +30,6 @@ def tiny_model_dir(tmp_path_factory) -> str:
                              window_samples=16000, hop_samples=8000)
     export_model(build_classifier(len(DEMO_LABELS), metadata.window_samples, width=4), metadata, out)
     return out
-
-
-def write_clip(folder, name: str, kind: str = 'wav', seconds: float = 1.5, rate: int = 16000, channels: int = 1,
-               label: str = 'chirp', seed: int = 0) -> str:
-    """Writes one synthetic clip; returns its path."""
-    samples = synth.make(label, np.random.default_rng(seed), seconds, rate)
-    if channels > 1:
-        samples = np.stack([samples] * channels, axis=1)
-    path = os.path.join(str(folder), name)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    return encode.write(path, samples, rate, kind)
-
-
-def write_bytes(folder, name: str, data: bytes) -> str:
-    path = os.path.join(str(folder), name)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, 'wb') as f:
-        f.write(data)
-    return path
 
 
 @pytest.fixture

@@ -44,9 +44,19 @@ class _Aggregate(beam.DoFn):
         yield item, classification
 
 
+def _describe(error) -> tuple[str, str]:
+    """(type name, message) of an exception, or of the (type, repr, traceback lines) Beam's DLQ carries."""
+    if isinstance(error, tuple) and error and isinstance(error[0], type):
+        last_line = (error[2][-1] if len(error) > 2 and error[2] else str(error[1])).strip()
+        prefix = f'{error[0].__name__}: '
+        return error[0].__name__, last_line[len(prefix):] if last_line.startswith(prefix) else last_line
+    return type(error).__name__, str(error)
+
+
 def _failed_batch(failure) -> list[FailedAudio]:
     batch, error = failure
-    return [FailedAudio(item.source, 'inference', type(error).__name__, str(error)) for item, _ in batch]
+    error_type, message = _describe(error)
+    return [FailedAudio(item.source, 'inference', error_type, message) for item, _ in batch]
 
 
 class ClassifyAudio(beam.PTransform):

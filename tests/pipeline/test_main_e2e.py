@@ -1,0 +1,89 @@
+"""End to end on the embedded default: a real batch run of ``pipeline.main`` over generated files."""
+import os
+
+import pytest
+from PIL import Image
+
+from pipeline.main import run
+from results import sqlite_store
+from tests.helpers import DEMO_LABELS, write_clip
+
+pytestmark = pytest.mark.e2e
+
+
+def run_pipeline(folder, db, spectrograms, model, *extra):
+    return run(['--input_pattern', f'{folder}/**', '--output_table', str(db), '--spectrogram_location',
+                str(spectrograms), '--model_uri', model, '--direct_num_workers', '1', *extra])
+
+
+def test_every_input_is_accounted_for_exactly_once(mixed_audio_dir, tiny_model_dir, tmp_path):
+    folder, good, bad = mixed_audio_dir
+    db, spectrograms = tmp_path / 'results.db', tmp_path / 'spectrograms'
+    assert run_pipeline(folder, db, spectrograms, tiny_model_dir) == 0
+
+    processed = {r['audio_file']: r for r in sqlite_store.read_table(str(db), 'processed')}
+    errors = {r['audio_file']: r for r in sqlite_store.read_table(str(db), 'errors')}
+    assert set(processed) == set(good), 'every good file (12 formats) has a result row'
+    assert set(errors) == set(bad), 'every bad file has an error row'
+    assert not set(processed) & set(errors)
+    for path, expected_type in bad.items():
+        assert errors[path]['stage'] == 'decode' and errors[path]['error_type'] == expected_type, errors[path]
+        assert errors[path]['message']
+    for row in processed.values():
+        assert row['label'] in DEMO_LABELS and 0 < row['confidence'] <= 1
+        assert [s['label'] for s in row['scores']] == list(DEMO_LABELS)
+        assert row['model_version'] == 'tiny-test-1' and row['generation']
+        assert row['spectrogram_image'].startswith(str(spectrograms) + '/')
+        with Image.open(row['spectrogram_image']) as image:
+            assert image.format == 'PNG' and image.width > 100
+    assert len(os.listdir(spectrograms)) > 0
+
+
+def test_replay_adds_no_rows_and_reprocess_redoes_everything(tmp_path, tiny_model_dir):
+    folder = tmp_path / 'in'
+    for i in range(3):
+        write_clip(folder, f'c{i}.wav', seconds=1.0, seed=i)
+    (folder / 'bad.wav').write_bytes(b'nope')
+    db, spectrograms = tmp_path / 'r.db', tmp_path / 's'
+    assert run_pipeline(folder, db, spectrograms, tiny_model_dir) == 0
+    first = sqlite_store.read_table(str(db), 'processed')
+    assert sqlite_store.counts(str(db)) == (3, 1)
+
+    assert run_pipeline(folder, db, spectrograms, tiny_model_dir) == 0
+    assert sqlite_store.read_table(str(db), 'processed') == first, 'a replay leaves the rows untouched'
+
+    write_clip(folder, 'c3.wav', seconds=1.0, seed=3)
+    assert run_pipeline(folder, db, spectrograms, tiny_model_dir) == 0
+    assert sqlite_store.counts(str(db)) == (4, 1), 'only the new file is processed'
+
+    assert run_pipeline(folder, db, spectrograms, tiny_model_dir, '--reprocess') == 0
+    again = sqlite_store.read_table(str(db), 'processed')
+    assert sqlite_store.counts(str(db)) == (4, 1), 'reprocessing replaces rows, never duplicates them'
+    assert {r['processed_at'] for r in again}.isdisjoint({r['processed_at'] for r in first})
+
+
+def test_over_the_duration_limit_is_an_error_row_and_the_rest_goes_on(tmp_path, tiny_model_dir):
+    folder = tmp_path / 'in'
+    write_clip(folder, 'long.flac', 'flac', seconds=12.0)
+    write_clip(folder, 'short.wav', seconds=1.0)
+    db = tmp_path / 'r.db'
+    assert run_pipeline(folder, db, tmp_path / 's', tiny_model_dir, '--max_duration_seconds', '10') == 0
+    [error] = sqlite_store.read_table(str(db), 'errors')
+    assert error['audio_file'].endswith('long.flac') and error['error_type'] == 'TooLong'
+    assert 'not decoded' in error['message']
+    assert [r['audio_file'].rsplit('/', 1)[-1] for r in sqlite_store.read_table(str(db), 'processed')] == ['short.wav']
+
+
+def test_bad_options_exit_2_without_running(capsys):
+    assert run(['--input_pattern', 'x', '--output_table', 'bad table']) == 2
+    assert 'invalid pipeline options' in capsys.readouterr().err
+
+
+def test_own_outputs_under_the_input_folder_are_not_reingested(tmp_path, tiny_model_dir):
+    folder = tmp_path / 'bucket'
+    write_clip(folder, 'a.wav', seconds=1.0)
+    spectrograms = folder / 'spectrograms'
+    db = tmp_path / 'r.db'
+    assert run_pipeline(folder, db, spectrograms, tiny_model_dir, '--reprocess') == 0
+    assert run_pipeline(folder, db, spectrograms, tiny_model_dir, '--reprocess') == 0
+    assert sqlite_store.counts(str(db)) == (1, 0)

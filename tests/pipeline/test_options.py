@@ -1,0 +1,62 @@
+import subprocess
+import sys
+
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipeline.options import OPTIONS, OptionsError, default_error_table, validate
+
+BASE = ['--output_table', 'out.db', '--spectrogram_location', 'spec']
+
+
+def config_of(*args):
+    return validate(PipelineOptions(list(args)))
+
+
+def test_batch_on_the_embedded_default():
+    config = config_of('--input_pattern', 'in/**', *BASE)
+    assert not config.streaming and config.uses_sqlite and config.error_table == 'out.db'
+
+
+def test_streaming_from_a_subscription_to_bigquery():
+    config = config_of('--input_subscription', 'projects/my-proj/subscriptions/audio-sub', '--output_table',
+                       'my-proj:audio.results', '--spectrogram_location', 'gs://b/s')
+    assert config.streaming and config.error_table == 'my-proj:audio.results_errors'
+
+
+@pytest.mark.parametrize('args,needle', [
+    (BASE, 'exactly one of --input_subscription'),
+    (['--input_pattern', 'x', '--input_subscription', 'projects/p-1234/subscriptions/s', *BASE], 'exactly one'),
+    (['--input_subscription', 'topics/x', *BASE], 'projects/P/subscriptions/S'),
+    (['--input_pattern', 'x', '--output_table', 'nonsense', '--spectrogram_location', 's'], '--output_table'),
+    (['--input_pattern', 'x', '--output_table', 'a.db'], '--spectrogram_location is required'),
+    (['--input_pattern', 'x', '--min_batch_size', '10', '--max_batch_size', '5', *BASE], 'min_batch_size'),
+    (['--input_pattern', 'x', '--model_watch_pattern', 'm/*', *BASE], 'streaming'),
+    (['--input_pattern', 'x', '--max_duration_seconds', '0', *BASE], 'max_duration_seconds must be positive'),
+    (['--input_subscription', 'projects/p-1234/subscriptions/s', '--reprocess', *BASE], '--reprocess'),
+    (['--input_pattern', 'x', '--error_table', 'p:d.t', *BASE], 'same backend'),
+    (['--input_pattern', 'gs://b/x', '--runner', 'DataflowRunner', *BASE], 'on Dataflow'),
+])
+def test_bad_combinations_fail_before_the_job_starts(args, needle):
+    with pytest.raises(OptionsError) as e:
+        config_of(*args)
+    assert needle in str(e.value)
+
+
+def test_every_problem_is_listed_at_once():
+    with pytest.raises(OptionsError) as e:
+        config_of('--max_duration_seconds', '-1')
+    assert str(e.value).count('\n  - ') >= 3
+
+
+def test_default_error_table():
+    assert default_error_table('p:d.results') == 'p:d.results_errors'
+    assert default_error_table('/x/r.db') == '/x/r.db'
+
+
+def test_help_lists_every_option_with_its_help_text():
+    out = subprocess.run([sys.executable, '-m', 'pipeline.main', '--help'], capture_output=True, text=True).stdout
+    flat = ' '.join(out.split())
+    for option in OPTIONS:
+        assert f'--{option.name}' in out
+        assert ' '.join(option.help.split())[:40] in flat

@@ -1,0 +1,69 @@
+from results import schema, sqlite_store
+from results.schema import PROCESSED_FIELDS, ERROR_FIELDS
+
+
+def result(uri, gen='1', label='tone'):
+    return {'audio_file': uri, 'generation': gen, 'spectrogram_image': f'{uri}.png', 'label': label,
+            'confidence': 0.9, 'scores': [{'label': label, 'score': 0.9}], 'model_version': 'v1',
+            'duration_seconds': 1.0, 'sample_rate_hz': 16000, 'channels': 1, 'event_time': None,
+            'processed_at': '2026-11-26T07:00:00.000000Z'}
+
+
+def error(uri, gen='1', stage='decode'):
+    return {'audio_file': uri, 'generation': gen, 'stage': stage, 'error_type': 'NotAudio', 'message': 'no',
+            'failed_at': '2026-11-26T07:00:00.000000Z'}
+
+
+def test_tables_have_the_bigquery_columns(tmp_path):
+    path = str(tmp_path / 'r.db')
+    with sqlite_store.connect(path) as conn:
+        for table, fields in (('processed', PROCESSED_FIELDS), ('errors', ERROR_FIELDS)):
+            columns = [row[1] for row in conn.execute(f'PRAGMA table_info({table})')]
+            assert columns == [f['name'] for f in fields]
+
+
+def test_rows_round_trip_with_scores_as_json(tmp_path):
+    path = str(tmp_path / 'r.db')
+    with sqlite_store.connect(path) as conn:
+        sqlite_store.write_processed(conn, [result('a')])
+    assert sqlite_store.read_table(path, 'processed') == [result('a')]
+
+
+def test_repeated_writes_change_nothing(tmp_path):
+    path = str(tmp_path / 'r.db')
+    for _ in range(3):
+        with sqlite_store.connect(path) as conn:
+            sqlite_store.write_processed(conn, [result('a'), result('b')])
+            sqlite_store.write_errors(conn, [error('c')])
+    assert sqlite_store.counts(path) == (2, 1)
+
+
+def test_a_result_replaces_an_earlier_error_and_an_error_never_shadows_a_result(tmp_path):
+    path = str(tmp_path / 'r.db')
+    with sqlite_store.connect(path) as conn:
+        sqlite_store.write_errors(conn, [error('a'), error('b')])
+        sqlite_store.write_processed(conn, [result('a')])
+        sqlite_store.write_errors(conn, [error('a', stage='write')])
+    assert sqlite_store.counts(path) == (1, 1)
+    assert [r['audio_file'] for r in sqlite_store.read_table(path, 'errors')] == ['b']
+
+
+def test_a_new_generation_is_a_new_row(tmp_path):
+    path = str(tmp_path / 'r.db')
+    with sqlite_store.connect(path) as conn:
+        sqlite_store.write_processed(conn, [result('a', '1'), result('a', '2')])
+    assert sqlite_store.existing_keys(path) == {('a', '1'), ('a', '2')}
+
+
+def test_existing_keys_include_errors_and_a_missing_file_has_none(tmp_path):
+    path = str(tmp_path / 'r.db')
+    assert sqlite_store.existing_keys(path) == set()
+    with sqlite_store.connect(path) as conn:
+        sqlite_store.write_processed(conn, [result('a')])
+        sqlite_store.write_errors(conn, [error('b')])
+    assert sqlite_store.existing_keys(path) == {('a', '1'), ('b', '1')}
+
+
+def test_is_sqlite_path():
+    assert sqlite_store.is_sqlite_path('out/results.db')
+    assert not sqlite_store.is_sqlite_path('project:dataset.table')

@@ -1,0 +1,55 @@
+import apache_beam as beam
+import numpy as np
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from audio.records import AudioInfo, AudioObject, DecodedAudio
+from audio.synth import sine_sweep
+from tests.helpers import DEMO_LABELS
+from model.handlers import SavedModelHandler
+from transforms.inference import ClassifyAudio, aggregate
+
+
+def test_aggregate_takes_the_argmax_of_the_mean():
+    probabilities = np.array([[0.8, 0.2, 0.0], [0.2, 0.7, 0.1], [0.3, 0.6, 0.1]])
+    result = aggregate(probabilities, ('a', 'b', 'c'), 'v1')
+    assert result.label == 'b' and result.windows == 3 and result.model_version == 'v1'
+    assert result.confidence == pytest.approx(1.5 / 3)
+    assert [label for label, _ in result.scores] == ['a', 'b', 'c']
+    assert sum(score for _, score in result.scores) == pytest.approx(1.0)
+
+
+def item(name, seconds):
+    samples = sine_sweep(seconds, 16000)
+    return DecodedAudio(source=AudioObject(uri=f'/in/{name}', name=name, generation='1'),
+                        info=AudioInfo(16000, 1, seconds), samples=samples, sample_rate_hz=16000,
+                        spectrogram_uri=f'/out/{name}.png')
+
+
+def test_classify_runs_the_saved_model_over_every_window(tiny_model_dir):
+    handler = SavedModelHandler(tiny_model_dir, max_batch_size=4)
+    items = [item('short.wav', 0.3), item('five.wav', 5.0), item('one.wav', 1.0)]
+    with TestPipeline(runner='FnApiRunner') as p:
+        out = p | beam.Create(items) | ClassifyAudio(handler)
+        summary = out.ok | beam.MapTuple(lambda processed, c: (processed.source.name, processed.spectrogram_uri,
+                                                               c.windows, c.model_version, c.label in DEMO_LABELS,
+                                                               len(c.scores)))
+        assert_that(summary, equal_to([
+            ('short.wav', '/out/short.wav.png', 1, 'tiny-test-1', True, 5),
+            ('five.wav', '/out/five.wav.png', 9, 'tiny-test-1', True, 5),
+            ('one.wav', '/out/one.wav.png', 1, 'tiny-test-1', True, 5)]))
+        assert_that(out.failed, equal_to([]), label='NoFailures')
+
+
+def test_a_failing_batch_becomes_one_failure_per_file(tiny_model_dir):
+    class Exploding(SavedModelHandler):
+        def score_windows(self, model, windows):
+            raise RuntimeError('model exploded')
+
+    with TestPipeline(runner='FnApiRunner') as p:
+        out = p | beam.Create([item('a.wav', 1.0), item('b.wav', 2.0)]) | ClassifyAudio(Exploding(tiny_model_dir))
+        assert_that(out.failed | beam.Map(lambda f: (f.source.name, f.stage, f.error_type, f.message)),
+                    equal_to([('a.wav', 'inference', 'RuntimeError', 'model exploded'),
+                              ('b.wav', 'inference', 'RuntimeError', 'model exploded')]))
+        assert_that(out.ok, equal_to([]), label='NoResults')

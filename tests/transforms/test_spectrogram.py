@@ -1,0 +1,40 @@
+import os
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from audio.records import AudioInfo, AudioObject, DecodedAudio
+from audio.synth import sine_sweep
+from transforms.spectrogram import RenderSpectrograms
+
+
+def decoded(name, samples):
+    return DecodedAudio(source=AudioObject(uri=f'/in/{name}', name=name, generation='7'),
+                        info=AudioInfo(16000, 1, len(samples) / 16000), samples=samples, sample_rate_hz=16000)
+
+
+def test_writes_one_png_per_file_under_the_location(tmp_path):
+    location = str(tmp_path / 'spectrograms')
+    items = [decoded('a b.wav', sine_sweep(1.0, 16000)), decoded('../../escape.wav', sine_sweep(0.5, 16000))]
+    with TestPipeline(runner='FnApiRunner') as p:
+        out = p | beam.Create(items) | RenderSpectrograms(location, max_width=800)
+        uris = out.ok | beam.Map(lambda d: d.spectrogram_uri)
+
+        def check(found):
+            assert len(found) == 2
+            for uri in found:
+                assert uri.startswith(location + '/') and os.path.getsize(uri) > 1000
+                with open(uri, 'rb') as f:
+                    assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+        assert_that(uris, check)
+
+
+def test_an_unwritable_location_fails_the_file_not_the_job(tmp_path):
+    blocker = tmp_path / 'file'
+    blocker.write_text('a file where a folder should be')
+    with TestPipeline(runner='FnApiRunner') as p:
+        out = p | beam.Create([decoded('a.wav', np.zeros(16000, np.float32))]) | RenderSpectrograms(str(blocker),
+                                                                                                   800)
+        assert_that(out.failed | beam.Map(lambda f: (f.source.uri, f.stage)), equal_to([('/in/a.wav', 'spectrogram')]))
