@@ -1,0 +1,50 @@
+"""The BigQuery schema provision.sh creates the tables from is the one the pipeline writes with."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from results import schema
+from templates import generate_schemas
+from tests.templates.script_runner import REPO, TEMPLATES
+
+
+def test_committed_schema_files_are_what_results_schema_generates():
+    for path, text in generate_schemas.generated_files().items():
+        assert path.read_text() == text, f'{path} is stale: run `make template-metadata`'
+    assert generate_schemas.main(['--check']) == 0
+
+
+def test_schema_files_equal_the_pipelines_own_command_output():
+    for table in schema.TABLES:
+        printed = subprocess.run([sys.executable, '-m', 'results.schema', table], cwd=REPO, capture_output=True,
+                                 text=True, check=True).stdout
+        assert json.loads(printed) == json.loads((TEMPLATES / 'schema' / f'{table}.json').read_text())
+
+
+def test_the_sinks_schema_is_the_provisioned_schema():
+    for table in schema.TABLES:
+        provisioned = json.loads((TEMPLATES / 'schema' / f'{table}.json').read_text())
+        assert schema.bigquery_schema(table)['fields'] == provisioned
+
+
+def test_partitioning_and_clustering_come_from_results_schema():
+    settings = dict(line.split('=', 1) for line in (TEMPLATES / 'schema' / 'tables.env').read_text().splitlines()
+                    if line and not line.startswith('#'))
+    assert settings == {'RESULTS_PARTITION_FIELD': schema.PARTITION_FIELD,
+                        'RESULTS_CLUSTER_FIELDS': ','.join(schema.CLUSTER_FIELDS)}
+    fields = {f['name']: f for f in schema.PROCESSED_FIELDS}
+    assert fields[schema.PARTITION_FIELD]['type'] == 'TIMESTAMP'
+    assert all(fields[name]['mode'] != 'REPEATED' for name in schema.CLUSTER_FIELDS)
+
+
+def test_stale_files_are_reported_not_silently_used(tmp_path, monkeypatch, capsys):
+    stale = tmp_path / 'processed.json'
+    stale.write_text('[]\n')
+    monkeypatch.setattr(generate_schemas, 'generated_files', lambda: {stale: generate_schemas.schema_json(
+        'processed')})
+    monkeypatch.setattr('templates.generated_file.REPO_ROOT', tmp_path)
+    assert generate_schemas.main(['--check']) == 1
+    assert 'stale' in capsys.readouterr().err
+    assert generate_schemas.main([]) == 0 and stale.read_text() == generate_schemas.schema_json('processed')
