@@ -1,0 +1,138 @@
+"""Where the dashboard's queries run: the SQLite results file, or BigQuery (also its emulator).
+
+A backend knows its SQL dialect and its two table names, and runs one query
+with named parameters, returning plain dicts. Everything else (which queries,
+how rows are shaped) is shared, in ``app.data``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import sqlite3
+from typing import Any, Protocol
+
+from app.queries import BIGQUERY, SQLITE, Dialect, Query
+from pipeline.options import BQ_TABLE_RE, default_error_table, is_sqlite_path
+from results import schema, sqlite_store
+
+
+class ResultsUnavailable(Exception):
+    """The results cannot be read (no database yet, no table, no access); the message says what to do."""
+
+
+class Backend(Protocol):
+    dialect: Dialect
+    description: str
+
+    def rows(self, query: Query) -> list[dict[str, Any]]: ...
+
+
+class SqliteBackend:
+    """Reads the embedded default's SQLite file, read-only, one short connection per query.
+
+    Streamlit serves each session from its own thread and a ``sqlite3`` connection
+    belongs to one thread; opening is cheap next to a page render. WAL mode (set by
+    the pipeline's writes) lets these reads run while a streaming run writes.
+    """
+    dialect = SQLITE
+
+    def __init__(self, path: str):
+        self.path = path
+        self.description = f'SQLite {path}'
+
+    def rows(self, query: Query) -> list[dict[str, Any]]:
+        if not os.path.exists(self.path):
+            raise ResultsUnavailable(f'No results database at {self.path} yet: run the pipeline first '
+                                     '(make run), or start the dashboard with --results pointing at one.')
+        sql = query.sql.format(processed=sqlite_store.PROCESSED, errors=sqlite_store.ERRORS)
+        params = {k: _sqlite_value(v) for k, v in query.params.items()}
+        conn = sqlite3.connect(f'file:{os.path.abspath(self.path)}?mode=ro', uri=True, timeout=30)
+        try:
+            conn.row_factory = sqlite3.Row
+            return [dict(r) for r in conn.execute(sql, params)]
+        except sqlite3.OperationalError as e:
+            if 'no such table' in str(e):
+                raise ResultsUnavailable(f'{self.path} has no results tables yet ({e}).') from e
+            raise
+        finally:
+            conn.close()
+
+
+def _sqlite_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        # The store's own timestamp text, so string comparison orders like time and uses the index.
+        return schema.timestamp(value.timestamp())
+    return value
+
+
+class BigQueryBackend:
+    """Runs the same queries as standard SQL with typed query parameters."""
+    dialect = BIGQUERY
+
+    def __init__(self, table: str, error_table: str | None = None, client: Any = None):
+        error_table = error_table or default_error_table(table)
+        for name in (table, error_table):
+            if not re.match(BQ_TABLE_RE, name):
+                raise ValueError(f'not a BigQuery table (PROJECT:DATASET.TABLE or DATASET.TABLE): {name!r}')
+        self._client = client
+        self.processed_table = table
+        self.error_table = error_table
+        self.description = f'BigQuery {table}'
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = bigquery_client()
+        return self._client
+
+    def rows(self, query: Query) -> list[dict[str, Any]]:
+        from google.api_core import exceptions
+        from google.cloud import bigquery
+
+        sql = query.sql.format(processed=_quoted(self.processed_table), errors=_quoted(self.error_table))
+        config = bigquery.QueryJobConfig(query_parameters=[_bigquery_param(k, v) for k, v in query.params.items()])
+        try:
+            return [dict(row.items()) for row in self.client.query(sql, job_config=config).result()]
+        except exceptions.NotFound as e:
+            raise ResultsUnavailable(f'BigQuery table not found: {e.message}') from e
+        except exceptions.Forbidden as e:
+            raise ResultsUnavailable(f'No access to BigQuery: {e.message}') from e
+
+
+def bigquery_client():
+    """The project's BigQuery client (honours BIGQUERY_EMULATOR_HOST), or a default one if that module is absent."""
+    try:
+        from results.bigquery_store import client
+    except ImportError:
+        from google.cloud import bigquery
+        return bigquery.Client()
+    return client()
+
+
+def _quoted(table: str) -> str:
+    """``PROJECT:DATASET.TABLE`` -> ```PROJECT.DATASET.TABLE```; names were checked against BQ_TABLE_RE."""
+    return '`' + table.replace(':', '.') + '`'
+
+
+def _bigquery_param(name: str, value: Any):
+    from google.cloud import bigquery
+
+    if isinstance(value, bool):
+        kind = 'BOOL'
+    elif isinstance(value, int):
+        kind = 'INT64'
+    elif isinstance(value, float):
+        kind = 'FLOAT64'
+    elif isinstance(value, dt.datetime):
+        kind = 'TIMESTAMP'
+    else:
+        kind = 'STRING'
+    return bigquery.ScalarQueryParameter(name, kind, value)
+
+
+def open_backend(results: str, error_table: str | None = None) -> Backend:
+    """A SQLite path (``*.db``) or a BigQuery table, as the pipeline's ``--output_table`` names them."""
+    if is_sqlite_path(results):
+        return SqliteBackend(results)
+    return BigQueryBackend(results, error_table)

@@ -1,0 +1,135 @@
+"""What the dashboard shows, read the same way from either backend.
+
+``DashboardData`` runs the queries of ``app.queries`` on a backend and shapes
+the answers: timestamps become UTC datetimes, ``scores`` becomes a list of
+``{'label', 'score'}`` whether it was SQLite's JSON text or BigQuery's repeated
+record.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from app import queries
+from app.backends import Backend, open_backend
+from app.queries import Filters
+from results.schema import ERROR_FIELDS, PROCESSED_FIELDS
+
+TIMESTAMP_COLUMNS = frozenset(
+    [f['name'] for f in PROCESSED_FIELDS + ERROR_FIELDS if f['type'] == 'TIMESTAMP']
+    + ['first_processed_at', 'last_processed_at', 'last_failed_at'])
+
+
+@dataclass(frozen=True)
+class Summary:
+    files: int
+    failed: int
+    mean_confidence: Optional[float]
+    mean_latency_seconds: Optional[float]
+    max_latency_seconds: Optional[float]
+    first_processed_at: Optional[dt.datetime]
+    last_processed_at: Optional[dt.datetime]
+    last_failed_at: Optional[dt.datetime]
+
+    @property
+    def failure_rate(self) -> Optional[float]:
+        total = self.files + self.failed
+        return self.failed / total if total else None
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[dict[str, Any]]
+    number: int        # 1-based, clamped to the pages there are
+    count: int         # pages matching the filters (at least 1)
+    size: int
+
+
+class DashboardData:
+
+    def __init__(self, backend: Backend):
+        self.backend = backend
+        self.dialect = backend.dialect
+
+    def _rows(self, query: queries.Query) -> list[dict[str, Any]]:
+        return [normalise(row) for row in self.backend.rows(query)]
+
+    def summary(self, filters: Filters) -> Summary:
+        results = self._rows(queries.results_summary(self.dialect, filters))[0]
+        errors = self._rows(queries.errors_summary(self.dialect, filters))[0]
+        return Summary(files=int(results['files'] or 0), failed=int(errors['failed'] or 0),
+                       mean_confidence=results['mean_confidence'],
+                       mean_latency_seconds=results['mean_latency_seconds'],
+                       max_latency_seconds=results['max_latency_seconds'],
+                       first_processed_at=results['first_processed_at'],
+                       last_processed_at=results['last_processed_at'],
+                       last_failed_at=errors['last_failed_at'])
+
+    def labels(self) -> list[str]:
+        return [row['label'] for row in self._rows(queries.distinct_labels(self.dialect))]
+
+    def label_counts(self, filters: Filters) -> list[dict[str, Any]]:
+        return self._rows(queries.label_counts(self.dialect, filters))
+
+    def latency_over_time(self, filters: Filters, summary: Summary) -> list[dict[str, Any]]:
+        """Per-bucket latency; the bucket is sized from the time span the summary found."""
+        if summary.first_processed_at is None or summary.last_processed_at is None:
+            return []
+        span = (summary.last_processed_at - summary.first_processed_at).total_seconds()
+        bucket = queries.bucket_seconds(span)
+        rows = self._rows(queries.latency_over_time(self.dialect, filters, bucket))
+        for row in rows:
+            row['bucket_start'] = dt.datetime.fromtimestamp(int(row['bucket_start']), dt.timezone.utc)
+        return rows
+
+    def page(self, filters: Filters, number: int, size: int, total: int) -> Page:
+        """Page ``number`` (1-based) of ``total`` matching rows, newest first."""
+        count = max(1, math.ceil(total / size))
+        number = min(max(1, number), count)
+        rows = self._rows(queries.results_page(self.dialect, filters, size, (number - 1) * size))
+        return Page(rows=rows, number=number, count=count, size=size)
+
+    def result(self, audio_file: str, generation: str) -> Optional[dict[str, Any]]:
+        rows = self._rows(queries.result_row(self.dialect, audio_file, generation))
+        return rows[0] if rows else None
+
+    def recent_errors(self, filters: Filters, limit: int = 20) -> list[dict[str, Any]]:
+        return self._rows(queries.recent_errors(self.dialect, filters, limit))
+
+    def errors_by_stage(self, filters: Filters) -> list[dict[str, Any]]:
+        return self._rows(queries.errors_by_stage(self.dialect, filters))
+
+
+def open_data(results: str, error_table: str | None = None) -> DashboardData:
+    return DashboardData(open_backend(results, error_table))
+
+
+def normalise(row: dict[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    for column, value in row.items():
+        if column in TIMESTAMP_COLUMNS:
+            out[column] = to_datetime(value)
+        elif column == 'scores':
+            out[column] = to_scores(value)
+    return out
+
+
+def to_datetime(value: Any) -> Optional[dt.datetime]:
+    """SQLite's ISO text or BigQuery's datetime -> an aware UTC datetime."""
+    if value is None or value == '':
+        return None
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc) if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    parsed = dt.datetime.fromisoformat(str(value).replace('Z', '+00:00'))
+    return parsed.astimezone(dt.timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+
+
+def to_scores(value: Any) -> list[dict[str, Any]]:
+    """SQLite's JSON text or BigQuery's repeated record -> ``[{'label': str, 'score': float}, ...]``."""
+    if value is None or value == '':
+        return []
+    items = json.loads(value) if isinstance(value, str) else value
+    return [{'label': str(item['label']), 'score': float(item['score'])} for item in items]

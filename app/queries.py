@@ -1,0 +1,181 @@
+"""The dashboard's SQL, written once for both backends: pure functions returning ``(sql, params)``.
+
+Every query reads only what the page shows: one page of rows (``LIMIT``/``OFFSET``
+over ``processed_at``, which the SQLite store indexes), aggregates computed by
+the database, and the full row (scores, spectrogram) of the one file inspected.
+The few places where SQLite and BigQuery differ (parameter markers, timestamp
+arithmetic, substring search) are the methods of a ``Dialect``. Table names come
+from the backend as ``{processed}`` / ``{errors}`` placeholders.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from results.schema import PROCESSED_FIELDS
+
+# The list view's columns: what a table row shows, not the scores or the image (those are read per file).
+PAGE_COLUMNS = ('audio_file', 'generation', 'label', 'confidence', 'model_version', 'duration_seconds',
+                'event_time', 'processed_at')
+DETAIL_COLUMNS = tuple(f['name'] for f in PROCESSED_FIELDS)
+ERROR_COLUMNS = ('audio_file', 'generation', 'stage', 'error_type', 'message', 'failed_at')
+# Latency-over-time buckets: the smallest step giving at most MAX_POINTS points over the time span shown.
+BUCKET_STEPS = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400)
+MAX_POINTS = 60
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the person narrowed the view to. Labels and confidence apply to results; time and name to both tables."""
+    labels: tuple[str, ...] = ()
+    min_confidence: float = 0.0
+    max_confidence: float = 1.0
+    since: dt.datetime | None = None   # processed_at / failed_at >= since (UTC-aware)
+    until: dt.datetime | None = None   # ... < until
+    name: str = ''                     # case-insensitive substring of the audio file URI
+
+    @property
+    def confidence_is_limited(self) -> bool:
+        return self.min_confidence > 0.0 or self.max_confidence < 1.0
+
+
+@dataclass(frozen=True)
+class Query:
+    sql: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+class SqliteDialect:
+    """Timestamps are ISO-8601 UTC text in one fixed format, so they compare (and index) as strings."""
+    name = 'sqlite'
+
+    def param(self, name: str) -> str:
+        return f':{name}'
+
+    def contains(self, column: str, param: str) -> str:
+        return f'instr(lower({column}), lower({param})) > 0'
+
+    def seconds_between(self, start: str, end: str) -> str:
+        return f'((julianday({end}) - julianday({start})) * 86400.0)'
+
+    def epoch_bucket(self, column: str, seconds_param: str) -> str:
+        return f'(CAST((julianday({column}) - 2440587.5) * 86400.0 / {seconds_param} AS INTEGER) * {seconds_param})'
+
+
+class BigQueryDialect:
+    name = 'bigquery'
+
+    def param(self, name: str) -> str:
+        return f'@{name}'
+
+    def contains(self, column: str, param: str) -> str:
+        return f'STRPOS(LOWER({column}), LOWER({param})) > 0'
+
+    def seconds_between(self, start: str, end: str) -> str:
+        return f'(TIMESTAMP_DIFF({end}, {start}, MILLISECOND) / 1000.0)'
+
+    def epoch_bucket(self, column: str, seconds_param: str) -> str:
+        return f'(DIV(UNIX_SECONDS({column}), {seconds_param}) * {seconds_param})'
+
+
+SQLITE = SqliteDialect()
+BIGQUERY = BigQueryDialect()
+Dialect = SqliteDialect | BigQueryDialect
+
+
+def _where(d: Dialect, filters: Filters, time_column: str, results: bool) -> tuple[str, dict[str, Any]]:
+    """The WHERE clause for one table; ``results`` adds the label and confidence conditions."""
+    conditions: list[str] = []
+    params: dict[str, Any] = {}
+    if filters.since is not None:
+        conditions.append(f'{time_column} >= {d.param("since")}')
+        params['since'] = filters.since
+    if filters.until is not None:
+        conditions.append(f'{time_column} < {d.param("until")}')
+        params['until'] = filters.until
+    if filters.name.strip():
+        conditions.append(d.contains('audio_file', d.param('name')))
+        params['name'] = filters.name.strip()
+    if results and filters.labels:
+        # One parameter per label: the same SQL in SQLite (no array parameters) and BigQuery.
+        names = [f'label{i}' for i in range(len(filters.labels))]
+        conditions.append(f'label IN ({", ".join(d.param(n) for n in names)})')
+        params.update(zip(names, filters.labels))
+    if results and filters.confidence_is_limited:
+        conditions.append(f'confidence BETWEEN {d.param("min_confidence")} AND {d.param("max_confidence")}')
+        params['min_confidence'] = float(filters.min_confidence)
+        params['max_confidence'] = float(filters.max_confidence)
+    return ('WHERE ' + ' AND '.join(conditions)) if conditions else '', params
+
+
+def results_summary(d: Dialect, filters: Filters) -> Query:
+    where, params = _where(d, filters, 'processed_at', results=True)
+    latency = d.seconds_between('event_time', 'processed_at')
+    return Query(
+        f'SELECT COUNT(*) AS files, AVG(confidence) AS mean_confidence, AVG({latency}) AS mean_latency_seconds, '
+        f'MAX({latency}) AS max_latency_seconds, MIN(processed_at) AS first_processed_at, '
+        f'MAX(processed_at) AS last_processed_at FROM {{processed}} {where}', params)
+
+
+def errors_summary(d: Dialect, filters: Filters) -> Query:
+    where, params = _where(d, filters, 'failed_at', results=False)
+    return Query(f'SELECT COUNT(*) AS failed, MAX(failed_at) AS last_failed_at FROM {{errors}} {where}', params)
+
+
+def label_counts(d: Dialect, filters: Filters) -> Query:
+    where, params = _where(d, filters, 'processed_at', results=True)
+    return Query(f'SELECT label, COUNT(*) AS files FROM {{processed}} {where} GROUP BY label '
+                 f'ORDER BY files DESC, label', params)
+
+
+def bucket_seconds(span_seconds: float) -> int:
+    """The latency chart's bucket: the smallest step giving at most MAX_POINTS points over ``span_seconds``."""
+    for step in BUCKET_STEPS:
+        if span_seconds / step <= MAX_POINTS:
+            return step
+    return BUCKET_STEPS[-1]
+
+
+def latency_over_time(d: Dialect, filters: Filters, bucket: int) -> Query:
+    """Mean and max of processed_at - event_time per time bucket (rows without an event time left out)."""
+    where, params = _where(d, filters, 'processed_at', results=True)
+    where = f'{where} AND event_time IS NOT NULL' if where else 'WHERE event_time IS NOT NULL'
+    latency = d.seconds_between('event_time', 'processed_at')
+    bucket_expr = d.epoch_bucket('processed_at', d.param('bucket'))
+    params['bucket'] = int(bucket)
+    return Query(f'SELECT {bucket_expr} AS bucket_start, COUNT(*) AS files, AVG({latency}) AS mean_latency_seconds, '
+                 f'MAX({latency}) AS max_latency_seconds FROM {{processed}} {where} '
+                 f'GROUP BY bucket_start ORDER BY bucket_start', params)
+
+
+def results_page(d: Dialect, filters: Filters, limit: int, offset: int) -> Query:
+    """One page of results, newest first; ties broken by the primary key so pages never overlap."""
+    where, params = _where(d, filters, 'processed_at', results=True)
+    params.update(limit=int(limit), offset=int(offset))
+    return Query(f'SELECT {", ".join(PAGE_COLUMNS)} FROM {{processed}} {where} '
+                 f'ORDER BY processed_at DESC, audio_file, generation '
+                 f'LIMIT {d.param("limit")} OFFSET {d.param("offset")}', params)
+
+
+def result_row(d: Dialect, audio_file: str, generation: str) -> Query:
+    return Query(f'SELECT {", ".join(DETAIL_COLUMNS)} FROM {{processed}} '
+                 f'WHERE audio_file = {d.param("audio_file")} AND generation = {d.param("generation")} LIMIT 1',
+                 {'audio_file': audio_file, 'generation': generation})
+
+
+def recent_errors(d: Dialect, filters: Filters, limit: int) -> Query:
+    where, params = _where(d, filters, 'failed_at', results=False)
+    params['limit'] = int(limit)
+    return Query(f'SELECT {", ".join(ERROR_COLUMNS)} FROM {{errors}} {where} '
+                 f'ORDER BY failed_at DESC, audio_file LIMIT {d.param("limit")}', params)
+
+
+def errors_by_stage(d: Dialect, filters: Filters) -> Query:
+    where, params = _where(d, filters, 'failed_at', results=False)
+    return Query(f'SELECT stage, error_type, COUNT(*) AS files FROM {{errors}} {where} '
+                 f'GROUP BY stage, error_type ORDER BY files DESC, stage, error_type', params)
+
+
+def distinct_labels(d: Dialect) -> Query:
+    return Query('SELECT DISTINCT label FROM {processed} WHERE label IS NOT NULL ORDER BY label')

@@ -1,0 +1,115 @@
+"""Files dropped on the page, into the pipeline's input: a local folder, or a gs:// bucket/prefix it watches.
+
+Each file is checked on its own (audio extension, not empty, size limit) and
+gets its own outcome message. The stored name is the sanitised base name of
+what was dropped (no folders, no ``..``), so nothing lands outside the input
+location, and an existing file is never overwritten: a second ``a.wav``
+becomes ``a-1.wav``, because overwriting would replace audio that earlier
+result rows point at. A local file appears under its final name only once it
+is complete (written beside it, then hard-linked), so a watcher never reads
+half a file.
+"""
+from __future__ import annotations
+
+import os
+import posixpath
+import tempfile
+from dataclasses import dataclass
+
+from app.media import audio_mime_type
+from audio.naming import AUDIO_EXTENSIONS, is_audio_name, safe_component
+from transforms.objects import split_gcs, storage_client
+
+DEFAULT_MAX_UPLOAD_MB = 200
+MB = 1024 * 1024  # as Streamlit counts an upload's megabytes
+MAX_NAME_ATTEMPTS = 1000
+
+
+@dataclass(frozen=True)
+class UploadOutcome:
+    name: str             # as dropped
+    saved_as: str = ''    # final local path or gs:// URI; empty when refused
+    problem: str = ''     # why it was refused or failed
+
+    @property
+    def ok(self) -> bool:
+        return not self.problem
+
+    @property
+    def message(self) -> str:
+        return f'{self.name}: saved as {self.saved_as}' if self.ok else f'{self.name}: {self.problem}'
+
+
+def check_upload(name: str, size: int, max_bytes: int) -> str:
+    """Why this file may not be uploaded, or '' if it may."""
+    if not is_audio_name(name):
+        return f'not an audio file; allowed extensions: {", ".join(sorted(AUDIO_EXTENSIONS))}'
+    if size == 0:
+        return 'the file is empty'
+    if size > max_bytes:
+        return f'{size / MB:.1f} MB is over the {max_bytes / MB:.0f} MB limit'
+    return ''
+
+
+def safe_name(name: str) -> str:
+    """The dropped file's base name made safe: no folders, no leading dots or dashes, a lower-case extension."""
+    base = name.replace('\\', '/').rsplit('/', 1)[-1]
+    stem, dot, ext = base.rpartition('.')  # the extension as is_audio_name reads it, so it survives
+    return f'{safe_component(stem)}.{safe_component(ext).lower()}' if dot else safe_component(base)
+
+
+def _candidates(name: str):
+    stem, ext = posixpath.splitext(name)
+    yield name
+    for i in range(1, MAX_NAME_ATTEMPTS):
+        yield f'{stem}-{i}{ext}'
+
+
+def save_upload(destination: str, name: str, data: bytes, max_bytes: int) -> UploadOutcome:
+    """Checks and stores one dropped file under ``destination``; never raises for a bad file."""
+    problem = check_upload(name, len(data), max_bytes)
+    if problem:
+        return UploadOutcome(name, problem=problem)
+    try:
+        if destination.startswith('gs://'):
+            saved = _save_gcs(destination, safe_name(name), data)
+        else:
+            saved = _save_local(destination, safe_name(name), data)
+    except Exception as e:  # disk full, no permission, bucket missing: report it on the page
+        return UploadOutcome(name, problem=f'could not be saved: {type(e).__name__}: {e}')
+    return UploadOutcome(name, saved_as=saved)
+
+
+def _save_local(folder: str, name: str, data: bytes) -> str:
+    os.makedirs(folder, exist_ok=True)
+    # A hidden, non-audio temporary name: the pipeline ignores it while it is being written.
+    fd, partial = tempfile.mkstemp(prefix='.upload-', suffix='.partial', dir=folder)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
+        for candidate in _candidates(name):
+            target = os.path.join(folder, candidate)
+            try:
+                os.link(partial, target)  # fails if the name exists: no overwrite, no race
+                return target
+            except FileExistsError:
+                continue
+        raise FileExistsError(f'{MAX_NAME_ATTEMPTS} files named like {name} already exist')
+    finally:
+        os.unlink(partial)
+
+
+def _save_gcs(prefix: str, name: str, data: bytes) -> str:
+    from google.api_core import exceptions
+
+    bucket_name, folder = split_gcs(prefix.rstrip('/') + '/')
+    bucket = storage_client().bucket(bucket_name)
+    for candidate in _candidates(name):
+        blob = bucket.blob(folder + candidate)
+        try:
+            # if_generation_match=0: create only; an existing object is a conflict, not an overwrite.
+            blob.upload_from_string(data, content_type=audio_mime_type(candidate), if_generation_match=0)
+            return f'gs://{bucket_name}/{folder}{candidate}'
+        except exceptions.PreconditionFailed:
+            continue
+    raise FileExistsError(f'{MAX_NAME_ATTEMPTS} objects named like {name} already exist')

@@ -1,0 +1,79 @@
+"""Start the dashboard the way a user does (``python -m app.serve``) and open it in Debian's headless Chromium.
+
+Shared by the browser tests and ``tests/app/screenshot.py``. Every wait is
+bounded; the server is stopped by its process id.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from typing import Iterator
+
+CHROMIUM = '/usr/bin/chromium'
+CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+                 '--disable-component-update', '--disable-sync', '--no-first-run']
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+START_TIMEOUT_S = 90
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def dashboard(args: list[str], log_path: str) -> Iterator[str]:
+    """Serves the dashboard with ``args`` on a free localhost port; yields its URL; stops it on exit."""
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='2')
+    with open(log_path, 'w') as log:
+        proc = subprocess.Popen([sys.executable, '-m', 'app.serve', '--port', str(port), *args], cwd=REPO, env=env,
+                                stdout=log, stderr=subprocess.STDOUT)
+    url = f'http://127.0.0.1:{port}'
+    try:
+        _wait_healthy(url, proc, log_path)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=20)
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log_path: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f'dashboard exited with {proc.returncode}:\n{open(log_path).read()}')
+        try:
+            with urllib.request.urlopen(f'{url}/_stcore/health', timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f'dashboard not healthy after {START_TIMEOUT_S} s:\n{open(log_path).read()}')
+
+
+def launch_chromium(playwright):
+    if not os.path.exists(CHROMIUM):
+        raise RuntimeError(f'{CHROMIUM} is missing: run `make browser` (installs Debian\'s chromium)')
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+def open_page(browser, url: str, width: int = 1400, height: int = 1600):
+    """A fresh page (a new Streamlit session) showing the loaded dashboard."""
+    page = browser.new_page(viewport={'width': width, 'height': height})
+    page.set_default_timeout(30_000)
+    page.goto(url)
+    page.get_by_test_id('stMetricValue').first.wait_for()
+    return page

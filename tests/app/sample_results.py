@@ -1,0 +1,109 @@
+"""A results database like a day of the embedded default's output, made from scratch for the dashboard tests.
+
+Real audio files (synthetic sounds of the demo classes, a few formats), real
+spectrogram PNGs rendered by the pipeline's own renderer, result rows and
+error rows written through ``results.sqlite_store``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from audio import encode, synth
+from audio.spectrogram import SpectrogramStyle, render_png
+from results import schema, sqlite_store
+
+LABELS = tuple(synth.DEMO_CLASSES)
+START = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.timezone.utc)
+RATE = 16000
+PLACES = ('kitchen', 'street', 'office', 'park', 'station', 'garden')
+KINDS = ('wav', 'flac', 'ogg')
+MODEL_VERSION = 'demo-20260301'
+ERRORS = (
+    ('decode', 'UnreadableAudio', 'Invalid data found when processing input (not an audio stream)'),
+    ('read', 'ObjectGone', 'deleted or overwritten before it was read'),
+    ('decode', 'TooLong', 'duration 9120.0 s is over --max_duration_seconds 7200'),
+    ('inference', 'ModelError', 'batch failed: ResourceExhausted'),
+)
+
+
+@dataclass(frozen=True)
+class Sample:
+    db_path: str
+    input_dir: str
+    processed: list[dict]
+    errors: list[dict]
+
+
+def scores_for(label: str, rng: np.random.Generator) -> list[dict]:
+    """A softmax over the labels that favours ``label`` by a random margin (some files are uncertain)."""
+    logits = rng.normal(0, 1, len(LABELS))
+    logits[LABELS.index(label)] += rng.uniform(1.5, 5.0)
+    probs = np.exp(logits) / np.exp(logits).sum()
+    return [{'label': name, 'score': float(p)} for name, p in zip(LABELS, probs)]
+
+
+def build(root: str, files: int = 12, errors: int = 3, seed: int = 7, start: dt.datetime = START) -> Sample:
+    """Writes ``root/input/*`` audio, ``root/spectrograms/*.png`` and ``root/results.db``."""
+    rng = np.random.default_rng(seed)
+    input_dir = os.path.join(root, 'input')
+    spectrogram_dir = os.path.join(root, 'spectrograms')
+    os.makedirs(input_dir, exist_ok=True)
+    os.makedirs(spectrogram_dir, exist_ok=True)
+    processed = []
+    for i in range(files):
+        label = LABELS[i % len(LABELS)]
+        kind = KINDS[i % len(KINDS)]
+        duration = float(rng.uniform(1.5, 4.0))
+        samples = synth.make(label, rng, duration, RATE)
+        name = f'{PLACES[i % len(PLACES)]}-{i:03d}.{encode.extension(kind)}'
+        audio_path = encode.write(os.path.join(input_dir, name), samples, RATE, kind)
+        png_path = os.path.join(spectrogram_dir, name + '.png')
+        with open(png_path, 'wb') as f:
+            f.write(render_png(samples, RATE, name, SpectrogramStyle(min_width=480, max_width=800)))
+        scores = scores_for(label, rng)
+        best = max(scores, key=lambda s: s['score'])
+        # Spread over six hours; latency grows in the afternoon, as when a backlog builds up.
+        event = start + dt.timedelta(minutes=i * 360 / max(1, files) + float(rng.uniform(0, 5)))
+        latency = 2.0 + 6.0 * (i / max(1, files)) ** 2 + float(rng.uniform(0, 1.5))
+        processed.append({
+            'audio_file': audio_path, 'generation': str(1_700_000_000_000_000_000 + i),
+            'spectrogram_image': png_path, 'label': best['label'], 'confidence': best['score'], 'scores': scores,
+            'model_version': MODEL_VERSION, 'duration_seconds': len(samples) / RATE, 'sample_rate_hz': RATE,
+            'channels': 1, 'event_time': schema.timestamp(event.timestamp()),
+            'processed_at': schema.timestamp(event.timestamp() + latency),
+        })
+    error_rows = []
+    for i in range(errors):
+        stage, error_type, message = ERRORS[i % len(ERRORS)]
+        failed = start + dt.timedelta(minutes=45 + i * 97)
+        error_rows.append({
+            'audio_file': os.path.join(input_dir, f'broken-{i:02d}.mp3'), 'generation': str(1_600_000_000 + i),
+            'stage': stage, 'error_type': error_type, 'message': message,
+            'failed_at': schema.timestamp(failed.timestamp()),
+        })
+    db_path = os.path.join(root, 'results.db')
+    with sqlite_store.connect(db_path) as conn:
+        sqlite_store.write_processed(conn, processed)
+        sqlite_store.write_errors(conn, error_rows)
+    return Sample(db_path=db_path, input_dir=input_dir, processed=processed, errors=error_rows)
+
+
+def bulk_rows(count: int, start: dt.datetime = START) -> list[dict]:
+    """``count`` result rows without files behind them: for the paging tests at scale."""
+    rows = []
+    for i in range(count):
+        label = LABELS[i % len(LABELS)]
+        t = start.timestamp() + i * 0.9
+        confidence = 0.2 + 0.8 * ((i * 7919) % 1000) / 1000
+        rows.append({
+            'audio_file': f'gs://uploads/day/clip-{i:06d}.wav', 'generation': str(i), 'spectrogram_image': None,
+            'label': label, 'confidence': confidence, 'scores': [{'label': label, 'score': confidence}],
+            'model_version': MODEL_VERSION, 'duration_seconds': 2.0, 'sample_rate_hz': RATE, 'channels': 1,
+            'event_time': schema.timestamp(t - 3.0 - math.sin(i) ** 2), 'processed_at': schema.timestamp(t),
+        })
+    return rows
