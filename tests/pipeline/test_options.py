@@ -26,14 +26,14 @@ def test_streaming_from_a_subscription_to_bigquery():
 
 @pytest.mark.parametrize('args,needle', [
     (BASE, 'exactly one of --input_subscription'),
-    (['--input_pattern', 'x', '--input_subscription', 'projects/p-1234/subscriptions/s', *BASE], 'exactly one'),
+    (['--input_pattern', 'x', '--input_subscription', 'projects/p-1234/subscriptions/audio-sub', *BASE], 'exactly one'),
     (['--input_subscription', 'topics/x', *BASE], 'projects/P/subscriptions/S'),
     (['--input_pattern', 'x', '--output_table', 'nonsense', '--spectrogram_location', 's'], '--output_table'),
     (['--input_pattern', 'x', '--output_table', 'a.db'], '--spectrogram_location is required'),
     (['--input_pattern', 'x', '--min_batch_size', '10', '--max_batch_size', '5', *BASE], 'min_batch_size'),
     (['--input_pattern', 'x', '--model_watch_pattern', 'm/*', *BASE], 'streaming'),
     (['--input_pattern', 'x', '--max_duration_seconds', '0', *BASE], 'max_duration_seconds must be positive'),
-    (['--input_subscription', 'projects/p-1234/subscriptions/s', '--reprocess', *BASE], '--reprocess'),
+    (['--input_subscription', 'projects/p-1234/subscriptions/audio-sub', '--reprocess', *BASE], '--reprocess'),
     (['--input_pattern', 'x', '--error_table', 'p:d.t', *BASE], 'same backend'),
     (['--input_pattern', 'gs://b/x', '--runner', 'DataflowRunner', *BASE], 'on Dataflow'),
 ])
