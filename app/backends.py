@@ -12,9 +12,12 @@ import re
 import sqlite3
 from typing import Any, Protocol
 
+from google.api_core import exceptions
+from google.cloud import bigquery
+
 from app.queries import BIGQUERY, SQLITE, Dialect, Query
 from pipeline.options import BQ_TABLE_RE, default_error_table, is_sqlite_path
-from results import schema, sqlite_store
+from results import bigquery_store, schema, sqlite_store
 
 
 class ResultsUnavailable(Exception):
@@ -67,7 +70,7 @@ def _sqlite_value(value: Any) -> Any:
 
 
 class BigQueryBackend:
-    """Runs the same queries as standard SQL with typed query parameters."""
+    """Runs the same queries as standard SQL with typed query parameters (emulator: BIGQUERY_EMULATOR_HOST)."""
     dialect = BIGQUERY
 
     def __init__(self, table: str, error_table: str | None = None, client: Any = None):
@@ -83,13 +86,10 @@ class BigQueryBackend:
     @property
     def client(self):
         if self._client is None:
-            self._client = bigquery_client()
+            self._client = bigquery_store.client()
         return self._client
 
     def rows(self, query: Query) -> list[dict[str, Any]]:
-        from google.api_core import exceptions
-        from google.cloud import bigquery
-
         sql = query.sql.format(processed=_quoted(self.processed_table), errors=_quoted(self.error_table))
         config = bigquery.QueryJobConfig(query_parameters=[_bigquery_param(k, v) for k, v in query.params.items()])
         try:
@@ -100,24 +100,12 @@ class BigQueryBackend:
             raise ResultsUnavailable(f'No access to BigQuery: {e.message}') from e
 
 
-def bigquery_client():
-    """The project's BigQuery client (honours BIGQUERY_EMULATOR_HOST), or a default one if that module is absent."""
-    try:
-        from results.bigquery_store import client
-    except ImportError:
-        from google.cloud import bigquery
-        return bigquery.Client()
-    return client()
-
-
 def _quoted(table: str) -> str:
     """``PROJECT:DATASET.TABLE`` -> ```PROJECT.DATASET.TABLE```; names were checked against BQ_TABLE_RE."""
-    return '`' + table.replace(':', '.') + '`'
+    return f'`{bigquery_store.table_id(table)}`'
 
 
-def _bigquery_param(name: str, value: Any):
-    from google.cloud import bigquery
-
+def _bigquery_param(name: str, value: Any) -> bigquery.ScalarQueryParameter:
     if isinstance(value, bool):
         kind = 'BOOL'
     elif isinstance(value, int):

@@ -106,8 +106,10 @@ def _save_gcs(prefix: str, name: str, data: bytes) -> str:
     bucket = storage_client().bucket(bucket_name)
     for candidate in _candidates(name):
         blob = bucket.blob(folder + candidate)
+        if blob.exists():  # the storage emulator ignores the precondition below; Cloud Storage enforces it
+            continue
         try:
-            # if_generation_match=0: create only; an existing object is a conflict, not an overwrite.
+            # if_generation_match=0: create only; an object created meanwhile is a conflict, not an overwrite.
             blob.upload_from_string(data, content_type=audio_mime_type(candidate), if_generation_match=0)
             return f'gs://{bucket_name}/{folder}{candidate}'
         except exceptions.PreconditionFailed:

@@ -1,0 +1,53 @@
+"""Spectrograms and audio are read from local files or through the storage client (its emulator here)."""
+from __future__ import annotations
+
+import pytest
+
+from app import media
+from app.media import MediaUnavailable, audio_mime_type, read_media
+from tests.app.emulators import storage_emulator
+
+PNG = b'\x89PNG\r\n\x1a\n' + b'\x00' * 64
+
+
+def test_local_file_and_file_uri(tmp_path):
+    path = tmp_path / 'x.png'
+    path.write_bytes(PNG)
+    assert read_media(str(path), 1000) == PNG
+    assert read_media(f'file://{path}', 1000) == PNG
+
+
+def test_missing_and_oversized_files_are_explained(tmp_path):
+    with pytest.raises(MediaUnavailable, match='does not exist'):
+        read_media(str(tmp_path / 'gone.png'), 1000)
+    (tmp_path / 'big.wav').write_bytes(b'\x00' * 2_000_000)
+    with pytest.raises(MediaUnavailable, match='more than the 1 MB'):
+        read_media(str(tmp_path / 'big.wav'), 1_000_000)
+    with pytest.raises(MediaUnavailable, match='no file recorded'):
+        read_media('', 1000)
+
+
+@pytest.mark.parametrize('uri, mime', [('a.wav', 'audio/wav'), ('gs://b/x/y.MP3', 'audio/mpeg'),
+                                       ('c.flac', 'audio/flac'), ('d.opus', 'audio/ogg'), ('e.m4a', 'audio/mp4'),
+                                       ('f.webm', 'audio/webm')])
+def test_audio_mime_types_browsers_play(uri, mime):
+    assert audio_mime_type(uri) == mime
+
+
+@pytest.mark.e2e
+def test_gcs_objects_are_read_through_the_storage_client(tmp_path, monkeypatch):
+    from google.cloud import storage
+
+    with storage_emulator(str(tmp_path / 'gcs.log')) as host:
+        monkeypatch.setenv('STORAGE_EMULATOR_HOST', host)
+        media.storage_client.cache_clear()
+        try:
+            bucket = storage.Client.create_anonymous_client().create_bucket('spectrograms')
+            bucket.blob('day/a.wav.png').upload_from_string(PNG, content_type='image/png')
+            assert read_media('gs://spectrograms/day/a.wav.png', 1000) == PNG
+            with pytest.raises(MediaUnavailable, match='does not exist'):
+                read_media('gs://spectrograms/day/deleted.png', 1000)
+            with pytest.raises(MediaUnavailable, match='MB'):
+                read_media('gs://spectrograms/day/a.wav.png', 10)
+        finally:
+            media.storage_client.cache_clear()
