@@ -23,10 +23,14 @@ from transforms.sources import FAILED
 
 _LOG = logging.getLogger(__name__)
 SQLITE_FLUSH_ROWS = 500
+SQLITE_FLUSH_SECONDS = 2.0
 
 
 class _WriteSqlite(beam.DoFn):
-    """Buffers rows and writes them in one transaction per bundle (or per 500 rows)."""
+    """Buffers rows and writes them in one transaction per bundle, per 500 rows or per 2 s.
+
+    The time bound keeps rows visible while a long batch bundle is still running (progress, dashboard).
+    """
 
     def __init__(self, path: str, table: str):
         self._path = path
@@ -36,10 +40,11 @@ class _WriteSqlite(beam.DoFn):
 
     def start_bundle(self):
         self._rows = []
+        self._last_flush = time.monotonic()
 
     def process(self, row):
         self._rows.append(row)
-        if len(self._rows) >= SQLITE_FLUSH_ROWS:
+        if len(self._rows) >= SQLITE_FLUSH_ROWS or time.monotonic() - self._last_flush >= SQLITE_FLUSH_SECONDS:
             for failed in self._flush():
                 yield beam.pvalue.TaggedOutput(FAILED, failed)
 
@@ -49,6 +54,7 @@ class _WriteSqlite(beam.DoFn):
 
     def _flush(self):
         rows, self._rows = self._rows, []
+        self._last_flush = time.monotonic()
         if not rows:
             return
         write = sqlite_store.write_processed if self._table == sqlite_store.PROCESSED else sqlite_store.write_errors
