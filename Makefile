@@ -45,5 +45,13 @@ run: $(DEMO_MODEL)/metadata.json $(DEMO_INPUT) ## Run the pipeline in batch on t
 test: $(STAMP) ## Run the whole test suite
 	$(PY) -m pytest
 
+.PHONY: template-metadata shellcheck
+template-metadata: | $(STAMP) ## Regenerate templates/metadata.json and templates/schema/ (tests fail when stale)
+	$(PY) -m templates.generate_metadata
+	$(PY) -m templates.generate_schemas
+
+shellcheck: | $(STAMP) ## Lint the deploy scripts (templates/*.sh)
+	$(VENV)/bin/shellcheck --external-sources templates/*.sh
+
 clean: ## Remove generated demo data, models and the virtualenv
 	rm -rf $(VENV) demo artifacts .pytest_cache
