@@ -1,0 +1,61 @@
+"""Names and ports of the local stack: what ``stack start`` creates and the pipeline is pointed at."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+
+from pipeline.options import default_error_table
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_STATE_DIR = os.path.join(REPO_ROOT, '.stack')
+
+PUBSUB, STORAGE, BIGQUERY = 'pubsub', 'storage', 'bigquery'
+SERVICES = (PUBSUB, STORAGE, BIGQUERY)
+# The variable each client library (and so the pipeline) reads to find its emulator.
+ENV_VARS = {PUBSUB: 'PUBSUB_EMULATOR_HOST', STORAGE: 'STORAGE_EMULATOR_HOST', BIGQUERY: 'BIGQUERY_EMULATOR_HOST'}
+PROJECT_ENV = 'GOOGLE_CLOUD_PROJECT'
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    project: str = 'local-project'
+    upload_bucket: str = 'audio-uploads'
+    output_bucket: str = 'audio-results'      # spectrograms (never re-ingested: a different bucket)
+    topic: str = 'audio-uploads'              # where "Cloud Storage" announces new objects
+    subscription: str = 'audio-pipeline'      # what the pipeline reads
+    dataset: str = 'audio'
+    table: str = 'processed'
+    # Fixed ports for `make stack` (a person can remember them); 0 = any free port (tests).
+    pubsub_port: int = 8085
+    storage_port: int = 9023
+    bigquery_port: int = 9050
+    bigquery_grpc_port: int = 9060
+
+    @property
+    def topic_path(self) -> str:
+        return f'projects/{self.project}/topics/{self.topic}'
+
+    @property
+    def subscription_path(self) -> str:
+        return f'projects/{self.project}/subscriptions/{self.subscription}'
+
+    @property
+    def output_table(self) -> str:
+        return f'{self.project}:{self.dataset}.{self.table}'
+
+    @property
+    def error_table(self) -> str:
+        return default_error_table(self.output_table)
+
+    @property
+    def spectrogram_location(self) -> str:
+        return f'gs://{self.output_bucket}/spectrograms'
+
+    def pipeline_args(self) -> list[str]:
+        """The streaming pipeline's arguments against this stack: the same as on Dataflow."""
+        return ['--input_subscription', self.subscription_path, '--output_table', self.output_table,
+                '--spectrogram_location', self.spectrogram_location]
+
+    def with_free_ports(self) -> 'StackConfig':
+        return dataclasses.replace(self, pubsub_port=0, storage_port=0, bigquery_port=0, bigquery_grpc_port=0)

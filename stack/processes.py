@@ -1,0 +1,114 @@
+"""Starting and stopping the emulator processes by their own pid, with bounded waits.
+
+Each process is started as the leader of a new session, so its process group id
+is its pid: stopping it signals that group, which also reaches the children some
+launchers leave behind (``gcloud ... pubsub start`` runs the emulator as a child
+``java`` process that survives a plain kill of ``gcloud``).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from typing import Callable, Optional
+
+START_TIMEOUT_S = 90.0
+STOP_TIMEOUT_S = 15.0
+
+
+class StackError(RuntimeError):
+    """An emulator did not start, or the stack is not in the state a command needs."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def spawn(argv: list[str], log_path: str, env: Optional[dict] = None) -> subprocess.Popen:
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    with open(log_path, 'ab') as log:
+        return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=env, start_new_session=True)
+
+
+def is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child of ours is dead but still listed
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def stop(pid: int, timeout: float = STOP_TIMEOUT_S) -> None:
+    """SIGTERM to the process group led by ``pid``; SIGKILL after ``timeout`` seconds."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            is_alive(pid)  # reaps the leader if it is our child
+            if not _group_alive(pid):
+                return
+            time.sleep(0.1)
+    raise StackError(f'process group {pid} survived SIGKILL')
+
+
+def http_ready(url: str) -> Callable[[], bool]:
+    """A readiness check: the URL answers with any HTTP status."""
+    def check() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return True
+        except urllib.error.HTTPError:
+            return True
+        except OSError:
+            return False
+    return check
+
+
+def log_tail(path: str, chars: int = 3000) -> str:
+    try:
+        with open(path, 'rb') as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - chars))
+            return f.read().decode('utf-8', 'replace')
+    except OSError:
+        return ''
+
+
+def wait_until_ready(name: str, pid: int, ready: Callable[[], bool], log_path: str,
+                     timeout: float = START_TIMEOUT_S) -> float:
+    """Seconds until ``ready()``; raises StackError (with the log's tail) if the process dies or times out."""
+    started = time.monotonic()
+    while not ready():
+        if not is_alive(pid):
+            raise StackError(f'{name} emulator exited during start-up; end of {log_path}:\n{log_tail(log_path)}')
+        if time.monotonic() - started > timeout:
+            raise StackError(f'{name} emulator not ready after {timeout:.0f} s; end of {log_path}:\n'
+                             f'{log_tail(log_path)}')
+        time.sleep(0.2)
+    return time.monotonic() - started
