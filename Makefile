@@ -42,7 +42,7 @@ run: $(DEMO_MODEL)/metadata.json $(DEMO_INPUT) ## Run the pipeline in batch on t
 	$(PY) -m pipeline.main --input_pattern '$(DEMO_INPUT)/**' --output_table $(DEMO_OUTPUT)/results.db \
 		--spectrogram_location $(DEMO_OUTPUT)/spectrograms --progress
 
-test: $(STAMP) ## Run the whole test suite
+test: $(STAMP) browser ## Run the whole test suite
 	$(PY) -m pytest
 
 .PHONY: template-metadata shellcheck
@@ -52,6 +52,24 @@ template-metadata: | $(STAMP) ## Regenerate templates/metadata.json and template
 
 shellcheck: | $(STAMP) ## Lint the deploy scripts (templates/*.sh)
 	$(VENV)/bin/shellcheck --external-sources templates/*.sh
+
+# The dashboard (app/): serve it, and what its browser tests need.
+.PHONY: ui browser dashboard-screenshot
+UI_PORT ?= 8501
+UI_ARGS ?= --results $(DEMO_OUTPUT)/results.db --input $(DEMO_INPUT)
+CHROMIUM := /usr/bin/chromium
+
+ui: $(STAMP) ## Serve the results dashboard on http://127.0.0.1:8501 (UI_ARGS=... for other results or input)
+	$(PY) -m app.serve --port $(UI_PORT) $(UI_ARGS)
+
+browser: ## Install Debian's chromium + chromium-driver if missing (the dashboard's browser tests)
+	@test -x $(CHROMIUM) && test -x /usr/bin/chromedriver || { \
+		if [ "$$(id -u)" = 0 ]; then sudo=; elif command -v sudo >/dev/null; then sudo=sudo; \
+		else echo "chromium is missing; as root run: apt-get update && apt-get install -y chromium chromium-driver"; exit 1; fi; \
+		$$sudo apt-get update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y chromium chromium-driver; }
+
+dashboard-screenshot: $(STAMP) browser ## Retake docs/dashboard.png (the README's picture of the dashboard)
+	$(PY) -m tests.app.screenshot docs/dashboard.png
 
 clean: ## Remove generated demo data, models and the virtualenv
 	rm -rf $(VENV) demo artifacts .pytest_cache

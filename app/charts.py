@@ -46,7 +46,8 @@ def latency_chart(series: list[dict[str, Any]]) -> alt.Chart:
     return alt.Chart(long, title='Processing latency (upload to result)').mark_line(point=True).encode(
         x=alt.X('bucket_start:T', title='processed at (UTC)'),
         y=alt.Y('seconds:Q', title='seconds'),
-        color=alt.Color('measure:N', title=None, sort=['mean', 'max']),
+        color=alt.Color('measure:N', title=None, sort=['mean', 'max'],
+                        scale=alt.Scale(domain=['mean', 'max'], range=['#4c78a8', '#f58518'])),
         tooltip=[alt.Tooltip('bucket_start:T', title='from', format='%Y-%m-%d %H:%M'), 'measure',
                  alt.Tooltip('seconds:Q', format='.1f'), 'files'],
     ).properties(height=260)

@@ -58,7 +58,7 @@ def filter_controls(data: DashboardData) -> Filters:
     st.sidebar.header('Filters')
     labels = st.sidebar.multiselect('Label', data.labels(), key='labels', placeholder='All labels')
     low, high = st.sidebar.slider('Confidence', 0.0, 1.0, (0.0, 1.0), step=0.01, key='confidence')
-    range_name = st.sidebar.selectbox('Processed (time)', list(TIME_RANGES), key='time_range')
+    range_name = st.sidebar.selectbox('Time range (processed at)', list(TIME_RANGES), key='time_range')
     since = until = None
     now = dt.datetime.now(dt.timezone.utc)
     if TIME_RANGES[range_name] == 'dates':
@@ -108,7 +108,10 @@ def overview(data: DashboardData, filters: Filters, summary: Summary) -> None:
     cols[3].metric('Mean latency', seconds(summary.mean_latency_seconds),
                    help='Upload (object finalized) to result row. Max: ' + seconds(summary.max_latency_seconds))
     last = summary.last_processed_at
-    cols[4].metric('Last processed (UTC)', last.strftime('%b %d, %H:%M') if last else '–', help=when(last))
+    today = dt.datetime.now(dt.timezone.utc).date()
+    # A full timestamp does not fit a fifth of the page: the time of day today, else the day; exact in the help.
+    shown = '–' if last is None else last.strftime('%H:%M:%S' if last.date() == today else '%b %d')
+    cols[4].metric('Last processed (UTC)', shown, help=when(last))
     if not summary.files:
         return
     left, right = st.columns(2)
