@@ -32,7 +32,7 @@ class TrainConfig:
     epochs: int = 30
     batch_size: int = 32
     learning_rate: float = 3e-3
-    width: int = 32
+    width: int = 16
     dropout: float = 0.2
     seed: int = 0
     augmentation: Augmentation = field(default_factory=Augmentation)
