@@ -1,6 +1,7 @@
 """The deploy scripts: lint, --help, and what each --dry-run would do (no Google Cloud needed)."""
 from __future__ import annotations
 
+import re
 import subprocess
 
 import pytest
@@ -311,3 +312,37 @@ class TestTeardown:
                 f'audio-pipeline-build@{PROJECT}.iam.gserviceaccount.com',
                 f'gs://{PROJECT}-audio-dataflow'} <= deleted
         assert 'services disable' not in output
+
+
+class TestReadme:
+    """The README's deploy section names what the scripts and the pipeline really do."""
+
+    @pytest.fixture(scope='class')
+    def section(self):
+        text = (TEMPLATES.parent / 'README.md').read_text()
+        start, end = text.index('<!-- section: deploy -->'), text.index('<!-- /section: deploy -->')
+        return text[start:end]
+
+    def test_every_granted_role_is_explained(self, section):
+        commands = dry_run('provision.sh', MODEL_ENDPOINT='projects/p/locations/us-central1/endpoints/1')
+        roles = {flag_value(c, '--role') for c in commands if 'add-iam-policy-binding' in c}
+        assert len(roles) >= 12
+        for role in roles:
+            assert f'`{role}`' in section, role
+
+    def test_the_stable_transform_names_are_the_pipelines(self, section):
+        graph = (TEMPLATES.parent / 'pipeline' / 'graph.py').read_text()
+        build = graph[graph.index('def build_pipeline'):]
+        top_level = re.findall(r"\|\s*'([A-Za-z]+)' >>", build)
+        assert len(top_level) >= 8
+        for label in top_level:
+            if label != 'MatchFiles':  # the batch source: a batch job is never updated
+                assert f'`{label}`' in section, label
+
+    def test_every_setting_in_the_commands_is_one_the_scripts_read(self, section):
+        scripts = (TEMPLATES / 'common.sh').read_text() + (TEMPLATES / 'run.sh').read_text()
+        dockerfile = (TEMPLATES.parent / 'Dockerfile').read_text()
+        settings = set(re.findall(r'\b([A-Z][A-Z_]{3,})=', section))
+        assert {'PROJECT', 'REGION', 'MODEL_URI', 'TRANSFORM_NAME_MAPPINGS'} <= settings
+        for setting in settings:
+            assert f'{setting}=' in scripts or f'${{{setting}' in scripts or f'ENV {setting}=' in dockerfile, setting
