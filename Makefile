@@ -54,13 +54,16 @@ shellcheck: | $(STAMP) ## Lint the deploy scripts (templates/*.sh)
 	$(VENV)/bin/shellcheck --external-sources templates/*.sh
 
 # The dashboard (app/): serve it, and what its browser tests need.
-.PHONY: ui browser dashboard-screenshot
+.PHONY: ui ui-stack browser dashboard-screenshot
 UI_PORT ?= 8501
 UI_ARGS ?= --results $(DEMO_OUTPUT)/results.db --input $(DEMO_INPUT)
 CHROMIUM := /usr/bin/chromium
 
 ui: $(STAMP) ## Serve the results dashboard on http://127.0.0.1:8501 (UI_ARGS=... for other results or input)
 	$(PY) -m app.serve --port $(UI_PORT) $(UI_ARGS)
+
+ui-stack: $(STAMP) ## Serve the dashboard over the running local stack (python -m stack start first)
+	$(PY) -m app.serve --stack --port $(UI_PORT)
 
 browser: ## Install Debian's chromium + chromium-driver if missing (the dashboard's browser tests)
 	@test -x $(CHROMIUM) && test -x /usr/bin/chromedriver || { \

@@ -94,7 +94,7 @@ def upload_panel(settings: Settings) -> None:
     for file in files or []:
         if file.file_id not in outcomes:
             outcomes[file.file_id] = save_upload(settings.input_location, file.name, file.getvalue(),
-                                                 settings.max_upload_mb * MB)
+                                                 settings.max_upload_mb * MB, settings.notify_topic)
         outcome = outcomes[file.file_id]
         (st.sidebar.success if outcome.ok else st.sidebar.error)(outcome.message)
 

@@ -28,13 +28,18 @@ class Settings:
     results: str                  # SQLite file (*.db) or BigQuery PROJECT:DATASET.TABLE
     error_table: Optional[str]    # BigQuery only; defaults to <results>_errors
     input_location: Optional[str]  # where uploads go: a folder or gs://bucket/prefix; None disables upload
+    notify_topic: Optional[str]   # local stack: publish each upload's Cloud Storage notification here
     refresh_seconds: int
     max_upload_mb: int
     page_size: int
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog='python -m app.serve', description='Serve the results dashboard.')
+    p = argparse.ArgumentParser(prog='python -m app.serve', description='Serve the results dashboard.',
+                                epilog=f'Server: --host (default {DEFAULT_HOST}: this machine only), '
+                                       f'--port (default {DEFAULT_PORT}). --stack [STATE_DIR]: serve over the '
+                                       'running local stack (python -m stack start): its results, upload bucket and '
+                                       'notification topic, its emulator variables, refresh every 5 s.')
     p.add_argument('--results', default=os.environ.get('DASHBOARD_RESULTS'),
                    help='results to show: a SQLite file ending in .db, or a BigQuery table PROJECT:DATASET.TABLE '
                         '(the pipeline\'s --output_table). Env: DASHBOARD_RESULTS')
@@ -43,6 +48,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument('--input', dest='input_location', default=os.environ.get('DASHBOARD_INPUT'),
                    help='where uploaded files go: the pipeline\'s input folder, or the watched gs://BUCKET/PREFIX. '
                         'Without it the page has no upload. Env: DASHBOARD_INPUT')
+    p.add_argument('--notify_topic', default=os.environ.get('DASHBOARD_NOTIFY_TOPIC'),
+                   help='local stack only (its storage emulator sends no notifications): publish the Cloud Storage '
+                        'OBJECT_FINALIZE notification of each upload to a gs:// --input on this topic, '
+                        'projects/P/topics/T. Real Cloud Storage does this itself.')
     p.add_argument('--refresh', dest='refresh_seconds', type=int, default=0, choices=REFRESH_CHOICES,
                    help='initial auto-refresh interval in seconds (0: off); the page has a control for it')
     p.add_argument('--max_upload_mb', type=int, default=DEFAULT_MAX_UPLOAD_MB, help='largest file one may upload')
@@ -54,6 +63,8 @@ def parse(argv: list[str]) -> Settings:
     args = _parser().parse_args(argv)
     if not args.results:
         _parser().error('--results is required (a .db file or a BigQuery table)')
+    if args.notify_topic and not (args.input_location or '').startswith('gs://'):
+        _parser().error('--notify_topic needs a gs:// --input (it announces objects, not local files)')
     if args.max_upload_mb <= 0 or args.page_size <= 0:
         _parser().error('--max_upload_mb and --page_size must be positive')
     return Settings(**vars(args))

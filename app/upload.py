@@ -65,18 +65,30 @@ def _candidates(name: str):
         yield f'{stem}-{i}{ext}'
 
 
-def save_upload(destination: str, name: str, data: bytes, max_bytes: int) -> UploadOutcome:
-    """Checks and stores one dropped file under ``destination``; never raises for a bad file."""
+def save_upload(destination: str, name: str, data: bytes, max_bytes: int,
+                notify_topic: str | None = None) -> UploadOutcome:
+    """Checks and stores one dropped file under ``destination``; never raises for a bad file.
+
+    ``notify_topic``: the local stack only. Its storage emulator sends no notifications, so the
+    OBJECT_FINALIZE that Cloud Storage would publish for the new object is published here.
+    """
     problem = check_upload(name, len(data), max_bytes)
     if problem:
         return UploadOutcome(name, problem=problem)
     try:
         if destination.startswith('gs://'):
-            saved = _save_gcs(destination, safe_name(name), data)
+            blob = _save_gcs(destination, safe_name(name), data)
+            saved = f'gs://{blob.bucket.name}/{blob.name}'
         else:
             saved = _save_local(destination, safe_name(name), data)
     except Exception as e:  # disk full, no permission, bucket missing: report it on the page
         return UploadOutcome(name, problem=f'could not be saved: {type(e).__name__}: {e}')
+    if notify_topic:
+        try:
+            _announce(notify_topic, blob, data)
+        except Exception as e:
+            return UploadOutcome(name, saved_as=saved, problem=f'saved as {saved}, but its notification could not be '
+                                 f'published on {notify_topic} ({type(e).__name__}: {e}): the pipeline will not see it')
     return UploadOutcome(name, saved_as=saved)
 
 
@@ -99,7 +111,7 @@ def _save_local(folder: str, name: str, data: bytes) -> str:
         os.unlink(partial)
 
 
-def _save_gcs(prefix: str, name: str, data: bytes) -> str:
+def _save_gcs(prefix: str, name: str, data: bytes):
     from google.api_core import exceptions
 
     bucket_name, folder = split_gcs(prefix.rstrip('/') + '/')
@@ -111,7 +123,15 @@ def _save_gcs(prefix: str, name: str, data: bytes) -> str:
         try:
             # if_generation_match=0: create only; an object created meanwhile is a conflict, not an overwrite.
             blob.upload_from_string(data, content_type=audio_mime_type(candidate), if_generation_match=0)
-            return f'gs://{bucket_name}/{folder}{candidate}'
+            return blob
         except exceptions.PreconditionFailed:
             continue
     raise FileExistsError(f'{MAX_NAME_ATTEMPTS} objects named like {name} already exist')
+
+
+def _announce(topic: str, blob, data: bytes) -> None:
+    """Publishes the Cloud Storage notification for ``blob``, built by the local stack's own code."""
+    from stack import clients, notifications, uploads
+
+    message, attributes = notifications.notification(notifications.object_resource(blob._properties, data))
+    uploads.publish(clients.publisher_client(), topic, message, attributes)

@@ -35,3 +35,10 @@ def test_bad_arguments_stop_before_streamlit_starts(argv, monkeypatch, capsys):
     with pytest.raises(SystemExit):
         streamlit_command(argv)
     assert 'usage: python -m app.serve' in capsys.readouterr().err
+
+
+def test_notify_topic_is_for_a_bucket_input():
+    settings = parse(['--results', 'p:d.t', '--input', 'gs://b/in/', '--notify_topic', 'projects/p/topics/t'])
+    assert settings.notify_topic == 'projects/p/topics/t'
+    with pytest.raises(SystemExit):
+        parse(['--results', 'r.db', '--input', 'demo/input', '--notify_topic', 'projects/p/topics/t'])

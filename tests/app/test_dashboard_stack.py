@@ -1,0 +1,93 @@
+"""The dashboard over the local stack (``python -m app.serve --stack``): BigQuery and Cloud Storage emulators,
+and an upload announced on Pub/Sub as Cloud Storage would. Real emulators, real browser; nothing mocked.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from audio import encode, synth
+from results import bigquery_store
+from tests.app import sample_results
+from tests.app.browser import dashboard, launch_chromium, open_page
+
+pytestmark = pytest.mark.e2e
+playwright_api = pytest.importorskip('playwright.sync_api')
+expect = playwright_api.expect
+
+
+@pytest.fixture
+def local_stack(tmp_path):
+    from stack.config import StackConfig
+    from stack.emulators import LocalStack, pubsub_emulator_problem
+
+    if pubsub_emulator_problem():
+        pytest.skip(pubsub_emulator_problem())
+    stack = LocalStack(str(tmp_path / 'stack'), StackConfig().with_free_ports())
+    stack.start()
+    try:
+        with stack.activated():
+            yield stack
+    finally:
+        stack.stop()
+
+
+def publish_results(stack, sample) -> list[dict]:
+    """The sample's rows as the streaming pipeline would leave them: audio and spectrograms in buckets, rows in
+    the BigQuery tables."""
+    from stack import clients
+
+    config = stack.config
+    storage = clients.storage_client()
+    rows = []
+    for row in sample.processed:
+        name = os.path.basename(row['audio_file'])
+        audio = storage.bucket(config.upload_bucket).blob(f'day/{name}')
+        audio.upload_from_filename(row['audio_file'])
+        png = storage.bucket(config.output_bucket).blob(f'spectrograms/day/{name}.png')
+        png.upload_from_filename(row['spectrogram_image'], content_type='image/png')
+        rows.append(dict(row, audio_file=f'gs://{config.upload_bucket}/day/{name}',
+                         spectrogram_image=f'gs://{config.output_bucket}/spectrograms/day/{name}.png'))
+    bq = bigquery_store.client()
+    assert bq.insert_rows_json(bigquery_store.table_id(config.output_table), rows) == []
+    assert bq.insert_rows_json(bigquery_store.table_id(config.error_table), sample.errors) == []
+    return rows
+
+
+def test_dashboard_over_the_local_stack(local_stack, tmp_path):
+    from google.cloud import pubsub_v1
+
+    sample = sample_results.build(str(tmp_path / 'sample'), files=4, errors=1)
+    rows = publish_results(local_stack, sample)
+    newest = max(rows, key=lambda r: r['processed_at'])
+    with dashboard(['--stack', local_stack.state_dir], str(tmp_path / 'dashboard.log')) as url, \
+            playwright_api.sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = open_page(browser, url)
+        expect(page.get_by_text(f'Results: BigQuery {local_stack.config.output_table}')).to_be_visible()
+        value = page.get_by_test_id('stMetric').filter(has=page.get_by_text('Processed', exact=True))
+        expect(value.get_by_test_id('stMetricValue')).to_have_text('4')
+        image = page.get_by_role('img', name=f'Spectrogram of {os.path.basename(newest["audio_file"])}')
+        image.evaluate('img => img.decode()')  # read from the storage emulator through the server
+        assert image.evaluate('img => img.naturalWidth') > 0
+        assert page.get_by_role('table', name='Recent errors').locator('tbody tr').count() == 1
+
+        wav = encode.encode(synth.sine_sweep(1.0, 16000), 16000, 'wav')
+        page.locator('input[type=file]').set_input_files([{'name': 'new take.wav', 'mimeType': 'audio/wav',
+                                                           'buffer': wav}])
+        bucket = local_stack.config.upload_bucket
+        expect(page.get_by_test_id('stAlert').filter(has_text='new take.wav')).to_contain_text(
+            f'saved as gs://{bucket}/new_take.wav')
+        browser.close()
+
+    from stack import clients
+    assert clients.storage_client().bucket(bucket).blob('new_take.wav').download_as_bytes() == wav
+    subscriber = pubsub_v1.SubscriberClient()
+    response = subscriber.pull(subscription=local_stack.config.subscription_path, max_messages=10, timeout=30)
+    finalized = [m.message for m in response.received_messages if m.message.attributes['objectId'] == 'new_take.wav']
+    assert len(finalized) == 1
+    assert finalized[0].attributes['eventType'] == 'OBJECT_FINALIZE'
+    assert finalized[0].attributes['bucketId'] == bucket
+    assert json.loads(finalized[0].data)['size'] == str(len(wav))
