@@ -179,7 +179,10 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     build_pipeline(pipeline, config)
     if not show_progress:
         result = pipeline.run()
-        result.wait_until_finish()
+        if runner is not None:
+            # Local runs finish here. On Dataflow the launcher (a Flex Template's, too) submits and
+            # returns; blocking on a streaming job would never end.
+            result.wait_until_finish()
         return 0
     with _Progress(config, expected) as progress:
         result = pipeline.run()

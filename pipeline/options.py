@@ -8,6 +8,7 @@ with Beam, and ``templates/metadata.json`` is generated from the same list
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 import re
@@ -41,6 +42,8 @@ class Option:
     # The template exposes everything a user launching a job sets; a few options only
     # make sense on a local run (they point at this machine) and stay out of it.
     in_template: bool = True
+    # validate() refuses to start a Dataflow job without it (locally it may default or be absent).
+    required_on_dataflow: bool = False
 
     @property
     def template_label(self) -> str:
@@ -60,7 +63,7 @@ OPTIONS: tuple[Option, ...] = (
     Option('output_table',
            'Where result rows go: a BigQuery table PROJECT:DATASET.TABLE (or DATASET.TABLE), or a local SQLite file '
            'ending in .db (tables "processed" and "errors").',
-           regex=OUTPUT_TABLE_RE, label='Results table'),
+           regex=OUTPUT_TABLE_RE, label='Results table', required_on_dataflow=True),
     Option('error_table',
            'Where error rows go. Defaults to <output_table>_errors in BigQuery, or the "errors" table of the same '
            'SQLite file.',
@@ -68,11 +71,11 @@ OPTIONS: tuple[Option, ...] = (
     Option('spectrogram_location',
            'Folder or gs:// prefix where one spectrogram PNG per file is written. Objects under it are never '
            're-ingested.',
-           regex=GCS_PATH_RE, label='Spectrogram location'),
+           regex=GCS_PATH_RE, label='Spectrogram location', required_on_dataflow=True),
     Option('model_uri',
-           'Directory of the exported classifier (SavedModel + metadata.json), local or gs://. Defaults to the '
-           'demo model that `make run` trains.',
-           default=DEFAULT_MODEL_URI, regex=GCS_PATH_RE, label='Model directory'),
+           'Directory of the exported classifier (SavedModel + metadata.json), local or gs://. Local runs default '
+           'to the demo model that `make run` trains; Dataflow jobs need a gs:// directory.',
+           default=DEFAULT_MODEL_URI, regex=GCS_PATH_RE, label='Model directory', required_on_dataflow=True),
     Option('model_endpoint',
            'Classify on a Vertex AI endpoint instead of in the worker: '
            'projects/PROJECT/locations/REGION/endpoints/ID. model_uri still supplies the model metadata.',
@@ -117,13 +120,24 @@ OPTIONS: tuple[Option, ...] = (
 OPTION_NAMES = frozenset(o.name for o in OPTIONS)
 
 
+def parse_flag(value: str) -> bool:
+    """``--x``, ``--x=true`` and ``--x=false`` all work: the Flex Template launcher passes ``--name=value``."""
+    lowered = str(value).strip().lower()
+    if lowered in ('true', '1', 'yes'):
+        return True
+    if lowered in ('false', '0', 'no', ''):
+        return False
+    raise argparse.ArgumentTypeError(f'expected true or false, got {value!r}')
+
+
 class AudioPipelineOptions(PipelineOptions):
 
     @classmethod
     def _add_argparse_args(cls, parser):
         for option in OPTIONS:
             if option.is_flag:
-                parser.add_argument(f'--{option.name}', action='store_true', default=option.default, help=option.help)
+                parser.add_argument(f'--{option.name}', nargs='?', const=True, type=parse_flag,
+                                    default=option.default, help=option.help)
             else:
                 parser.add_argument(f'--{option.name}', type=option.type, default=option.default, help=option.help)
 
@@ -202,6 +216,9 @@ def validate(options: PipelineOptions) -> PipelineConfig:
     if (o.spectrogram_max_width or 0) < 64:
         problems.append('--spectrogram_max_width must be at least 64 pixels')
     if on_dataflow:
+        for option in OPTIONS:
+            if option.required_on_dataflow and not getattr(o, option.name):
+                problems.append(f'--{option.name} is required on Dataflow')
         for name in ('spectrogram_location', 'model_uri', 'input_pattern', 'model_watch_pattern'):
             value = getattr(o, name)
             if value and not value.startswith('gs://'):

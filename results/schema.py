@@ -47,9 +47,12 @@ ERROR_FIELDS: list[dict[str, Any]] = [
 ]
 
 TABLES = {'processed': PROCESSED_FIELDS, 'errors': ERROR_FIELDS}
-# Results are partitioned by day of processing and clustered by label (see provision.sh).
+# Results are partitioned by day of processing and clustered by label, errors by day of failure and
+# clustered by stage and error type (provision.sh creates them so; the sinks create them so if missing).
 PARTITION_FIELD = 'processed_at'
 CLUSTER_FIELDS = ('label',)
+ERRORS_PARTITION_FIELD = 'failed_at'
+ERRORS_CLUSTER_FIELDS = ('stage', 'error_type')
 MAX_MESSAGE_CHARS = 1024
 
 

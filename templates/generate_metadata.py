@@ -26,11 +26,9 @@ TEMPLATE_DESCRIPTION = (
     'file that fails). Streaming from the bucket\'s Pub/Sub notifications (input_subscription), or a batch replay '
     'of a gs:// glob (input_pattern).')
 
-# The options that validate() refuses to run on Dataflow without. OPTIONS has no "required"
-# field because a local run needs less (model_uri defaults to the demo model on local disk,
-# which a Dataflow worker cannot read). tests/templates/test_metadata.py checks this tuple
-# against validate() itself, so it cannot drift either.
-REQUIRED_ON_DATAFLOW = ('output_table', 'spectrogram_location', 'model_uri')
+# The options that validate() refuses to run on Dataflow without (a local run needs less:
+# model_uri defaults to the demo model on local disk, which a Dataflow worker cannot read).
+REQUIRED_ON_DATAFLOW = tuple(option.name for option in OPTIONS if option.required_on_dataflow)
 
 
 def template_options() -> list[Option]:

@@ -106,6 +106,8 @@ exists bq --project_id="$PROJECT" show --format=none "$OUTPUT_TABLE" ||
     --description="One row per processed audio file" "$OUTPUT_TABLE"
 exists bq --project_id="$PROJECT" show --format=none "$ERROR_TABLE" ||
   run bq --project_id="$PROJECT" mk --table --schema="$TEMPLATES_DIR/schema/errors.json" \
+    --time_partitioning_type=DAY --time_partitioning_field="$ERRORS_PARTITION_FIELD" \
+    --clustering_fields="$ERRORS_CLUSTER_FIELDS" \
     --description="One row per audio file that failed" "$ERROR_TABLE"
 
 section "Artifact Registry: the pipeline image"

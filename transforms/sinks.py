@@ -78,10 +78,9 @@ class _WriteSqlite(beam.DoFn):
 def _bigquery_write(rows, table: str, table_kind: str, streaming: bool):
     from results.bigquery_store import beam_test_client  # emulator support; None on Google Cloud
 
-    extra = {}
-    if table_kind == 'processed':
-        extra = {'timePartitioning': {'type': 'DAY', 'field': schema.PARTITION_FIELD},
-                 'clustering': {'fields': list(schema.CLUSTER_FIELDS)}}
+    partition, cluster = ((schema.PARTITION_FIELD, schema.CLUSTER_FIELDS) if table_kind == sqlite_store.PROCESSED
+                          else (schema.ERRORS_PARTITION_FIELD, schema.ERRORS_CLUSTER_FIELDS))
+    extra = {'timePartitioning': {'type': 'DAY', 'field': partition}, 'clustering': {'fields': list(cluster)}}
     return rows | 'ToBigQuery' >> WriteToBigQuery(
         table,
         schema=schema.bigquery_schema(table_kind),

@@ -127,9 +127,6 @@ print(len(metadata.parameters), sorted({str(p.paramType) for p in metadata.param
     assert int(count) == len(PARAMETERS)
 
 
-@pytest.mark.xfail(strict=True, reason='pipeline/options.py registers flags as store_true, which argparse refuses '
-                                       'as --reprocess=true; the Flex Template launcher passes every parameter '
-                                       'as --name=value (and the console sends "false" for an unticked box)')
 @pytest.mark.parametrize('name', [o.name for o in OPTIONS if o.is_flag and o.in_template])
 def test_boolean_parameters_parse_as_the_launcher_passes_them(name):
     on = PipelineOptions([f'--{name}=true']).view_as(AudioPipelineOptions)

@@ -33,10 +33,15 @@ def test_partitioning_and_clustering_come_from_results_schema():
     settings = dict(line.split('=', 1) for line in (TEMPLATES / 'schema' / 'tables.env').read_text().splitlines()
                     if line and not line.startswith('#'))
     assert settings == {'RESULTS_PARTITION_FIELD': schema.PARTITION_FIELD,
-                        'RESULTS_CLUSTER_FIELDS': ','.join(schema.CLUSTER_FIELDS)}
-    fields = {f['name']: f for f in schema.PROCESSED_FIELDS}
-    assert fields[schema.PARTITION_FIELD]['type'] == 'TIMESTAMP'
-    assert all(fields[name]['mode'] != 'REPEATED' for name in schema.CLUSTER_FIELDS)
+                        'RESULTS_CLUSTER_FIELDS': ','.join(schema.CLUSTER_FIELDS),
+                        'ERRORS_PARTITION_FIELD': schema.ERRORS_PARTITION_FIELD,
+                        'ERRORS_CLUSTER_FIELDS': ','.join(schema.ERRORS_CLUSTER_FIELDS)}
+    for table_fields, partition, cluster in ((schema.PROCESSED_FIELDS, schema.PARTITION_FIELD, schema.CLUSTER_FIELDS),
+                                             (schema.ERROR_FIELDS, schema.ERRORS_PARTITION_FIELD,
+                                              schema.ERRORS_CLUSTER_FIELDS)):
+        fields = {f['name']: f for f in table_fields}
+        assert fields[partition]['type'] == 'TIMESTAMP'
+        assert all(fields[name]['mode'] != 'REPEATED' for name in cluster)
 
 
 def test_stale_files_are_reported_not_silently_used(tmp_path, monkeypatch, capsys):

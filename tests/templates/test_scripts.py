@@ -115,8 +115,10 @@ class TestProvision:
         assert flag_value(tables[results], '--time_partitioning_field') == schema.PARTITION_FIELD
         assert flag_value(tables[results], '--time_partitioning_type') == 'DAY'
         assert flag_value(tables[results], '--clustering_fields') == ','.join(schema.CLUSTER_FIELDS)
-        assert flag_value(tables[default_error_table(results)], '--schema') == str(TEMPLATES / 'schema' /
-                                                                                   'errors.json')
+        errors = default_error_table(results)
+        assert flag_value(tables[errors], '--schema') == str(TEMPLATES / 'schema' / 'errors.json')
+        assert flag_value(tables[errors], '--time_partitioning_field') == schema.ERRORS_PARTITION_FIELD
+        assert flag_value(tables[errors], '--clustering_fields') == ','.join(schema.ERRORS_CLUSTER_FIELDS)
 
     def test_every_create_is_preceded_by_a_probe_for_the_same_resource(self, commands):
         for i, command in enumerate(commands):
