@@ -10,10 +10,13 @@ from pipeline.options import default_error_table
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_STATE_DIR = os.path.join(REPO_ROOT, '.stack')
 
-PUBSUB, STORAGE, BIGQUERY = 'pubsub', 'storage', 'bigquery'
-SERVICES = (PUBSUB, STORAGE, BIGQUERY)
+PUBSUB, STORAGE, BIGQUERY, METADATA = 'pubsub', 'storage', 'bigquery', 'metadata'
+EMULATORS = (PUBSUB, STORAGE, BIGQUERY)
+# The metadata stand-in only ends credential lookup at once (see stack/metadata_server.py).
+SERVICES = EMULATORS + (METADATA,)
 # The variable each client library (and so the pipeline) reads to find its emulator.
 ENV_VARS = {PUBSUB: 'PUBSUB_EMULATOR_HOST', STORAGE: 'STORAGE_EMULATOR_HOST', BIGQUERY: 'BIGQUERY_EMULATOR_HOST'}
+METADATA_ENV_VARS = ('GCE_METADATA_HOST', 'GCE_METADATA_IP')
 PROJECT_ENV = 'GOOGLE_CLOUD_PROJECT'
 
 
@@ -31,6 +34,7 @@ class StackConfig:
     storage_port: int = 9023
     bigquery_port: int = 9050
     bigquery_grpc_port: int = 9060
+    metadata_port: int = 9070
 
     @property
     def topic_path(self) -> str:
@@ -58,4 +62,5 @@ class StackConfig:
                 '--spectrogram_location', self.spectrogram_location]
 
     def with_free_ports(self) -> 'StackConfig':
-        return dataclasses.replace(self, pubsub_port=0, storage_port=0, bigquery_port=0, bigquery_grpc_port=0)
+        return dataclasses.replace(self, pubsub_port=0, storage_port=0, bigquery_port=0, bigquery_grpc_port=0,
+                                   metadata_port=0)

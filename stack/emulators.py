@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, Optional
 
 from stack import processes
-from stack.config import BIGQUERY, ENV_VARS, PROJECT_ENV, PUBSUB, REPO_ROOT, SERVICES, STORAGE, StackConfig
+from stack.config import (BIGQUERY, ENV_VARS, METADATA, METADATA_ENV_VARS, PROJECT_ENV, PUBSUB, REPO_ROOT, SERVICES,
+                          STORAGE, StackConfig)
 from stack.processes import StackError
 
 HOST = '127.0.0.1'
@@ -59,6 +60,9 @@ def _command(name: str, config: StackConfig, port: int, grpc_port: int, data_dir
     if name == STORAGE:
         return [sys.executable, '-m', 'gcp_storage_emulator', '--data-dir', data_dir, 'start', '--host', HOST,
                 '--port', str(port), '--quiet']
+    if name == METADATA:
+        return [sys.executable, '-m', 'stack.metadata_server', '--host', HOST, '--port', str(port),
+                '--project', config.project]
     return [sys.executable, '-m', 'stack.bqemulator_offline', 'start', '--rest-host', HOST, '--rest-port', str(port),
             '--grpc-host', HOST, '--grpc-port', str(grpc_port), '--data-dir', data_dir,
             '--project', config.project, '--log-level', 'warning']
@@ -67,7 +71,8 @@ def _command(name: str, config: StackConfig, port: int, grpc_port: int, data_dir
 def _ready_url(name: str, config: StackConfig, port: int) -> str:
     return {PUBSUB: f'http://{HOST}:{port}/v1/projects/{config.project}/topics',
             STORAGE: f'http://{HOST}:{port}/storage/v1/b',
-            BIGQUERY: f'http://{HOST}:{port}/bigquery/v2/projects/{config.project}/datasets'}[name]
+            BIGQUERY: f'http://{HOST}:{port}/bigquery/v2/projects/{config.project}/datasets',
+            METADATA: f'http://{HOST}:{port}/'}[name]
 
 
 def _child_env() -> dict:
@@ -75,7 +80,7 @@ def _child_env() -> dict:
     env['PYTHONPATH'] = REPO_ROOT + (os.pathsep + env['PYTHONPATH'] if env.get('PYTHONPATH') else '')
     env['BQEMU_ENABLE_FORMAT_EXTENSIONS'] = 'false'  # the Avro extension would be downloaded
     env.setdefault('CLOUDSDK_CORE_DISABLE_PROMPTS', '1')
-    for var in ENV_VARS.values():  # an emulator must not talk to another one
+    for var in (*ENV_VARS.values(), *METADATA_ENV_VARS):  # an emulator must not talk to another one
         env.pop(var, None)
     return env
 
@@ -144,7 +149,7 @@ class LocalStack:
             raise StackError(f'{name} emulator already running (pid {self.services[name].pid})')
         previous = self.services.get(name)
         wanted = {PUBSUB: self.config.pubsub_port, STORAGE: self.config.storage_port,
-                  BIGQUERY: self.config.bigquery_port}[name]
+                  BIGQUERY: self.config.bigquery_port, METADATA: self.config.metadata_port}[name]
         port = previous.port if previous else (wanted or processes.free_port())
         grpc_port = 0
         if name == BIGQUERY:
@@ -152,7 +157,9 @@ class LocalStack:
         data_dir = os.path.join(self.state_dir, 'data', name)
         os.makedirs(data_dir, exist_ok=True)
         log = os.path.join(self.state_dir, f'{name}.log')
-        proc = processes.spawn(_command(name, self.config, port, grpc_port, data_dir), log, _child_env())
+        # A restart (fault tests) appends to the log of the same emulator; a new stack starts a new log.
+        proc = processes.spawn(_command(name, self.config, port, grpc_port, data_dir), log, _child_env(),
+                               append=previous is not None)
         self.services[name] = Service(name, proc.pid, port, log, data_dir, grpc_port)
         self.save()
         ready = processes.http_ready(_ready_url(name, self.config, port))
@@ -187,10 +194,12 @@ class LocalStack:
         missing = [name for name in SERVICES if name not in ports]
         if missing:
             raise StackError(f'stack in {self.state_dir} has no {", ".join(missing)} emulator')
-        return {ENV_VARS[PUBSUB]: f'{HOST}:{ports[PUBSUB]}',
-                ENV_VARS[STORAGE]: f'http://{HOST}:{ports[STORAGE]}',
-                ENV_VARS[BIGQUERY]: f'http://{HOST}:{ports[BIGQUERY]}',
-                PROJECT_ENV: self.config.project}
+        env = {ENV_VARS[PUBSUB]: f'{HOST}:{ports[PUBSUB]}',
+               ENV_VARS[STORAGE]: f'http://{HOST}:{ports[STORAGE]}',
+               ENV_VARS[BIGQUERY]: f'http://{HOST}:{ports[BIGQUERY]}',
+               PROJECT_ENV: self.config.project}
+        env.update({var: f'{HOST}:{ports[METADATA]}' for var in METADATA_ENV_VARS})
+        return env
 
     @contextlib.contextmanager
     def activated(self) -> Iterator[dict[str, str]]:

@@ -30,9 +30,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def spawn(argv: list[str], log_path: str, env: Optional[dict] = None) -> subprocess.Popen:
+def spawn(argv: list[str], log_path: str, env: Optional[dict] = None, append: bool = True) -> subprocess.Popen:
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
-    with open(log_path, 'ab') as log:
+    with open(log_path, 'ab' if append else 'wb') as log:
         return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=env, start_new_session=True)
 

@@ -24,7 +24,7 @@ def start_pipeline(stack: LocalStack, model_uri: Optional[str] = None, extra_arg
     env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     env['PYTHONUNBUFFERED'] = '1'
     log = os.path.join(stack.state_dir, 'pipeline.log')
-    proc = processes.spawn([sys.executable, '-m', 'pipeline.main', *args], log, env)
+    proc = processes.spawn([sys.executable, '-m', 'pipeline.main', *args], log, env, append=False)
     service = Service(PIPELINE, proc.pid, 0, log, '')
     stack.services[PIPELINE] = service
     stack.save()
