@@ -58,7 +58,7 @@ def _command(name: str, config: StackConfig, port: int, grpc_port: int, data_dir
         return ['gcloud', 'beta', 'emulators', 'pubsub', 'start', f'--project={config.project}',
                 f'--host-port={HOST}:{port}', f'--data-dir={data_dir}', '--quiet']
     if name == STORAGE:
-        return [sys.executable, '-m', 'gcp_storage_emulator', '--data-dir', data_dir, 'start', '--host', HOST,
+        return [sys.executable, '-m', 'stack.storage_emulator', '--data-dir', data_dir, 'start', '--host', HOST,
                 '--port', str(port), '--quiet']
     if name == METADATA:
         return [sys.executable, '-m', 'stack.metadata_server', '--host', HOST, '--port', str(port),
@@ -158,7 +158,12 @@ class LocalStack:
         os.makedirs(data_dir, exist_ok=True)
         log = os.path.join(self.state_dir, f'{name}.log')
         # A restart (fault tests) appends to the log of the same emulator; a new stack starts a new log.
-        proc = processes.spawn(_command(name, self.config, port, grpc_port, data_dir), log, _child_env(),
+        env = _child_env()
+        if name == BIGQUERY:
+            # Load jobs read gs://BUCKET/PATH from GCS_LOCAL_ROOT/BUCKET/PATH: where the storage emulator keeps
+            # object bytes. So batch loads (Beam's FILE_LOADS) read what was written to the storage emulator.
+            env['BQEMU_GCS_LOCAL_ROOT'] = os.path.join(self.state_dir, 'data', STORAGE, '.cloudstorage')
+        proc = processes.spawn(_command(name, self.config, port, grpc_port, data_dir), log, env,
                                append=previous is not None)
         self.services[name] = Service(name, proc.pid, port, log, data_dir, grpc_port)
         self.save()

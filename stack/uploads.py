@@ -61,28 +61,42 @@ def publish(publisher, topic_path: str, data: bytes, attributes: dict[str, str])
 
 
 class Uploader:
-    """Writes objects to the storage emulator and publishes their notifications on ``topic_path``."""
+    """Writes objects to the storage emulator and publishes their notifications on ``topic_path``.
+
+    ``put`` writes and announces at once. ``write`` and ``announce`` apart let a
+    test reorder them as Pub/Sub may: a notification delivered after the object
+    was already overwritten or deleted.
+    """
 
     def __init__(self, topic_path: str, storage=None, publisher=None):
         self.topic_path = topic_path
         self.storage = storage or clients.storage_client()
         self.publisher = publisher or clients.publisher_client()
 
-    def put(self, bucket: str, name: str, content: bytes, content_type: Optional[str] = None,
-            local_path: str = '', repeat: int = 1) -> Uploaded:
-        """Uploads one object version; publishes its OBJECT_FINALIZE ``repeat`` times (at-least-once delivery)."""
+    def write(self, bucket: str, name: str, content: bytes, content_type: Optional[str] = None
+              ) -> tuple[dict, Optional[dict]]:
+        """Uploads one object version; returns its resource and the resource of the version it replaced."""
         blob_bucket = self.storage.bucket(bucket)
         previous = blob_bucket.get_blob(name)
         blob = blob_bucket.blob(name)
         blob.upload_from_string(content, content_type=content_type or content_type_of(name))
-        resource = notifications.object_resource(blob._properties, content)
-        old_generation = str(previous.generation) if previous is not None else None
-        data, attributes = notifications.notification(resource, overwrote_generation=old_generation)
+        return (notifications.object_resource(blob._properties, content),
+                notifications.object_resource(previous._properties) if previous is not None else None)
+
+    def announce(self, resource: dict, replaced: Optional[dict] = None, repeat: int = 1) -> tuple[str, ...]:
+        """Publishes OBJECT_FINALIZE ``repeat`` times (redelivery), then OBJECT_DELETE of the replaced version."""
+        data, attributes = notifications.notification(
+            resource, overwrote_generation=replaced['generation'] if replaced else None)
         ids = tuple(publish(self.publisher, self.topic_path, data, attributes) for _ in range(repeat))
-        if previous is not None:
-            old = notifications.object_resource(previous._properties)
+        if replaced is not None:
             publish(self.publisher, self.topic_path, *notifications.notification(
-                old, notifications.OBJECT_DELETE, overwritten_by_generation=resource['generation']))
+                replaced, notifications.OBJECT_DELETE, overwritten_by_generation=resource['generation']))
+        return ids
+
+    def put(self, bucket: str, name: str, content: bytes, content_type: Optional[str] = None,
+            local_path: str = '', repeat: int = 1) -> Uploaded:
+        resource, replaced = self.write(bucket, name, content, content_type)
+        ids = self.announce(resource, replaced, repeat)
         return Uploaded(local_path, bucket, name, resource['generation'], ids)
 
     def upload_files(self, paths: Iterable[str], bucket: str, prefix: str = '', repeat: int = 1) -> list[Uploaded]:
