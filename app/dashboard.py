@@ -9,7 +9,6 @@ appear without touching the page.
 from __future__ import annotations
 
 import datetime as dt
-import posixpath
 import sys
 
 import pandas as pd
@@ -34,10 +33,15 @@ def _data(results: str, error_table: str | None) -> DashboardData:
     return open_data(results, error_table)
 
 
+# Cached so an auto-refresh does not fetch the inspected file again; few audio entries, as each may be 64 MB.
 @st.cache_data(max_entries=64, ttl=600, show_spinner=False)
-def _media(uri: str, max_bytes: int) -> bytes:
-    # Cached so an auto-refresh does not fetch the same spectrogram and audio again.
-    return read_media(uri, max_bytes)
+def _image(uri: str) -> bytes:
+    return read_media(uri, MAX_IMAGE_BYTES)
+
+
+@st.cache_data(max_entries=4, ttl=600, show_spinner=False)
+def _audio(uri: str, generation: str) -> bytes:  # the generation keys the cache: a file replaced is read again
+    return read_media(uri, MAX_AUDIO_BYTES)
 
 
 def when(value: dt.datetime | None) -> str:
@@ -50,8 +54,9 @@ def seconds(value: float | None) -> str:
     return f'{value:.1f} s' if value < 120 else f'{value / 60:.1f} min'
 
 
-def base_name(uri: str) -> str:
-    return posixpath.basename(uri.rstrip('/')) or uri
+def short_name(uri: str) -> str:
+    """The file name with its folder: uploads often share names (``clip 0.wav``) across folders."""
+    return '/'.join(uri.rstrip('/').split('/')[-2:]) or uri
 
 
 def filter_controls(data: DashboardData) -> Filters:
@@ -141,7 +146,7 @@ def files_section(data: DashboardData, filters: Filters, summary: Summary, defau
 
     table = pd.DataFrame({
         'Processed (UTC)': [when(r['processed_at']) for r in page.rows],
-        'File': [base_name(r['audio_file']) for r in page.rows],
+        'File': [short_name(r['audio_file']) for r in page.rows],
         'Label': [r['label'] for r in page.rows],
         'Confidence': [f'{r["confidence"]:.2f}' if r['confidence'] is not None else '–' for r in page.rows],
         'Duration': [seconds(r['duration_seconds']) for r in page.rows],
@@ -150,7 +155,7 @@ def files_section(data: DashboardData, filters: Filters, summary: Summary, defau
     st.table(table, hide_index=True, alt='Processed files on this page')
 
     keys = [(r['audio_file'], r['generation']) for r in page.rows]
-    labels = {(r['audio_file'], r['generation']): f'{base_name(r["audio_file"])} · {r["label"]} · '
+    labels = {(r['audio_file'], r['generation']): f'{short_name(r["audio_file"])} · {r["label"]} · '
               f'{when(r["processed_at"])}' for r in page.rows}
     chosen = st.selectbox('Inspect a file on this page', keys, format_func=labels.get, key='inspect')
     if chosen:
@@ -162,21 +167,21 @@ def file_detail(data: DashboardData, audio_file: str, generation: str) -> None:
     if row is None:
         st.warning(f'{audio_file} is no longer in the results.')
         return
-    st.markdown(f'#### {base_name(audio_file)}')
+    st.markdown(f'#### {short_name(audio_file)}')
     left, right = st.columns([3, 2])
     with left:
         try:
-            st.image(_media(row['spectrogram_image'], MAX_IMAGE_BYTES), width='stretch', output_format='PNG',
-                     alt=f'Spectrogram of {base_name(audio_file)}')
+            st.image(_image(row['spectrogram_image']), width='stretch', output_format='PNG',
+                     alt=f'Spectrogram of {short_name(audio_file)}')
         except MediaUnavailable as e:
             st.warning(f'Spectrogram not shown: {e}')
         try:
-            st.audio(_media(audio_file, MAX_AUDIO_BYTES), format=audio_mime_type(audio_file))
+            st.audio(_audio(audio_file, generation), format=audio_mime_type(audio_file))
         except MediaUnavailable as e:
             st.warning(f'Audio not playable here: {e}')
     with right:
         st.altair_chart(charts.score_chart(row['scores'], row['label']), width='stretch',
-                        alt=f'Scores of {base_name(audio_file)}')
+                        alt=f'Scores of {short_name(audio_file)}')
         confidence = f'{row["confidence"]:.3f}' if row['confidence'] is not None else '–'
         metadata = {
             'Label': row['label'] or '–', 'Confidence': confidence, 'Model': row['model_version'] or '–',
@@ -198,7 +203,7 @@ def errors_section(data: DashboardData, filters: Filters, summary: Summary) -> N
                'do not apply to errors.')
     st.table(pd.DataFrame({
         'Failed (UTC)': [when(e['failed_at']) for e in errors],
-        'File': [base_name(e['audio_file']) for e in errors],
+        'File': [short_name(e['audio_file']) for e in errors],
         'Stage': [e['stage'] for e in errors],
         'Error': [e['error_type'] for e in errors],
         'Reason': [e['message'] or '' for e in errors],

@@ -74,7 +74,7 @@ def test_overview_shows_the_totals(page, sample):
 
 def test_inspected_file_shows_spectrogram_audio_and_scores(page, sample):
     row = newest(sample.processed)
-    name = os.path.basename(row['audio_file'])
+    name = 'input/' + os.path.basename(row['audio_file'])  # the page names a file with its folder
     image = page.get_by_role('img', name=f'Spectrogram of {name}')
     expect(image).to_be_visible()
     image.evaluate('img => img.decode()')  # resolves once the browser has the image decoded

@@ -69,7 +69,7 @@ def test_dashboard_over_the_local_stack(local_stack, tmp_path):
         expect(page.get_by_text(f'Results: BigQuery {local_stack.config.output_table}')).to_be_visible()
         value = page.get_by_test_id('stMetric').filter(has=page.get_by_text('Processed', exact=True))
         expect(value.get_by_test_id('stMetricValue')).to_have_text('4')
-        image = page.get_by_role('img', name=f'Spectrogram of {os.path.basename(newest["audio_file"])}')
+        image = page.get_by_role('img', name=f'Spectrogram of day/{os.path.basename(newest["audio_file"])}')
         image.evaluate('img => img.decode()')  # read from the storage emulator through the server
         assert image.evaluate('img => img.naturalWidth') > 0
         assert page.get_by_role('table', name='Recent errors').locator('tbody tr').count() == 1
