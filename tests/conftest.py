@@ -57,3 +57,24 @@ def mixed_audio_dir(tmp_path):
         write_bytes(folder, 'broken/fake.ogg', b'\x00\x01garbage' * 100): 'NotAudio',
     }
     return folder, good, bad
+
+
+@pytest.fixture
+def local_stack(tmp_path):
+    """The real emulator stack (Pub/Sub, Cloud Storage, BigQuery) on free ports, in its own state directory.
+
+    Its variables are in ``os.environ`` for the test; every process is stopped by pid afterwards.
+    """
+    from stack.config import StackConfig
+    from stack.emulators import LocalStack, pubsub_emulator_problem
+
+    problem = pubsub_emulator_problem()
+    if problem:
+        pytest.skip(problem)
+    stack = LocalStack(str(tmp_path / 'stack'), StackConfig().with_free_ports())
+    stack.start()
+    try:
+        with stack.activated():
+            yield stack
+    finally:
+        stack.stop()
