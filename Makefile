@@ -33,6 +33,19 @@ $(DEMO_MODEL)/metadata.json: | $(STAMP)
 
 model: $(DEMO_MODEL)/metadata.json ## Train the demo model if it is missing
 
+# The spoken-digit model, from the Free Spoken Digit Dataset recordings (not part of the repo).
+.PHONY: model-fsdd model-fsdd-loso
+FSDD_DIR ?= ../shared/datasets/fsdd/recordings
+FSDD_ARGS := --epochs 20 --augment shift,gain,noise --seed 0
+SPEAKER ?= theo
+
+model-fsdd: | $(STAMP) ## Train the spoken-digit model on FSDD's train split, test on its test split (FSDD_DIR=...)
+	time $(PY) -m model.train --data $(FSDD_DIR) --out artifacts/models/fsdd $(FSDD_ARGS)
+
+model-fsdd-loso: | $(STAMP) ## Unheard speaker: train on FSDD without SPEAKER (default theo), test on all of theirs
+	time $(PY) -m model.train --data $(FSDD_DIR) --out artifacts/models/fsdd-without-$(SPEAKER) \
+		--hold-out-speaker $(SPEAKER) $(FSDD_ARGS)
+
 $(DEMO_INPUT): | $(STAMP)
 	$(PY) -m pipeline.demo_input --out $(DEMO_INPUT)
 
