@@ -47,7 +47,7 @@ class SqliteBackend:
     def rows(self, query: Query) -> list[dict[str, Any]]:
         if not os.path.exists(self.path):
             raise ResultsUnavailable(f'No results database at {self.path} yet: run the pipeline first '
-                                     '(make run), or start the dashboard with --results pointing at one.')
+                                     '(`make run`), or start the dashboard with `--results` pointing at one.')
         sql = query.sql.format(processed=sqlite_store.PROCESSED, errors=sqlite_store.ERRORS)
         params = {k: _sqlite_value(v) for k, v in query.params.items()}
         conn = sqlite3.connect(f'file:{os.path.abspath(self.path)}?mode=ro', uri=True, timeout=30)

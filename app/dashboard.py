@@ -88,7 +88,7 @@ def refresh_control(settings: Settings) -> int:
 def upload_panel(settings: Settings) -> None:
     st.sidebar.header('Upload audio')
     if not settings.input_location:
-        st.sidebar.caption('Upload is off: start the dashboard with --input FOLDER or gs://BUCKET/PREFIX.')
+        st.sidebar.caption('Upload is off: start the dashboard with `--input FOLDER` or `--input gs://BUCKET/PREFIX`.')
         return
     st.sidebar.caption(f'Files go to the pipeline\'s input, `{settings.input_location}`. '
                        f'Audio files only, up to {settings.max_upload_mb} MB each.')
@@ -232,9 +232,8 @@ def main() -> None:
     st.caption(f'Results: {data.backend.description}')
     try:
         filters = filter_controls(data)
-    except ResultsUnavailable as e:
+    except ResultsUnavailable:  # no results yet: the results section below says so, and how to get some
         filters = Filters()
-        st.info(str(e))
     refresh = refresh_control(settings)
     upload_panel(settings)
     # New filter choices: back to the first page. (The choices, not the Filters: "last hour" moves with the clock.)

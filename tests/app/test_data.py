@@ -8,10 +8,11 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import math
+import sqlite3
 
 import pytest
 
-from app.backends import BigQueryBackend, SqliteBackend
+from app.backends import BigQueryBackend, ResultsUnavailable, SqliteBackend
 from app.data import DashboardData, to_datetime
 from app.queries import Filters
 from results import schema, sqlite_store
@@ -186,3 +187,12 @@ def test_recent_errors_newest_first_with_stage_and_reason(data):
     by_stage = {(e['stage'], e['error_type']): e['files'] for e in data.errors_by_stage(Filters())}
     assert by_stage == {('decode', 'Corrupt'): 2, ('read', 'ObjectGone'): 1, ('decode', 'TooLong'): 1,
                         ('inference', 'ModelError'): 1}
+
+
+def test_no_results_yet_is_explained(tmp_path):
+    with pytest.raises(ResultsUnavailable, match='run the pipeline first'):
+        DashboardData(SqliteBackend(str(tmp_path / 'missing.db'))).summary(Filters())
+    other = tmp_path / 'other.db'
+    sqlite3.connect(other).execute('CREATE TABLE t (x)').connection.commit()
+    with pytest.raises(ResultsUnavailable, match='no results tables'):
+        DashboardData(SqliteBackend(str(other))).labels()
