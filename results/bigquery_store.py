@@ -33,7 +33,8 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
 from pipeline.options import default_error_table
-from results.schema import CLUSTER_FIELDS, ERROR_FIELDS, PARTITION_FIELD, PROCESSED_FIELDS
+from results.schema import (CLUSTER_FIELDS, ERROR_FIELDS, ERRORS_CLUSTER_FIELDS, ERRORS_PARTITION_FIELD,
+                            PARTITION_FIELD, PROCESSED_FIELDS)
 
 EMULATOR_HOST_ENV = 'BIGQUERY_EMULATOR_HOST'
 # Which project a DATASET.TABLE spec means when no project is given.
@@ -81,15 +82,16 @@ def ensure_tables(output_table: str, error_table: Optional[str] = None,
     """Creates the dataset(s) and the result and error tables if missing; returns their ids."""
     bq = bq or client()
     ids = []
-    for spec, fields in ((output_table, PROCESSED_FIELDS), (error_table or default_error_table(output_table),
-                                                             ERROR_FIELDS)):
+    for spec, fields, partition, cluster in (
+            (output_table, PROCESSED_FIELDS, PARTITION_FIELD, CLUSTER_FIELDS),
+            (error_table or default_error_table(output_table), ERROR_FIELDS, ERRORS_PARTITION_FIELD,
+             ERRORS_CLUSTER_FIELDS)):
         full_id = table_id(spec, bq.project)
         project, dataset, _ = full_id.split('.')
         bq.create_dataset(f'{project}.{dataset}', exists_ok=True)
         table = bigquery.Table(full_id, schema=[bigquery.SchemaField.from_api_repr(f) for f in fields])
-        if fields is PROCESSED_FIELDS:
-            table.time_partitioning = bigquery.TimePartitioning(field=PARTITION_FIELD)
-            table.clustering_fields = list(CLUSTER_FIELDS)
+        table.time_partitioning = bigquery.TimePartitioning(field=partition)
+        table.clustering_fields = list(cluster)
         bq.create_table(table, exists_ok=True)
         ids.append(full_id)
     return ids[0], ids[1]

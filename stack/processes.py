@@ -61,18 +61,21 @@ def _group_alive(pgid: int) -> bool:
         return True
 
 
-def stop(pid: int, timeout: float = STOP_TIMEOUT_S) -> None:
-    """SIGTERM to the process group led by ``pid``; SIGKILL after ``timeout`` seconds."""
+def stop(pid: int, timeout: float = STOP_TIMEOUT_S) -> bool:
+    """SIGTERM to the process group led by ``pid``; SIGKILL after ``timeout`` seconds.
+
+    True when the group ended on SIGTERM (or was already gone), False when it had to be killed.
+    """
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(pid, sig)
         except ProcessLookupError:
-            return
+            return sig == signal.SIGTERM
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             is_alive(pid)  # reaps the leader if it is our child
             if not _group_alive(pid):
-                return
+                return sig == signal.SIGTERM
             time.sleep(0.1)
     raise StackError(f'process group {pid} survived SIGKILL')
 

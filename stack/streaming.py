@@ -14,15 +14,21 @@ RESULT_COLUMNS = 'audio_file, generation, label, confidence'
 ERROR_COLUMNS = 'audio_file, generation, stage, error_type, message'
 
 
+def pipeline_env(stack: LocalStack) -> dict[str, str]:
+    """The environment of a pipeline process against the stack: this one plus the emulator variables."""
+    env = _child_env()
+    env.update(stack.env())
+    env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+    env['PYTHONUNBUFFERED'] = '1'
+    return env
+
+
 def start_pipeline(stack: LocalStack, model_uri: Optional[str] = None, extra_args: Sequence[str] = ()) -> Service:
     """Starts ``python -m pipeline.main`` in streaming mode against the stack, in the background."""
     if PIPELINE in stack.services and processes.is_alive(stack.services[PIPELINE].pid):
         raise processes.StackError(f'a pipeline is already running (pid {stack.services[PIPELINE].pid})')
     args = stack.config.pipeline_args() + (['--model_uri', model_uri] if model_uri else []) + list(extra_args)
-    env = _child_env()
-    env.update(stack.env())
-    env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-    env['PYTHONUNBUFFERED'] = '1'
+    env = pipeline_env(stack)
     log = os.path.join(stack.state_dir, 'pipeline.log')
     proc = processes.spawn([sys.executable, '-m', 'pipeline.main', *args], log, env, append=False)
     service = Service(PIPELINE, proc.pid, 0, log, '')
@@ -31,11 +37,14 @@ def start_pipeline(stack: LocalStack, model_uri: Optional[str] = None, extra_arg
     return service
 
 
-def stop_pipeline(stack: LocalStack, timeout: float = processes.STOP_TIMEOUT_S) -> None:
+def stop_pipeline(stack: LocalStack, timeout: float = processes.STOP_TIMEOUT_S) -> bool:
+    """Stops the pipeline by its pid; True when it ended on SIGTERM, False when it had to be killed."""
     service = stack.services.pop(PIPELINE, None)
-    if service:
-        processes.stop(service.pid, timeout)
-        stack.save()
+    if not service:
+        return True
+    ended = processes.stop(service.pid, timeout)
+    stack.save()
+    return ended
 
 
 class RowWatcher:
