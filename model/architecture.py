@@ -95,6 +95,11 @@ def build_classifier(num_labels: int, window_samples: int, features: FeatureConf
     receptive field to ~300 ms, a spoken digit's length.
     """
     features = features or FeatureConfig()
+    frames = 1 + (window_samples - features.frame_length) // features.frame_step
+    min_size = 2 ** len(BLOCK_FILTERS)   # each block halves both axes
+    if frames < min_size or features.n_mels < min_size:
+        raise ValueError(f'a {window_samples}-sample window gives {frames} frames x {features.n_mels} mel bins; '
+                         f'the CNN needs at least {min_size} of each')
     waveform = keras.Input(shape=(window_samples,), dtype='float32', name='waveform')
     x = LogMel(features, name='log_mel')(waveform)
     x = Standardise(name='standardise')(x)

@@ -1,6 +1,7 @@
 """Export -> load -> predict: the SavedModel computes what the Keras model does, features included."""
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from model.architecture import SpecAugment, build_classifier
@@ -34,3 +35,8 @@ def test_spec_augment_masks_only_while_training():
     masked = layer(features, training=True).numpy()
     assert set(np.unique(masked)) <= {0.0, 1.0}
     assert 0 < (masked == 0).mean() < 0.6
+
+
+def test_a_window_too_short_for_the_cnn_is_refused_clearly():
+    with pytest.raises(ValueError, match='11 frames'):
+        build_classifier(3, 2000)
