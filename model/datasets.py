@@ -6,7 +6,8 @@ Two layouts are understood:
 * the Free Spoken Digit Dataset: ``DIR/{label}_{speaker}_{index}.wav``, label
   from the file name, with the dataset's own split (index 0-4 test, 5-49 train).
 
-Parsing only looks at names; ``load`` decodes and resamples.
+Parsing only looks at names; ``load`` decodes and resamples with the pipeline's own
+decoder, so training sees the samples serving will see.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
-AUDIO_EXTENSIONS = ('.wav', '.flac', '.ogg', '.opus', '.aiff', '.aif', '.mp3')
+AUDIO_EXTENSIONS = ('.wav', '.flac', '.ogg', '.opus', '.aiff', '.aif', '.mp3', '.m4a', '.webm')
 FSDD_NAME = re.compile(r'^(?P<label>[^_/]+)_(?P<speaker>[^_/]+)_(?P<index>\d+)\.wav$', re.IGNORECASE)
 FSDD_TEST_INDICES = range(0, 5)   # the dataset's documented split: 0-4 test, 5-49 train
 FOLDER_PER_CLASS, FSDD = 'folder-per-class', 'fsdd'
@@ -121,16 +122,13 @@ def hold_out_speaker(examples: Sequence[Example], speaker: str) -> tuple[list[Ex
     return [e for e in examples if e.speaker != speaker], [e for e in examples if e.speaker == speaker]
 
 
-def load_audio(path: str, rate: int) -> np.ndarray:
-    """Mono float32 samples at ``rate`` (channels averaged, resampled with soxr)."""
-    import soundfile as sf
-    import soxr
+def load_audio(path: str, rate: int, max_duration_s: float = 3600.0) -> np.ndarray:
+    """Mono float32 samples at ``rate``, decoded exactly as the pipeline decodes (``audio.decode``)."""
+    from audio.decode import decode
 
-    samples, source_rate = sf.read(path, dtype='float32', always_2d=True)
-    mono = samples.mean(axis=1)
-    if source_rate != rate:
-        mono = soxr.resample(mono, source_rate, rate, quality='HQ')
-    return np.ascontiguousarray(mono, dtype=np.float32)
+    with open(path, 'rb') as f:
+        samples, _ = decode(f, rate, max_duration_s)
+    return np.ascontiguousarray(samples, dtype=np.float32)
 
 
 def load(examples: Iterable[Example], rate: int) -> list[LabelledAudio]:
