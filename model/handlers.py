@@ -17,6 +17,7 @@ nothing downstream changes.
 from __future__ import annotations
 
 import abc
+import sys
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
@@ -25,6 +26,9 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 from model.metadata import INPUT_NAME, OUTPUT_NAME, SIGNATURE, ModelMetadata, load_metadata, model_dir_of
 
 METRICS_NAMESPACE = 'AudioClassifier'
+# The in-worker model is called on at most this many windows at a time: TensorFlow's working memory grows with
+# the call (about 1 MB per window for the demo model) while the cost per window stops falling beyond ~64.
+TF_WINDOWS_PER_CALL = 64
 
 
 def iter_windows(samples: np.ndarray, metadata: ModelMetadata) -> Iterator[np.ndarray]:
@@ -36,6 +40,28 @@ def iter_windows(samples: np.ndarray, metadata: ModelMetadata) -> Iterator[np.nd
         if len(window) < w:
             window = np.pad(window, (0, w - len(window)))
         yield window
+
+
+def import_tensorflow_for_serving():
+    """``import tensorflow``, minus the Keras import it makes eagerly when nothing has imported it yet.
+
+    TensorFlow's ``__init__`` imports ``keras.src.optimizers`` (to register Keras optimizers for SavedModels
+    that hold them) and skips it if that raises ImportError. Serving a SavedModel signature needs no Keras,
+    and that import brings in all of Keras, scikit-learn and pyplot: about 110 MB of every worker process,
+    a tenth of the memory budget for a one-hour file. Keras still imports normally later if anything asks.
+    """
+    if 'tensorflow' in sys.modules:
+        return sys.modules['tensorflow']
+    blocked = 'keras.src.optimizers'  # (Keras imports TensorFlow, so it cannot be loaded yet either)
+    sys.modules[blocked] = None  # makes `import keras.src.optimizers` raise ImportError
+    try:
+        import tensorflow as tf
+    except ImportError:  # a TensorFlow that no longer tolerates it: import it the ordinary way
+        del sys.modules[blocked]
+        import tensorflow as tf
+    finally:
+        sys.modules.pop(blocked, None)
+    return tf
 
 
 class WindowedClassifierHandler(ModelHandler[np.ndarray, PredictionResult, Any], abc.ABC):
@@ -103,11 +129,12 @@ class SavedModelHandler(WindowedClassifierHandler):
     def __init__(self, model_uri: str, *, model_copies: int = 1, share_model_across_processes: bool = False,
                  **kwargs):
         super().__init__(model_uri, **kwargs)
+        self._max_windows_per_call = min(self._max_windows_per_call, TF_WINDOWS_PER_CALL)
         self._share = share_model_across_processes
         self._model_copies = model_copies
 
     def load_model(self):
-        import tensorflow as tf  # loaded in the worker only
+        tf = import_tensorflow_for_serving()  # in the worker only
 
         return tf.saved_model.load(self._model_uri).signatures[SIGNATURE]
 
