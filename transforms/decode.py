@@ -9,6 +9,7 @@ from apache_beam.metrics import Metrics
 from audio.decode import DecodeError, decode
 from audio.records import DecodedAudio, FailedAudio
 from transforms import METRICS_NAMESPACE
+from transforms.coders import DecodedAudioCoder  # noqa: F401  (registers the coder the output type selects)
 from transforms.objects import ObjectGone, open_object
 from transforms.sources import FAILED, StageOutputs
 
@@ -64,5 +65,6 @@ class DecodeAudio(beam.PTransform):
         self._fn = _Decode(sample_rate_hz, max_duration_seconds)
 
     def expand(self, objects):
-        out = objects | 'DecodeFile' >> beam.ParDo(self._fn).with_outputs(FAILED, main='ok')
+        out = objects | 'DecodeFile' >> beam.ParDo(self._fn).with_output_types(DecodedAudio).with_outputs(FAILED,
+                                                                                                  main='ok')
         return StageOutputs(out.ok, out[FAILED])

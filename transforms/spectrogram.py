@@ -8,9 +8,10 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from audio.naming import spectrogram_uri
-from audio.records import FailedAudio
+from audio.records import DecodedAudio, FailedAudio
 from audio.spectrogram import SpectrogramStyle, render_png
 from transforms import METRICS_NAMESPACE
+from transforms.coders import DecodedAudioCoder  # noqa: F401  (registers the coder the output type selects)
 from transforms.sources import FAILED, StageOutputs
 
 
@@ -47,5 +48,6 @@ class RenderSpectrograms(beam.PTransform):
         self._fn = _Render(location, SpectrogramStyle(max_width=max_width))
 
     def expand(self, decoded):
-        out = decoded | 'RenderAndWrite' >> beam.ParDo(self._fn).with_outputs(FAILED, main='ok')
+        out = decoded | 'RenderAndWrite' >> beam.ParDo(self._fn).with_output_types(DecodedAudio).with_outputs(
+            FAILED, main='ok')
         return StageOutputs(out.ok, out[FAILED])
