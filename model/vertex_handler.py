@@ -72,8 +72,19 @@ def chunks(count: int, size: int) -> Iterator[slice]:
         yield slice(start, min(start + size, count))
 
 
+@dataclass(frozen=True)
+class EndpointClient:
+    """What ``load_model`` returns: Beam's request handler and the endpoint it calls.
+
+    Both travel together because RunInference may share one loaded "model" between
+    DoFn instances whose handler copies never ran ``load_model`` themselves.
+    """
+    requests: Any   # apache_beam.ml.inference.vertex_ai_inference.VertexAIModelHandlerJSON
+    endpoint: Any   # google.cloud.aiplatform.Endpoint
+
+
 class VertexEndpointHandler(WindowedClassifierHandler):
-    """Scores windows on a Vertex AI endpoint; ``load_model`` returns the ``aiplatform.Endpoint``."""
+    """Scores windows on a Vertex AI endpoint."""
 
     def __init__(self, model_uri: str, *, endpoint: str, private: bool = False, network: Optional[str] = None,
                  num_retries: int = 5, throttle_delay_secs: int = 5, max_request_bytes: int = MAX_REQUEST_BYTES,
@@ -83,26 +94,25 @@ class VertexEndpointHandler(WindowedClassifierHandler):
         self._private, self._network = private, network
         self._retries = {'num_retries': num_retries, 'throttle_delay_secs': throttle_delay_secs}
         self._windows_per_request = windows_per_request(self.metadata.window_samples, max_request_bytes)
-        self._requests = None   # Beam's Vertex AI handler, made in the worker by load_model
 
     @property
     def endpoint(self) -> EndpointName:
         return self._endpoint
 
-    def load_model(self):
+    def load_model(self) -> EndpointClient:
         from apache_beam.ml.inference.vertex_ai_inference import VertexAIModelHandlerJSON
 
         # Its constructor checks the endpoint is live and has a model deployed.
-        self._requests = VertexAIModelHandlerJSON(
+        requests = VertexAIModelHandlerJSON(
             endpoint_id=self._endpoint.endpoint_id, project=self._endpoint.project,
             location=self._endpoint.location, private=self._private, network=self._network, **self._retries)
-        return self._requests.create_client()
+        return EndpointClient(requests, requests.create_client())
 
-    def score_windows(self, model, windows: np.ndarray) -> np.ndarray:
+    def score_windows(self, model: EndpointClient, windows: np.ndarray) -> np.ndarray:
         num_labels = len(self.metadata.labels)
         scores = np.empty((len(windows), num_labels), dtype=np.float32)
         for part in chunks(len(windows), self._windows_per_request):
-            results = self._requests.run_inference(to_instances(windows[part]), model)
+            results = model.requests.run_inference(to_instances(windows[part]), model.endpoint)
             scores[part] = parse_predictions([r.inference for r in results], part.stop - part.start, num_labels)
         return scores
 

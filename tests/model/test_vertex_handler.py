@@ -7,6 +7,7 @@ real exported SavedModel's scores in TF Serving's response shape. Beam's
 only its endpoint lookup (a network call) is replaced.
 """
 import json
+import pickle
 import types
 
 import numpy as np
@@ -81,9 +82,11 @@ def test_remote_scores_equal_local_scores(fake_vertex, tiny_trained_model):
     endpoint = fake_vertex()
     # A small request limit forces several requests per batch.
     remote = VertexEndpointHandler(model_dir, endpoint=ENDPOINT, max_request_bytes=150_000)
+    # RunInference may hand the client one handler copy loaded to another (a model shared across threads).
+    other_copy = pickle.loads(pickle.dumps(remote))
     rng = np.random.default_rng(0)
     files = [rng.uniform(-0.5, 0.5, n).astype(np.float32) for n in (100, 4000, 13000, 9000)]
-    results = list(remote.run_inference(files, remote.load_model()))
+    results = list(other_copy.run_inference(files, remote.load_model()))
 
     local = SavedModelHandler(model_dir)
     expected = list(local.run_inference(files, local.load_model()))
