@@ -89,6 +89,10 @@ class Rows:
     def error_keys(self) -> collections.Counter:
         return self._keys(self.errors)
 
+    @property
+    def totals(self) -> tuple[int, int]:
+        return len(self.results), len(self.errors)
+
     def accounts_for(self, keys) -> bool:
         seen = set(self.result_keys) | set(self.error_keys)
         return all(k in seen for k in keys)

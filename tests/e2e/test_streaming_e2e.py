@@ -81,7 +81,7 @@ def test_streaming_upload_gives_one_row_per_object_generation(local_stack, tiny_
             blob._properties)))
 
     _wait_accounted(stack, expected.outcomes, 'every object to have its row')
-    settle(lambda: (len((rows := _rows(stack)).results), len(rows.errors)))
+    settle(lambda: _rows(stack).totals)
     rows = _rows(stack)
 
     uploaded_versions = len(expected.outcomes) + 1  # + the text file
