@@ -55,7 +55,7 @@ run: $(DEMO_MODEL)/metadata.json $(DEMO_INPUT) ## Run the pipeline in batch on t
 	$(PY) -m pipeline.main --input_pattern '$(DEMO_INPUT)/**' --output_table $(DEMO_OUTPUT)/results.db \
 		--spectrogram_location $(DEMO_OUTPUT)/spectrograms --progress
 
-test: $(STAMP) browser ## Run the whole test suite
+test: $(STAMP) browser stack-deps ## Run the whole test suite
 	$(PY) -m pytest
 
 .PHONY: template-metadata shellcheck
@@ -86,6 +86,40 @@ browser: ## Install Debian's chromium + chromium-driver if missing (the dashboar
 
 dashboard-screenshot: $(STAMP) browser ## Retake docs/dashboard.png (the README's picture of the dashboard)
 	$(PY) -m tests.app.screenshot docs/dashboard.png
+
+# The local streaming stack (stack/): Pub/Sub, Cloud Storage and BigQuery emulators, and the pipeline against them.
+.PHONY: stack stack-stop stack-status stack-deps run-streaming upload watch benchmark-latency
+STACK := $(PY) -m stack
+DIR ?= $(DEMO_INPUT)
+
+stack-deps: ## Install Java if missing (Debian) and check for the Pub/Sub emulator (Google Cloud CLI)
+	@command -v java >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then sudo=; elif command -v sudo >/dev/null; then sudo=sudo; \
+		else echo "java is missing; as root run: apt-get update && apt-get install -y default-jre-headless"; exit 1; fi; \
+		$$sudo apt-get update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y default-jre-headless; }
+	@gcloud_bin=$$(command -v gcloud) && test -d "$$(dirname "$$(dirname "$$(readlink -f "$$gcloud_bin")")")/platform/pubsub-emulator" \
+		|| echo "WARNING: the Pub/Sub emulator is missing, so the streaming end-to-end tests will be skipped. It comes with the Google Cloud CLI: apt-get install google-cloud-cli-pubsub-emulator (Google's apt repository) or gcloud components install pubsub-emulator beta."
+
+stack: $(STAMP) stack-deps ## Start the emulators with the bucket, topic, subscription and tables; prints the exports
+	$(STACK) start
+
+stack-stop: | $(STAMP) ## Stop the streaming pipeline and the emulators started here (by pid)
+	$(STACK) stop
+
+stack-status: | $(STAMP) ## Pids, ports and health of the local stack
+	$(STACK) status
+
+run-streaming: $(DEMO_MODEL)/metadata.json $(DEMO_INPUT) stack-deps ## Stack + streaming pipeline + upload DIR (demo audio); watch rows arrive
+	$(STACK) demo $(DIR) --model_uri $(DEMO_MODEL)
+
+upload: | $(STAMP) ## Upload DIR (default: demo audio) to the stack and publish its Cloud Storage notifications
+	$(STACK) upload $(DIR) --prefix uploads/
+
+watch: | $(STAMP) ## Print result and error rows as they arrive in the stack's BigQuery tables (Ctrl-C to stop)
+	$(STACK) watch
+
+benchmark-latency: $(DEMO_MODEL)/metadata.json stack-deps ## Publish->row latency at a steady rate for a minute (own stack)
+	$(PY) -m benchmarks.latency --model_uri $(DEMO_MODEL)
 
 clean: ## Remove generated demo data, models and the virtualenv
 	rm -rf $(VENV) demo artifacts .pytest_cache
