@@ -1,0 +1,161 @@
+"""Streaming latency on the local stack: publish notifications at a steady rate, time each row's arrival.
+
+    python -m benchmarks.latency [--rate 1.0] [--duration 60] [--model_uri artifacts/models/demo]
+
+Starts its own emulator stack (free ports, temporary state) and the streaming
+pipeline against it, exactly as ``make run-streaming`` does. The audio objects
+are uploaded first; then one OBJECT_FINALIZE notification is published every
+1/rate seconds for ``duration`` seconds. Latency is from the publish call to
+the moment the file's row (result or error) is visible in the BigQuery
+emulator, polled every ``--poll`` seconds (so figures carry that resolution).
+One warm-up file is processed before timing starts, so start-up (TensorFlow,
+model load) is reported apart. Prints p50/p95/p99 and rows versus uploads.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+from audio import encode, synth
+from stack import streaming
+from stack.config import StackConfig
+from stack.emulators import LocalStack
+from stack.uploads import Uploader
+
+
+def make_clip(index: int, seconds: float) -> bytes:
+    labels = tuple(synth.DEMO_CLASSES)
+    label = labels[index % len(labels)]
+    return encode.encode(synth.make(label, np.random.default_rng(index), seconds, 16000), 16000, 'wav')
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float('nan')
+
+
+class Arrivals:
+    """Polls both tables in the background and records when each (audio_file, generation) first appears."""
+
+    def __init__(self, stack: LocalStack, poll: float):
+        from results import bigquery_store
+
+        self._bq = bigquery_store.client()
+        self._tables = [bigquery_store.table_id(t, self._bq.project)
+                        for t in (stack.config.output_table, stack.config.error_table)]
+        self._poll = poll
+        self.seen: dict[tuple[str, str], float] = {}
+        self.rows_total = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self):
+        while not self._stop.is_set():
+            started = time.monotonic()
+            total = 0
+            for table in self._tables:
+                for row in self._bq.query(f'SELECT audio_file, generation FROM `{table}`').result():
+                    total += 1
+                    self.seen.setdefault((row['audio_file'], row['generation']), time.monotonic())
+            self.rows_total = total
+            self._stop.wait(max(0.0, self._poll - (time.monotonic() - started)))
+
+    def wait_for(self, keys, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(k in self.seen for k in keys):
+                return True
+            time.sleep(0.2)
+        return all(k in self.seen for k in keys)
+
+
+def run(args) -> dict:
+    state_dir = tempfile.mkdtemp(prefix='latency-stack-')
+    stack = LocalStack(state_dir, StackConfig().with_free_ports())
+    stack.start()
+    try:
+        with stack.activated():
+            return measure(stack, args)
+    finally:
+        stack.stop()
+
+
+def measure(stack: LocalStack, args) -> dict:
+    bucket = stack.config.upload_bucket
+    uploader = Uploader(stack.config.topic_path)
+    count = int(round(args.rate * args.duration))
+    objects = [uploader.write(bucket, f'bench/clip {i:04d}.wav', make_clip(i, args.seconds))[0]
+               for i in range(count + 1)]
+    keys = [(f'gs://{bucket}/{o["name"]}', o['generation']) for o in objects]
+    began = time.monotonic()
+    streaming.start_pipeline(stack, args.model_uri, args.pipeline_args)
+    with Arrivals(stack, args.poll) as arrivals:
+        uploader.announce(objects[0])
+        if not arrivals.wait_for(keys[:1], args.startup_timeout):
+            raise SystemExit(f'warm-up row did not arrive; see {stack.services["pipeline"].log}')
+        startup = time.monotonic() - began
+
+        published: dict[tuple[str, str], float] = {}
+        start = time.monotonic()
+        for i, (resource, key) in enumerate(zip(objects[1:], keys[1:])):
+            time.sleep(max(0.0, start + i / args.rate - time.monotonic()))  # steady rate, no drift
+            published[key] = time.monotonic()
+            uploader.announce(resource)
+        publish_seconds = time.monotonic() - start
+        arrivals.wait_for(keys[1:], args.drain_timeout)
+        by_key = {k: arrivals.seen[k] - t for k, t in published.items() if k in arrivals.seen}
+        latencies = sorted(by_key.values())
+        # When the slow ones were published shows whether delays come in bursts (a stalled bundle) or alone.
+        slowest = sorted(((round(v, 1), round(published[k] - start, 1)) for k, v in by_key.items()), reverse=True)
+        rows_total = arrivals.rows_total
+    ended_cleanly = streaming.stop_pipeline(stack)
+    return {
+        'rate_per_s': args.rate, 'duration_s': args.duration, 'clip_seconds': args.seconds, 'poll_s': args.poll,
+        'pipeline_args': args.pipeline_args, 'startup_to_first_row_s': round(startup, 1),
+        'published': len(published), 'publish_seconds': round(publish_seconds, 1),
+        'rows_for_published': len(latencies), 'rows_in_tables_incl_warmup': rows_total,
+        'p50_s': round(percentile(latencies, 50), 2), 'p95_s': round(percentile(latencies, 95), 2),
+        'p99_s': round(percentile(latencies, 99), 2), 'max_s': round(max(latencies), 2) if latencies else None,
+        'slowest_latency_s_and_publish_offset_s': slowest[:8],
+        'pipeline_stopped_on_sigterm': ended_cleanly, 'cpus': os.cpu_count(),
+        'load_average_1m_at_end': round(os.getloadavg()[0], 1),
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--rate', type=float, default=1.0, help='notifications per second')
+    parser.add_argument('--duration', type=float, default=60.0, help='seconds of publishing')
+    parser.add_argument('--seconds', type=float, default=2.0, help='length of each audio clip')
+    parser.add_argument('--poll', type=float, default=0.5, help='seconds between BigQuery polls')
+    parser.add_argument('--model_uri', default=None, help='default: the pipeline\'s (the demo model)')
+    parser.add_argument('--startup_timeout', type=float, default=180.0)
+    parser.add_argument('--drain_timeout', type=float, default=300.0, help='wait for late rows after publishing')
+    parser.add_argument('--out', help='also write the figures as JSON here')
+    parser.add_argument('pipeline_args', nargs=argparse.REMAINDER, help='more pipeline options, after --')
+    args = parser.parse_args(argv)
+    args.pipeline_args = [a for a in args.pipeline_args if a != '--']
+    result = run(args)
+    print(json.dumps(result, indent=2))
+    if args.out:
+        with open(args.out, 'w') as f:
+            json.dump(result, f, indent=2)
+    return 0 if result['rows_for_published'] == result['published'] else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
