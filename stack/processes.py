@@ -47,11 +47,39 @@ def is_alive(pid: int) -> bool:
     try:  # a zombie child of ours is dead but still listed
         done, _ = os.waitpid(pid, os.WNOHANG)
         return done == 0
-    except ChildProcessError:
-        return True
+    except ChildProcessError:  # not our child: dead if a zombie
+        try:
+            with open(f'/proc/{pid}/stat') as f:
+                return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+        except OSError:
+            return True
+
+
+def _group_members(pgid: int) -> Optional[list[tuple[int, str]]]:
+    """(pid, state) of each process in the group, from /proc; None where there is no /proc."""
+    if not os.path.isdir('/proc'):
+        return None
+    members = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f'/proc/{entry}/stat') as f:
+                # "pid (comm) state ppid pgrp ...": comm may contain spaces, so split after its ')'.
+                fields = f.read().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            members.append((int(entry), fields[0]))
+    return members
 
 
 def _group_alive(pgid: int) -> bool:
+    """Whether any process of the group still runs (zombies do not count: where PID 1 never reaps
+    orphans, a killed emulator's child would otherwise look alive forever)."""
+    members = _group_members(pgid)
+    if members is not None:
+        return any(state != 'Z' for _, state in members)
     try:
         os.killpg(pgid, 0)
         return True
