@@ -1,0 +1,115 @@
+"""Memory: the pipeline's peak for one long file (1 hour, several hours) and for many short files.
+
+    python -m benchmarks.memory [--hours 1,3] [--workers 1,2] [--counts 100,2500] [--input DIR]
+
+Each run is the whole pipeline (``pipeline.main``) in a fresh process tree,
+sampled every 50 ms (``benchmarks.treemem``): the sum of RSS over the tree
+(what the targets are stated in), the sum of PSS (shared library pages
+counted once: the tree's real footprint), and the largest single process.
+With one worker the runner works in-process; with more, each worker is its
+own process holding its own TensorFlow and model, and the long file is in
+one of them. Long files are 44.1 kHz stereo FLAC (a typical upload),
+generated once and kept under artifacts/benchmarks/inputs/.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+from typing import Optional, Sequence
+
+from benchmarks import report
+from benchmarks.inputs import list_audio, pipeline_folder, require_model, resolve_input, spread_subset, \
+    write_long_file
+from benchmarks.pipeline_run import run_pipeline
+from pipeline.options import DEFAULT_MODEL_URI
+
+GIB = 1024.0
+
+
+def long_file_folder(hours: float, cache: str) -> str:
+    """A folder holding one ``hours``-long file (made on first use)."""
+    folder = os.path.join(cache, f'long-{hours:g}h')
+    path = os.path.join(folder, f'recording-{hours:g}h.flac')
+    if not os.path.exists(path):
+        print(f'  writing a {hours:g}-hour test file (once) ...', flush=True)
+        write_long_file(path + '.part', hours)
+        os.replace(path + '.part', path)
+    return folder
+
+
+def _record(label: str, workers: int, run, files: int) -> dict:
+    return {'case': label, 'workers': workers, 'files': files, 'seconds': run.seconds, 'ok_rows': run.ok_rows,
+            'error_rows': run.error_rows, **run.memory.as_dict()}
+
+
+def measure(hours: list[float], counts: list[int], workers: list[int], model_dir: str, cache: str,
+            short_folder: Optional[str], scratch: str, log=print) -> list[dict]:
+    runs = []
+    out = os.path.join(scratch, 'out')
+    for h in hours:
+        folder = long_file_folder(h, cache)
+        for n in workers:
+            log(f'{h:g}-hour file, {n} worker(s) ...')
+            run = run_pipeline(folder, model_dir, n, out, extra=['--max_duration_seconds', str(h * 3600 + 60)])
+            if run.ok_rows != 1:
+                raise RuntimeError(f'the {h:g}-hour file was not processed (error rows: {run.error_rows})')
+            runs.append(_record(f'{h:g}-hour file', n, run, 1))
+            shutil.rmtree(out, ignore_errors=True)
+    every = list_audio(short_folder) if short_folder else []
+    for count in counts:
+        files = spread_subset(every, count)
+        subset = pipeline_folder(short_folder, files, os.path.join(scratch, f'n{count}'))
+        for n in workers:
+            log(f'{len(files)} short files, {n} worker(s) ...')
+            run = run_pipeline(subset, model_dir, n, out)
+            runs.append(_record(f'{len(files)} short files', n, run, len(files)))
+            shutil.rmtree(out, ignore_errors=True)
+    return runs
+
+
+def render(runs: list[dict]) -> str:
+    rows = [[r['case'], r['workers'], report.fmt(r['seconds']), report.fmt(r['peak_rss_mib']),
+             report.fmt(r['peak_pss_mib']), report.fmt(r['max_process_hwm_mib']), r['max_processes'],
+             'yes' if r['max_process_hwm_mib'] < GIB else 'no']
+            for r in runs]
+    return report.table(['case', 'workers', 'wall s', 'tree RSS MiB', 'tree PSS MiB', 'largest process MiB',
+                         'processes', 'process < 1 GiB'], rows)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog='python -m benchmarks.memory', description=__doc__.split('\n')[0])
+    parser.add_argument('--hours', type=report.float_list, default=[1.0, 3.0],
+                        help='lengths of the long files, comma-separated (default 1,3)')
+    parser.add_argument('--workers', type=report.int_list, default=[1, 2])
+    parser.add_argument('--counts', type=report.int_list, default=[100, 2500],
+                        help='short-file counts (default 100,2500; empty for none)')
+    parser.add_argument('--input', help='folder of short files (default as for benchmarks.throughput)')
+    parser.add_argument('--model', default=DEFAULT_MODEL_URI)
+    parser.add_argument('--cache', default=report.INPUTS_DIR, help='where generated audio is kept between runs')
+    parser.add_argument('--out', help=f'JSON file (default: {report.RESULTS_DIR}/memory.json)')
+    args = parser.parse_args(argv)
+
+    model_dir = require_model(args.model)
+    short_folder, description = (None, '')
+    if args.counts:
+        short_folder, description = resolve_input(args.input, args.cache, max(args.counts))
+    before = report.machine()
+    print(f'Memory: long files {args.hours} h, short files {args.counts} ({description or "none"}), workers '
+          f'{args.workers}; load average {before["load_average"][0]:.1f}', flush=True)
+    scratch = tempfile.mkdtemp(prefix='bench-memory-')
+    try:
+        runs = measure(args.hours, args.counts, args.workers, model_dir, args.cache, short_folder, scratch,
+                       log=lambda m: print('  ' + m, flush=True))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    print()
+    print(render(runs))
+    path = report.save('memory', {'short_input': description, 'machine_before': before, 'runs': runs}, args.out)
+    print(f'\nwrote {path}')
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -1,0 +1,120 @@
+"""Scaling: the pipeline's throughput with 1 and 2 workers, and with 100, 500 and 2,500 files.
+
+    python -m benchmarks.scaling [--input DIR] [--counts 100,500,2500] [--workers 1,2] [--repeats 2]
+
+Each run is the whole pipeline (``pipeline.main``) on a spread subset of the
+input. A straight line through wall time against file count separates the
+fixed start-up cost (the intercept: worker processes, TensorFlow, the model)
+from the cost of one more file (the slope), which should not grow with the
+number of files; nor should peak memory.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+from typing import Optional, Sequence
+
+import numpy as np
+
+from benchmarks import report
+from benchmarks.inputs import list_audio, pipeline_folder, require_model, resolve_input, spread_subset
+from benchmarks.pipeline_run import run_pipeline
+from pipeline.options import DEFAULT_MODEL_URI
+
+
+def fit(counts: Sequence[int], seconds: Sequence[float]) -> dict[str, float]:
+    """Least-squares ``seconds = fixed + count * per_file``."""
+    slope, intercept = np.polyfit(np.asarray(counts, float), np.asarray(seconds, float), 1)
+    return {'fixed_seconds': float(intercept), 'ms_per_file': 1000 * float(slope),
+            'marginal_files_per_second': 1 / float(slope) if slope > 0 else None}  # None: too noisy to tell
+
+
+def measure(folder: str, counts: list[int], workers: list[int], repeats: int, model_dir: str, scratch: str,
+            log=print) -> list[dict]:
+    every = list_audio(folder)
+    runs = []
+    for repeat in range(repeats):
+        for count in counts:
+            files = spread_subset(every, count)
+            subset = pipeline_folder(folder, files, os.path.join(scratch, f'n{count}'))
+            for n in workers:
+                log(f'repeat {repeat + 1}/{repeats}: {len(files)} files, {n} worker(s) ...')
+                out = os.path.join(scratch, 'out')
+                run = run_pipeline(subset, model_dir, n, out)
+                shutil.rmtree(out, ignore_errors=True)
+                runs.append({'files': len(files), 'workers': n, 'seconds': run.seconds,
+                             'files_per_second': len(files) / run.seconds, 'cpu_seconds': run.cpu_seconds,
+                             'rows': run.ok_rows + run.error_rows, **run.memory.as_dict()})
+    return runs
+
+
+def summarise(runs: list[dict]) -> dict:
+    groups: dict[tuple[int, int], list[dict]] = {}
+    for run in runs:
+        groups.setdefault((run['workers'], run['files']), []).append(run)
+    cells = {f'{w} workers, {n} files': {'workers': w, 'files': n,
+                                        **{m: report.summary([r[m] for r in rs])
+                                           for m in ('seconds', 'files_per_second', 'cpu_seconds', 'peak_rss_mib',
+                                                     'peak_pss_mib')}}
+             for (w, n), rs in sorted(groups.items())}
+    fits = {}
+    for w in sorted({r['workers'] for r in runs}):
+        mine = [r for r in runs if r['workers'] == w]
+        if len({r['files'] for r in mine}) > 1:
+            fits[f'{w} workers'] = fit([r['files'] for r in mine], [r['seconds'] for r in mine])
+    return {'cells': cells, 'fits': fits}
+
+
+def render(summary: dict) -> str:
+    rows = [[f"{c['workers']}", f"{c['files']}", report.fmt(c['seconds']['median']),
+             report.fmt(c['files_per_second']['median']), report.spread_text(c['files_per_second']),
+             report.fmt(1000 * c['seconds']['median'] / c['files']), report.fmt(c['peak_rss_mib']['median']),
+             report.fmt(c['peak_pss_mib']['median'])]
+            for c in summary['cells'].values()]
+    out = report.table(['workers', 'files', 'wall s', 'files/s', 'spread', 'ms/file', 'peak RSS MiB',
+                        'peak PSS MiB'], rows)
+    if summary['fits']:
+        out += '\n\n' + report.table(
+            ['fit: wall = fixed + files x per-file', 'fixed s', 'ms per extra file', 'marginal files/s'],
+            [[name, report.fmt(f['fixed_seconds']), report.fmt(f['ms_per_file']),
+              report.fmt(f['marginal_files_per_second'])] for name, f in summary['fits'].items()])
+    return out
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog='python -m benchmarks.scaling', description=__doc__.split('\n')[0])
+    parser.add_argument('--input', help='folder of audio files (default as for benchmarks.throughput)')
+    parser.add_argument('--counts', type=report.int_list, default=[100, 500, 2500], help='file counts, comma-separated')
+    parser.add_argument('--workers', type=report.int_list, default=[1, 2], help='worker counts, comma-separated')
+    parser.add_argument('--repeats', type=int, default=2)
+    parser.add_argument('--model', default=DEFAULT_MODEL_URI)
+    parser.add_argument('--out', help=f'JSON file (default: {report.RESULTS_DIR}/scaling.json)')
+    args = parser.parse_args(argv)
+
+    model_dir = require_model(args.model)
+    folder, description = resolve_input(args.input, report.INPUTS_DIR, max(args.counts))
+    available = len(list_audio(folder))
+    if max(args.counts) > available:
+        raise SystemExit(f'{folder} has {available} audio files; --counts asks for up to {max(args.counts)}')
+    before = report.machine()
+    print(f'Scaling: {description}; counts {args.counts}, workers {args.workers}, {args.repeats} repeats; '
+          f'load average {before["load_average"][0]:.1f} on {before["cpus"]} cores', flush=True)
+    scratch = tempfile.mkdtemp(prefix='bench-scaling-')
+    try:
+        runs = measure(folder, args.counts, args.workers, args.repeats, model_dir, scratch,
+                       log=lambda m: print('  ' + m, flush=True))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    summary = summarise(runs)
+    print()
+    print(render(summary))
+    path = report.save('scaling', {'input': description, 'machine_before': before, 'runs': runs, **summary},
+                       args.out)
+    print(f'\nwrote {path}')
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -1,0 +1,143 @@
+"""Peak memory of a whole process tree, sampled from /proc (Linux).
+
+Beam's FnApiRunner runs its SDK workers as child processes, so the memory a
+pipeline run needs is the sum over the tree, not the parent's own peak.
+Two sums are sampled: RSS (what the task's target is stated in; it counts
+pages shared between processes, such as TensorFlow's libraries, once per
+process, so it overstates a multi-process tree) and PSS (shared pages split
+between their sharers: the tree's real footprint). Sampling can miss a peak
+shorter than the interval, so each process's own high-water mark (VmHWM) is
+kept as well; their largest value is a floor the true peak cannot be under.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Optional, Sequence
+
+MIB = 1024 * 1024
+
+
+@dataclass
+class TreeMemory:
+    peak_rss_mib: float = 0.0        # largest sampled sum of RSS over the tree
+    peak_pss_mib: float = 0.0        # largest sampled sum of PSS over the tree
+    max_process_hwm_mib: float = 0.0  # largest VmHWM of any single process in the tree
+    max_processes: int = 0
+    samples: int = 0
+
+    def as_dict(self) -> dict:
+        return {k: round(v, 1) if isinstance(v, float) else v for k, v in asdict(self).items()}
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    try:
+        for tid in os.listdir(f'/proc/{pid}/task'):
+            with open(f'/proc/{pid}/task/{tid}/children') as f:
+                kids.extend(int(c) for c in f.read().split())
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass
+    return kids
+
+
+def tree_pids(root: int) -> list[int]:
+    pids, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        pids.append(pid)
+        todo.extend(_children(pid))
+    return pids
+
+
+def _status_kib(pid: int, fields: tuple[str, ...]) -> dict[str, int]:
+    found = {}
+    try:
+        with open(f'/proc/{pid}/status') as f:
+            for line in f:
+                key = line.split(':', 1)[0]
+                if key in fields:
+                    found[key] = int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return found
+
+
+def _pss_kib(pid: int) -> int:
+    try:
+        with open(f'/proc/{pid}/smaps_rollup') as f:
+            for line in f:
+                if line.startswith('Pss:'):
+                    return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass
+    return 0
+
+
+class TreeSampler:
+    """Samples a running process tree in a background thread until stopped."""
+
+    def __init__(self, root_pid: int, interval_s: float = 0.05):
+        self._root = root_pid
+        self._interval = interval_s
+        self._stop = threading.Event()
+        self._hwm_kib: dict[int, int] = {}
+        self.result = TreeMemory()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> 'TreeSampler':
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.result.max_process_hwm_mib = max(self._hwm_kib.values(), default=0) / 1024
+
+    def sample(self) -> None:
+        pids = tree_pids(self._root)
+        rss = pss = 0
+        for pid in pids:
+            status = _status_kib(pid, ('VmRSS', 'VmHWM'))
+            rss += status.get('VmRSS', 0)
+            if 'VmHWM' in status:
+                self._hwm_kib[pid] = max(self._hwm_kib.get(pid, 0), status['VmHWM'])
+            pss += _pss_kib(pid)
+        r = self.result
+        r.peak_rss_mib = max(r.peak_rss_mib, rss / 1024)
+        r.peak_pss_mib = max(r.peak_pss_mib, pss / 1024)
+        r.max_processes = max(r.max_processes, len(pids))
+        r.samples += 1
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self._interval)
+
+
+def children_cpu_seconds() -> float:
+    """CPU seconds of every child (and their descendants) that this process has reaped so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_measured(command: Sequence[str], env: Optional[dict] = None, cwd: Optional[str] = None,
+                 interval_s: float = 0.05) -> tuple[subprocess.CompletedProcess, TreeMemory, float, float]:
+    """Runs ``command`` to completion.
+
+    Returns its result (output captured), the tree's memory, wall seconds, and the CPU seconds of the whole
+    tree (every descendant is reaped by its parent, so the kernel adds it to this process's children's usage).
+    """
+    cpu_before = children_cpu_seconds()
+    started = time.perf_counter()
+    proc = subprocess.Popen(list(command), env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    with TreeSampler(proc.pid, interval_s) as sampler:
+        stdout, stderr = proc.communicate()
+    seconds = time.perf_counter() - started
+    cpu = children_cpu_seconds() - cpu_before
+    return subprocess.CompletedProcess(list(command), proc.returncode, stdout, stderr), sampler.result, seconds, cpu

@@ -1,0 +1,71 @@
+"""Each benchmark script runs end to end on a handful of generated files and writes its table and JSON.
+
+Smoke tests only: they check that the scripts work and report consistent counts, never how fast anything was.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from benchmarks.inputs import generate_clips
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope='module')
+def clips(tmp_path_factory):
+    folder = tmp_path_factory.mktemp('bench') / 'clips'
+    generate_clips(str(folder), 6, min_s=0.2, max_s=0.6)
+    return str(folder)
+
+
+def _run(module, *args, tmp_path):
+    out = str(tmp_path / 'result.json')
+    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL='2')
+    done = subprocess.run([sys.executable, '-m', f'benchmarks.{module}', *args, '--out', out], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with open(out) as f:
+        return done.stdout, json.load(f)
+
+
+def test_throughput_compares_the_three_on_the_same_files(clips, tiny_model_dir, tmp_path):
+    stdout, result = _run('throughput', '--input', clips, '--model', tiny_model_dir, '--repeats', '1',
+                          '--workers', '1', '--original-every', '2', tmp_path=tmp_path)
+    assert result['files'] == 6 and result['original_files'] == 3
+    assert [r['files'] for r in result['runs']['a']] == [6] and result['runs']['c'][0]['files'] == 6
+    assert result['runs']['b'][0]['files'] == 3
+    assert set(result['ratios']) >= {'a/b', 'a/c', 'a/c (work only)'}
+    assert 'pyplot figure + savefig' in result['steps_seconds_per_file']['b'][0]
+    assert '(a) pipeline, end to end' in stdout and 'a/b' in stdout
+
+
+def test_stages_times_every_stage(clips, tiny_model_dir, tmp_path):
+    stdout, result = _run('stages', '--input', clips, '--model', tiny_model_dir, '--files', '4', '--repeats', '1',
+                          tmp_path=tmp_path)
+    names = set(result['stages'])
+    assert {'read + decode (own rate)', 'spectrogram PNG (STFT, image, encode)', 'row, batched (500 per commit)',
+            'inference, batch of 64 windows (per window)', '5 s clip: spectrogram PNG (target <= 10 ms)'} <= names
+    assert all(s['cpu_ms']['median'] >= 0 for s in result['stages'].values())
+    assert 'spectrogram PNG' in stdout
+
+
+def test_memory_measures_a_long_file_and_short_files(clips, tiny_model_dir, tmp_path):
+    stdout, result = _run('memory', '--hours', '0.01', '--workers', '1', '--counts', '3', '--input', clips,
+                          '--model', tiny_model_dir, '--cache', str(tmp_path / 'cache'), tmp_path=tmp_path)
+    long_run, short_run = result['runs']
+    assert long_run['case'] == '0.01-hour file' and long_run['ok_rows'] == 1
+    assert short_run['files'] == 3 and short_run['ok_rows'] == 3
+    assert long_run['peak_rss_mib'] > 0 and long_run['max_processes'] >= 1
+    assert 'tree RSS MiB' in stdout
+
+
+def test_scaling_fits_a_line_through_the_runs(clips, tiny_model_dir, tmp_path):
+    stdout, result = _run('scaling', '--input', clips, '--model', tiny_model_dir, '--counts', '2,6',
+                          '--workers', '1', '--repeats', '1', tmp_path=tmp_path)
+    assert [(r['files'], r['rows']) for r in result['runs']] == [(2, 2), (6, 6)]
+    assert set(result['fits']) == {'1 workers'}
+    assert 'marginal files/s' in stdout
