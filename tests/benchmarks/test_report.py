@@ -1,7 +1,6 @@
 """The benchmarks' arithmetic and helpers (no timing is asserted anywhere)."""
 import json
 import os
-import subprocess
 import sys
 
 import pytest
