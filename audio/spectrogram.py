@@ -90,15 +90,12 @@ def render_png(samples: np.ndarray, sample_rate: int, title: str, style: Spectro
     plot = levels[::-1, np.arange(width) * levels.shape[1] // width]
     height = plot.shape[0]
 
-    # Labels and lines are composed in greyscale (anti-aliased ink on white), then mapped onto the palette.
-    grey = np.full((TOP + height + BOTTOM, LEFT + width + RIGHT), BACKGROUND[0], dtype=np.uint8)
-    grey[:, :LEFT] = _frequency_axis(sample_rate, height)
-    grey[:, LEFT + width:] = _colour_bar_labels(style.top_db, height)
-    _box(grey, LEFT - 1, TOP - 1, LEFT + width, TOP + height)
-    _stamp(grey, LEFT, 6, _ellipsize(title, width // 7), 'la')
-    _time_axis(grey, len(samples) / sample_rate, width, height)
-
-    pixels = _GREY_TO_INDEX[grey]
+    pixels = np.full((TOP + height + BOTTOM, LEFT + width + RIGHT), _WHITE, dtype=np.uint8)
+    pixels[:, :LEFT] = _frequency_axis(sample_rate, height)
+    pixels[:, LEFT + width:] = _colour_bar_labels(style.top_db, height)
+    _box(pixels, LEFT - 1, TOP - 1, LEFT + width, TOP + height)
+    _stamp_line(pixels, LEFT, 6, _ellipsize(title, width // 7))
+    _time_axis(pixels, len(samples) / sample_rate, width, height)
     pixels[TOP:TOP + height, LEFT:LEFT + width] = plot
     x0 = LEFT + width + _BAR_GAP
     pixels[TOP:TOP + height, x0:x0 + _BAR_WIDTH] = _bar(height)
@@ -112,12 +109,12 @@ def render_png(samples: np.ndarray, sample_rate: int, title: str, style: Spectro
 @functools.lru_cache(maxsize=16)
 def _frequency_axis(sample_rate: int, height: int) -> np.ndarray:
     """The strip left of the plot (ticks and kHz labels): the same for every file at this rate and size."""
-    strip = np.full((TOP + height + BOTTOM, LEFT), BACKGROUND[0], dtype=np.uint8)
+    strip = np.full((TOP + height + BOTTOM, LEFT), _WHITE, dtype=np.uint8)
     nyquist = sample_rate / 2
     step = 1000 if nyquist <= 8000 else 2000 if nyquist <= 16000 else 5000
     for hz in np.arange(0, nyquist + 1, step):
         y = TOP + height - 1 - round(hz / nyquist * (height - 1))
-        strip[y, LEFT - 5:LEFT] = INK[0]
+        strip[y, LEFT - 5:LEFT] = _INK
         _stamp(strip, LEFT - 8, y, f'{hz / 1000:g}k', 'rm')
     _stamp(strip, 10, TOP + height // 2, 'Hz', 'lm')
     return _frozen(strip)
@@ -126,7 +123,7 @@ def _frequency_axis(sample_rate: int, height: int) -> np.ndarray:
 @functools.lru_cache(maxsize=16)
 def _colour_bar_labels(top_db: float, height: int) -> np.ndarray:
     """The strip right of the plot: the colour bar's frame and dB labels (the bar itself is filled in later)."""
-    strip = np.full((TOP + height + BOTTOM, RIGHT), BACKGROUND[0], dtype=np.uint8)
+    strip = np.full((TOP + height + BOTTOM, RIGHT), _WHITE, dtype=np.uint8)
     _box(strip, _BAR_GAP - 1, TOP - 1, _BAR_GAP + _BAR_WIDTH, TOP + height)
     for db in range(0, -int(top_db) - 1, -20):
         _stamp(strip, _BAR_GAP + 16, TOP + round(-db / top_db * (height - 1)), f'{db} dB', 'lm')
@@ -138,44 +135,59 @@ def _bar(height: int) -> np.ndarray:
     return _frozen(np.linspace(COLOURS - 1, 0, height).astype(np.uint8)[:, None])
 
 
-def _time_axis(grey: np.ndarray, duration: float, width: int, height: int) -> None:
+def _time_axis(pixels: np.ndarray, duration: float, width: int, height: int) -> None:
     step = next((s for s in _TIME_STEPS if duration / s <= 10), _TIME_STEPS[-1] * math.ceil(duration / 36000))
     y = TOP + height
     for t in np.arange(0, duration + 1e-9, step):
         x = LEFT + round(t / max(duration, 1e-9) * (width - 1))
-        grey[y:y + 5, x] = INK[0]
-        _stamp(grey, x, y + 6, _clock(t, step), 'mt')
-    _stamp(grey, LEFT + width // 2, y + 22, 'time', 'mt')
+        pixels[y:y + 5, x] = _INK
+        _stamp(pixels, x, y + 6, _clock(t, step), 'mt')
+    _stamp(pixels, LEFT + width // 2, y + 22, 'time', 'mt')
 
 
-def _box(grey: np.ndarray, left: int, top: int, right: int, bottom: int) -> None:
+def _box(pixels: np.ndarray, left: int, top: int, right: int, bottom: int) -> None:
     """A one-pixel ink outline; the corners are included, as with ImageDraw.rectangle."""
-    grey[top, left:right + 1] = grey[bottom, left:right + 1] = INK[0]
-    grey[top:bottom + 1, left] = grey[top:bottom + 1, right] = INK[0]
+    pixels[top, left:right + 1] = pixels[bottom, left:right + 1] = _INK
+    pixels[top:bottom + 1, left] = pixels[top:bottom + 1, right] = _INK
 
 
-def _stamp(grey: np.ndarray, x: int, y: int, text: str, anchor: str) -> None:
-    """Draws ``text`` in ink at (x, y) with a Pillow text ``anchor``, clipped to the array; dark ink wins."""
+def _stamp(pixels: np.ndarray, x: int, y: int, text: str, anchor: str) -> None:
+    """Draws ``text`` in ink at (x, y) with a Pillow text ``anchor``, clipped to the array.
+
+    Where labels and lines overlap the darker grey wins: grey palette indices grow with lightness.
+    """
     label, dx, dy = _label(text, anchor)
     x0, y0 = x + dx, y + dy
     left, top = max(x0, 0), max(y0, 0)
-    right, bottom = min(x0 + label.shape[1], grey.shape[1]), min(y0 + label.shape[0], grey.shape[0])
+    right, bottom = min(x0 + label.shape[1], pixels.shape[1]), min(y0 + label.shape[0], pixels.shape[0])
     if right > left and bottom > top:
-        region = grey[top:bottom, left:right]
+        region = pixels[top:bottom, left:right]
         np.minimum(region, label[top - y0:bottom - y0, left - x0:right - x0], out=region)
 
 
-@functools.lru_cache(maxsize=512)
-def _label(text: str, anchor: str) -> tuple[np.ndarray, int, int]:
-    """``text`` rendered once (anti-aliased ink on white, cropped) and its offset from the anchor point.
+def _stamp_line(pixels: np.ndarray, x: int, y: int, text: str) -> None:
+    """Left-aligned text one cached character at a time: file names are all different, their letters are not."""
+    position = float(x)
+    for char in text:
+        _stamp(pixels, round(position), y, char, 'la')
+        position += _advance(char)
 
-    Tick and scale labels repeat from file to file; drawing text is otherwise the costliest part of a small image.
+
+@functools.lru_cache(maxsize=1024)
+def _label(text: str, anchor: str) -> tuple[np.ndarray, int, int]:
+    """``text`` rendered once (anti-aliased ink on white, in palette indices, cropped) and its offset from the
+    anchor point. Labels repeat from file to file; drawing text is otherwise the costliest part of a small image.
     """
     font = _font()
     left, top, right, bottom = font.getbbox(text, anchor=anchor)
     image = Image.new('L', (max(right - left, 1), max(bottom - top, 1)), BACKGROUND[0])
     ImageDraw.Draw(image).text((-left, -top), text, fill=INK[0], font=font, anchor=anchor)
-    return _frozen(np.asarray(image)), left, top
+    return _frozen(_GREY_TO_INDEX[np.asarray(image)]), left, top
+
+
+@functools.lru_cache(maxsize=1024)
+def _advance(char: str) -> float:
+    return _font().getlength(char)
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:
@@ -202,6 +214,7 @@ def _grey_to_index() -> np.ndarray:
 
 
 _GREY_TO_INDEX = _grey_to_index()
+_WHITE, _INK = int(_GREY_TO_INDEX[BACKGROUND[0]]), int(_GREY_TO_INDEX[INK[0]])
 
 
 @functools.lru_cache(maxsize=4)
