@@ -48,11 +48,7 @@ def is_alive(pid: int) -> bool:
         done, _ = os.waitpid(pid, os.WNOHANG)
         return done == 0
     except ChildProcessError:  # not our child: dead if a zombie
-        try:
-            with open(f'/proc/{pid}/stat') as f:
-                return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
-        except OSError:
-            return True
+        return not _is_zombie(pid)
 
 
 def _group_members(pgid: int) -> Optional[list[tuple[int, str]]]:
@@ -70,8 +66,19 @@ def _group_members(pgid: int) -> Optional[list[tuple[int, str]]]:
         except OSError:
             continue
         if int(fields[2]) == pgid:
-            members.append((int(entry), fields[0]))
+            members.append((int(entry), fields[0] if fields[0] != 'Z' or _is_zombie(int(entry)) else 'R'))
     return members
+
+
+def _is_zombie(pid: int) -> bool:
+    """Dead but not reaped. A leader whose main thread ended shows state Z while its other threads still
+    run; only when no task is left besides the leader is the process really gone."""
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            state = f.read().rsplit(')', 1)[1].split()[0]
+        return state == 'Z' and len(os.listdir(f'/proc/{pid}/task')) <= 1
+    except OSError:
+        return False
 
 
 def _group_alive(pgid: int) -> bool:
