@@ -121,5 +121,24 @@ watch: | $(STAMP) ## Print result and error rows as they arrive in the stack's B
 benchmark-latency: $(DEMO_MODEL)/metadata.json stack-deps ## Publish->row latency at a steady rate for a minute (own stack)
 	$(PY) -m benchmarks.latency --model_uri $(DEMO_MODEL)
 
+# Benchmarks (benchmarks/): each prints a table and writes artifacts/benchmarks/<name>.json. BENCH_ARGS=... passes
+# options (e.g. BENCH_ARGS='--input DIR' or '--repeats 5'); `python -m benchmarks.<name> --help` lists them.
+.PHONY: bench bench-throughput bench-stages bench-memory bench-scaling
+BENCH_ARGS ?=
+
+bench: bench-stages bench-throughput bench-scaling bench-memory ## All four benchmarks below (about 15-20 minutes on 2 cores)
+
+bench-throughput: $(DEMO_MODEL)/metadata.json ## Pipeline vs the original per-file design vs a bare loop, on the same files
+	$(PY) -m benchmarks.throughput $(BENCH_ARGS)
+
+bench-stages: $(DEMO_MODEL)/metadata.json ## Time per file of each stage, inference per window by batch size
+	$(PY) -m benchmarks.stages $(BENCH_ARGS)
+
+bench-memory: $(DEMO_MODEL)/metadata.json ## Peak memory: a 1-hour and a 3-hour file, 100 and 2,500 files, 1 and 2 workers
+	$(PY) -m benchmarks.memory $(BENCH_ARGS)
+
+bench-scaling: $(DEMO_MODEL)/metadata.json ## Throughput with 1 and 2 workers and 100 / 500 / 2,500 files
+	$(PY) -m benchmarks.scaling $(BENCH_ARGS)
+
 clean: ## Remove generated demo data, models and the virtualenv
 	rm -rf $(VENV) demo artifacts .pytest_cache

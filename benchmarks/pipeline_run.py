@@ -39,14 +39,24 @@ def child_env() -> dict[str, str]:
     return env
 
 
+def worker_spec(text: str) -> tuple[int, Optional[str]]:
+    """``2`` -> (2 workers, the pipeline's own choice of running mode); ``2t`` -> (2, threads in one process)."""
+    text = text.strip()
+    return (int(text[:-1]), 'multi_threading') if text.endswith('t') else (int(text), None)
+
+
 def run_pipeline(input_folder: str, model_dir: str, workers: Optional[int], out_dir: Optional[str] = None,
-                 extra: Sequence[str] = ()) -> PipelineRun:
-    """One batch run over every file under ``input_folder``, into a new SQLite file and image folder."""
+                 extra: Sequence[str] = (), running_mode: Optional[str] = None) -> PipelineRun:
+    """One batch run over every file under ``input_folder``, into a new SQLite file and image folder.
+
+    ``running_mode`` (Beam's --direct_running_mode) is left to the pipeline unless given.
+    """
     out_dir = out_dir or tempfile.mkdtemp(prefix='pipeline-run-')
     table = os.path.join(out_dir, 'results.db')
     args = ['--input_pattern', os.path.join(input_folder, '**'), '--output_table', table,
             '--spectrogram_location', os.path.join(out_dir, 'spectrograms'), '--model_uri', model_dir,
-            *(['--direct_num_workers', str(workers)] if workers else []), *extra]
+            *(['--direct_num_workers', str(workers)] if workers else []),
+            *(['--direct_running_mode', running_mode] if running_mode else []), *extra]
     result, memory, process_seconds, cpu_seconds = run_measured(
         [sys.executable, '-m', 'benchmarks.pipeline_run', '--', *args], env=child_env(), cwd=ROOT)
     marked = [line for line in result.stdout.splitlines() if line.startswith(_MARK)]

@@ -66,8 +66,18 @@ def machine() -> dict[str, Any]:
                                 timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit = ''
-    return {'cpus': os.cpu_count(), 'load_average': os.getloadavg(), 'python': platform.python_version(),
-            'platform': platform.platform(), 'commit': commit, 'time': time.strftime('%Y-%m-%dT%H:%M:%S%z')}
+    return {'cpus': os.cpu_count(), 'load_average': os.getloadavg(), 'cpu_pressure': _cpu_pressure(),
+            'python': platform.python_version(), 'platform': platform.platform(), 'commit': commit,
+            'time': time.strftime('%Y-%m-%dT%H:%M:%S%z')}
+
+
+def _cpu_pressure() -> str:
+    """Linux's share of time some task waited for a CPU (``some avg10=...``): how contended the machine is."""
+    try:
+        with open('/proc/pressure/cpu') as f:
+            return f.readline().strip()
+    except OSError:
+        return ''
 
 
 def save(name: str, payload: dict[str, Any], path: str | None = None) -> str:

@@ -1,12 +1,15 @@
 """Scaling: the pipeline's throughput with 1 and 2 workers, and with 100, 500 and 2,500 files.
 
-    python -m benchmarks.scaling [--input DIR] [--counts 100,500,2500] [--workers 1,2] [--repeats 2]
+    python -m benchmarks.scaling [--input DIR] [--counts 100,500,2500] [--workers 1,2,2t] [--repeats 2]
 
 Each run is the whole pipeline (``pipeline.main``) on a spread subset of the
 input. A straight line through wall time against file count separates the
 fixed start-up cost (the intercept: worker processes, TensorFlow, the model)
 from the cost of one more file (the slope), which should not grow with the
-number of files; nor should peak memory.
+number of files; nor should peak memory. ``--workers`` entries are worker
+counts in the pipeline's own running mode (one worker: in the runner's
+process; more: one process each), or with ``t`` (``2t``) that many threads in
+one process, Beam's ``--direct_running_mode multi_threading``.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ import numpy as np
 
 from benchmarks import report
 from benchmarks.inputs import list_audio, pipeline_folder, require_model, resolve_input, spread_subset
-from benchmarks.pipeline_run import run_pipeline
+from benchmarks.pipeline_run import run_pipeline, worker_spec
 from pipeline.options import DEFAULT_MODEL_URI
 
 
@@ -31,7 +34,7 @@ def fit(counts: Sequence[int], seconds: Sequence[float]) -> dict[str, float]:
             'marginal_files_per_second': 1 / float(slope) if slope > 0 else None}  # None: too noisy to tell
 
 
-def measure(folder: str, counts: list[int], workers: list[int], repeats: int, model_dir: str, scratch: str,
+def measure(folder: str, counts: list[int], workers: list[str], repeats: int, model_dir: str, scratch: str,
             log=print) -> list[dict]:
     every = list_audio(folder)
     runs = []
@@ -39,42 +42,43 @@ def measure(folder: str, counts: list[int], workers: list[int], repeats: int, mo
         for count in counts:
             files = spread_subset(every, count)
             subset = pipeline_folder(folder, files, os.path.join(scratch, f'n{count}'))
-            for n in workers:
-                log(f'repeat {repeat + 1}/{repeats}: {len(files)} files, {n} worker(s) ...')
+            for spec in workers:
+                log(f'repeat {repeat + 1}/{repeats}: {len(files)} files, workers {spec} ...')
                 out = os.path.join(scratch, 'out')
-                run = run_pipeline(subset, model_dir, n, out)
+                n, mode = worker_spec(spec)
+                run = run_pipeline(subset, model_dir, n, out, running_mode=mode)
                 shutil.rmtree(out, ignore_errors=True)
-                runs.append({'files': len(files), 'workers': n, 'seconds': run.seconds,
+                runs.append({'files': len(files), 'workers': spec, 'seconds': run.seconds,
                              'files_per_second': len(files) / run.seconds, 'cpu_seconds': run.cpu_seconds,
                              'rows': run.ok_rows + run.error_rows, **run.memory.as_dict()})
     return runs
 
 
 def summarise(runs: list[dict]) -> dict:
-    groups: dict[tuple[int, int], list[dict]] = {}
+    groups: dict[tuple[str, int], list[dict]] = {}
     for run in runs:
         groups.setdefault((run['workers'], run['files']), []).append(run)
-    cells = {f'{w} workers, {n} files': {'workers': w, 'files': n,
+    cells = {f'workers {w}, {n} files': {'workers': w, 'files': n,
                                         **{m: report.summary([r[m] for r in rs])
                                            for m in ('seconds', 'files_per_second', 'cpu_seconds', 'peak_rss_mib',
                                                      'peak_pss_mib')}}
-             for (w, n), rs in sorted(groups.items())}
+             for (w, n), rs in groups.items()}
     fits = {}
-    for w in sorted({r['workers'] for r in runs}):
+    for w in dict.fromkeys(r['workers'] for r in runs):
         mine = [r for r in runs if r['workers'] == w]
         if len({r['files'] for r in mine}) > 1:
-            fits[f'{w} workers'] = fit([r['files'] for r in mine], [r['seconds'] for r in mine])
+            fits[f'workers {w}'] = fit([r['files'] for r in mine], [r['seconds'] for r in mine])
     return {'cells': cells, 'fits': fits}
 
 
 def render(summary: dict) -> str:
     rows = [[f"{c['workers']}", f"{c['files']}", report.fmt(c['seconds']['median']),
              report.fmt(c['files_per_second']['median']), report.spread_text(c['files_per_second']),
-             report.fmt(1000 * c['seconds']['median'] / c['files']), report.fmt(c['peak_rss_mib']['median']),
-             report.fmt(c['peak_pss_mib']['median'])]
-            for c in summary['cells'].values()]
-    out = report.table(['workers', 'files', 'wall s', 'files/s', 'spread', 'ms/file', 'peak RSS MiB',
-                        'peak PSS MiB'], rows)
+             report.fmt(1000 * c['seconds']['median'] / c['files']),
+             report.fmt(1000 * c['cpu_seconds']['median'] / c['files']), report.fmt(c['peak_rss_mib']['median'])]
+            for c in sorted(summary['cells'].values(), key=lambda c: (c['workers'], c['files']))]
+    out = report.table(['workers', 'files', 'wall s', 'files/s', 'spread', 'wall ms/file', 'CPU ms/file',
+                        'peak RSS MiB'], rows)
     if summary['fits']:
         out += '\n\n' + report.table(
             ['fit: wall = fixed + files x per-file', 'fixed s', 'ms per extra file', 'marginal files/s'],
@@ -87,7 +91,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog='python -m benchmarks.scaling', description=__doc__.split('\n')[0])
     parser.add_argument('--input', help='folder of audio files (default as for benchmarks.throughput)')
     parser.add_argument('--counts', type=report.int_list, default=[100, 500, 2500], help='file counts, comma-separated')
-    parser.add_argument('--workers', type=report.int_list, default=[1, 2], help='worker counts, comma-separated')
+    parser.add_argument('--workers', type=lambda t: [w.strip() for w in t.split(',') if w.strip()],
+                        default=['1', '2'], help='worker counts, comma-separated; 2t: 2 threads in one process')
     parser.add_argument('--repeats', type=int, default=2)
     parser.add_argument('--model', default=DEFAULT_MODEL_URI)
     parser.add_argument('--out', help=f'JSON file (default: {report.RESULTS_DIR}/scaling.json)')

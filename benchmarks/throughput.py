@@ -7,7 +7,9 @@
     (worker processes, TensorFlow, the model) is counted;
 (b) the original per-file design (``benchmarks.original``), timed on the work alone, start-up excluded;
 (c) the same work as the pipeline in a plain loop, no Beam (``benchmarks.bare``): end to end like (a),
-    and on the work alone (the practical limit).
+    and on the work alone (the practical limit);
+(a') with ``--threads-too``: the pipeline again, its workers as threads in one process
+    (Beam's ``--direct_running_mode multi_threading``) instead of one process each.
 
 All three get the same cores: (b) and (c) run in as many processes as the pipeline has workers. The
 repeats are interleaved (a, c, b, a, c, b, ...) so that a change in the machine's load hits all three.
@@ -34,6 +36,7 @@ from pipeline.options import DEFAULT_MODEL_URI
 
 CONTENDERS = {
     'a': '(a) pipeline, end to end',
+    'a_threads': "(a') pipeline, threads, end to end",
     'b': '(b) original design, work only',
     'c': '(c) bare loop, end to end',
     'c_work': '(c) bare loop, work only',
@@ -41,11 +44,11 @@ CONTENDERS = {
 
 
 def measure(folder: str, files: list[str], model_dir: str, workers: int, repeats: int, original_every: int,
-            scratch: str, log=print) -> dict:
+            scratch: str, threads_too: bool = False, log=print) -> dict:
     metadata = load_metadata(model_dir)
     input_folder = pipeline_folder(folder, files, scratch)
     original_files = files[::original_every]
-    runs: dict[str, list[dict]] = {key: [] for key in CONTENDERS}
+    runs: dict[str, list[dict]] = {key: [] for key in CONTENDERS if threads_too or key != 'a_threads'}
     steps: dict[str, list[dict]] = {'b': [], 'c': []}
     for repeat in range(repeats):
         out = os.path.join(scratch, f'run{repeat}')
@@ -55,6 +58,12 @@ def measure(folder: str, files: list[str], model_dir: str, workers: int, repeats
             raise RuntimeError(f'the pipeline wrote {a.ok_rows} + {a.error_rows} rows for {len(files)} files')
         runs['a'].append(_rates(len(files), a.seconds, a.cpu_seconds, None))
         runs['a'][-1].update(peak_rss_mib=a.memory.peak_rss_mib, error_rows=a.error_rows)
+        if threads_too:
+            log(f'repeat {repeat + 1}/{repeats}: (a\') pipeline, {workers} threads in one process ...')
+            t = run_pipeline(input_folder, model_dir, workers, os.path.join(out, 'a_threads'),
+                             running_mode='multi_threading')
+            runs['a_threads'].append(_rates(len(files), t.seconds, t.cpu_seconds, None))
+            runs['a_threads'][-1].update(peak_rss_mib=t.memory.peak_rss_mib)
 
         log(f'repeat {repeat + 1}/{repeats}: (c) bare loop on {len(files)} files ...')
         c = run_loop(functools.partial(BareLoop, model_dir, metadata, os.path.join(out, 'c', 'spectrograms'),
@@ -72,7 +81,7 @@ def measure(folder: str, files: list[str], model_dir: str, workers: int, repeats
 
     # The pipeline reports no audio duration of its own; the bare loop decoded the very same files.
     audio_seconds = runs['c'][0]['audio_seconds']
-    for run in runs['a']:
+    for run in runs['a'] + runs.get('a_threads', []):
         run['audio_seconds'] = audio_seconds
         run['audio_seconds_per_second'] = audio_seconds / run['seconds']
     return {'runs': runs, 'steps_seconds_per_file': steps, 'files': len(files), 'original_files': len(original_files),
@@ -89,11 +98,14 @@ def summarise(result: dict) -> dict:
     runs = result['runs']
     stats = {key: {metric: report.summary([r[metric] for r in runs[key]])
                    for metric in ('files_per_second', 'audio_seconds_per_second', 'cpu_ms_per_file', 'seconds')}
-             for key in CONTENDERS}
+             for key in runs}
     # Ratios of each repeat's paired runs, then their median: a slow moment hits both sides of a pair.
     pairs = {'a/b': ('a', 'b'), 'a/c': ('a', 'c'), 'a/c (work only)': ('a', 'c_work')}
     ratios = {name: report.summary([x['files_per_second'] / y['files_per_second']
                                     for x, y in zip(runs[num], runs[den])]) for name, (num, den) in pairs.items()}
+    if 'a_threads' in runs:
+        ratios["a'/b"] = report.summary([x['files_per_second'] / y['files_per_second']
+                                         for x, y in zip(runs['a_threads'], runs['b'])])
     ratios['CPU per file, b/a'] = report.summary([y['cpu_ms_per_file'] / x['cpu_ms_per_file']
                                                    for x, y in zip(runs['a'], runs['b'])])
     return {'stats': stats, 'ratios': ratios}
@@ -102,6 +114,8 @@ def summarise(result: dict) -> dict:
 def render(result: dict, summary: dict) -> str:
     rows = []
     for key, label in CONTENDERS.items():
+        if key not in summary['stats']:
+            continue
         s = summary['stats'][key]
         files = result['original_files'] if key == 'b' else result['files']
         rows.append([label, files, report.fmt(s['seconds']['median']), report.fmt(s['files_per_second']['median']),
@@ -130,6 +144,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help='pipeline workers, and processes for (b) and (c) (default: all cores)')
     parser.add_argument('--original-every', type=int, default=10,
                         help='(b) processes every Nth file of the set (default 10; 1 for all)')
+    parser.add_argument('--threads-too', action='store_true',
+                        help="also run the pipeline with its workers as threads in one process (a')")
     parser.add_argument('--model', default=DEFAULT_MODEL_URI, help='exported model directory (default: `make model`)')
     parser.add_argument('--out', help=f'JSON file (default: {report.RESULTS_DIR}/throughput.json)')
     args = parser.parse_args(argv)
@@ -145,7 +161,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     scratch = tempfile.mkdtemp(prefix='bench-throughput-')
     try:
         result = measure(folder, files, model_dir, args.workers, args.repeats, args.original_every, scratch,
-                         log=lambda m: print('  ' + m, flush=True))
+                         args.threads_too, log=lambda m: print('  ' + m, flush=True))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     summary = summarise(result)
