@@ -203,6 +203,10 @@ def validate(options: PipelineOptions) -> PipelineConfig:
         problems.append(f'--model_endpoint must be projects/P/locations/L/endpoints/E, got {o.model_endpoint!r}')
     if o.model_watch_pattern and not o.input_subscription:
         problems.append('--model_watch_pattern only applies to streaming (--input_subscription) jobs')
+    if o.model_watch_pattern and o.input_subscription and not on_dataflow and 'direct' in str(runner).lower():
+        # Beam 2.77's local streaming runner cannot expand WatchFilePattern (PeriodicImpulse) at all.
+        problems.append('--model_watch_pattern needs Dataflow (or another portable streaming runner); Beam\'s local '
+                        'DirectRunner cannot watch for new models. Locally, restart the job with --model_uri')
     if o.model_watch_pattern and o.model_endpoint:
         problems.append('--model_watch_pattern updates the in-worker model; it cannot be combined with --model_endpoint')
     if o.reprocess and o.input_subscription:

@@ -32,6 +32,8 @@ def test_streaming_from_a_subscription_to_bigquery():
     (['--input_pattern', 'x', '--output_table', 'a.db'], '--spectrogram_location is required'),
     (['--input_pattern', 'x', '--min_batch_size', '10', '--max_batch_size', '5', *BASE], 'min_batch_size'),
     (['--input_pattern', 'x', '--model_watch_pattern', 'm/*', *BASE], 'streaming'),
+    (['--input_subscription', 'projects/p-1234/subscriptions/audio-sub', '--model_watch_pattern', 'm/*', *BASE],
+     'needs Dataflow'),
     (['--input_pattern', 'x', '--max_duration_seconds', '0', *BASE], 'max_duration_seconds must be positive'),
     (['--input_subscription', 'projects/p-1234/subscriptions/audio-sub', '--reprocess', *BASE], '--reprocess'),
     (['--input_pattern', 'x', '--error_table', 'p:d.t', *BASE], 'same backend'),
