@@ -1,11 +1,15 @@
-"""Runs ``gcp-storage-emulator`` with Cloud Storage's answer to a read of a generation that is gone.
+"""Runs ``gcp-storage-emulator`` with two answers made the way Cloud Storage gives them.
 
-The emulator keeps only the live version of each object and ignores the
-``generation`` parameter of reads, so reading generation 1 of an object since
-overwritten returns generation 2's bytes. Cloud Storage (without object
-versioning) answers 404 there, and the pipeline relies on it to turn an object
-overwritten or deleted before it was read into an error row rather than a row
-with another version's content. This launcher adds exactly that check.
+* A read of a generation that is gone. The emulator keeps only the live
+  version of each object and ignores the ``generation`` parameter of reads, so
+  reading generation 1 of an object since overwritten returns generation 2's
+  bytes. Cloud Storage (without object versioning) answers 404 there, and the
+  pipeline relies on it to turn an object overwritten or deleted before it was
+  read into an error row rather than a row with another version's content.
+* The object's ``mediaLink`` and ``selfLink``. The emulator puts the object
+  name in them unescaped, so a name with ``#`` or ``?`` (which users upload)
+  yields a download URL that is cut at that character (HTTP 501). Cloud Storage
+  percent-encodes the name; the client library downloads from ``mediaLink``.
 
     python -m stack.storage_emulator --data-dir DIR start --host 127.0.0.1 --port 9023
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 import functools
 import sys
 from http import HTTPStatus
+from urllib.parse import quote
 
 from gcp_storage_emulator.exceptions import NotFound
 from gcp_storage_emulator.handlers import objects
@@ -42,9 +47,23 @@ def live_generation_only(handler):
     return wrapped
 
 
+def escaped_links(make_resource):
+    """Wraps the emulator's object-resource builder: the name in both links percent-encoded, as in Cloud Storage."""
+    @functools.wraps(make_resource)
+    def wrapped(base_url, bucket_name, object_name, *args, **kwargs):
+        obj = make_resource(base_url, bucket_name, object_name, *args, **kwargs)
+        escaped = quote(object_name, safe='')
+        obj['selfLink'] = f'/storage/v1/b/{bucket_name}/o/{escaped}'
+        obj['mediaLink'] = (f'{base_url}/download/storage/v1/b/{bucket_name}/o/{escaped}'
+                            f'?generation={obj["generation"]}&alt=media')
+        return obj
+    return wrapped
+
+
 if __name__ == '__main__':
     # Before the server module builds its routing table from these names.
     objects.get = live_generation_only(objects.get)
     objects.download = live_generation_only(objects.download)
+    objects._make_object_resource = escaped_links(objects._make_object_resource)
     from gcp_storage_emulator.__main__ import main
     main(sys.argv[1:])

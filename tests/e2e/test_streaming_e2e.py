@@ -19,6 +19,8 @@ pytestmark = pytest.mark.e2e
 GOOD_FILES = 44
 REDELIVERED = 10
 WAIT_S = 300
+# Object names as users upload them: the notification, the read and the spectrogram must all cope.
+AWKWARD_NAMES = ('clip {i:02d}', '#{i} what?', 'ünïcødé {i}', '-dash {i}', 'deep/er/x {i}', '..dots {i}')
 
 
 def _rows(stack) -> Rows:
@@ -43,7 +45,7 @@ def test_streaming_upload_gives_one_row_per_object_generation(local_stack, tiny_
     first_wave = {}
     for i in range(GOOD_FILES // 2):
         ext, data = clip(i)
-        first_wave[f'wave1/clip {i:02d}.{ext}'] = data
+        first_wave[f'wave1/{AWKWARD_NAMES[i % len(AWKWARD_NAMES)].format(i=i)}.{ext}'] = data
     for name, data in first_wave.items():
         item = uploader.put(bucket, name, data, repeat=2 if len(expected.outcomes) < REDELIVERED else 1)
         expected.result(item.uri, item.generation)
