@@ -134,7 +134,7 @@ bench-throughput: $(DEMO_MODEL)/metadata.json ## Pipeline vs the original per-fi
 bench-stages: $(DEMO_MODEL)/metadata.json ## Time per file of each stage, inference per window by batch size
 	$(PY) -m benchmarks.stages $(BENCH_ARGS)
 
-bench-memory: $(DEMO_MODEL)/metadata.json ## Peak memory: a 1-hour and a 3-hour file, 100 and 2,500 files, 1 and 2 workers
+bench-memory: $(DEMO_MODEL)/metadata.json ## Peak memory: a 1-hour and a 3-hour file; 100, 2,500 and 10,000 files; 1 and 2 workers
 	$(PY) -m benchmarks.memory $(BENCH_ARGS)
 
 bench-scaling: $(DEMO_MODEL)/metadata.json ## Throughput with 1 and 2 workers and 100 / 500 / 2,500 files

@@ -94,6 +94,23 @@ def pipeline_folder(folder: str, files: list[str], scratch: str) -> str:
     return linked
 
 
+def repeated_folder(folder: str, count: int, scratch: str) -> str:
+    """A folder of ``count`` links cycling through ``folder``'s files (``copy-K/`` prefixes keep names apart).
+
+    For the memory benchmark's file counts beyond what the input holds: the pipeline sees distinct files.
+    """
+    files = list_audio(folder)
+    if count <= len(files):
+        return pipeline_folder(folder, spread_subset(files, count), scratch)
+    linked = os.path.join(scratch, f'repeated-{count}')
+    for i in range(count):
+        path = files[i % len(files)]
+        target = os.path.join(linked, f'copy-{i // len(files)}', os.path.relpath(path, folder))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.symlink(path, target)
+    return linked
+
+
 def require_model(model_dir: str) -> str:
     """The model directory, absolute; exits with how to make it when it is missing."""
     if not os.path.exists(os.path.join(model_dir, 'metadata.json')):

@@ -1,6 +1,6 @@
 """Memory: the pipeline's peak for one long file (1 hour, several hours) and for many short files.
 
-    python -m benchmarks.memory [--hours 1,3] [--workers 1,2] [--counts 100,2500] [--input DIR]
+    python -m benchmarks.memory [--hours 1,3] [--workers 1,2] [--counts 100,2500,10000] [--input DIR]
 
 Each run is the whole pipeline (``pipeline.main``) in a fresh process tree,
 sampled every 50 ms (``benchmarks.treemem``): the sum of RSS over the tree
@@ -9,7 +9,8 @@ counted once: the tree's real footprint), and the largest single process.
 With one worker the runner works in-process; with more, each worker is its
 own process holding its own TensorFlow and model, and the long file is in
 one of them. Long files are 44.1 kHz stereo FLAC (a typical upload),
-generated once and kept under artifacts/benchmarks/inputs/.
+generated once and kept under artifacts/benchmarks/inputs/. File counts
+beyond what the input folder holds reuse its files under other names.
 """
 from __future__ import annotations
 
@@ -20,8 +21,7 @@ import tempfile
 from typing import Optional, Sequence
 
 from benchmarks import report
-from benchmarks.inputs import list_audio, pipeline_folder, require_model, resolve_input, spread_subset, \
-    write_long_file
+from benchmarks.inputs import repeated_folder, require_model, resolve_input, write_long_file
 from benchmarks.pipeline_run import run_pipeline
 from pipeline.options import DEFAULT_MODEL_URI
 
@@ -57,14 +57,14 @@ def measure(hours: list[float], counts: list[int], workers: list[int], model_dir
                 raise RuntimeError(f'the {h:g}-hour file was not processed (error rows: {run.error_rows})')
             runs.append(_record(f'{h:g}-hour file', n, run, 1))
             shutil.rmtree(out, ignore_errors=True)
-    every = list_audio(short_folder) if short_folder else []
     for count in counts:
-        files = spread_subset(every, count)
-        subset = pipeline_folder(short_folder, files, os.path.join(scratch, f'n{count}'))
+        subset = repeated_folder(short_folder, count, os.path.join(scratch, f'n{count}'))
         for n in workers:
-            log(f'{len(files)} short files, {n} worker(s) ...')
+            log(f'{count} short files, {n} worker(s) ...')
             run = run_pipeline(subset, model_dir, n, out)
-            runs.append(_record(f'{len(files)} short files', n, run, len(files)))
+            if run.ok_rows + run.error_rows != count:
+                raise RuntimeError(f'{run.ok_rows} + {run.error_rows} rows for {count} files')
+            runs.append(_record(f'{count} short files', n, run, count))
             shutil.rmtree(out, ignore_errors=True)
     return runs
 
@@ -83,8 +83,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument('--hours', type=report.float_list, default=[1.0, 3.0],
                         help='lengths of the long files, comma-separated (default 1,3)')
     parser.add_argument('--workers', type=report.int_list, default=[1, 2])
-    parser.add_argument('--counts', type=report.int_list, default=[100, 2500],
-                        help='short-file counts (default 100,2500; empty for none)')
+    parser.add_argument('--counts', type=report.int_list, default=[100, 2500, 10000],
+                        help='short-file counts (default 100,2500,10000; empty for none)')
     parser.add_argument('--input', help='folder of short files (default as for benchmarks.throughput)')
     parser.add_argument('--model', default=DEFAULT_MODEL_URI)
     parser.add_argument('--cache', default=report.INPUTS_DIR, help='where generated audio is kept between runs')
@@ -94,7 +94,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     model_dir = require_model(args.model)
     short_folder, description = (None, '')
     if args.counts:
-        short_folder, description = resolve_input(args.input, args.cache, max(args.counts))
+        short_folder, description = resolve_input(args.input, args.cache)
     before = report.machine()
     print(f'Memory: long files {args.hours} h, short files {args.counts} ({description or "none"}), workers '
           f'{args.workers}; load average {before["load_average"][0]:.1f}', flush=True)

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from benchmarks import report
-from benchmarks.inputs import generate_clips, list_audio, pipeline_folder, spread_subset
+from benchmarks.inputs import generate_clips, list_audio, pipeline_folder, repeated_folder, spread_subset
 from benchmarks.scaling import fit
 from benchmarks.treemem import run_measured
 
@@ -66,3 +66,12 @@ def test_tree_memory_sees_a_child_process_allocation():
     assert result.returncode == 0
     assert memory.peak_rss_mib > 300 and memory.max_processes >= 2 and memory.max_process_hwm_mib > 200
     assert seconds > 0 and cpu >= 0
+
+
+def test_a_repeated_folder_holds_distinct_names_for_reused_files(tmp_path):
+    folder = tmp_path / 'all'
+    generate_clips(str(folder), 3, min_s=0.1, max_s=0.2)
+    seven = list_audio(repeated_folder(str(folder), 7, str(tmp_path / 'scratch')))
+    assert len(seven) == 7 and len(set(seven)) == 7
+    assert {os.path.realpath(p) for p in seven} == set(list_audio(str(folder)))
+    assert len(list_audio(repeated_folder(str(folder), 2, str(tmp_path / 'scratch2')))) == 2
