@@ -3,9 +3,12 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from stack import processes
 from stack.config import REPO_ROOT
 
+pytestmark = pytest.mark.e2e
 LOOKUP = '''
 import json
 import google.auth, google.auth.transport.requests
