@@ -1,4 +1,4 @@
-"""The three emulators as one ``LocalStack``: start, provision, stop, restart one, and its environment.
+"""The emulators (and the metadata stand-in) as one ``LocalStack``: start, provision, restart one, stop.
 
 State (pids, ports, logs, data) lives in a state directory (``.stack/`` by
 default) so that ``python -m stack stop`` in another shell finds what
@@ -75,7 +75,8 @@ def _ready_url(name: str, config: StackConfig, port: int) -> str:
             METADATA: f'http://{HOST}:{port}/'}[name]
 
 
-def _child_env() -> dict:
+def child_env() -> dict:
+    """This process's environment for a child of the stack: the repo importable, no emulator variables."""
     env = dict(os.environ)
     env['PYTHONPATH'] = REPO_ROOT + (os.pathsep + env['PYTHONPATH'] if env.get('PYTHONPATH') else '')
     env['BQEMU_ENABLE_FORMAT_EXTENSIONS'] = 'false'  # the Avro extension would be downloaded
@@ -158,7 +159,7 @@ class LocalStack:
         os.makedirs(data_dir, exist_ok=True)
         log = os.path.join(self.state_dir, f'{name}.log')
         # A restart (fault tests) appends to the log of the same emulator; a new stack starts a new log.
-        env = _child_env()
+        env = child_env()
         if name == BIGQUERY:
             # Load jobs read gs://BUCKET/PATH from GCS_LOCAL_ROOT/BUCKET/PATH: where the storage emulator keeps
             # object bytes. So batch loads (Beam's FILE_LOADS) read what was written to the storage emulator.

@@ -7,7 +7,7 @@ import time
 from typing import Callable, Optional, Sequence
 
 from stack import processes
-from stack.emulators import PIPELINE, LocalStack, Service, _child_env
+from stack.emulators import PIPELINE, LocalStack, Service, child_env
 
 # Rows are compared by these columns; the rest (scores, timestamps) is only shown.
 RESULT_COLUMNS = 'audio_file, generation, label, confidence'
@@ -16,7 +16,7 @@ ERROR_COLUMNS = 'audio_file, generation, stage, error_type, message'
 
 def pipeline_env(stack: LocalStack) -> dict[str, str]:
     """The environment of a pipeline process against the stack: this one plus the emulator variables."""
-    env = _child_env()
+    env = child_env()
     env.update(stack.env())
     env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     env['PYTHONUNBUFFERED'] = '1'
