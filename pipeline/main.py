@@ -15,8 +15,7 @@ import time
 from typing import Optional, Sequence
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import (DirectOptions, GoogleCloudOptions, PipelineOptions, SetupOptions,
-                                                  StandardOptions)
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, SetupOptions, StandardOptions
 
 from pipeline.graph import build_pipeline
 from pipeline.options import AudioPipelineOptions, OptionsError, PipelineConfig, validate
@@ -43,19 +42,39 @@ def _needs_google_credentials(config: PipelineConfig) -> bool:
     return bool(config.model_endpoint)
 
 
+def _has_configured_credentials() -> bool:
+    adc = os.path.join(os.path.expanduser('~'), '.config', 'gcloud', 'application_default_credentials.json')
+    return bool(os.environ.get('GOOGLE_APPLICATION_CREDENTIALS')) or os.path.exists(adc)
+
+
+def skip_credential_lookup() -> None:
+    """Tells Beam, in this process, that there are no credentials to find: connect anonymously.
+
+    With none configured, Beam's lookup (google.auth.default, retried with back-off) takes ~30 s before
+    it falls back to anonymous access, and ``--no_auth`` does not reach its Cloud Storage client. The
+    emulators need no credentials, so the answer is known in advance.
+    """
+    from apache_beam.internal.gcp import auth
+
+    with auth._Credentials._credentials_lock:
+        auth._Credentials._credentials = None
+        auth._Credentials._credentials_init = True
+
+
 def configure_runner(options: PipelineOptions, config: PipelineConfig) -> Optional[object]:
-    """Local runs: pick the local runner that works offline, use every core, skip credential lookup.
+    """Local runs: pick the local runner that works offline and use every core.
 
     Beam's DirectRunner first tries the Prism runner, which it would download; offline that
     fails (with an error in the log) before it falls back. So choose directly: the FnApiRunner
-    (multi-process, all cores) for batch, the BundleBasedDirectRunner for streaming.
+    (all cores) for batch, the BundleBasedDirectRunner for streaming. Against the emulators with
+    no credentials configured, Beam is told up front to connect anonymously; that answer lives in
+    this process, so a batch run then uses threads rather than worker processes.
     """
     if not _is_direct(options):
         return None
-    if not _needs_google_credentials(config):
-        # Without credentials Beam's lookup waits ~30 s on the metadata server before giving up.
-        options.view_as(GoogleCloudOptions).no_auth = True
-        os.environ.setdefault('NO_GCE_CHECK', 'True')
+    anonymous = not _needs_google_credentials(config) and not _has_configured_credentials()
+    if anonymous:
+        skip_credential_lookup()
     if config.streaming:
         options.view_as(StandardOptions).streaming = True
         from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
@@ -64,7 +83,9 @@ def configure_runner(options: PipelineOptions, config: PipelineConfig) -> Option
     if not direct.direct_num_workers:
         direct.direct_num_workers = os.cpu_count() or 1
     if direct.direct_num_workers > 1 and direct.direct_running_mode == 'in_memory':
-        direct.direct_running_mode = 'multi_processing'
+        touches_gcs = any(p and p.startswith('gs://') for p in (config.input_pattern, config.spectrogram_location,
+                                                                config.model_uri))
+        direct.direct_running_mode = 'multi_threading' if anonymous and touches_gcs else 'multi_processing'
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
     return FnApiRunner()
 

@@ -1,6 +1,7 @@
 """Runner selection and credential handling of the launcher (no pipeline is run here)."""
 import pytest
-from apache_beam.options.pipeline_options import DirectOptions, GoogleCloudOptions, StandardOptions
+from apache_beam.internal.gcp import auth
+from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
@@ -9,20 +10,25 @@ from pipeline.main import configure_runner, parse
 LOCAL = ['--input_pattern', 'in/**', '--output_table', 'out.db', '--spectrogram_location', 'spec']
 STREAM = ['--input_subscription', 'projects/proj-1234/subscriptions/audio-sub', '--output_table', 'proj-1234:d.t',
           '--spectrogram_location', 'gs://bucket/spec', '--model_uri', 'gs://bucket/model']
+EMULATORS = ('PUBSUB_EMULATOR_HOST', 'STORAGE_EMULATOR_HOST', 'BIGQUERY_EMULATOR_HOST')
 
 
 @pytest.fixture(autouse=True)
-def no_emulators(monkeypatch):
-    for var in ('PUBSUB_EMULATOR_HOST', 'STORAGE_EMULATOR_HOST', 'BIGQUERY_EMULATOR_HOST'):
+def clean_state(monkeypatch, tmp_path):
+    for var in EMULATORS + ('GOOGLE_APPLICATION_CREDENTIALS',):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv('HOME', str(tmp_path))  # no application-default credentials file
+    monkeypatch.setattr(auth._Credentials, '_credentials_init', False)
+    monkeypatch.setattr(auth._Credentials, '_credentials', None)
 
 
-def test_local_batch_runs_on_the_fn_api_runner_with_every_core_and_no_credential_lookup():
+def test_local_batch_runs_on_the_fn_api_runner_in_worker_processes():
     options, config = parse(LOCAL)
-    runner = configure_runner(options, config)
-    assert isinstance(runner, FnApiRunner)
-    assert options.view_as(DirectOptions).direct_num_workers >= 1
-    assert options.view_as(GoogleCloudOptions).no_auth
+    assert isinstance(configure_runner(options, config), FnApiRunner)
+    direct = options.view_as(DirectOptions)
+    assert direct.direct_num_workers >= 1
+    if direct.direct_num_workers > 1:
+        assert direct.direct_running_mode == 'multi_processing'
 
 
 def test_local_paths_become_absolute():
@@ -31,18 +37,42 @@ def test_local_paths_become_absolute():
     assert config.input_pattern.startswith('/') and config.input_pattern.endswith('in/**')
 
 
-def test_streaming_against_emulators_skips_the_credential_lookup(monkeypatch):
-    for var in ('PUBSUB_EMULATOR_HOST', 'STORAGE_EMULATOR_HOST', 'BIGQUERY_EMULATOR_HOST'):
+def test_against_emulators_beam_connects_anonymously_without_looking_up_credentials(monkeypatch):
+    for var in EMULATORS:
         monkeypatch.setenv(var, 'localhost:1')
+
+    def lookup(*args, **kwargs):
+        raise AssertionError('google.auth.default was called: the ~30 s lookup would run')
+
+    monkeypatch.setattr('google.auth.default', lookup)
     options, config = parse(STREAM)
     assert isinstance(configure_runner(options, config), BundleBasedDirectRunner)
-    assert options.view_as(StandardOptions).streaming and options.view_as(GoogleCloudOptions).no_auth
+    assert options.view_as(StandardOptions).streaming
+    assert auth.get_service_credentials(options) is None
+
+
+def test_batch_from_the_storage_emulator_runs_in_threads_that_share_the_answer(monkeypatch):
+    monkeypatch.setenv('STORAGE_EMULATOR_HOST', 'http://localhost:1')
+    options, config = parse(['--input_pattern', 'gs://b/in/**', '--output_table', 'out.db',
+                             '--spectrogram_location', 'gs://b/spec', '--direct_num_workers', '2'])
+    configure_runner(options, config)
+    assert options.view_as(DirectOptions).direct_running_mode == 'multi_threading'
+    assert auth._Credentials._credentials_init
 
 
 def test_real_google_cloud_keeps_the_credential_lookup():
     options, config = parse(STREAM)
     configure_runner(options, config)
-    assert not options.view_as(GoogleCloudOptions).no_auth
+    assert not auth._Credentials._credentials_init
+
+
+def test_configured_credentials_are_used_even_against_emulators(monkeypatch, tmp_path):
+    for var in EMULATORS:
+        monkeypatch.setenv(var, 'localhost:1')
+    monkeypatch.setenv('GOOGLE_APPLICATION_CREDENTIALS', str(tmp_path / 'key.json'))
+    options, config = parse(STREAM)
+    configure_runner(options, config)
+    assert not auth._Credentials._credentials_init
 
 
 def test_dataflow_is_left_to_beam():
