@@ -18,22 +18,6 @@ playwright_api = pytest.importorskip('playwright.sync_api')
 expect = playwright_api.expect
 
 
-@pytest.fixture
-def local_stack(tmp_path):
-    from stack.config import StackConfig
-    from stack.emulators import LocalStack, pubsub_emulator_problem
-
-    if pubsub_emulator_problem():
-        pytest.skip(pubsub_emulator_problem())
-    stack = LocalStack(str(tmp_path / 'stack'), StackConfig().with_free_ports())
-    stack.start()
-    try:
-        with stack.activated():
-            yield stack
-    finally:
-        stack.stop()
-
-
 def publish_results(stack, sample) -> list[dict]:
     """The sample's rows as the streaming pipeline would leave them: audio and spectrograms in buckets, rows in
     the BigQuery tables."""

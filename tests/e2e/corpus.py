@@ -127,3 +127,19 @@ def pipeline_log_tail(stack, chars: int = 4000) -> str:
     from stack.processes import log_tail
     service = stack.services.get('pipeline')
     return log_tail(service.log, chars) if service else ''
+
+
+WAIT_S = 300
+
+
+def stack_rows(stack) -> Rows:
+    """The result and error rows in the stack's BigQuery emulator."""
+    return Rows.read(stack.config.output_table, stack.config.error_table)
+
+
+def wait_accounted(stack, keys, what: str) -> Rows:
+    """Waits (bounded) until every key has its row; on timeout the error carries the pipeline's log."""
+    try:
+        return wait_for(lambda: stack_rows(stack), lambda rows: rows.accounts_for(keys), WAIT_S, what)
+    except AssertionError as e:
+        raise AssertionError(f'{e}\n--- pipeline log ---\n{pipeline_log_tail(stack)}') from None

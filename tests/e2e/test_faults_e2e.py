@@ -17,22 +17,11 @@ import pytest
 from stack import clients, streaming
 from stack.config import BIGQUERY, STORAGE
 from stack.uploads import Uploader
-from tests.e2e.corpus import Expected, Rows, broken_files, clip, pipeline_log_tail, settle, wait_for
+from tests.e2e.corpus import (WAIT_S, Expected, Rows, broken_files, clip, settle, stack_rows, wait_accounted,
+                              wait_for)
 
 pytestmark = pytest.mark.e2e
-WAIT_S = 300
 OUTAGE_S = 15
-
-
-def _rows(stack) -> Rows:
-    return Rows.read(stack.config.output_table, stack.config.error_table)
-
-
-def _wait_accounted(stack, keys, what) -> Rows:
-    try:
-        return wait_for(lambda: _rows(stack), lambda rows: rows.accounts_for(keys), WAIT_S, what)
-    except AssertionError as e:
-        raise AssertionError(f'{e}\n--- pipeline log ---\n{pipeline_log_tail(stack)}') from None
 
 
 def _upload_wave(uploader: Uploader, bucket: str, wave: str, first: int, count: int, expected: Expected,
@@ -62,10 +51,10 @@ def test_bigquery_outage_mid_stream_loses_and_duplicates_nothing(local_stack, ti
     stack, bucket = local_stack, local_stack.config.upload_bucket
     uploader, expected = _start(stack, tiny_model_dir)
     _upload_wave(uploader, bucket, 'before', 0, 6, expected)
-    _wait_accounted(stack, expected.outcomes, 'rows before the outage')
+    wait_accounted(stack, expected.outcomes, 'rows before the outage')
 
     stack.stop_service(BIGQUERY)
-    during = _upload_wave(uploader, bucket, 'during', 6, 6, expected)
+    _upload_wave(uploader, bucket, 'during', 6, 6, expected)
     name, (data, error_type) = next(iter(broken_files().items()))
     broken = uploader.put(bucket, f'during/{name}', data)
     expected.error(broken.uri, broken.generation, error_type)
@@ -78,9 +67,9 @@ def test_bigquery_outage_mid_stream_loses_and_duplicates_nothing(local_stack, ti
     time.sleep(OUTAGE_S)  # the outage lasts a while longer, with a write pending
     stack.start_service(BIGQUERY)
 
-    _wait_accounted(stack, expected.outcomes, 'rows of the files announced during the outage')
-    settle(lambda: _rows(stack).totals)
-    _assert_exactly_once(_rows(stack), expected)
+    wait_accounted(stack, expected.outcomes, 'rows of the files announced during the outage')
+    settle(lambda: stack_rows(stack).totals)
+    _assert_exactly_once(stack_rows(stack), expected)
     assert streaming.stop_pipeline(stack)
 
 
@@ -88,7 +77,7 @@ def test_storage_outage_mid_stream_loses_and_duplicates_nothing(local_stack, tin
     stack, bucket = local_stack, local_stack.config.upload_bucket
     uploader, expected = _start(stack, tiny_model_dir)
     _upload_wave(uploader, bucket, 'before', 0, 6, expected)
-    _wait_accounted(stack, expected.outcomes, 'rows before the outage')
+    wait_accounted(stack, expected.outcomes, 'rows before the outage')
 
     # Uploaded just before Cloud Storage goes away; the notifications arrive during the outage.
     during = _upload_wave(uploader, bucket, 'during', 6, 6, expected, announce=False)
@@ -98,7 +87,7 @@ def test_storage_outage_mid_stream_loses_and_duplicates_nothing(local_stack, tin
     time.sleep(OUTAGE_S)  # reads and spectrogram writes of these files fail and are retried meanwhile
     stack.start_service(STORAGE)
 
-    _wait_accounted(stack, expected.outcomes, 'rows of the files announced during the outage')
-    settle(lambda: _rows(stack).totals)
-    _assert_exactly_once(_rows(stack), expected)
+    wait_accounted(stack, expected.outcomes, 'rows of the files announced during the outage')
+    settle(lambda: stack_rows(stack).totals)
+    _assert_exactly_once(stack_rows(stack), expected)
     assert streaming.stop_pipeline(stack)

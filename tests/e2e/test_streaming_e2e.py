@@ -13,25 +13,13 @@ import pytest
 from stack import clients, notifications, streaming
 from stack.processes import is_alive
 from stack.uploads import Uploader, publish
-from tests.e2e.corpus import Expected, Rows, broken_files, clip, pipeline_log_tail, settle, wait_for, wav
+from tests.e2e.corpus import Expected, broken_files, clip, pipeline_log_tail, settle, stack_rows, wait_accounted, wav
 
 pytestmark = pytest.mark.e2e
 GOOD_FILES = 44
 REDELIVERED = 10
-WAIT_S = 300
 # Object names as users upload them: the notification, the read and the spectrogram must all cope.
 AWKWARD_NAMES = ('clip {i:02d}', '#{i} what?', 'ünïcødé {i}', '-dash {i}', 'deep/er/x {i}', '..dots {i}')
-
-
-def _rows(stack) -> Rows:
-    return Rows.read(stack.config.output_table, stack.config.error_table)
-
-
-def _wait_accounted(stack, keys, what) -> Rows:
-    try:
-        return wait_for(lambda: _rows(stack), lambda rows: rows.accounts_for(keys), WAIT_S, what)
-    except AssertionError as e:
-        raise AssertionError(f'{e}\n--- pipeline log ---\n{pipeline_log_tail(stack)}') from None
 
 
 def test_streaming_upload_gives_one_row_per_object_generation(local_stack, tiny_model_dir):
@@ -68,7 +56,7 @@ def test_streaming_upload_gives_one_row_per_object_generation(local_stack, tiny_
     uploader.announce(gone)
     expected.error(f'gs://{bucket}/wave1/deleted.wav', gone['generation'], 'ObjectGone')
 
-    _wait_accounted(stack, expected.outcomes, 'every first-wave object to have its row')
+    wait_accounted(stack, expected.outcomes, 'every first-wave object to have its row')
 
     # Wave 2 while the pipeline runs, plus redelivery of notifications whose rows already exist.
     for i in range(GOOD_FILES // 2, GOOD_FILES):
@@ -82,9 +70,9 @@ def test_streaming_upload_gives_one_row_per_object_generation(local_stack, tiny_
         publish(publisher, config.topic_path, *notifications.notification(notifications.object_resource(
             blob._properties)))
 
-    _wait_accounted(stack, expected.outcomes, 'every object to have its row')
-    settle(lambda: _rows(stack).totals)
-    rows = _rows(stack)
+    wait_accounted(stack, expected.outcomes, 'every object to have its row')
+    settle(lambda: stack_rows(stack).totals)
+    rows = stack_rows(stack)
 
     uploaded_versions = len(expected.outcomes) + 1  # + the text file
     assert uploaded_versions >= 50
