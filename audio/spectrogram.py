@@ -13,6 +13,7 @@ columns, so a long file costs bounded memory and pixels.
 from __future__ import annotations
 
 import functools
+import os
 import io
 import math
 from dataclasses import dataclass
@@ -228,4 +229,9 @@ def _palette(colormap: str) -> list[int]:
 
 @functools.lru_cache(maxsize=1)
 def _font():
-    return ImageFont.load_default(size=12)
+    # DejaVu Sans ships with matplotlib and covers accented Latin, Greek and Cyrillic names (Pillow's own
+    # default font draws boxes for them).
+    import matplotlib
+
+    path = os.path.join(matplotlib.get_data_path(), 'fonts', 'ttf', 'DejaVuSans.ttf')
+    return ImageFont.truetype(path, size=11) if os.path.exists(path) else ImageFont.load_default(size=12)
