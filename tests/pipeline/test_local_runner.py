@@ -1,11 +1,12 @@
-"""Runner selection and credential handling of the launcher (no pipeline is run here)."""
+"""Runner selection and credential handling for local runs (no pipeline is run here)."""
 import pytest
 from apache_beam.internal.gcp import auth
 from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-from pipeline.main import PROCESSES_FROM_FILES, configure_runner, parse
+from pipeline.local_runner import PROCESSES_FROM_FILES, configure_runner
+from pipeline.main import parse
 
 LOCAL = ['--input_pattern', 'in/**', '--output_table', 'out.db', '--spectrogram_location', 'spec']
 STREAM = ['--input_subscription', 'projects/proj-1234/subscriptions/audio-sub', '--output_table', 'proj-1234:d.t',
