@@ -1,69 +1,37 @@
-"""The Cloud Storage and BigQuery emulators, started as real processes on free localhost ports.
+"""The Cloud Storage and BigQuery emulators alone, as real processes on free localhost ports.
 
-bqemulator insists on DuckDB's spatial extension (GEOGRAPHY), which it downloads
-at start-up; nothing may be downloaded here and the dashboard uses no GEOGRAPHY,
-so the runner below starts it with that one step skipped.
+The dashboard tests need only these two, in memory; they are started with the
+local stack's own launchers and process handling (``stack/``), which also skip
+bqemulator's DuckDB spatial-extension download (nothing may be downloaded here).
 """
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from typing import Iterator
 
-from tests.app.browser import free_port
+from stack.emulators import child_env
+from stack.processes import free_port, http_ready, spawn, stop, wait_until_ready
 
-START_TIMEOUT_S = 60
 BQ_PROJECT = 'dashboard-test'
-_BQ_RUNNER = '''
-import sys
-from bqemulator.storage import engine
-engine.DuckDBEngine._load_spatial = lambda self: None  # downloads at start-up; unused by these tests
-from bqemulator.cli import main
-sys.argv = ["bqemulator"] + sys.argv[1:]
-main()
-'''
 
 
 @contextlib.contextmanager
-def _process(command: list[str], ready_url: str, log_path: str) -> Iterator[None]:
-    with open(log_path, 'w') as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+def _process(name: str, command: list[str], ready_url: str, log_path: str) -> Iterator[None]:
+    proc = spawn(command, log_path, env=child_env(), append=False)
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f'{command[:3]} exited with {proc.returncode}:\n{open(log_path).read()}')
-            try:
-                with urllib.request.urlopen(ready_url, timeout=2):
-                    break
-            except urllib.error.HTTPError:
-                break  # it answers: it is up
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f'{command[:3]} not up after {START_TIMEOUT_S} s:\n{open(log_path).read()}')
-                time.sleep(0.3)
+        wait_until_ready(name, proc.pid, http_ready(ready_url), log_path)
         yield
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
+        stop(proc.pid)
 
 
 @contextlib.contextmanager
 def storage_emulator(log_path: str) -> Iterator[str]:
     """gcp-storage-emulator in memory; yields its host:port (what STORAGE_EMULATOR_HOST takes, with http://)."""
     port = free_port()
-    exe = os.path.join(os.path.dirname(sys.executable), 'gcp-storage-emulator')
-    with _process([exe, 'start', '--host', '127.0.0.1', '--port', str(port), '--in-memory', '-q'],
+    with _process('storage', [sys.executable, '-m', 'stack.storage_emulator', 'start', '--host', '127.0.0.1',
+                              '--port', str(port), '--in-memory', '--quiet'],
                   f'http://127.0.0.1:{port}/storage/v1/b', log_path):
         yield f'http://127.0.0.1:{port}'
 
@@ -73,8 +41,9 @@ def bigquery_emulator(log_path: str) -> Iterator[str]:
     """bqemulator, in memory; yields its REST endpoint."""
     rest, grpc = free_port(), free_port()
     endpoint = f'http://127.0.0.1:{rest}'
-    with _process([sys.executable, '-c', _BQ_RUNNER, 'start', '--rest-port', str(rest), '--grpc-port', str(grpc),
-                   '--project', BQ_PROJECT, '--log-level', 'warning'],
+    with _process('bigquery', [sys.executable, '-m', 'stack.bqemulator_offline', 'start', '--rest-host', '127.0.0.1',
+                               '--rest-port', str(rest), '--grpc-host', '127.0.0.1', '--grpc-port', str(grpc),
+                               '--project', BQ_PROJECT, '--log-level', 'warning'],
                   f'{endpoint}/bigquery/v2/projects/{BQ_PROJECT}/datasets', log_path):
         yield endpoint
 
