@@ -84,7 +84,7 @@ browser: ## Install Debian's chromium + chromium-driver if missing (the dashboar
 		else echo "chromium is missing; as root run: apt-get update && apt-get install -y chromium chromium-driver"; exit 1; fi; \
 		$$sudo apt-get update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y chromium chromium-driver; }
 
-dashboard-screenshot: $(STAMP) browser ## Retake docs/dashboard.png (the README's picture of the dashboard)
+dashboard-screenshot: $(STAMP) browser ## Retake docs/dashboard.png (docs/dashboard.png, the dashboard's picture)
 	$(PY) -m tests.app.screenshot docs/dashboard.png
 
 # The local streaming stack (stack/): Pub/Sub, Cloud Storage and BigQuery emulators, and the pipeline against them.

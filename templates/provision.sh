@@ -119,7 +119,7 @@ section "Service accounts"
 ensure_service_account "$WORKER_SA" "Audio pipeline Dataflow worker"
 ensure_service_account "$BUILD_SA" "Audio pipeline image build"
 
-section "Worker roles, each on only the resource it is needed for (README: Deploy to Google Cloud)"
+section "Worker roles, each on only the resource it is needed for (docs/deploy.md)"
 WORKER="serviceAccount:$WORKER_SA"
 grant_project "$WORKER" roles/dataflow.worker
 grant_project "$WORKER" roles/bigquery.jobUser

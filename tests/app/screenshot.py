@@ -1,4 +1,4 @@
-"""Takes the README's picture of the dashboard with the browser tests' own setup.
+"""Takes the dashboard's picture in docs/dashboard.md with the browser tests' own setup.
 
     python -m tests.app.screenshot docs/dashboard.png      # or: make dashboard-screenshot
 

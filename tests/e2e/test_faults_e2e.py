@@ -6,7 +6,7 @@ files announced during the outage must still arrive, each exactly once.
 
 What these runs cannot show: the DirectRunner acknowledges Pub/Sub messages as
 soon as it pulls them, so a *pipeline* crash loses the messages it held (see
-the README's streaming section); Dataflow acknowledges only after a checkpoint.
+docs/local-stack.md); Dataflow acknowledges only after a checkpoint.
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ holds the main input back until the side input has a first pane, and it keeps
 every pane of a triggered side input (a second update fails as "more than one
 element accessed as a singleton view"), so on it every row comes from the
 first update. The mid-stream swap itself needs Dataflow (or Prism, which needs
-a download); see the model section of the README.
+a download); see docs/model.md.
 """
 from typing import NamedTuple
 

@@ -317,11 +317,11 @@ class TestTeardown:
 
 
 class TestReadme:
-    """The README's deploy section names what the scripts and the pipeline really do."""
+    """docs/deploy.md names what the scripts and the pipeline really do."""
 
     @pytest.fixture(scope='class')
     def section(self):
-        text = (TEMPLATES.parent / 'README.md').read_text()
+        text = (TEMPLATES.parent / 'docs' / 'deploy.md').read_text()
         start, end = text.index('<!-- section: deploy -->'), text.index('<!-- /section: deploy -->')
         return text[start:end]
 
