@@ -1,7 +1,8 @@
 """Chooses the RunInference model handler from the options."""
 from __future__ import annotations
 
-from model.handlers import SavedModelHandler, WindowedClassifierHandler
+from model.handlers import WindowedClassifierHandler
+from model.serving import ServingHandler
 from pipeline.options import PipelineConfig
 
 
@@ -12,5 +13,5 @@ def make_handler(config: PipelineConfig) -> WindowedClassifierHandler:
         from model.vertex_handler import VertexEndpointHandler  # only needed for remote inference
 
         return VertexEndpointHandler(config.model_uri, endpoint=config.model_endpoint, **batching)
-    return SavedModelHandler(config.model_uri, model_copies=config.model_copies,
-                             share_model_across_processes=config.share_model_across_processes, **batching)
+    return ServingHandler(config.model_uri, runtime=config.inference_runtime, model_copies=config.model_copies,
+                          share_model_across_processes=config.share_model_across_processes, **batching)
