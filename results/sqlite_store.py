@@ -22,11 +22,6 @@ ERRORS = 'errors'
 _SQL_TYPES = {'STRING': 'TEXT', 'FLOAT': 'REAL', 'INTEGER': 'INTEGER', 'TIMESTAMP': 'TEXT', 'RECORD': 'TEXT'}
 
 
-def is_sqlite_path(table: str) -> bool:
-    """``--output_table`` names a SQLite file when it ends in .db (else it is a BigQuery table)."""
-    return table.endswith('.db')
-
-
 def _columns(fields: list[dict[str, Any]]) -> list[str]:
     return [f['name'] for f in fields]
 

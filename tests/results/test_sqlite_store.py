@@ -62,8 +62,3 @@ def test_existing_keys_include_errors_and_a_missing_file_has_none(tmp_path):
         sqlite_store.write_processed(conn, [result('a')])
         sqlite_store.write_errors(conn, [error('b')])
     assert sqlite_store.existing_keys(path) == {('a', '1'), ('b', '1')}
-
-
-def test_is_sqlite_path():
-    assert sqlite_store.is_sqlite_path('out/results.db')
-    assert not sqlite_store.is_sqlite_path('project:dataset.table')
