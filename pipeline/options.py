@@ -179,6 +179,11 @@ def default_error_table(output_table: str) -> str:
     return output_table if is_sqlite_path(output_table) else f'{output_table}_errors'
 
 
+def default_events_table(output_table: str) -> str:
+    """Where events go: ``<output_table>_events`` in BigQuery, the ``events`` table of the same SQLite file."""
+    return output_table if is_sqlite_path(output_table) else f'{output_table}_events'
+
+
 def validate(options: PipelineOptions) -> PipelineConfig:
     """Checks options up front; raises OptionsError listing every problem found."""
     o = options.view_as(AudioPipelineOptions)

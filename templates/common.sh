@@ -94,6 +94,8 @@ load_settings() {
   TOPIC_PATH="projects/$PROJECT/topics/$TOPIC"
   OUTPUT_TABLE="$PROJECT:$DATASET.$RESULTS_TABLE"
   ERROR_TABLE="$PROJECT:$DATASET.$ERRORS_TABLE"
+  # The pipeline writes events to <output_table>_events (pipeline.options.default_events_table).
+  EVENTS_TABLE="$OUTPUT_TABLE"_events
 }
 
 # A command as one copy-pasteable shell line.
