@@ -95,3 +95,7 @@ class FailedAudio:
     stage: str          # read | parse | decode | spectrogram | inference | write
     error_type: str     # a short machine-readable class, e.g. TooLong
     message: str
+    # False: the input itself is bad (retrying cannot help). True: a bad moment (an outage, a lock) outlasted the
+    # stage's retries; a later batch replay retries the file (see transforms/failures.py, docs/reliability.md).
+    retryable: bool = False
+    attempts: int = 1   # how many times the stage tried before giving up

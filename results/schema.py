@@ -47,6 +47,12 @@ ERROR_FIELDS: list[dict[str, Any]] = [
     {'name': 'error_type', 'type': 'STRING', 'mode': 'REQUIRED', 'description': 'Short error class, e.g. TooLong'},
     {'name': 'message', 'type': 'STRING', 'mode': 'NULLABLE', 'description': 'What went wrong (truncated)'},
     {'name': 'failed_at', 'type': 'TIMESTAMP', 'mode': 'REQUIRED', 'description': 'When the failure was recorded'},
+    # NULLABLE so that they can be added to tables provisioned before them (bq update adds NULLABLE columns only).
+    {'name': 'retryable', 'type': 'BOOLEAN', 'mode': 'NULLABLE',
+     'description': 'True: a transient failure (outage, lock) outlasted the retries; a batch replay retries the '
+                    'file. False: the input itself is bad'},
+    {'name': 'attempts', 'type': 'INTEGER', 'mode': 'NULLABLE',
+     'description': 'How many times the stage tried the file before giving up'},
 ]
 
 # One row per detected event: a maximal run of windows with the same top label (not background) whose
@@ -148,6 +154,8 @@ def error_row(failure: FailedAudio, failed_at: float) -> dict[str, Any]:
         'error_type': failure.error_type,
         'message': message,
         'failed_at': timestamp(failed_at),
+        'retryable': bool(failure.retryable),
+        'attempts': int(failure.attempts),
     }
 
 

@@ -111,3 +111,44 @@ def test_a_file_written_before_event_count_existed_gains_the_column(tmp_path):
     with sqlite_store.connect(path) as conn:
         sqlite_store.write_processed(conn, [with_events(result('a'), [event('a', 0.0)])])
     assert sqlite_store.read_table(path, 'processed')[0]['event_count'] == 1
+
+
+def retryable_error(uri, gen='1'):
+    return dict(error(uri, gen, stage='read'), error_type='ServiceUnavailable', retryable=True, attempts=7)
+
+
+def test_error_rows_say_whether_they_are_retryable_and_how_often_they_were_tried(tmp_path):
+    path = str(tmp_path / 'r.db')
+    with sqlite_store.connect(path) as conn:
+        sqlite_store.write_errors(conn, [retryable_error('a'), dict(error('b'), retryable=False, attempts=1)])
+    rows = {r['audio_file']: r for r in sqlite_store.read_table(path, 'errors')}
+    assert (rows['a']['retryable'], rows['a']['attempts']) == (True, 7)
+    assert (rows['b']['retryable'], rows['b']['attempts']) == (False, 1)
+
+
+def test_key_states_tell_results_permanent_and_retryable_errors_apart(tmp_path):
+    path = str(tmp_path / 'r.db')
+    assert sqlite_store.key_states(path) == {}
+    with sqlite_store.connect(path) as conn:
+        sqlite_store.write_errors(conn, [retryable_error('a'), retryable_error('b'), error('c')])
+        sqlite_store.write_processed(conn, [result('a'), result('d')])
+    assert sqlite_store.key_states(path) == {('a', '1'): sqlite_store.RESULT, ('b', '1'): sqlite_store.RETRYABLE_ERROR,
+                                             ('c', '1'): sqlite_store.PERMANENT_ERROR, ('d', '1'): sqlite_store.RESULT}
+    # The result replaced the retryable error: one row per key.
+    assert sqlite_store.counts(path) == (2, 2)
+
+
+def test_a_file_from_before_the_retryable_column_gets_it_and_its_old_errors_count_as_permanent(tmp_path):
+    import sqlite3
+    path = str(tmp_path / 'old.db')
+    old = sqlite3.connect(path)
+    old.execute('CREATE TABLE errors (audio_file TEXT NOT NULL, generation TEXT, stage TEXT NOT NULL, '
+                'error_type TEXT NOT NULL, message TEXT, failed_at TEXT NOT NULL, PRIMARY KEY (audio_file, generation))')
+    old.execute("INSERT INTO errors VALUES ('x', '1', 'decode', 'NotAudio', 'no', '2026-01-01T00:00:00.000000Z')")
+    old.commit()
+    old.close()
+    assert sqlite_store.key_states(path) == {('x', '1'): sqlite_store.PERMANENT_ERROR}
+    with sqlite_store.connect(path) as conn:
+        sqlite_store.write_errors(conn, [retryable_error('y')])
+        columns = [row[1] for row in conn.execute('PRAGMA table_info(errors)')]
+    assert columns == [f['name'] for f in ERROR_FIELDS]
