@@ -12,8 +12,9 @@ from google.cloud import bigquery
 
 from cloud import emulators
 from results.schema import (CLUSTER_FIELDS, ERROR_FIELDS, ERRORS_CLUSTER_FIELDS, ERRORS_PARTITION_FIELD,
-                            PARTITION_FIELD, PROCESSED_FIELDS)
-from results.tables import default_error_table
+                            EVENT_FIELDS, EVENTS_CLUSTER_FIELDS, EVENTS_PARTITION_FIELD, PARTITION_FIELD,
+                            PROCESSED_FIELDS)
+from results.tables import default_error_table, default_events_table
 
 
 def default_project() -> Optional[str]:
@@ -37,13 +38,17 @@ def table_id(table_spec: str, project: Optional[str] = None) -> str:
 
 def ensure_tables(output_table: str, error_table: Optional[str] = None,
                   bq: Optional[bigquery.Client] = None) -> tuple[str, str]:
-    """Creates the dataset(s) and the result and error tables if missing; returns their ids."""
+    """Creates the dataset(s) and the result, error and events tables if missing; returns the first two ids.
+
+    The events table is always ``<output_table>_events`` (``results.tables.default_events_table``).
+    """
     bq = bq or client()
     ids = []
     for spec, fields, partition, cluster in (
             (output_table, PROCESSED_FIELDS, PARTITION_FIELD, CLUSTER_FIELDS),
             (error_table or default_error_table(output_table), ERROR_FIELDS, ERRORS_PARTITION_FIELD,
-             ERRORS_CLUSTER_FIELDS)):
+             ERRORS_CLUSTER_FIELDS),
+            (default_events_table(output_table), EVENT_FIELDS, EVENTS_PARTITION_FIELD, EVENTS_CLUSTER_FIELDS)):
         full_id = table_id(spec, bq.project)
         project, dataset, _ = full_id.split('.')
         bq.create_dataset(f'{project}.{dataset}', exists_ok=True)

@@ -27,6 +27,11 @@ def default_error_table(output_table: str) -> str:
     return output_table if is_sqlite_path(output_table) else f'{output_table}_errors'
 
 
+def default_events_table(output_table: str) -> str:
+    """Where events go: ``<output_table>_events`` in BigQuery, the ``events`` table of the same SQLite file."""
+    return output_table if is_sqlite_path(output_table) else f'{output_table}_events'
+
+
 def existing_keys(output_table: str, error_table: str) -> set[tuple[str, str]]:
     """(audio_file, generation) of every result and error row, from whichever store the names mean.
 

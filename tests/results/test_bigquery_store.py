@@ -84,6 +84,10 @@ def test_tables_keys_and_counts(bigquery_emulator):
     table = bigquery_store.client().get_table(ids[0])
     assert table.time_partitioning.field == schema.PARTITION_FIELD
     assert table.clustering_fields == list(schema.CLUSTER_FIELDS)
+    events = bigquery_store.client().get_table('local-project.audio.processed_events')
+    assert [f.name for f in events.schema] == [f['name'] for f in schema.EVENT_FIELDS]
+    assert events.time_partitioning.field == schema.EVENTS_PARTITION_FIELD
+    assert events.clustering_fields == list(schema.EVENTS_CLUSTER_FIELDS)
 
     client = emulators.beam_test_client()
     assert client.insert_rows_json(ids[0], [_row('1'), _row('2'), _row('2')]) == []
