@@ -1,7 +1,7 @@
 """Inference stage: batched RunInference over each file's windows, aggregated per file."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, cast
 
 import apache_beam as beam
 import numpy as np
@@ -36,7 +36,8 @@ class _Aggregate(beam.DoFn):
     def process(self, keyed: tuple[ProcessedAudio, PredictionResult]):
         item, result = keyed
         try:
-            classification = aggregate(result.inference, self._labels, str(result.model_id))
+            # Beam types PredictionResult.inference as an unbound TypeVar; the handler returns an array.
+            classification = aggregate(cast(np.ndarray, result.inference), self._labels, str(result.model_id))
         except Exception as e:
             yield beam.pvalue.TaggedOutput(FAILED, FailedAudio(item.source, 'inference', type(e).__name__, str(e)))
             return
