@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from typing import Optional, Sequence, cast
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -28,8 +28,7 @@ def file_probabilities(handler: SavedModelHandler, model, audios: Sequence[Label
     rows = []
     for start in range(0, len(audios), files_per_batch):
         batch = [a.samples for a in audios[start:start + files_per_batch]]
-        # Beam types PredictionResult.inference as an unbound TypeVar; this handler returns an array.
-        rows += [cast(np.ndarray, result.inference).mean(axis=0) for result in handler.run_inference(batch, model)]
+        rows += [result.inference.mean(axis=0) for result in handler.run_inference(batch, model)]
     return np.stack(rows) if rows else np.zeros((0, len(handler.metadata.labels)), np.float32)
 
 
