@@ -71,12 +71,23 @@ class ModelMetadata:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+# What a running pipeline has fixed about its model: the decode rate and, per file, the windows it cuts and
+# the label each score column names. A model update must keep all of them.
+SERVING_CONTRACT = ('labels', 'sample_rate_hz', 'window_samples', 'hop_samples')
+
+
+def incompatibilities(running: ModelMetadata, new: ModelMetadata) -> list[str]:
+    """Why ``new`` cannot replace ``running`` in a running pipeline (empty: it can)."""
+    return [f'{name} {getattr(new, name)!r} != running {getattr(running, name)!r}' for name in SERVING_CONTRACT
+            if getattr(new, name) != getattr(running, name)]
+
+
 def join(model_dir: str, name: str) -> str:
     return FileSystems.join(model_dir.rstrip('/'), name)
 
 
 def load_metadata(model_dir: str) -> ModelMetadata:
-    """Reads ``metadata.json`` from a local or gs:// model directory."""
+    """Reads ``metadata.json`` from a model directory on any Beam FileSystems path (local, gs://, ...)."""
     path = join(model_dir, METADATA_FILE)
     try:
         with FileSystems.open(path) as f:

@@ -15,6 +15,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.deduplicate import DeduplicatePerKey
 from apache_beam.utils.timestamp import Duration
 
+from audio.records import AudioObject
 from transforms import METRICS_NAMESPACE
 
 
@@ -26,8 +27,10 @@ class DropRepeatedNotifications(beam.PTransform):
         self._ttl = ttl_seconds
 
     def expand(self, objects):
+        # The key is a str, declared so: Beam then encodes it with a deterministic coder, which a stateful
+        # step's key needs (with no type hint it would be FastPrimitivesCoder, "may not be deterministic").
         return (objects
-                | 'KeyByObject' >> beam.Map(lambda o: (o.key, o))
+                | 'KeyByObject' >> beam.Map(lambda o: (o.key, o)).with_output_types(tuple[str, AudioObject])
                 | 'FirstPerKey' >> DeduplicatePerKey(processing_time_duration=Duration(seconds=self._ttl))
                 | 'DropKey' >> beam.Values())
 
