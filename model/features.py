@@ -7,8 +7,12 @@ Vertex AI alike.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # imported where it runs (log_mel), so the config and the mel matrix serve without it
+    import tensorflow as tf
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,7 @@ def log_mel(waveform: tf.Tensor, config: FeatureConfig) -> tf.Tensor:
     its first ``(fft_length - frame_length) // 2`` samples (the tests check this
     to 1e-3 in log power).
     """
-    import tensorflow as tf  # here, so that FeatureConfig and the mel matrix serve without TensorFlow
+    import tensorflow as tf
 
     stft = tf.signal.stft(waveform, frame_length=config.frame_length, frame_step=config.frame_step,
                           fft_length=config.fft_length, window_fn=tf.signal.hann_window, pad_end=False)

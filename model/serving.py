@@ -204,7 +204,7 @@ class ServingHandler(SavedModelHandler):
 
     def windows_per_call(self, model) -> int:
         if isinstance(model, LiteRTModel):
-            return min(self._batching['max_batch_size'], LITERT_WINDOWS_PER_CALL)
+            return min(self._max_windows_per_call, LITERT_WINDOWS_PER_CALL)  # (max_batch_size, clipped to TF's 64)
         return super().windows_per_call(model)
 
     def score_windows(self, model, windows: np.ndarray) -> np.ndarray:
