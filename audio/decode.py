@@ -85,7 +85,8 @@ def decode(stream: BinaryIO, target_rate: int, max_duration_s: float, size: Opti
             stream.seek(0)
             samples, info = _decode_pyav(stream, target_rate, max_out)
     except _TooLong:
-        raise DecodeError('TooLong', f'longer than the {max_duration_s:g} s limit (stopped decoding at the limit)')
+        raise DecodeError('TooLong',
+                          f'longer than the {max_duration_s:g} s limit (stopped decoding at the limit)') from None
     if info.duration_seconds > max_duration_s:
         raise DecodeError('TooLong', f'{info.duration_seconds:.1f} s is longer than the {max_duration_s:g} s limit')
     if len(samples) == 0:

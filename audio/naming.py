@@ -30,7 +30,7 @@ def is_audio_name(name: str, content_type: str | None = None) -> bool:
     base = name.rsplit('/', 1)[-1]
     if '.' in base and base.rsplit('.', 1)[-1].lower() in AUDIO_EXTENSIONS:
         return True
-    return bool(content_type) and content_type.lower().startswith(AUDIO_CONTENT_TYPE_PREFIXES)
+    return bool(content_type and content_type.lower().startswith(AUDIO_CONTENT_TYPE_PREFIXES))
 
 
 def safe_component(part: str) -> str:

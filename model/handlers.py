@@ -192,4 +192,4 @@ class SavedModelHandler(WindowedClassifierHandler):
         return self._share
 
     def model_copies(self) -> int:
-        return self._model_copies
+        return self._model_copies or 1  # Beam's base class types the attribute Optional

@@ -37,9 +37,11 @@ def build_pipeline(p: beam.Pipeline, config: PipelineConfig,
                    handler: Optional[WindowedClassifierHandler] = None) -> None:
     handler = handler or make_handler(config)
     if config.streaming:
+        assert config.input_subscription  # validate(): exactly one of the two inputs
         source = p | 'ReadNotifications' >> ReadNotifications(config.input_subscription, config.spectrogram_location)
         objects = source.ok | 'Dedupe' >> DropRepeatedNotifications(config.dedupe_ttl_seconds)
     else:
+        assert config.input_pattern
         source = p | 'MatchFiles' >> MatchFiles(config.input_pattern, config.spectrogram_location)
         objects = source.ok | 'Dedupe' >> SkipAlreadyProcessed(existing_keys_reader(config))
 

@@ -1,13 +1,16 @@
 """Chooses the RunInference model handler from the options."""
 from __future__ import annotations
 
+from typing import Any
+
 from model.handlers import SavedModelHandler, WindowedClassifierHandler
 from pipeline.options import PipelineConfig
 
 
 def make_handler(config: PipelineConfig) -> WindowedClassifierHandler:
-    batching = dict(min_batch_size=config.min_batch_size, max_batch_size=config.max_batch_size,
-                    max_batch_duration_secs=config.max_batch_duration_secs if config.streaming else None)
+    batching: dict[str, Any] = dict(
+        min_batch_size=config.min_batch_size, max_batch_size=config.max_batch_size,
+        max_batch_duration_secs=config.max_batch_duration_secs if config.streaming else None)
     if config.model_endpoint:
         from model.vertex_handler import VertexEndpointHandler  # only needed for remote inference
 

@@ -89,8 +89,8 @@ def _summary(config: PipelineConfig, progress: _Progress, result, seconds: float
     lines = [
         f'Done in {seconds:.1f} s: {ok} files ok, {failed} failed'
         + (f', {skipped} skipped (already processed; --reprocess to redo them)' if skipped else '') + '.',
-        f'  results:      {config.output_table}  (table "processed": {total_ok} rows, '
-        f'"errors": {total_failed} rows)',
+        (f'  results:      {config.output_table}  (table "processed": {total_ok} rows, '
+         f'"errors": {total_failed} rows)'),
         f'  spectrograms: {config.spectrogram_location}',
     ]
     return '\n'.join(lines)

@@ -203,7 +203,8 @@ def validate(options: PipelineOptions) -> PipelineConfig:
         problems.append('--model_watch_pattern needs Dataflow (or another portable streaming runner); Beam\'s local '
                         'DirectRunner cannot watch for new models. Locally, restart the job with --model_uri')
     if o.model_watch_pattern and o.model_endpoint:
-        problems.append('--model_watch_pattern updates the in-worker model; it cannot be combined with --model_endpoint')
+        problems.append('--model_watch_pattern updates the in-worker model; '
+                        'it cannot be combined with --model_endpoint')
     if o.reprocess and o.input_subscription:
         problems.append('--reprocess applies to batch replay (--input_pattern) only')
     for name in ('max_duration_seconds', 'min_batch_size', 'max_batch_size', 'model_copies',
@@ -227,6 +228,6 @@ def validate(options: PipelineOptions) -> PipelineConfig:
     if problems:
         raise OptionsError('invalid pipeline options:\n  - ' + '\n  - '.join(problems))
 
-    values = {f.name: getattr(o, f.name, None) for f in dataclasses.fields(PipelineConfig)
+    values: dict[str, Any] = {f.name: getattr(o, f.name, None) for f in dataclasses.fields(PipelineConfig)
               if f.name not in ('error_table', 'streaming')}
     return PipelineConfig(**values, error_table=error_table, streaming=bool(o.input_subscription))

@@ -8,11 +8,11 @@ import os
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
-from audio import encode, synth  # noqa: E402
-from tests.helpers import DEMO_LABELS, write_bytes, write_clip  # noqa: E402
+from audio import encode, synth
+from tests.helpers import DEMO_LABELS, write_bytes, write_clip
 
 
 @pytest.fixture(scope='session')

@@ -28,7 +28,8 @@ def test_a_gs_model_is_copied_once_per_process_and_scores_like_the_local_one(tin
     remote, in_place = SavedModelHandler(uri), SavedModelHandler(model_dir)
     assert remote.metadata == load_metadata(model_dir) == metadata
     files = [clip.samples for clip in test_audio[:3]]
-    for a, b in zip(remote.run_inference(files, remote.load_model()), in_place.run_inference(files, in_place.load_model())):
+    remote_results = remote.run_inference(files, remote.load_model())
+    for a, b in zip(remote_results, in_place.run_inference(files, in_place.load_model())):
         np.testing.assert_array_equal(a.inference, b.inference)
 
 
