@@ -68,7 +68,8 @@ print(json.dumps({"sdkContainerImage": spec.defaultEnvironment.sdkContainerImage
 def test_the_dataflow_api_reads_every_field_of_the_spec(built_spec):
     """gcloud's generated Dataflow v1b3 messages: a misspelt field would be left unrecognized."""
     misspelt = {**built_spec, 'defaultEnvironment': {'sdkContainerImages': IMAGE}}
-    assert json.loads(run_gcloud_python(READ_SPEC, json.dumps(misspelt)))['unrecognized'] == [[], ['sdkContainerImages']]
+    unrecognized = json.loads(run_gcloud_python(READ_SPEC, json.dumps(misspelt)))['unrecognized']
+    assert unrecognized == [[], ['sdkContainerImages']]
     answer = json.loads(run_gcloud_python(READ_SPEC, json.dumps(built_spec)))
     assert answer['sdkContainerImage'] == IMAGE
     assert answer['unrecognized'] == [[], []]

@@ -279,7 +279,8 @@ class TestRun:
         assert flag_values(command, '--additional-pipeline-options') == [
             'experiments=enable_hot_key_logging,number_of_worker_harness_threads=4']
         command = self.launch('streaming', '--', 'dataflow_service_options=a,b', 'experiments=x')
-        assert flag_values(command, '--additional-pipeline-options') == ['^|^dataflow_service_options=a,b|experiments=x']
+        assert flag_values(command, '--additional-pipeline-options') == [
+            '^|^dataflow_service_options=a,b|experiments=x']
 
     def test_drain_targets_the_active_streaming_job(self):
         commands = dry_run('run.sh', 'drain')
