@@ -67,9 +67,11 @@ def child_env() -> dict[str, str]:
 
 
 def worker_spec(text: str) -> tuple[int, Optional[str]]:
-    """``2`` -> (2 workers, the pipeline's own choice of running mode); ``2t`` -> (2, threads in one process)."""
+    """``2`` -> (2 workers, the pipeline's own choice of running mode); ``2t`` -> (2, threads in one process);
+    ``2p`` -> (2, one process each)."""
     text = text.strip()
-    return (int(text[:-1]), 'multi_threading') if text.endswith('t') else (int(text), None)
+    modes = {'t': 'multi_threading', 'p': 'multi_processing'}
+    return (int(text[:-1]), modes[text[-1]]) if text[-1:] in modes else (int(text), None)
 
 
 def run_pipeline(input_folder: str, model_dir: str, workers: Optional[int], out_dir: Optional[str] = None,

@@ -73,7 +73,10 @@ def test_stages_times_every_stage(clips, tiny_model_dir, tmp_path):
                           tmp_path=tmp_path)
     names = set(result['stages'])
     assert {'read + decode (own rate)', 'spectrogram PNG (STFT, image, encode)', 'row, batched (500 per commit)',
-            'inference, batch of 64 windows (per window)', '5 s clip: spectrogram PNG (target <= 10 ms)'} <= names
+            'inference SavedModel: model call, batch of 64 (per window)',
+            'inference LiteRT through the handler, 5-s files, 63 windows a batch (per window)',
+            'inference SavedModel through the handler, 5-s files, 63 windows a batch (per window)',
+            '5 s clip: spectrogram PNG (target <= 10 ms)'} <= names
     assert all(s['cpu_ms']['median'] >= 0 for s in result['stages'].values())
     assert 'spectrogram PNG' in stdout
 
