@@ -207,13 +207,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
 
     model_dir = require_model(args.model)
+    from model.serving import choose_runtime
+
+    serving = choose_runtime(load_metadata(model_dir), args.inference_runtime)   # what (a) and (c) will use
     results = {}
     for name, description, folder, files in input_sets(args.sets, args.clips5, args.input, args.files, args.cache):
         if not files:
             raise SystemExit(f'no audio files in the {name} set')
         before = report.machine()
         print(f'Throughput [{name}]: {len(files)} files, {description}, {args.workers} workers, {args.repeats} '
-              f'repeats, inference {args.inference_runtime}; load average {before["load_average"][0]:.1f} on '
+              f'repeats, inference {serving}; load average {before["load_average"][0]:.1f} on '
               f'{before["cpus"]} cores', flush=True)
         scratch = tempfile.mkdtemp(prefix='bench-throughput-')
         try:
@@ -230,7 +233,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               flush=True)
         results[name] = {'input': description, 'machine_before': before, 'machine_after': after, **result,
                          **summary}
-    path = report.save('throughput', {'inference_runtime': args.inference_runtime, 'sets': results}, args.out)
+    path = report.save('throughput', {'inference_runtime': serving, 'sets': results}, args.out)
     print(f'wrote {path}')
     return 0
 
