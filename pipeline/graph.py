@@ -17,7 +17,7 @@ from pipeline.handlers import make_handler
 from results import sqlite_store
 from transforms.decode import DecodeAudio
 from transforms.dedupe import DropRepeatedNotifications, SkipAlreadyProcessed
-from transforms.inference import ClassifyAudio
+from transforms.inference import ClassifyAudio, event_settings
 from transforms.sinks import WriteErrors, WriteResults
 from transforms.sources import MatchAudioFiles, ReadNotifications
 from transforms.spectrogram import RenderSpectrograms
@@ -54,9 +54,11 @@ def build_pipeline(p: beam.Pipeline, config: PipelineConfig,
     decoded = objects | 'Decode' >> DecodeAudio(handler.metadata.sample_rate_hz, config.max_duration_seconds)
     rendered = decoded.ok | 'RenderSpectrogram' >> RenderSpectrograms(config.spectrogram_location,
                                                                        config.spectrogram_max_width)
+    events = event_settings(config.event_min_confidence) if config.events else None
     classified = rendered.ok | 'Classify' >> ClassifyAudio(handler, config.model_watch_pattern,
-                                                            config.model_watch_interval_seconds)
-    write_failures = classified.ok | 'WriteResults' >> WriteResults(config.output_table, config.streaming)
+                                                            config.model_watch_interval_seconds, events)
+    write_failures = classified.ok | 'WriteResults' >> WriteResults(config.output_table, config.streaming,
+                                                                    config.events_table)
 
     failures = ((source.failed, decoded.failed, rendered.failed, classified.failed, write_failures)
                 | 'CollectFailures' >> beam.Flatten())

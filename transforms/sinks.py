@@ -3,12 +3,20 @@
 Both sinks take the row dicts built by ``results.schema`` so the two backends
 always agree on columns. A result row that cannot be written becomes an error
 row (stage ``write``), so even a failed write is accounted for.
+
+Event rows travel with their file's result row. SQLite writes both in one
+transaction. BigQuery writes them to ``<output_table>_events`` beside the
+results, from the same elements (streaming: inserts of the same bundle;
+batch: load jobs at the end of the run); ``event_count`` on the result row
+says how many to expect. An event row BigQuery refuses is logged and counted
+(``event_rows_lost``), never turned into an error row: the file has its result.
 """
 from __future__ import annotations
 
 import json
 import logging
 import time
+from typing import Optional
 
 import apache_beam as beam
 from apache_beam.io.gcp.bigquery import BigQueryDisposition, WriteToBigQuery
@@ -78,8 +86,10 @@ class _WriteSqlite(beam.DoFn):
 def _bigquery_write(rows, table: str, table_kind: str, streaming: bool):
     from results.bigquery_store import beam_test_client  # emulator support; None on Google Cloud
 
-    partition, cluster = ((schema.PARTITION_FIELD, schema.CLUSTER_FIELDS) if table_kind == sqlite_store.PROCESSED
-                          else (schema.ERRORS_PARTITION_FIELD, schema.ERRORS_CLUSTER_FIELDS))
+    partition, cluster = {
+        sqlite_store.PROCESSED: (schema.PARTITION_FIELD, schema.CLUSTER_FIELDS),
+        sqlite_store.ERRORS: (schema.ERRORS_PARTITION_FIELD, schema.ERRORS_CLUSTER_FIELDS),
+        sqlite_store.EVENTS: (schema.EVENTS_PARTITION_FIELD, schema.EVENTS_CLUSTER_FIELDS)}[table_kind]
     extra = {'timePartitioning': {'type': 'DAY', 'field': partition}, 'clustering': {'fields': list(cluster)}}
     return rows | 'ToBigQuery' >> WriteToBigQuery(
         table,
@@ -109,18 +119,54 @@ def _write(rows, table: str, table_kind: str, streaming: bool):
     return result.failed_rows_with_errors | 'RowFailures' >> beam.Map(_bigquery_failure)
 
 
+def _result_row(row):
+    return schema.split_events(row)[0]
+
+
+def _event_rows(row):
+    return schema.split_events(row)[1] or []
+
+
 class WriteResults(beam.PTransform):
-    """(ProcessedAudio, Classification) -> one row each; returns the FailedAudio of rows that failed."""
+    """(ProcessedAudio, Classification) -> one row each, and its events; returns the FailedAudio of rows that failed.
+
+    ``events_table``: where BigQuery event rows go (SQLite keeps them in the results file; see the module doc).
+    """
+
+    def __init__(self, table: str, streaming: bool, events_table: Optional[str] = None):
+        super().__init__()
+        self._table = table
+        self._streaming = streaming
+        self._events_table = events_table
+
+    def expand(self, classified):
+        rows = classified | 'ToRows' >> beam.MapTuple(
+            lambda item, result: schema.processed_row_with_events(item, result, time.time()))
+        if sqlite_store.is_sqlite_path(self._table):
+            return _write(rows, self._table, sqlite_store.PROCESSED, self._streaming)
+        if self._events_table:
+            events = rows | 'EventRows' >> beam.FlatMap(_event_rows)
+            lost = events | 'WriteEvents' >> _WriteEventRows(self._events_table, self._streaming)
+            lost_counter = Metrics.counter(METRICS_NAMESPACE, 'event_rows_lost')
+
+            def report(failure: FailedAudio):
+                lost_counter.inc()
+                _LOG.error('could not write an event row for %s: %s', failure.source.uri, failure.message)
+
+            _ = lost | 'ReportLostEvents' >> beam.Map(report)
+        results = rows | 'ResultRows' >> beam.Map(_result_row)
+        return _write(results, self._table, sqlite_store.PROCESSED, self._streaming)
+
+
+class _WriteEventRows(beam.PTransform):
 
     def __init__(self, table: str, streaming: bool):
         super().__init__()
         self._table = table
         self._streaming = streaming
 
-    def expand(self, classified):
-        rows = classified | 'ToRows' >> beam.MapTuple(lambda item, result: schema.processed_row(item, result,
-                                                                                                time.time()))
-        return _write(rows, self._table, sqlite_store.PROCESSED, self._streaming)
+    def expand(self, rows):
+        return _write(rows, self._table, sqlite_store.EVENTS, self._streaming)
 
 
 class WriteErrors(beam.PTransform):
