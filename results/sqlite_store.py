@@ -34,11 +34,6 @@ BUSY_TIMEOUT_SECONDS = 60.0
 RESULT, PERMANENT_ERROR, RETRYABLE_ERROR = 'result', 'permanent_error', 'retryable_error'
 
 
-def is_sqlite_path(table: str) -> bool:
-    """``--output_table`` names a SQLite file when it ends in .db (else it is a BigQuery table)."""
-    return table.endswith('.db')
-
-
 def _columns(fields: list[dict[str, Any]]) -> list[str]:
     return [f['name'] for f in fields]
 

@@ -64,11 +64,6 @@ def test_existing_keys_include_errors_and_a_missing_file_has_none(tmp_path):
     assert sqlite_store.existing_keys(path) == {('a', '1'), ('b', '1')}
 
 
-def test_is_sqlite_path():
-    assert sqlite_store.is_sqlite_path('out/results.db')
-    assert not sqlite_store.is_sqlite_path('project:dataset.table')
-
-
 def event(uri, start, label='tone', gen='1'):
     return {'audio_file': uri, 'generation': gen, 'start_seconds': start, 'end_seconds': start + 1.0,
             'label': label, 'confidence': 0.8, 'model_version': 'v1', 'processed_at': '2026-11-26T07:00:00.000000Z'}

@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from pipeline.options import default_error_table, default_events_table
 from results import schema
+from results.tables import default_error_table, default_events_table
 from tests.templates.script_runner import (PROJECT, SCRIPTS, TEMPLATES, dry_run, find, flag_value, flag_values,
                                            make_fake_cloud_bin, run_script, script_env, shellcheck_executable)
 
