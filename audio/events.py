@@ -4,16 +4,16 @@ An event is a maximal run of consecutive windows whose top label is the same,
 is not the background label, and has probability at least ``min_confidence``;
 its confidence is the mean probability of its label over the run.
 
-Its boundaries follow the usual frame convention of sound event detection:
-with overlapping windows, each window stands for the middle ``hop`` of its
-span (the part no neighbouring window is closer to), so an event runs from
-``(window - hop) / 2`` after the start of its first window to as much before
-the end of its last one; the first window of the file starts at 0 and the
-last one ends at the file's duration. A window labels a sound that fills only
-part of it, so the full window spans overstate events by most of a window on
-each side: on 30 unheard spoken digits (docs/model.md) the full spans were
-0.55 s off on average at each end, the middle hops 0.3 s, with 1 s windows
-every 0.5 s.
+Its boundaries are where the sound must be: after the end of the window
+before the run and before the start of the window after it (neither holds
+the sound), i.e. ``window - hop`` after the start of its first window to
+``window - hop`` before the end of its last one; a run too short for that
+(one window when windows overlap by half) is the middle hop of its windows.
+The first window of the file starts at 0 and the last ends at the duration.
+A window is labelled by a sound that fills only part of it, so the windows'
+full spans overstate events by most of a window on each side: on 30 spoken
+digits of an unheard speaker (docs/model.md) the full spans were off by
+0.55 s on average at each end, these boundaries by about a tenth of that.
 
 ``EventTracker`` consumes the probabilities in window order, chunk by chunk,
 and keeps only the open run between chunks: the events of an hour of audio
@@ -46,23 +46,27 @@ class EventSettings:
 
 @dataclass(frozen=True)
 class Timing:
-    """The stretch of the file window ``i`` stands for: the middle hop of ``[i * hop, i * hop + window]``."""
+    """Window ``i`` spans ``[i * hop, i * hop + window]`` seconds of a file of ``duration_seconds``."""
     hop_seconds: float
     window_seconds: float
     duration_seconds: float
+    full_spans: bool = False   # start of the first window to end of the last (for comparison only)
 
-    @property
-    def margin_seconds(self) -> float:
-        """What each side of a window gives up to its neighbours: (window - hop) / 2 (0 for gapped windows)."""
-        return max(self.window_seconds - self.hop_seconds, 0.0) / 2
-
-    def start(self, window: int) -> float:
-        if window == 0:
-            return 0.0
-        return min(window * self.hop_seconds + self.margin_seconds, self.duration_seconds)
-
-    def end(self, window: int) -> float:
-        return min(window * self.hop_seconds + self.window_seconds - self.margin_seconds, self.duration_seconds)
+    def span(self, first: int, last: int, last_of_file: bool = False) -> tuple[float, float]:
+        """Start and end of an event made of windows ``first`` to ``last`` (see the module doc)."""
+        hop = self.hop_seconds
+        lead = 0.0 if self.full_spans else max(self.window_seconds - hop, 0.0)
+        start = first * hop + lead
+        end = last * hop + self.window_seconds - lead
+        shortest = min(hop, self.window_seconds)
+        if end - start < shortest:  # a run too short to narrow down: the middle hop of its windows
+            middle = (first * hop + last * hop + self.window_seconds) / 2
+            start, end = middle - shortest / 2, middle + shortest / 2
+        if first == 0:
+            start = 0.0
+        if last_of_file:
+            end = self.duration_seconds
+        return min(max(start, 0.0), self.duration_seconds), min(end, self.duration_seconds)
 
 
 class EventTracker:
@@ -115,9 +119,8 @@ class EventTracker:
     def _close(self, at_end: bool = False) -> Event:
         label, first, total, count = self._open
         self._open = None
-        end = self._timing.duration_seconds if at_end else self._timing.end(first + count - 1)
-        return Event(start_seconds=self._timing.start(first), end_seconds=end,
-                     label=self._labels[label], confidence=total / count)
+        start, end = self._timing.span(first, first + count - 1, last_of_file=at_end)
+        return Event(start_seconds=start, end_seconds=end, label=self._labels[label], confidence=total / count)
 
 
 def detect_events(probabilities: np.ndarray, labels: Sequence[str], timing: Timing,

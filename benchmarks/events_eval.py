@@ -10,7 +10,7 @@ Builds one long recording from labelled clips at known times (gaps of low noise 
     python -m benchmarks.events_eval --model artifacts/models/demo --demo --seconds 60
 
 Truth boundaries are the clip's sound, not its file: the clip trimmed to its 20 ms frames within 35 dB of its
-loudest (``model.background.quiet_runs``' threshold), so leading and trailing room tone does not count. A truth
+loudest (``audio.synth.audible_extent``), so leading and trailing room tone does not count. A truth
 sound is *found* when an event of its label overlaps it (each event counts for one sound, the largest overlap
 first). Boundary errors are event start/end minus truth start/end, in seconds, for the sounds found.
 """
@@ -22,49 +22,15 @@ import os
 import random
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Optional, Sequence
 
 import numpy as np
 
-FRAME_SECONDS = 0.02
-SOUND_WITHIN_DB = 35.0
+def build_sequence(clips, rate: int, seconds: float, seed: int, gap_seconds=(1.0, 2.0), noise_dbfs: float = -60.0):
+    from audio import synth
 
-
-@dataclass(frozen=True)
-class Placed:
-    start_seconds: float
-    end_seconds: float
-    label: str
-    source: str
-
-
-def sound_extent(samples: np.ndarray, rate: int) -> tuple[int, int]:
-    """[first, last) sample of the part of a clip within 35 dB of its loudest 20 ms frame."""
-    frame = max(int(FRAME_SECONDS * rate), 1)
-    frames = max(len(samples) // frame, 1)
-    padded = np.pad(samples, (0, frames * frame - len(samples))) if len(samples) < frames * frame else samples
-    rms = np.sqrt(np.mean(np.square(padded[:frames * frame].reshape(frames, frame), dtype=np.float64), axis=1))
-    loud = np.flatnonzero(rms >= rms.max() * 10 ** (-SOUND_WITHIN_DB / 20))
-    return int(loud[0] * frame), int(min((loud[-1] + 1) * frame, len(samples)))
-
-
-def build_sequence(clips: Sequence[tuple[np.ndarray, str, str]], rate: int, seconds: float, seed: int,
-                   gap_seconds: tuple[float, float] = (1.0, 2.0), noise_dbfs: float = -60.0
-                   ) -> tuple[np.ndarray, list[Placed]]:
-    """Clips one after another with 1-2 s of low white noise between them, up to ``seconds`` long."""
-    rng = np.random.default_rng(seed)
-    total = int(seconds * rate)
-    out = (10 ** (noise_dbfs / 20) * rng.normal(0, 1, total)).astype(np.float32)
-    truth, pos = [], int(rng.uniform(*gap_seconds) * rate)
-    for samples, label, source in clips:
-        if pos + len(samples) > total:
-            break
-        out[pos:pos + len(samples)] += samples
-        first, last = sound_extent(samples, rate)
-        truth.append(Placed((pos + first) / rate, (pos + last) / rate, label, source))
-        pos += len(samples) + int(rng.uniform(*gap_seconds) * rate)
-    return np.clip(out, -1, 1), truth
+    return synth.sequence(clips, rate, seconds, np.random.default_rng(seed), gap_seconds, noise_dbfs)
 
 
 def fsdd_clips(data_dir: str, speaker: str, rate: int, seed: int) -> list[tuple[np.ndarray, str, str]]:
@@ -84,7 +50,7 @@ def demo_clips(rate: int, seed: int, count: int = 60) -> list[tuple[np.ndarray, 
              f'{labels[i % len(labels)]}_{i}') for i in rng.permutation(count)]
 
 
-def match(truth: Sequence[Placed], events: Sequence[dict]) -> dict:
+def match(truth, events: Sequence[dict]) -> dict:
     """Greedy one-to-one matching by overlap; the figures of the module doc."""
     pairs = []
     for t_index, t in enumerate(truth):
@@ -118,6 +84,22 @@ def match(truth: Sequence[Placed], events: Sequence[dict]) -> dict:
 
 def within(errors: Sequence[float], limit: float) -> int:
     return sum(abs(x) <= limit + 1e-9 for x in errors)
+
+
+def full_span_events(model: str, samples: np.ndarray, min_confidence: float) -> list[dict]:
+    """The events of ``samples`` with full window spans, scored by the pipeline's handler outside the pipeline."""
+    import dataclasses
+
+    from audio.events import detect_events
+    from model.handlers import SavedModelHandler
+    from transforms.inference import event_settings, window_timing
+
+    handler = SavedModelHandler(model)
+    (result,) = handler.run_inference([samples], handler.load_model())
+    timing = dataclasses.replace(window_timing(handler.metadata, len(samples) / handler.metadata.sample_rate_hz),
+                                 full_spans=True)
+    return [dataclasses.asdict(e) for e in detect_events(result.inference, handler.metadata.labels, timing,
+                                                         event_settings(min_confidence))]
 
 
 def run_pipeline(wav: str, model: str, work: str, extra: Sequence[str] = ()) -> list[dict]:
@@ -169,13 +151,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                                for e in events]}
     report['starts_within_one_hop'] = within(report['start_errors'], hop)
     report['ends_within_one_hop'] = within(report['end_errors'], hop)
-    # The same events with the windows' full spans (BirdNET-style start of first / end of last window), for
-    # comparison with the middle-hop convention the pipeline reports (audio.events).
-    margin = max(metadata.window_samples - metadata.hop_samples, 0) / rate / 2
-    full = [dict(e, start_seconds=e['start_seconds'] - margin if e['start_seconds'] > 0 else 0.0,
-                 end_seconds=e['end_seconds'] + margin if e['end_seconds'] < args.seconds else e['end_seconds'])
-            for e in events]
-    full_match = match(truth, full)
+    # The same windows with their full spans (start of the first to end of the last window, BirdNET-style),
+    # for comparison with the boundaries the pipeline reports (audio.events).
+    full_match = match(truth, full_span_events(args.model, samples, args.min_confidence))
     report['full_window_spans'] = {k: full_match[k] for k in ('found_right_label', 'start_error_seconds',
                                                                'end_error_seconds')}
     report['full_window_spans']['starts_within_one_hop'] = within(full_match['start_errors'], hop)

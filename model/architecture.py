@@ -41,18 +41,6 @@ class Standardise(keras.layers.Layer):
         return (x - mean) / (std + 1e-3)
 
 
-class WindowLevel(keras.layers.Layer):
-    """The patch's mean log-mel power, scaled to about [-1, 1]: the loudness ``Standardise`` takes away.
-
-    Given to the classifier beside the pooled CNN features so that "quiet" can mean something: without it,
-    low room noise and a loud burst of noise look the same, and silence cannot be told from a faint sound
-    (the ``background`` class, ``model.background``).
-    """
-
-    def call(self, x):
-        return tf.reduce_mean(x, axis=[1, 2])[:, tf.newaxis] / 10.0
-
-
 class SpecAugment(keras.layers.Layer):
     """Masks random bands of time frames and mel bins while training (Park et al., 2019).
 
@@ -101,8 +89,8 @@ def build_classifier(num_labels: int, window_samples: int, features: FeatureConf
     """waveform ``[batch, window_samples]`` -> probabilities ``[batch, num_labels]``.
 
     Four conv blocks (3x3 conv, batch norm, ReLU, 2x2 max pool) with ``width``
-    x (1, 2, 4, 4) filters over the standardised log-mel patch, global average
-    pooling, the patch's mean level (``WindowLevel``), one softmax layer. At width 16: 61k weights (10 labels) and about 20M multiply-adds per
+    x (1, 2, 4, 4) filters over the log-mel patch, global average pooling, one
+    softmax layer. At width 16: 61k weights (10 labels) and about 20M multiply-adds per
     one-second window (98 frames x 64 mel bins); the fourth block widens the
     receptive field to ~300 ms, a spoken digit's length.
     """
@@ -113,9 +101,8 @@ def build_classifier(num_labels: int, window_samples: int, features: FeatureConf
         raise ValueError(f'a {window_samples}-sample window gives {frames} frames x {features.n_mels} mel bins; '
                          f'the CNN needs at least {min_size} of each')
     waveform = keras.Input(shape=(window_samples,), dtype='float32', name='waveform')
-    log_mel_power = LogMel(features, name='log_mel')(waveform)
-    level = WindowLevel(name='window_level')(log_mel_power)
-    x = Standardise(name='standardise')(log_mel_power)
+    x = LogMel(features, name='log_mel')(waveform)
+    x = Standardise(name='standardise')(x)
     if spec_augment:
         x = SpecAugment(seed=seed, name='spec_augment')(x)
     x = keras.layers.Reshape((-1, features.n_mels, 1))(x)
@@ -125,7 +112,6 @@ def build_classifier(num_labels: int, window_samples: int, features: FeatureConf
         x = keras.layers.ReLU()(x)
         x = keras.layers.MaxPooling2D(2)(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
-    x = keras.layers.Concatenate(name='with_level')([x, level])
     x = keras.layers.Dropout(dropout, seed=seed)(x)
     probabilities = keras.layers.Dense(num_labels, activation='softmax', name='probabilities')(x)
     return keras.Model(waveform, probabilities, name='audio_cnn')

@@ -78,7 +78,7 @@ def quiet_runs(samples: np.ndarray, rate: int) -> list[np.ndarray]:
 
 def quiet_clips(audios: Sequence[LabelledAudio], rate: int, window_samples: int, count: int,
                 rng: np.random.Generator) -> list[np.ndarray]:
-    """Up to ``count`` windows joined from random quiet stretches of ``audios``."""
+    """Up to ``count`` clips of ``window_samples`` joined from random quiet stretches of ``audios``."""
     pool = [run for audio in audios for run in quiet_runs(audio.samples, rate)]
     if not pool:
         return []
@@ -95,7 +95,10 @@ def quiet_clips(audios: Sequence[LabelledAudio], rate: int, window_samples: int,
 
 def background_examples(audios: Sequence[LabelledAudio], labels: Sequence[str], rate: int, window_samples: int,
                         count: int, seed: int, source: str = 'background') -> list[LabelledAudio]:
-    """``count`` one-window ``background`` clips: a quarter from quiet parts of ``audios``, the rest generated.
+    """``count`` ``background`` clips: a quarter from quiet parts of ``audios``, the rest generated.
+
+    Each clip is as long as a typical clip of ``audios`` (at least one window), so that background gets about
+    as many training windows as a real label.
 
     The model standardises each window's features, so it cannot tell quiet noise from loud noise by level: steady
     noise has to be learnt as background from its texture, hence most clips are generated noise and silence.
@@ -103,11 +106,12 @@ def background_examples(audios: Sequence[LabelledAudio], labels: Sequence[str], 
     """
     rng = np.random.default_rng([seed, 7919])
     kinds = [k for k in GENERATED_KINDS if not (k == 'hum' and 'hum' in labels)]
-    from_quiet = quiet_clips(audios, rate, window_samples, count // 4, rng)
+    length = max(window_samples, int(np.median([len(a.samples) for a in audios])) if audios else 0)
+    from_quiet = quiet_clips(audios, rate, length, count // 4, rng)
     clips = [(f'{source}/quiet_{i:04d}', c) for i, c in enumerate(from_quiet)]
     for i in range(count - len(clips)):
         kind = kinds[i % len(kinds)]
-        clips.append((f'{source}/{kind}_{i:04d}', generated_clip(kind, rng, window_samples, rate)))
+        clips.append((f'{source}/{kind}_{i:04d}', generated_clip(kind, rng, length, rate)))
     return [LabelledAudio(samples, BACKGROUND_LABEL, name) for name, samples in clips]
 
 

@@ -20,7 +20,7 @@ from transforms.dedupe import DropRepeatedNotifications, SkipAlreadyProcessed
 from transforms.inference import ClassifyAudio, event_settings
 from transforms.sinks import WriteErrors, WriteResults
 from transforms.sources import MatchFiles, ReadNotifications
-from transforms.spectrogram import RenderSpectrogram
+from transforms.spectrogram import MarkSpectrogramEvents, RenderSpectrogram
 
 
 def existing_keys_reader(config: PipelineConfig):
@@ -49,7 +49,10 @@ def build_pipeline(p: beam.Pipeline, config: PipelineConfig,
     events = event_settings(config.event_min_confidence) if config.events else None
     classified = rendered.ok | 'Classify' >> ClassifyAudio(handler, config.model_watch_pattern,
                                                             config.model_watch_interval_seconds, events)
-    write_failures = classified.ok | 'WriteResults' >> WriteResults(config.output_table, config.streaming,
+    results = classified.ok
+    if config.spectrogram_events:  # a step of its own, only when asked for: running jobs keep their graph
+        results = results | 'MarkSpectrogramEvents' >> MarkSpectrogramEvents()
+    write_failures = results | 'WriteResults' >> WriteResults(config.output_table, config.streaming,
                                                                     config.events_table)
 
     failures = ((source.failed, decoded.failed, rendered.failed, classified.failed, write_failures)

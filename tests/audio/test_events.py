@@ -23,9 +23,12 @@ def probs(*tops):
 def test_runs_of_a_confident_label_become_events_with_window_times_and_mean_confidence():
     p = probs((2, .9), (0, .8), (0, .6), (2, .7), (1, .9), (1, .7), (0, .9), (2, .9))
     events = detect_events(p, LABELS, TIMING, SETTINGS)
-    # Window i stands for [i * 0.5 + 0.25, i * 0.5 + 0.75]: the middle hop of its 1 s span.
+    # Windows 1-2: after window 0 ends (1.0), before window 3 starts (1.5); windows 4-5 likewise; the single
+    # window 6 is the middle hop of its span [3.0, 4.0].
     assert [(e.label, e.start_seconds, e.end_seconds) for e in events] == [
-        ('a', 0.75, 1.75), ('b', 2.25, 3.25), ('a', 3.25, 3.75)]
+        ('a', 1.0, 1.5), ('b', 2.5, 3.0), ('a', 3.25, 3.75)]
+    full = detect_events(p, LABELS, Timing(0.5, 1.0, 10.0, full_spans=True), SETTINGS)
+    assert [(e.start_seconds, e.end_seconds) for e in full] == [(0.5, 2.0), (2.0, 3.5), (3.0, 4.0)]
     assert events[0].confidence == pytest.approx(0.7)
     assert events[1].confidence == pytest.approx(0.8)
 
@@ -46,9 +49,9 @@ def test_the_last_event_ends_at_the_duration_not_past_it():
     (event,) = detect_events(probs((0, .9), (0, .9)), LABELS, timing, SETTINGS)
     assert (event.start_seconds, event.end_seconds) == (0.0, 1.2)
     (event,) = detect_events(probs((2, .9), (0, .9), (0, .9)), LABELS, Timing(0.5, 1.0, 1.6), SETTINGS)
-    assert (event.start_seconds, event.end_seconds) == (0.75, 1.6)
+    assert (event.start_seconds, event.end_seconds) == (1.0, 1.6)
     # Windows that do not overlap (hop longer than the window) keep their whole span.
-    assert Timing(2.0, 1.0, 10.0).start(1) == 2.0 and Timing(2.0, 1.0, 10.0).end(1) == 3.0
+    assert Timing(2.0, 1.0, 10.0).span(1, 1) == (2.0, 3.0)
     # A short file is one padded window.
     (event,) = detect_events(probs((1, .9)), LABELS, Timing(0.5, 1.0, 0.3), SETTINGS)
     assert event == Event(0.0, 0.3, 'b', pytest.approx(0.9))
@@ -70,7 +73,7 @@ def test_an_event_open_across_chunks_is_reported_once_when_it_ends():
     assert tracker.feed(probs((0, .9), (0, .9))) == []
     assert tracker.feed(probs((0, .7))) == []
     (event,) = tracker.feed(probs((2, .9)))
-    assert (event.start_seconds, event.end_seconds, event.confidence) == (0.0, 1.75, pytest.approx(5 / 6, rel=1e-6))
+    assert (event.start_seconds, event.end_seconds, event.confidence) == (0.0, 1.5, pytest.approx(5 / 6, rel=1e-6))
     assert tracker.finish() == []
 
 
