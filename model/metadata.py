@@ -46,10 +46,6 @@ class ModelMetadata:
             raise ValueError('sample_rate_hz, window_samples and hop_samples must be positive')
         object.__setattr__(self, 'labels', tuple(self.labels))
 
-    @property
-    def window_seconds(self) -> float:
-        return self.window_samples / self.sample_rate_hz
-
     def window_count(self, num_samples: int) -> int:
         """Windows covering ``num_samples``: a short file is one padded window."""
         if num_samples <= self.window_samples:
