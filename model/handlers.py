@@ -109,22 +109,41 @@ class WindowedClassifierHandler(ModelHandler[np.ndarray, FileScores, Any], abc.A
     def score_windows(self, model: Any, windows: np.ndarray) -> np.ndarray:
         """``[n, window_samples]`` float32 -> ``[n, labels]`` probabilities."""
 
+    # What the model is called on, for runtimes that take something other than waveform windows
+    # (model/serving.py feeds log-mel patches computed once per file).
+    def model_input_shape(self, model) -> tuple[int, ...]:
+        return (self._metadata.window_samples,)
+
+    def window_inputs(self, samples: np.ndarray, model) -> Iterator[np.ndarray]:
+        """One file's model inputs in window order, as ``[k, *model_input_shape]`` blocks."""
+        for window in iter_windows(samples, self._metadata):
+            yield window[np.newaxis]
+
+    def windows_per_call(self, model) -> int:
+        return self._max_windows_per_call
+
     def run_inference(self, batch: Sequence[np.ndarray], model: Any,
                       inference_args: Optional[dict[str, Any]] = None) -> Iterable[FileScores]:
         metadata = self._metadata
         counts = [metadata.window_count(len(samples)) for samples in batch]
         scores = np.empty((sum(counts), len(metadata.labels)), dtype=np.float32)
-        chunk = np.empty((min(self._max_windows_per_call, len(scores)), metadata.window_samples), np.float32)
+        chunk = np.empty((min(self.windows_per_call(model), len(scores)), *self.model_input_shape(model)),
+                         np.float32)
         filled = done = 0
         for samples in batch:
-            for window in iter_windows(samples, metadata):
-                chunk[filled] = window
-                filled += 1
-                if filled == len(chunk):
-                    scores[done:done + filled] = self.score_windows(model, chunk[:filled])
-                    done, filled = done + filled, 0
+            for block in self.window_inputs(samples, model):
+                taken = 0
+                while taken < len(block):
+                    n = min(len(block) - taken, len(chunk) - filled)
+                    chunk[filled:filled + n] = block[taken:taken + n]
+                    filled, taken = filled + n, taken + n
+                    if filled == len(chunk):
+                        scores[done:done + filled] = self.score_windows(model, chunk[:filled])
+                        done, filled = done + filled, 0
         if filled:
             scores[done:done + filled] = self.score_windows(model, chunk[:filled])
+        if done + filled != len(scores):
+            raise RuntimeError(f'scored {done + filled} windows for {len(scores)} expected')
         offsets = np.cumsum([0] + counts)
         return [FileScores(example=None, inference=scores[offsets[i]:offsets[i + 1]],
                            model_id=metadata.model_version, labels=metadata.labels) for i in range(len(batch))]

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from model.handlers import SavedModelHandler, WindowedClassifierHandler
+from model.handlers import WindowedClassifierHandler
+from model.serving import ServingHandler
 from pipeline.options import PipelineConfig
 
 
@@ -15,5 +16,5 @@ def make_handler(config: PipelineConfig) -> WindowedClassifierHandler:
         from model.vertex_handler import VertexEndpointHandler  # only needed for remote inference
 
         return VertexEndpointHandler(config.model_uri, endpoint=config.model_endpoint, **batching)
-    return SavedModelHandler(config.model_uri, model_copies=config.model_copies,
-                             share_model_across_processes=config.share_model_across_processes, **batching)
+    return ServingHandler(config.model_uri, runtime=config.inference_runtime, model_copies=config.model_copies,
+                          share_model_across_processes=config.share_model_across_processes, **batching)

@@ -2,9 +2,9 @@
 
 * Streaming: Pub/Sub and Cloud Storage notifications are at-least-once, so a
   stateful per-key dedupe drops a (uri, generation) seen within the TTL.
-* Batch replay: keys that already have a result row are skipped (read once,
-  at the start, as a side input), so replaying the same backlog twice adds no
-  rows; ``--reprocess`` turns that off.
+* Batch replay: keys that already have a result or an error row are skipped
+  (read once, at the start, as a side input), so replaying the same backlog
+  twice adds no rows; ``--reprocess`` turns that off.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.deduplicate import DeduplicatePerKey
 from apache_beam.utils.timestamp import Duration
 
-from audio.records import AudioObject
+from audio.records import AudioObject, object_key
 from transforms import METRICS_NAMESPACE
 
 
@@ -35,10 +35,6 @@ class DropRepeatedNotifications(beam.PTransform):
                 | 'DropKey' >> beam.Values())
 
 
-def _key_string(audio_file: str, generation: str) -> str:
-    return f'{audio_file}#{generation}'
-
-
 class _SkipKnown(beam.DoFn):
 
     def __init__(self):
@@ -52,7 +48,7 @@ class _SkipKnown(beam.DoFn):
 
 
 class SkipAlreadyProcessed(beam.PTransform):
-    """Batch: drop objects whose (uri, generation) already has a result row.
+    """Batch: drop objects whose (uri, generation) already has a result or an error row.
 
     ``read_keys`` runs once on a worker at the start and returns (audio_file, generation) pairs.
     """
@@ -67,5 +63,5 @@ class SkipAlreadyProcessed(beam.PTransform):
         read_keys = self._read_keys
         known = (objects.pipeline
                  | 'Start' >> beam.Create([None])
-                 | 'ReadExistingKeys' >> beam.FlatMap(lambda _: ((_key_string(f, g), True) for f, g in read_keys())))
+                 | 'ReadExistingKeys' >> beam.FlatMap(lambda _: ((object_key(f, g), True) for f, g in read_keys())))
         return objects | 'Skip' >> beam.ParDo(_SkipKnown(), known=beam.pvalue.AsDict(known))
