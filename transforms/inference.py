@@ -10,15 +10,15 @@ from typing import Optional
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
-from apache_beam.ml.inference.base import KeyedModelHandler, PredictionResult, RunInference
+from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.ml.inference.utils import WatchFilePattern
 
 from audio.events import EventSettings, Timing, detect_events
 from audio.records import Classification, FailedAudio, ProcessedAudio
-from model.handlers import WindowedClassifierHandler
+from model.handlers import FileScores, WindowedClassifierHandler
 from model.metadata import BACKGROUND_LABEL, ModelMetadata
 from transforms import METRICS_NAMESPACE
-from transforms.coders import SamplesCoder  # noqa: F401  (registers the coder the output type selects)
+from transforms.coders import Samples
 from transforms.sources import FAILED, StageOutputs
 
 
@@ -49,19 +49,24 @@ def window_timing(metadata: ModelMetadata, duration_seconds: float) -> Timing:
 
 
 class _Aggregate(beam.DoFn):
+    """Names the scores with the labels of the model that produced them (FileScores.labels): after a model
+    update they are the new model's, never a copy taken when the graph was built."""
 
-    def __init__(self, metadata: ModelMetadata, events: Optional[EventSettings]):
+    def __init__(self, metadata: Optional[ModelMetadata] = None, events: Optional[EventSettings] = None):
+        # Only the windowing (rate, window, hop) is read from here: a model update may not change it
+        # (``model.handlers`` rejects one that does), while labels may change and come with the scores.
         self._metadata = metadata
         self._events = events
         self._classified = Metrics.counter(METRICS_NAMESPACE, 'files_classified')
         self._windows = Metrics.distribution(METRICS_NAMESPACE, 'windows_per_file')
         self._event_count = Metrics.distribution(METRICS_NAMESPACE, 'events_per_file')
 
-    def process(self, keyed: tuple[ProcessedAudio, PredictionResult]):
+    def process(self, keyed: tuple[ProcessedAudio, FileScores]):
         item, result = keyed
         try:
-            classification = aggregate(result.inference, self._metadata.labels, str(result.model_id), self._events,
-                                       window_timing(self._metadata, item.info.duration_seconds))
+            # Events name windows with the same labels as the file's label: the producing model's.
+            timing = window_timing(self._metadata, item.info.duration_seconds) if self._events else None
+            classification = aggregate(result.inference, result.labels, str(result.model_id), self._events, timing)
         except Exception as e:
             yield beam.pvalue.TaggedOutput(FAILED, FailedAudio(item.source, 'inference', type(e).__name__, str(e)))
             return
@@ -104,8 +109,8 @@ class ClassifyAudio(beam.PTransform):
         if self._watch_pattern:
             model_updates = decoded.pipeline | 'WatchModel' >> WatchFilePattern(
                 file_pattern=self._watch_pattern, interval=self._watch_interval)
-        keyed = decoded | 'KeyByFile' >> beam.Map(lambda d: (ProcessedAudio.of(d), d.samples)).with_output_types(
-            tuple[ProcessedAudio, np.ndarray])
+        keyed = decoded | 'KeyByFile' >> beam.Map(
+            lambda d: (ProcessedAudio.of(d), Samples.of(d.samples))).with_output_types(tuple[ProcessedAudio, Samples])
         predictions, dead_letters = (
             keyed | 'RunInference' >> RunInference(KeyedModelHandler(self._handler),
                                                    model_metadata_pcoll=model_updates).with_exception_handling())

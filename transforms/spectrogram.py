@@ -12,7 +12,6 @@ from audio.naming import spectrogram_uri
 from audio.records import DecodedAudio, FailedAudio
 from audio.spectrogram import SpectrogramStyle, add_event_bands, render_png
 from transforms import METRICS_NAMESPACE
-from transforms.coders import DecodedAudioCoder  # noqa: F401  (registers the coder the output type selects)
 from transforms.sources import FAILED, StageOutputs
 
 
