@@ -12,7 +12,7 @@ export PYTHONPATH := $(CURDIR)
 export TF_CPP_MIN_LOG_LEVEL := 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test model demo-input clean
+.PHONY: help install run test lint typecheck model demo-input clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -55,8 +55,14 @@ run: $(DEMO_MODEL)/metadata.json $(DEMO_INPUT) ## Run the pipeline in batch on t
 	$(PY) -m pipeline.main --input_pattern '$(DEMO_INPUT)/**' --output_table $(DEMO_OUTPUT)/results.db \
 		--spectrogram_location $(DEMO_OUTPUT)/spectrograms --progress
 
-test: $(STAMP) browser stack-deps ## Run the whole test suite
+test: lint typecheck browser stack-deps ## Lint, type-check, then run the whole test suite
 	$(PY) -m pytest
+
+lint: $(STAMP) ## ruff (rules in ruff.toml)
+	$(VENV)/bin/ruff check .
+
+typecheck: $(STAMP) ## mypy on the product packages (settings in mypy.ini)
+	$(VENV)/bin/mypy
 
 .PHONY: template-metadata shellcheck
 template-metadata: | $(STAMP) ## Regenerate templates/metadata.json and templates/schema/ (tests fail when stale)

@@ -8,7 +8,7 @@ HERE = pathlib.Path(__file__).parent
 
 def requirements():
     lines = (HERE / 'requirements.txt').read_text().splitlines()
-    return [line for line in (l.strip() for l in lines) if line and not line.startswith(('#', '-'))]
+    return [line for line in (raw.strip() for raw in lines) if line and not line.startswith(('#', '-'))]
 
 
 setuptools.setup(
@@ -18,6 +18,7 @@ setuptools.setup(
                 'RunInference -> BigQuery',
     python_requires='>=3.11,<3.12',
     packages=setuptools.find_packages(include=['pipeline', 'pipeline.*', 'transforms', 'transforms.*', 'audio',
-                                               'audio.*', 'results', 'results.*', 'model', 'model.*']),
+                                               'audio.*', 'cloud', 'cloud.*', 'results', 'results.*', 'model',
+                                               'model.*']),
     install_requires=requirements(),
 )

@@ -6,7 +6,7 @@ windows go to the endpoint as JSON ``instances`` through Beam's
 ``VertexAIModelHandlerJSON``, so requests get its retries (exponential backoff
 on 429 and 5xx) and its client-side adaptive throttling. ``model_uri`` still
 supplies the metadata (labels, sample rate, window), so it must be the
-directory that was deployed (``python -m model.vertex deploy``).
+directory that was deployed (``python -m model.vertex_deploy deploy``).
 
 Public endpoints refuse requests over 1.5 MB, so a batch of windows is split
 into requests that fit; samples are sent rounded to 5 decimals (finer than
@@ -92,7 +92,7 @@ class VertexEndpointHandler(WindowedClassifierHandler):
         super().__init__(model_uri, **kwargs)
         self._endpoint = EndpointName.parse(endpoint)
         self._private, self._network = private, network
-        self._retries = {'num_retries': num_retries, 'throttle_delay_secs': throttle_delay_secs}
+        self._retries: dict[str, Any] = {'num_retries': num_retries, 'throttle_delay_secs': throttle_delay_secs}
         self._windows_per_request = windows_per_request(self.metadata.window_samples, max_request_bytes)
 
     @property

@@ -13,21 +13,15 @@ import apache_beam as beam
 
 from model.handlers import WindowedClassifierHandler
 from pipeline.options import PipelineConfig
-from pipeline.handlers import make_handler
-from results import sqlite_store
+from pipeline.handler_choice import make_handler
+from results import sqlite_store, tables
 from transforms.decode import DecodeAudio
 from transforms.dedupe import DropRepeatedNotifications, SkipAlreadyProcessed
 from transforms.failures import Retrier
 from transforms.inference import ClassifyAudio
 from transforms.sinks import WriteErrors, WriteResults
-from transforms.sources import MatchAudioFiles, ReadNotifications
-from transforms.spectrogram import RenderSpectrograms
-
-
-def _sqlite_key_states(output_table: str, error_table: str) -> dict[tuple[str, str], str]:
-    states = sqlite_store.key_states(error_table) if error_table != output_table else {}
-    states.update(sqlite_store.key_states(output_table))
-    return states
+from transforms.sources import MatchFiles, ReadNotifications
+from transforms.spectrogram import RenderSpectrogram
 
 
 def key_states_reader(config: PipelineConfig):
@@ -37,10 +31,7 @@ def key_states_reader(config: PipelineConfig):
     """
     if config.streaming or config.reprocess:
         return None
-    if config.uses_sqlite:
-        return functools.partial(_sqlite_key_states, config.output_table, config.error_table)
-    from results import bigquery_store
-    return functools.partial(bigquery_store.key_states, config.output_table, config.error_table)
+    return functools.partial(tables.key_states, config.output_table, config.error_table)
 
 
 def done_states(config: PipelineConfig) -> frozenset[str]:
@@ -58,15 +49,17 @@ def build_pipeline(p: beam.Pipeline, config: PipelineConfig,
     handler = handler or make_handler(config)
     retrier = Retrier(config.transient_retry_seconds)
     if config.streaming:
+        assert config.input_subscription  # validate(): exactly one of the two inputs
         source = p | 'ReadNotifications' >> ReadNotifications(config.input_subscription, config.spectrogram_location)
         objects = source.ok | 'Dedupe' >> DropRepeatedNotifications(config.dedupe_ttl_seconds)
     else:
-        source = p | 'MatchFiles' >> MatchAudioFiles(config.input_pattern, config.spectrogram_location, retrier)
+        assert config.input_pattern
+        source = p | 'MatchFiles' >> MatchFiles(config.input_pattern, config.spectrogram_location, retrier)
         objects = source.ok | 'Dedupe' >> SkipAlreadyProcessed(key_states_reader(config), done_states(config))
 
     decoded = objects | 'Decode' >> DecodeAudio(handler.metadata.sample_rate_hz, config.max_duration_seconds,
                                                  retrier)
-    rendered = decoded.ok | 'RenderSpectrogram' >> RenderSpectrograms(config.spectrogram_location,
+    rendered = decoded.ok | 'RenderSpectrogram' >> RenderSpectrogram(config.spectrogram_location,
                                                                        config.spectrogram_max_width, retrier)
     classified = rendered.ok | 'Classify' >> ClassifyAudio(handler, config.model_watch_pattern,
                                                             config.model_watch_interval_seconds)

@@ -8,7 +8,9 @@ import os
 from typing import Optional
 
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.runners.runner import PipelineRunner
 
+from cloud import emulators
 from pipeline.options import PipelineConfig
 
 
@@ -20,11 +22,11 @@ def _is_direct(options: PipelineOptions) -> bool:
 def _needs_google_credentials(config: PipelineConfig) -> bool:
     """Whether any I/O goes to real Google Cloud (not a local path, not an emulator)."""
     paths = [config.input_pattern, config.spectrogram_location, config.model_uri, config.model_watch_pattern]
-    if any(p and p.startswith('gs://') for p in paths) and not os.environ.get('STORAGE_EMULATOR_HOST'):
+    if any(p and p.startswith('gs://') for p in paths) and not emulators.emulated(emulators.STORAGE):
         return True
-    if config.input_subscription and not os.environ.get('PUBSUB_EMULATOR_HOST'):
+    if config.input_subscription and not emulators.emulated(emulators.PUBSUB):
         return True
-    if not config.uses_sqlite and not os.environ.get('BIGQUERY_EMULATOR_HOST'):
+    if not config.uses_sqlite and not emulators.emulated(emulators.BIGQUERY):
         return True
     return bool(config.model_endpoint)
 
@@ -54,7 +56,7 @@ PROCESSES_FROM_FILES = 5000
 
 
 def configure_runner(options: PipelineOptions, config: PipelineConfig,
-                     expected_files: Optional[int] = None) -> Optional[object]:
+                     expected_files: Optional[int] = None) -> Optional[PipelineRunner]:
     """Local runs: pick the local runner that works offline and use every core.
 
     Beam's DirectRunner first tries the Prism runner, which it would download; offline that
@@ -70,8 +72,7 @@ def configure_runner(options: PipelineOptions, config: PipelineConfig,
     anonymous = not _needs_google_credentials(config) and not _has_configured_credentials()
     if anonymous:
         skip_credential_lookup()
-    if config.streaming:
-        options.view_as(StandardOptions).streaming = True
+    if config.streaming:  # pipeline.main.parse has set --streaming
         from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
         return BundleBasedDirectRunner()
     direct = options.view_as(DirectOptions)

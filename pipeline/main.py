@@ -7,8 +7,8 @@ Streaming:     --input_subscription projects/P/subscriptions/S --output_table P:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
-import os
 import sys
 import threading
 import time
@@ -19,27 +19,16 @@ from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, 
 
 from pipeline.graph import build_pipeline, done_states, key_states_reader
 from pipeline.local_runner import configure_runner
-from pipeline.options import AudioPipelineOptions, OptionsError, PipelineConfig, validate
+from pipeline.options import AudioPipelineOptions, OptionsError, PipelineConfig, validate, with_absolute_paths
 from results import sqlite_store
 
 _LOG = logging.getLogger('pipeline')
 
 
-def _absolute_local(path: Optional[str]) -> Optional[str]:
-    return path if not path or path.startswith('gs://') else os.path.abspath(path)
-
-
 def parse(argv: Sequence[str]) -> tuple[PipelineOptions, PipelineConfig]:
+    """Beam's options, and the validated config with its local paths made absolute."""
     options = PipelineOptions(list(argv))
-    audio = options.view_as(AudioPipelineOptions)
-    # Rows and the dashboard refer to files by absolute path, whatever the working directory.
-    for name in ('input_pattern', 'spectrogram_location', 'model_uri', 'model_watch_pattern'):
-        setattr(audio, name, _absolute_local(getattr(audio, name)))
-    for name in ('output_table', 'error_table'):
-        value = getattr(audio, name)
-        if value and sqlite_store.is_sqlite_path(value):
-            setattr(audio, name, os.path.abspath(value))
-    config = validate(options)
+    config = with_absolute_paths(validate(options))
     if config.streaming:
         options.view_as(StandardOptions).streaming = True
     # Workers import the pipeline package installed in their image (Dockerfile) or from setup.py.
@@ -86,7 +75,7 @@ class _Repairs:
 
     def __init__(self, config: PipelineConfig):
         self._read = key_states_reader(config)
-        self._retry = None
+        self._retry: set[tuple[str, str]] = set()
         if self._read is not None:
             done = done_states(config)
             self._retry = {key for key, state in self._read().items() if state not in done}
@@ -96,7 +85,7 @@ class _Repairs:
             return ''
         retried = _counter(result, 'files_retried')
         after = self._read()
-        repaired = sum(1 for key in self._retry if after.get(key) == sqlite_store.RESULT)
+        repaired = len([key for key in self._retry if after.get(key) == sqlite_store.RESULT])
         return (f'{retried} files retried (only error rows before: retryable ones, or any with --retry_failed), '
                 f'{repaired} repaired (now have a result).')
 
@@ -109,8 +98,8 @@ def _summary(config: PipelineConfig, progress: _Progress, result, seconds: float
         f'Done in {seconds:.1f} s: {ok} files ok, {failed} failed'
         + (f', {skipped} skipped (already processed; --reprocess to redo them)' if skipped else '') + '.',
         *([f'  replay: {repairs}'] if repairs else []),
-        f'  results:      {config.output_table}  (table "processed": {total_ok} rows, '
-        f'"errors": {total_failed} rows)',
+        (f'  results:      {config.output_table}  (table "processed": {total_ok} rows, '
+         f'"errors": {total_failed} rows)'),
         f'  spectrograms: {config.spectrogram_location}',
     ]
     return '\n'.join(lines)
@@ -159,21 +148,17 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     repairs = _Repairs(config) if runner is not None and not config.streaming else None
     pipeline = beam.Pipeline(runner=runner, options=options)
     build_pipeline(pipeline, config)
-    if not show_progress:
+    with _Progress(config, expected or 0) if show_progress else contextlib.nullcontext() as progress:
         result = pipeline.run()
-        if runner is not None:
+        if runner is not None or progress is not None:
             # Local runs finish here. On Dataflow the launcher (a Flex Template's, too) submits and
             # returns; blocking on a streaming job would never end.
             result.wait_until_finish()
-            line = repairs.line(result) if repairs else ''
-            if line:
-                print(f'Replay: {line}', file=sys.stderr, flush=True)
-        return 0
-    with _Progress(config, expected or 0) as progress:
-        result = pipeline.run()
-        result.wait_until_finish()
-    print(_summary(config, progress, result, time.monotonic() - started, repairs.line(result) if repairs else ''),
-          flush=True)
+    repaired = repairs.line(result) if repairs is not None else ''
+    if progress is not None:
+        print(_summary(config, progress, result, time.monotonic() - started, repaired), flush=True)
+    elif repaired:
+        print(f'Replay: {repaired}', file=sys.stderr, flush=True)
     return 0
 
 

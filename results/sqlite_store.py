@@ -1,11 +1,13 @@
-"""The embedded default sink: one SQLite file with a ``processed`` and an ``errors`` table.
+"""The embedded default sink: one SQLite file with ``processed``, ``errors`` and ``events`` tables.
 
 Columns mirror the BigQuery schema (``results.schema``); ``scores`` is JSON text
 and timestamps are ISO-8601 UTC text; ``retryable`` is 0/1. ``(audio_file, generation)``
 is the primary key of both tables, and the writes keep the accounting rule in the
 database itself: a result replaces an earlier error (retryable or not) for the same
 object generation, an error never shadows an existing result, and a repeated write
-changes nothing.
+changes nothing. A result row and its file's events are written in one
+transaction (the events of that object generation are replaced), so a reader
+never sees a result row without its events, and a replay never doubles them.
 
 A file locked by another writer makes a write wait up to ``busy_timeout`` seconds and
 then raise ``sqlite3.OperationalError: database is locked``: a transient failure that
@@ -19,10 +21,11 @@ import os
 import sqlite3
 from typing import Any, Iterable, Iterator
 
-from results.schema import ERROR_FIELDS, PROCESSED_FIELDS
+from results.schema import ERROR_FIELDS, EVENT_FIELDS, PROCESSED_FIELDS, split_events
 
 PROCESSED = 'processed'
 ERRORS = 'errors'
+EVENTS = 'events'
 _SQL_TYPES = {'STRING': 'TEXT', 'FLOAT': 'REAL', 'INTEGER': 'INTEGER', 'BOOLEAN': 'INTEGER', 'TIMESTAMP': 'TEXT',
               'RECORD': 'TEXT'}
 # How long a write waits for another writer's lock before it fails (and is retried by the sink).
@@ -31,26 +34,22 @@ BUSY_TIMEOUT_SECONDS = 60.0
 RESULT, PERMANENT_ERROR, RETRYABLE_ERROR = 'result', 'permanent_error', 'retryable_error'
 
 
-def is_sqlite_path(table: str) -> bool:
-    """``--output_table`` names a SQLite file when it ends in .db (else it is a BigQuery table)."""
-    return table.endswith('.db')
-
-
 def _columns(fields: list[dict[str, Any]]) -> list[str]:
     return [f['name'] for f in fields]
 
 
 PROCESSED_COLUMNS = _columns(PROCESSED_FIELDS)
 ERROR_COLUMNS = _columns(ERROR_FIELDS)
+EVENT_COLUMNS = _columns(EVENT_FIELDS)
 
 
 def _column_sql(field: dict[str, Any]) -> str:
     return f"{field['name']} {_SQL_TYPES[field['type']]}" + (' NOT NULL' if field['mode'] == 'REQUIRED' else '')
 
 
-def _create_sql(table: str, fields: list[dict[str, Any]]) -> str:
+def _create_sql(table: str, fields: list[dict[str, Any]], key: str = 'audio_file, generation') -> str:
     cols = ', '.join(_column_sql(f) for f in fields)
-    return f'CREATE TABLE IF NOT EXISTS {table} ({cols}, PRIMARY KEY (audio_file, generation))'
+    return f'CREATE TABLE IF NOT EXISTS {table} ({cols}, PRIMARY KEY ({key}))'
 
 
 def _add_missing_columns(conn: sqlite3.Connection, table: str, fields: list[dict[str, Any]]) -> None:
@@ -71,7 +70,11 @@ def connect(path: str, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> Iterator[s
         conn.execute('PRAGMA journal_mode=WAL')
         conn.execute(_create_sql(PROCESSED, PROCESSED_FIELDS))
         conn.execute(_create_sql(ERRORS, ERROR_FIELDS))
+        conn.execute(_create_sql(EVENTS, EVENT_FIELDS, 'audio_file, generation, start_seconds'))
+        _add_missing_columns(conn, PROCESSED, PROCESSED_FIELDS)
         _add_missing_columns(conn, ERRORS, ERROR_FIELDS)
+        # The dashboard's "files with an event of this label" filter.
+        conn.execute(f'CREATE INDEX IF NOT EXISTS events_label_idx ON {EVENTS} (label, audio_file, generation)')
         conn.execute(f'CREATE INDEX IF NOT EXISTS processed_at_idx ON {PROCESSED} (processed_at)')
         # The dashboard's label counts and label filter (GROUP BY label was 4x faster with it at 100k rows).
         conn.execute(f'CREATE INDEX IF NOT EXISTS label_idx ON {PROCESSED} (label, processed_at)')
@@ -87,12 +90,29 @@ def _encode_processed(row: dict[str, Any]) -> tuple:
 
 
 def write_processed(conn: sqlite3.Connection, rows: Iterable[dict[str, Any]]) -> None:
-    rows = list(rows)
+    """Result rows; each replaces its file generation's events by those it carries (``schema.ROW_EVENTS_KEY``)."""
+    plain, events = [], []
+    for row in rows:
+        row, file_events = split_events(row)
+        plain.append(row)
+        # Without events (--events=false) the file's earlier events go too: they belong to an earlier run.
+        events.append((row, file_events or []))
     marks = ', '.join('?' * len(PROCESSED_COLUMNS))
     conn.executemany(f'INSERT OR REPLACE INTO {PROCESSED} ({", ".join(PROCESSED_COLUMNS)}) VALUES ({marks})',
-                     [_encode_processed(r) for r in rows])
+                     [_encode_processed(r) for r in plain])
+    write_events(conn, events)
     conn.executemany(f'DELETE FROM {ERRORS} WHERE audio_file = ? AND generation = ?',
-                     [(r['audio_file'], r['generation']) for r in rows])
+                     [(r['audio_file'], r['generation']) for r in plain])
+
+
+def write_events(conn: sqlite3.Connection, files: Iterable[tuple[dict[str, Any], list[dict[str, Any]]]]) -> None:
+    """For each (result row, its event rows): the file generation's events become exactly these."""
+    files = list(files)
+    conn.executemany(f'DELETE FROM {EVENTS} WHERE audio_file = ? AND generation = ?',
+                     [(row['audio_file'], row['generation']) for row, _ in files])
+    marks = ', '.join('?' * len(EVENT_COLUMNS))
+    conn.executemany(f'INSERT OR REPLACE INTO {EVENTS} ({", ".join(EVENT_COLUMNS)}) VALUES ({marks})',
+                     [tuple(e.get(c) for c in EVENT_COLUMNS) for _, file_events in files for e in file_events])
 
 
 def _encode_error(row: dict[str, Any]) -> tuple:

@@ -30,7 +30,9 @@ Settings (environment variables; only PROJECT is required):
   STREAMING_MAX_WORKERS  streaming autoscaling ceiling          [5]
   REPLAY_MAX_WORKERS     batch replay autoscaling ceiling       [10]
   JOB_NAME               streaming job name (--update needs it unchanged) [audio-pipeline-streaming]
-  SUBNETWORK             worker subnetwork URL (optional)
+  SUBNETWORK             workers' subnetwork, for a network other than "default" (optional), e.g.
+                         regions/REGION/subnetworks/NAME, or https://www.googleapis.com/compute/v1/
+                         projects/HOST_PROJECT/regions/REGION/subnetworks/NAME (Shared VPC)
   DISABLE_PUBLIC_IPS     1: workers get no public IP (needs Private Google Access) [0]
 EOF
 }
@@ -70,7 +72,7 @@ load_settings() {
   SUBSCRIPTION="${SUBSCRIPTION:-audio-uploads-dataflow}"
   DATASET="${DATASET:-audio_pipeline}"
   RESULTS_TABLE="${RESULTS_TABLE:-results}"
-  # The pipeline's own default error table name (pipeline.options.default_error_table).
+  # The pipeline's own default error table name (results.tables.default_error_table).
   ERRORS_TABLE="${RESULTS_TABLE}_errors"
   REPOSITORY="${REPOSITORY:-audio-pipeline}"
   MODEL_URI="${MODEL_URI:-gs://$MODELS_BUCKET/models/demo}"
@@ -82,6 +84,10 @@ load_settings() {
   JOB_NAME="${JOB_NAME:-audio-pipeline-streaming}"
   SUBNETWORK="${SUBNETWORK:-}"
   DISABLE_PUBLIC_IPS="${DISABLE_PUBLIC_IPS:-0}"
+  # The workers' network, for the template's default environment (build.sh) and each launch (run.sh).
+  NETWORK_FLAGS=()
+  [[ -z "$SUBNETWORK" ]] || NETWORK_FLAGS+=(--subnetwork="$SUBNETWORK")
+  ((DISABLE_PUBLIC_IPS == 0)) || NETWORK_FLAGS+=(--disable-public-ips)
 
   WORKER_SA="audio-pipeline-worker@$PROJECT.iam.gserviceaccount.com"
   BUILD_SA="audio-pipeline-build@$PROJECT.iam.gserviceaccount.com"
@@ -94,6 +100,8 @@ load_settings() {
   TOPIC_PATH="projects/$PROJECT/topics/$TOPIC"
   OUTPUT_TABLE="$PROJECT:$DATASET.$RESULTS_TABLE"
   ERROR_TABLE="$PROJECT:$DATASET.$ERRORS_TABLE"
+  # The pipeline writes events to <output_table>_events (results.tables.default_events_table).
+  EVENTS_TABLE="$OUTPUT_TABLE"_events
 }
 
 # A command as one copy-pasteable shell line.

@@ -17,9 +17,9 @@ from audio.decode import decode
 from audio.records import DecodedAudio
 from transforms import METRICS_NAMESPACE
 from transforms.coders import DecodedAudioCoder  # noqa: F401  (registers the coder the output type selects)
-from transforms.failures import (FAILED, ObjectGone, Retrier, StageFailure, StageOutputs, as_input_failure,
-                                 as_read_failure, tagged)
-from transforms.objects import WatchedStream, open_object
+from cloud.objects import WatchedStream, open_object
+from transforms.failures import (DEFAULT_RETRIER, FAILED, ObjectGone, Retrier, StageFailure, StageOutputs,
+                                 as_input_failure, as_read_failure, tagged)
 
 _LOG = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class _Decode(beam.DoFn):
 
 class DecodeAudio(beam.PTransform):
 
-    def __init__(self, sample_rate_hz: int, max_duration_seconds: float, retrier: Retrier = Retrier()):
+    def __init__(self, sample_rate_hz: int, max_duration_seconds: float, retrier: Retrier = DEFAULT_RETRIER):
         super().__init__()
         self._fn = _Decode(sample_rate_hz, max_duration_seconds, retrier)
 

@@ -17,6 +17,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.deduplicate import DeduplicatePerKey
 from apache_beam.utils.timestamp import Duration
 
+from audio.records import AudioObject, object_key
 from transforms import METRICS_NAMESPACE
 
 
@@ -28,14 +29,12 @@ class DropRepeatedNotifications(beam.PTransform):
         self._ttl = ttl_seconds
 
     def expand(self, objects):
+        # The key is a str, declared so: Beam then encodes it with a deterministic coder, which a stateful
+        # step's key needs (with no type hint it would be FastPrimitivesCoder, "may not be deterministic").
         return (objects
-                | 'KeyByObject' >> beam.Map(lambda o: (o.key, o))
+                | 'KeyByObject' >> beam.Map(lambda o: (o.key, o)).with_output_types(tuple[str, AudioObject])
                 | 'FirstPerKey' >> DeduplicatePerKey(processing_time_duration=Duration(seconds=self._ttl))
                 | 'DropKey' >> beam.Values())
-
-
-def _key_string(audio_file: str, generation: str) -> str:
-    return f'{audio_file}#{generation}'
 
 
 class _SkipKnown(beam.DoFn):
@@ -75,5 +74,5 @@ class SkipAlreadyProcessed(beam.PTransform):
         known = (objects.pipeline
                  | 'Start' >> beam.Create([None])
                  | 'ReadExistingKeys' >> beam.FlatMap(
-                     lambda _: ((_key_string(f, g), state) for (f, g), state in read_states().items())))
+                     lambda _: ((object_key(f, g), state) for (f, g), state in read_states().items())))
         return objects | 'Skip' >> beam.ParDo(_SkipKnown(self._done_states), known=beam.pvalue.AsDict(known))

@@ -30,7 +30,7 @@ import apache_beam as beam
 
 from audio.decode import DecodeError
 from audio.records import AudioObject, FailedAudio
-from transforms.notification import MalformedNotification
+from cloud.notification import MalformedNotification
 
 FAILED = 'failed'
 DEFAULT_TRANSIENT_RETRY_SECONDS = 600.0
@@ -171,6 +171,10 @@ class Retrier:
                     on_retry(error, wait)
                 sleep(wait)
                 bound = min(bound * self.multiplier, self.maximum_s)
+
+
+# Stages default to production behaviour; the graph passes one built from --transient_retry_seconds.
+DEFAULT_RETRIER = Retrier()
 
 
 def tagged(failure: FailedAudio):

@@ -24,9 +24,11 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
 from audio.records import FailedAudio
+from cloud.emulators import beam_test_client
 from results import schema, sqlite_store
+from results.tables import is_sqlite_path
 from transforms import METRICS_NAMESPACE
-from transforms.failures import BIGQUERY_PERMANENT_REASONS, FAILED, Retrier, StageFailure
+from transforms.failures import DEFAULT_RETRIER, BIGQUERY_PERMANENT_REASONS, FAILED, Retrier, StageFailure
 
 _LOG = logging.getLogger(__name__)
 SQLITE_FLUSH_ROWS = 500
@@ -108,8 +110,6 @@ class _WriteSqlite(beam.DoFn):
 
 
 def _bigquery_write(rows, table: str, table_kind: str, streaming: bool):
-    from results.bigquery_store import beam_test_client  # emulator support; None on Google Cloud
-
     partition, cluster = ((schema.PARTITION_FIELD, schema.CLUSTER_FIELDS) if table_kind == sqlite_store.PROCESSED
                           else (schema.ERRORS_PARTITION_FIELD, schema.ERRORS_CLUSTER_FIELDS))
     extra = {'timePartitioning': {'type': 'DAY', 'field': partition}, 'clustering': {'fields': list(cluster)}}
@@ -121,7 +121,7 @@ def _bigquery_write(rows, table: str, table_kind: str, streaming: bool):
         write_disposition=BigQueryDisposition.WRITE_APPEND,
         insert_retry_strategy=RetryStrategy.RETRY_ON_TRANSIENT_ERROR,
         additional_bq_parameters=extra,
-        test_client=beam_test_client())
+        test_client=beam_test_client())  # None on Google Cloud
 
 
 def _bigquery_failure(failed_row) -> FailedAudio:
@@ -135,7 +135,7 @@ def _bigquery_failure(failed_row) -> FailedAudio:
 
 def _write(rows, table: str, table_kind: str, streaming: bool, retrier: Retrier):
     """Writes rows; returns the FailedAudio of those that could not be written."""
-    if sqlite_store.is_sqlite_path(table):
+    if is_sqlite_path(table):
         out = rows | 'ToSqlite' >> beam.ParDo(_WriteSqlite(table, table_kind, retrier)).with_outputs(FAILED,
                                                                                                        main='done')
         return out[FAILED]
@@ -149,7 +149,7 @@ def _write(rows, table: str, table_kind: str, streaming: bool, retrier: Retrier)
 class WriteResults(beam.PTransform):
     """(ProcessedAudio, Classification) -> one row each; returns the FailedAudio of rows that failed."""
 
-    def __init__(self, table: str, streaming: bool, retrier: Retrier = Retrier()):
+    def __init__(self, table: str, streaming: bool, retrier: Retrier = DEFAULT_RETRIER):
         super().__init__()
         self._table = table
         self._streaming = streaming
@@ -164,7 +164,7 @@ class WriteResults(beam.PTransform):
 class WriteErrors(beam.PTransform):
     """FailedAudio -> one error row each. Error rows that cannot be written are logged and counted."""
 
-    def __init__(self, table: str, streaming: bool, retrier: Retrier = Retrier()):
+    def __init__(self, table: str, streaming: bool, retrier: Retrier = DEFAULT_RETRIER):
         super().__init__()
         self._table = table
         self._streaming = streaming

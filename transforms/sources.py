@@ -1,7 +1,7 @@
 """The two sources. Both output ``AudioObject`` elements and a ``failed`` PCollection.
 
 * ``ReadNotifications``: streaming, Cloud Storage notifications from Pub/Sub.
-* ``MatchAudioFiles``: batch replay over a local or gs:// glob.
+* ``MatchFiles``: batch replay over a local or gs:// glob.
 """
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from apache_beam.metrics import Metrics
 from audio.naming import is_under
 from audio.records import AudioObject, FailedAudio
 from transforms import METRICS_NAMESPACE
-from transforms.failures import (FAILED, ObjectGone, Retrier, StageFailure, StageOutputs,  # noqa: F401  (re-exported)
+from cloud.notification import Ignored, MalformedNotification, parse_notification
+from cloud.objects import gcs_generation, local_generation, split_gcs
+from transforms.failures import (DEFAULT_RETRIER, FAILED, ObjectGone, Retrier, StageFailure, StageOutputs,
                                  as_read_failure, tagged)
-from transforms.notification import Ignored, MalformedNotification, parse_notification
-from transforms.objects import gcs_generation, local_generation, split_gcs
 
 _LOG = logging.getLogger(__name__)
 
@@ -127,12 +127,12 @@ class _ToAudioObject(beam.DoFn):
                           size=metadata.size_in_bytes, event_time=metadata.last_updated_in_seconds or None)
 
 
-class MatchAudioFiles(beam.PTransform):
+class MatchFiles(beam.PTransform):
     """Every file a glob matches (except our own outputs) -> AudioObject, spread across workers."""
 
-    def __init__(self, pattern: str, ignore_prefix: str, retrier: Retrier = Retrier()):
+    def __init__(self, pattern: str, ignore_prefix: str, retrier: Retrier = DEFAULT_RETRIER):
         super().__init__()
-        self._pattern = pattern if pattern.startswith('gs://') else os.path.abspath(pattern)
+        self._pattern = pattern  # gs://, or local and absolute (pipeline.main.parse), like ignore_prefix
         self._ignore_prefix = ignore_prefix
         self._retrier = retrier
 
@@ -143,7 +143,8 @@ class MatchAudioFiles(beam.PTransform):
                                                      self._ignore_prefix)
                    # Matching happens in one place; spread the files over all workers before decoding.
                    | 'Spread' >> beam.Reshuffle()
-                   | 'Describe' >> beam.ParDo(_ToAudioObject(self._pattern, self._retrier)).with_outputs(FAILED, main='ok'))
+                   | 'Describe' >> beam.ParDo(_ToAudioObject(self._pattern, self._retrier)).with_outputs(FAILED,
+                                                                                                       main='ok'))
         return StageOutputs(matched.ok, matched[FAILED])
 
 

@@ -20,7 +20,8 @@ from audio.records import DecodedAudio
 from audio.spectrogram import SpectrogramStyle, render_png
 from transforms import METRICS_NAMESPACE
 from transforms.coders import DecodedAudioCoder  # noqa: F401  (registers the coder the output type selects)
-from transforms.failures import FAILED, Retrier, StageFailure, StageOutputs, as_input_failure, tagged
+from transforms.failures import (DEFAULT_RETRIER, FAILED, Retrier, StageFailure, StageOutputs, as_input_failure,
+                                 tagged)
 
 _LOG = logging.getLogger(__name__)
 
@@ -72,9 +73,9 @@ class _Render(beam.DoFn):
         yield decoded.with_spectrogram(uri)
 
 
-class RenderSpectrograms(beam.PTransform):
+class RenderSpectrogram(beam.PTransform):
 
-    def __init__(self, location: str, max_width: int, retrier: Retrier = Retrier()):
+    def __init__(self, location: str, max_width: int, retrier: Retrier = DEFAULT_RETRIER):
         super().__init__()
         self._fn = _Render(location, SpectrogramStyle(max_width=max_width), retrier)
 

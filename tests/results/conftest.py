@@ -6,7 +6,8 @@ import pytest
 
 @pytest.fixture
 def bigquery_emulator(tmp_path, monkeypatch):
-    from stack.config import BIGQUERY, StackConfig
+    from cloud.emulators import BIGQUERY
+    from stack.config import StackConfig
     from stack.emulators import LocalStack
 
     stack = LocalStack(str(tmp_path / 'stack'), StackConfig().with_free_ports())

@@ -13,7 +13,7 @@ from docker.utils.build import exclude_paths
 from tests.templates.gcloud_sdk import run_gcloud_python
 from tests.templates.script_runner import REPO, TEMPLATES
 
-PACKAGES = ('audio', 'model', 'pipeline', 'results', 'transforms')
+PACKAGES = ('audio', 'cloud', 'model', 'pipeline', 'results', 'transforms')
 
 
 def instructions() -> list[tuple[str, str]]:
@@ -56,8 +56,8 @@ def test_launcher_binary_comes_from_googles_launcher_image():
     assert args['TEMPLATE_LAUNCHER_IMAGE'].startswith(
         'gcr.io/dataflow-templates-base/python311-template-launcher-base:')
     copies = [a for k, a in final_stage() if k == 'COPY' and a.startswith('--from=')]
-    assert copies == ['--from=template_launcher /opt/google/dataflow/python_template_launcher '
-                      '/opt/google/dataflow/python_template_launcher']
+    assert copies == [('--from=template_launcher /opt/google/dataflow/python_template_launcher '
+                       '/opt/google/dataflow/python_template_launcher')]
 
 
 def test_the_launcher_runs_pipeline_main_and_workers_boot_through_beam():

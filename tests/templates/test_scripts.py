@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from pipeline.options import default_error_table
 from results import schema
+from results.tables import default_error_table, default_events_table
 from tests.templates.script_runner import (PROJECT, SCRIPTS, TEMPLATES, dry_run, find, flag_value, flag_values,
                                            make_fake_cloud_bin, run_script, script_env, shellcheck_executable)
 
@@ -110,7 +110,7 @@ class TestProvision:
         tables = {c[-1]: c for c in find(commands, 'bq', f'--project_id={PROJECT}', 'mk') if '--table' in c}
         results = f'{PROJECT}:audio_pipeline.results'
         assert dataset[-1] == f'{PROJECT}:audio_pipeline'
-        assert set(tables) == {results, default_error_table(results)}
+        assert set(tables) == {results, default_error_table(results), default_events_table(results)}
         assert flag_value(tables[results], '--schema') == str(TEMPLATES / 'schema' / 'processed.json')
         assert flag_value(tables[results], '--time_partitioning_field') == schema.PARTITION_FIELD
         assert flag_value(tables[results], '--time_partitioning_type') == 'DAY'
@@ -119,6 +119,10 @@ class TestProvision:
         assert flag_value(tables[errors], '--schema') == str(TEMPLATES / 'schema' / 'errors.json')
         assert flag_value(tables[errors], '--time_partitioning_field') == schema.ERRORS_PARTITION_FIELD
         assert flag_value(tables[errors], '--clustering_fields') == ','.join(schema.ERRORS_CLUSTER_FIELDS)
+        events = default_events_table(results)
+        assert flag_value(tables[events], '--schema') == str(TEMPLATES / 'schema' / 'events.json')
+        assert flag_value(tables[events], '--time_partitioning_field') == schema.EVENTS_PARTITION_FIELD
+        assert flag_value(tables[events], '--clustering_fields') == ','.join(schema.EVENTS_CLUSTER_FIELDS)
 
     def test_the_latest_view_is_results_schemas_query_over_the_provisioned_tables(self, commands):
         results = f'{PROJECT}:audio_pipeline.results'
@@ -207,8 +211,8 @@ class TestBuild:
 
     def test_template_spec_uses_that_image_and_the_generated_metadata(self, commands):
         (build,) = find(commands, 'gcloud', 'dataflow', 'flex-template', 'build')
-        (copy,) = find(commands, 'gcloud', 'storage', 'cp')
-        assert build[4] == f'gs://{PROJECT}-audio-dataflow/templates/audio-pipeline-v1.json'
+        (upload, copy) = find(commands, 'gcloud', 'storage', 'cp')
+        assert build[4] == upload[4] == f'gs://{PROJECT}-audio-dataflow/templates/audio-pipeline-v1.json'
         assert flag_value(build, '--image') == f'us-central1-docker.pkg.dev/{PROJECT}/audio-pipeline/audio-pipeline:v1'
         assert flag_value(build, '--sdk-language') == 'PYTHON'
         assert flag_value(build, '--metadata-file') == str(TEMPLATES / 'metadata.json')
@@ -245,7 +249,6 @@ class TestRun:
             'error_table': f'{PROJECT}:audio_pipeline.results_errors',
             'spectrogram_location': f'gs://{PROJECT}-audio-output/spectrograms',
             'model_uri': f'gs://{PROJECT}-audio-models/models/demo',
-            'sdk_container_image': f'<image named in gs://{PROJECT}-audio-dataflow/templates/audio-pipeline.json>',
         }
 
     def test_update_keeps_the_job_name_and_maps_renamed_transforms(self):
@@ -274,9 +277,20 @@ class TestRun:
         parameters = self.parameters(command)
         assert parameters['model_endpoint'] == 'projects/p/locations/us-central1/endpoints/7'
         assert parameters['model_watch_pattern'] == 'gs://m/models/*/metadata.json'
-        assert parameters['max_batch_size'] == '16' and parameters['sdk_container_image'] == 'img:1'
+        assert parameters['max_batch_size'] == '16' and 'sdk_container_image' not in parameters
+        assert flag_value(command, '--additional-pipeline-options') == 'sdk_container_image=img:1'
         assert flag_value(command, '--subnetwork') == 'regions/us-central1/subnetworks/s'
         assert '--disable-public-ips' in command
+
+    def test_other_beam_and_dataflow_options_pass_through_as_pipeline_options(self):
+        command = self.launch('replay', 'gs://b/**', '--', 'max_batch_size=8', 'experiments=enable_hot_key_logging',
+                              '--number_of_worker_harness_threads=4')
+        assert self.parameters(command)['max_batch_size'] == '8'
+        assert flag_values(command, '--additional-pipeline-options') == [
+            'experiments=enable_hot_key_logging,number_of_worker_harness_threads=4']
+        command = self.launch('streaming', '--', 'dataflow_service_options=a,b', 'experiments=x')
+        assert flag_values(command, '--additional-pipeline-options') == [
+            '^|^dataflow_service_options=a,b|experiments=x']
 
     def test_drain_targets_the_active_streaming_job(self):
         commands = dry_run('run.sh', 'drain')
@@ -288,7 +302,7 @@ class TestRun:
     @pytest.mark.parametrize('args,message', [
         (('replay', '/local/files/**'), 'gs://'),
         (('replay',), 'gs://'),
-        (('streaming', '--', 'not_a_parameter=1'), 'declares no parameter not_a_parameter'),
+        (('streaming', '--', 'no_value'), 'NAME=VALUE'),
         (('streaming', '--reprocess'), 'unexpected argument'),
         (('stop',), 'unknown command'),
         ((), 'give a command'),

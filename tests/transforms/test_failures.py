@@ -11,7 +11,7 @@ from audio.decode import DecodeError
 from audio.records import AudioObject
 from transforms.failures import (InputRejected, ObjectGone, Retrier, StageFailure, as_input_failure,
                                  as_read_failure, error_type, is_permanent)
-from transforms.notification import MalformedNotification
+from cloud.notification import MalformedNotification
 
 OBJ = AudioObject(uri='gs://b/a.wav', name='a.wav', generation='7')
 

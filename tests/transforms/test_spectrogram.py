@@ -8,7 +8,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from audio.records import AudioInfo, AudioObject, DecodedAudio
 from audio.synth import sine_sweep
 from transforms.failures import Retrier
-from transforms.spectrogram import RenderSpectrograms
+from transforms.spectrogram import RenderSpectrogram
 
 
 def decoded(name, samples):
@@ -20,7 +20,7 @@ def test_writes_one_png_per_file_under_the_location(tmp_path):
     location = str(tmp_path / 'spectrograms')
     items = [decoded('a b.wav', sine_sweep(1.0, 16000)), decoded('../../escape.wav', sine_sweep(0.5, 16000))]
     with TestPipeline(runner='FnApiRunner') as p:
-        out = p | beam.Create(items) | RenderSpectrograms(location, max_width=800)
+        out = p | beam.Create(items) | RenderSpectrogram(location, max_width=800)
         uris = out.ok | beam.Map(lambda d: d.spectrogram_uri)
 
         def check(found):
@@ -38,7 +38,7 @@ def test_an_unwritable_location_is_retried_then_fails_the_file_retryably_not_the
     blocker.write_text('a file where a folder should be')
     retrier = Retrier(deadline_s=0.5, initial_s=0.05)
     with TestPipeline(runner='FnApiRunner') as p:
-        out = p | beam.Create([decoded('a.wav', np.zeros(16000, np.float32))]) | RenderSpectrograms(str(blocker),
-                                                                                                   800, retrier)
+        out = p | beam.Create([decoded('a.wav', np.zeros(16000, np.float32))]) | RenderSpectrogram(str(blocker),
+                                                                                                  800, retrier)
         assert_that(out.failed | beam.Map(lambda f: (f.source.uri, f.stage, f.retryable, f.attempts > 1)),
                     equal_to([('/in/a.wav', 'spectrogram', True, True)]))

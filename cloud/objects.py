@@ -4,8 +4,9 @@ Beam's ``FileSystems`` opens local paths and ``gs://`` URIs alike, but cannot
 pin a Cloud Storage generation. When a notification names the generation, the
 object is read through the storage client at exactly that generation, so an
 object overwritten or deleted after its notification is reported as such
-rather than silently read at its newer version (``transforms.failures.as_read_failure``
-turns the 404 into ``ObjectGone``, wherever it surfaces: on open or on the first read).
+rather than silently read at its newer version (the stages' failure contract,
+``transforms.failures.as_read_failure``, turns that 404 into ``ObjectGone``, wherever
+it surfaces: on open or on the first read).
 """
 from __future__ import annotations
 
@@ -16,19 +17,17 @@ from typing import BinaryIO, Optional
 from apache_beam.io.filesystems import FileSystems
 
 from audio.records import AudioObject
-from transforms.failures import ObjectGone  # noqa: F401  (where callers used to find it)
+from cloud import emulators
 
 READ_CHUNK = 8 * 1024 * 1024
 
 
 @functools.lru_cache(maxsize=1)
 def storage_client():
+    """The process's Cloud Storage client (anonymous against the storage emulator)."""
     from google.cloud import storage
 
-    if os.environ.get('STORAGE_EMULATOR_HOST'):
-        # The emulator needs no credentials; looking them up would stall with none configured.
-        return storage.Client.create_anonymous_client()
-    return storage.Client()
+    return emulators.anonymous_storage_client() or storage.Client()
 
 
 def split_gcs(uri: str) -> tuple[str, str]:
