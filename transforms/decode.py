@@ -16,7 +16,6 @@ from apache_beam.metrics import Metrics
 from audio.decode import decode
 from audio.records import DecodedAudio
 from transforms import METRICS_NAMESPACE
-from transforms.coders import DecodedAudioCoder  # noqa: F401  (registers the coder the output type selects)
 from cloud.objects import WatchedStream, open_object
 from transforms.failures import (DEFAULT_RETRIER, FAILED, ObjectGone, Retrier, StageFailure, StageOutputs,
                                  as_input_failure, as_read_failure, tagged)

@@ -19,7 +19,6 @@ from audio.naming import spectrogram_uri
 from audio.records import DecodedAudio
 from audio.spectrogram import SpectrogramStyle, render_png
 from transforms import METRICS_NAMESPACE
-from transforms.coders import DecodedAudioCoder  # noqa: F401  (registers the coder the output type selects)
 from transforms.failures import (DEFAULT_RETRIER, FAILED, Retrier, StageFailure, StageOutputs, as_input_failure,
                                  tagged)
 
