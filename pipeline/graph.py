@@ -7,7 +7,7 @@ Classify, WriteResults, CollectFailures, WriteErrors.
 from __future__ import annotations
 
 import functools
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import apache_beam as beam
 
@@ -15,6 +15,7 @@ from model.handlers import WindowedClassifierHandler
 from pipeline.options import PipelineConfig
 from pipeline.handler_choice import make_handler
 from results import tables
+from transforms.coders import register_coders
 from transforms.decode import DecodeAudio
 from transforms.dedupe import DropRepeatedNotifications, SkipAlreadyProcessed
 from transforms.inference import ClassifyAudio
@@ -33,8 +34,16 @@ def existing_keys_reader(config: PipelineConfig):
     return functools.partial(tables.existing_keys, config.output_table, config.error_table)
 
 
+class GraphOutputs(NamedTuple):
+    """What the graph produced, for tests: the classified files and every failure (before they are written)."""
+    classified: beam.PCollection
+    failures: beam.PCollection
+
+
 def build_pipeline(p: beam.Pipeline, config: PipelineConfig,
-                   handler: Optional[WindowedClassifierHandler] = None) -> None:
+                   handler: Optional[WindowedClassifierHandler] = None) -> GraphOutputs:
+    """Adds the whole graph to ``p``; ``handler`` defaults to the one the options choose."""
+    register_coders()
     handler = handler or make_handler(config)
     if config.streaming:
         assert config.input_subscription  # validate(): exactly one of the two inputs
@@ -55,3 +64,4 @@ def build_pipeline(p: beam.Pipeline, config: PipelineConfig,
     failures = ((source.failed, decoded.failed, rendered.failed, classified.failed, write_failures)
                 | 'CollectFailures' >> beam.Flatten())
     _ = failures | 'WriteErrors' >> WriteErrors(config.error_table, config.streaming)
+    return GraphOutputs(classified.ok, failures)

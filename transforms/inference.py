@@ -12,7 +12,7 @@ from apache_beam.ml.inference.utils import WatchFilePattern
 from audio.records import Classification, FailedAudio, ProcessedAudio
 from model.handlers import FileScores, WindowedClassifierHandler
 from transforms import METRICS_NAMESPACE
-from transforms.coders import SamplesCoder  # noqa: F401  (registers the coder the output type selects)
+from transforms.coders import Samples
 from transforms.sources import FAILED, StageOutputs
 
 
@@ -76,8 +76,8 @@ class ClassifyAudio(beam.PTransform):
         if self._watch_pattern:
             model_updates = decoded.pipeline | 'WatchModel' >> WatchFilePattern(
                 file_pattern=self._watch_pattern, interval=self._watch_interval)
-        keyed = decoded | 'KeyByFile' >> beam.Map(lambda d: (ProcessedAudio.of(d), d.samples)).with_output_types(
-            tuple[ProcessedAudio, np.ndarray])
+        keyed = decoded | 'KeyByFile' >> beam.Map(
+            lambda d: (ProcessedAudio.of(d), Samples.of(d.samples))).with_output_types(tuple[ProcessedAudio, Samples])
         predictions, dead_letters = (
             keyed | 'RunInference' >> RunInference(KeyedModelHandler(self._handler),
                                                    model_metadata_pcoll=model_updates).with_exception_handling())
