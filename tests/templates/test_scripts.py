@@ -204,7 +204,8 @@ class TestBuild:
         (submit,) = find(commands, 'gcloud', 'builds', 'submit')
         image = f'us-central1-docker.pkg.dev/{PROJECT}/audio-pipeline/audio-pipeline:v1'
         assert flag_value(submit, '--config') == str(TEMPLATES / 'cloudbuild.yaml')
-        assert flag_value(submit, '--substitutions') == f'_IMAGE={image}'
+        assert flag_value(submit, '--substitutions') == \
+            f'_IMAGE={image},_GCS_CHECK_PATH=gs://{PROJECT}-audio-dataflow/cloudbuild/source/*'
         assert flag_value(submit, '--service-account') == \
             f'projects/{PROJECT}/serviceAccounts/audio-pipeline-build@{PROJECT}.iam.gserviceaccount.com'
         assert submit[3] == str(TEMPLATES.parent)
@@ -220,7 +221,7 @@ class TestBuild:
 
     def test_the_default_tag_is_new_for_every_build(self):
         (submit,) = find(dry_run('build.sh'), 'gcloud', 'builds', 'submit')
-        tag = flag_value(submit, '--substitutions').rsplit(':', 1)[1]
+        tag = flag_value(submit, '--substitutions').split(',')[0].rsplit(':', 1)[1]
         assert tag not in ('latest', '') and len(tag) > 8
 
 
