@@ -19,7 +19,7 @@ from model.handlers import FileScores, WindowedClassifierHandler
 from model.metadata import BACKGROUND_LABEL, ModelMetadata
 from transforms import METRICS_NAMESPACE
 from transforms.coders import Samples
-from transforms.sources import FAILED, StageOutputs
+from transforms.failures import FAILED, StageOutputs
 
 
 def aggregate(probabilities: np.ndarray, labels: tuple[str, ...], model_version: str,
