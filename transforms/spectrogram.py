@@ -41,6 +41,7 @@ class _Render(beam.DoFn):
 
 
 class RenderSpectrogram(beam.PTransform):
+    """DecodedAudio -> the same, with the URI of its spectrogram PNG (written under ``location``)."""
 
     def __init__(self, location: str, max_width: int):
         super().__init__()
