@@ -125,6 +125,8 @@ OPTIONS: tuple[Option, ...] = (
            type=int, default=3600, regex=r'^[0-9]+$'),
     Option('progress', 'Local runs: print progress and a summary while the pipeline runs.',
            is_flag=True, default=False, in_template=False),
+    Option('verbose', 'Also show the start-up messages of TensorFlow and Beam that are hidden by default.',
+           is_flag=True, default=False, in_template=False),
 )
 # The PipelineConfig field that no option declares: validate() computes it.
 DERIVED_FIELDS = ('streaming',)
@@ -175,6 +177,7 @@ class PipelineConfig:
     spectrogram_max_width: int
     dedupe_ttl_seconds: int
     progress: bool
+    verbose: bool
     streaming: bool
 
     @property
