@@ -3,7 +3,7 @@
 Each element is a whole file's mono waveform at the model's rate. The handler
 cuts it into fixed-length windows (zero-copy views), runs every window of the
 batch through the model in chunks of at most ``max_windows_per_call``, and
-returns one ``PredictionResult`` per file whose ``inference`` is a
+returns one ``FileScores`` (a ``PredictionResult`` plus its labels) per file whose ``inference`` is a
 ``[windows, labels]`` float32 array and whose ``model_id`` is the model
 version. Batching whole files (weighted by their window count) rather than
 windows keeps the graph free of a shuffle of samples and of a stateful
