@@ -149,6 +149,8 @@ OPTIONS: tuple[Option, ...] = (
            is_flag=True, default=False, regex=r'^(true|false)$', label='Events on spectrograms'),
     Option('progress', 'Local runs: print progress and a summary while the pipeline runs.',
            is_flag=True, default=False, in_template=False),
+    Option('verbose', 'Also show the start-up messages of TensorFlow and Beam that are hidden by default.',
+           is_flag=True, default=False, in_template=False),
 )
 # The PipelineConfig field that no option declares: validate() computes it.
 DERIVED_FIELDS = ('streaming',)
@@ -204,6 +206,7 @@ class PipelineConfig:
     event_min_confidence: float
     spectrogram_events: bool
     progress: bool
+    verbose: bool
     streaming: bool
 
     @property

@@ -73,6 +73,7 @@ class _Render(beam.DoFn):
 
 
 class RenderSpectrogram(beam.PTransform):
+    """DecodedAudio -> the same, with the URI of its spectrogram PNG (written under ``location``)."""
 
     def __init__(self, location: str, max_width: int, retrier: Retrier = DEFAULT_RETRIER):
         super().__init__()
