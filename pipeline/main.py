@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, StandardOptions
 
-from pipeline.graph import build_pipeline
+from pipeline.graph import build_pipeline, done_states, key_states_reader
 from pipeline.local_runner import configure_runner
 from pipeline.options import AudioPipelineOptions, OptionsError, PipelineConfig, validate, with_absolute_paths
 from results import sqlite_store
@@ -70,13 +70,34 @@ class _Progress:
                   f'{time.monotonic() - self._began:.0f} s', file=sys.stderr, flush=True)
 
 
-def _summary(config: PipelineConfig, progress: _Progress, result, seconds: float) -> str:
+class _Repairs:
+    """What a batch replay retried and repaired: the rows' states read before and after the run."""
+
+    def __init__(self, config: PipelineConfig):
+        self._read = key_states_reader(config)
+        self._retry: set[tuple[str, str]] = set()
+        if self._read is not None:
+            done = done_states(config)
+            self._retry = {key for key, state in self._read().items() if state not in done}
+
+    def line(self, result) -> str:
+        if self._read is None:
+            return ''
+        retried = _counter(result, 'files_retried')
+        after = self._read()
+        repaired = len([key for key in self._retry if after.get(key) == sqlite_store.RESULT])
+        return (f'{retried} files retried (only error rows before: retryable ones, or any with --retry_failed), '
+                f'{repaired} repaired (now have a result).')
+
+
+def _summary(config: PipelineConfig, progress: _Progress, result, seconds: float, repairs: str) -> str:
     ok, failed = progress.delta()
     skipped = _counter(result, 'files_skipped_already_processed')
     total_ok, total_failed = sqlite_store.counts(config.output_table)
     lines = [
         f'Done in {seconds:.1f} s: {ok} files ok, {failed} failed'
         + (f', {skipped} skipped (already processed; --reprocess to redo them)' if skipped else '') + '.',
+        *([f'  replay: {repairs}'] if repairs else []),
         (f'  results:      {config.output_table}  (table "processed": {total_ok} rows, '
          f'"errors": {total_failed} rows)'),
         f'  spectrograms: {config.spectrogram_location}',
@@ -123,6 +144,8 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         print(f'Processing {expected or "the"} files matching {config.input_pattern} ...', file=sys.stderr,
               flush=True)
     started = time.monotonic()
+    # A local batch replay says what it retried and repaired (on Dataflow the launcher does not wait).
+    repairs = _Repairs(config) if runner is not None and not config.streaming else None
     pipeline = beam.Pipeline(runner=runner, options=options)
     build_pipeline(pipeline, config)
     with _Progress(config, expected or 0) if show_progress else contextlib.nullcontext() as progress:
@@ -131,8 +154,11 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
             # Local runs finish here. On Dataflow the launcher (a Flex Template's, too) submits and
             # returns; blocking on a streaming job would never end.
             result.wait_until_finish()
+    repaired = repairs.line(result) if repairs is not None else ''
     if progress is not None:
-        print(_summary(config, progress, result, time.monotonic() - started), flush=True)
+        print(_summary(config, progress, result, time.monotonic() - started, repaired), flush=True)
+    elif repaired:
+        print(f'Replay: {repaired}', file=sys.stderr, flush=True)
     return 0
 
 

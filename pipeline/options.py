@@ -118,6 +118,18 @@ OPTIONS: tuple[Option, ...] = (
            'Batch replay: process every matched file even if the results table already has its (audio_file, '
            'generation), e.g. after a model change. By default such files are skipped.',
            is_flag=True, default=False, regex=r'^(true|false)$'),
+    Option('retry_failed',
+           'Batch replay: also retry files whose error row says the file itself is bad (retryable = false), e.g. '
+           'after a decoder upgrade. Files with only retryable error rows are retried by every replay anyway; '
+           'files with a result are still skipped (--reprocess redoes those too).',
+           is_flag=True, default=False, regex=r'^(true|false)$'),
+    Option('transient_retry_seconds',
+           'How long a stage keeps retrying a transient failure (Cloud Storage or BigQuery unavailable, timeouts, '
+           'throttling, a locked SQLite file, a full disk), with exponential backoff and jitter, before it gives '
+           'up: the file then gets an error row with retryable = true, which a batch replay retries (a store that '
+           'stays unwritable fails the bundle instead, for the runner to retry). 0 = do not retry. Bad input '
+           'is never retried.',
+           type=float, default=600.0, regex=r'^[0-9]+(\.[0-9]+)?$'),
     Option('spectrogram_max_width', 'Upper bound on the pixel width of the spectrogram plot of a long file.',
            type=int, default=1600, regex=r'^[0-9]+$', positive=True),
     Option('dedupe_ttl_seconds',
@@ -172,6 +184,8 @@ class PipelineConfig:
     model_copies: int
     share_model_across_processes: bool
     reprocess: bool
+    retry_failed: bool
+    transient_retry_seconds: float
     spectrogram_max_width: int
     dedupe_ttl_seconds: int
     progress: bool
@@ -218,6 +232,10 @@ def validate(options: PipelineOptions) -> PipelineConfig:
                         'it cannot be combined with --model_endpoint')
     if o.reprocess and o.input_subscription:
         problems.append('--reprocess applies to batch replay (--input_pattern) only')
+    if o.retry_failed and o.input_subscription:
+        problems.append('--retry_failed applies to batch replay (--input_pattern) only')
+    if o.transient_retry_seconds is None or o.transient_retry_seconds < 0:
+        problems.append('--transient_retry_seconds must be 0 or more')
     for option in OPTIONS:
         if option.positive and (getattr(o, option.name) is None or getattr(o, option.name) <= 0):
             problems.append(f'--{option.name} must be positive')

@@ -13,7 +13,7 @@ from audio.records import Classification, FailedAudio, ProcessedAudio
 from model.handlers import FileScores, WindowedClassifierHandler
 from transforms import METRICS_NAMESPACE
 from transforms.coders import Samples
-from transforms.sources import FAILED, StageOutputs
+from transforms.failures import FAILED, StageOutputs
 
 
 def aggregate(probabilities: np.ndarray, labels: tuple[str, ...], model_version: str) -> Classification:

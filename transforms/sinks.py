@@ -1,8 +1,15 @@
 """Sinks: result rows and error rows, to BigQuery or to the embedded SQLite file.
 
 Both sinks take the row dicts built by ``results.schema`` so the two backends
-always agree on columns. A result row that cannot be written becomes an error
-row (stage ``write``), so even a failed write is accounted for.
+always agree on columns. A result row the store refuses (BigQuery ``invalid``,
+a SQLite constraint) becomes a permanent error row (stage ``write``), so even a
+failed write is accounted for.
+
+A store that is *unavailable* (BigQuery 5xx, a SQLite file locked by another
+writer, a full disk) is never the file's fault: the write is retried
+(``transforms.failures.Retrier``, ``--transient_retry_seconds``) and, if the
+store is still unavailable, the bundle fails and the runner retries it: there is
+nowhere to record an error row, and dropping the row would lose the file.
 """
 from __future__ import annotations
 
@@ -21,11 +28,17 @@ from cloud.emulators import beam_test_client
 from results import schema, sqlite_store
 from results.tables import is_sqlite_path
 from transforms import METRICS_NAMESPACE
-from transforms.sources import FAILED
+from transforms.failures import DEFAULT_RETRIER, BIGQUERY_PERMANENT_REASONS, FAILED, Retrier, StageFailure
 
 _LOG = logging.getLogger(__name__)
 SQLITE_FLUSH_ROWS = 500
 SQLITE_FLUSH_SECONDS = 2.0
+
+
+def busy_timeout(retrier: Retrier) -> float:
+    """How long one SQLite write waits for another writer's lock: a quarter of the retry budget, at most 60 s,
+    so that a lock held longer than that is retried several times before the budget runs out."""
+    return max(1.0, min(sqlite_store.BUSY_TIMEOUT_SECONDS, retrier.deadline_s / 4))
 
 
 class _WriteSqlite(beam.DoFn):
@@ -34,11 +47,13 @@ class _WriteSqlite(beam.DoFn):
     The time bound keeps rows visible while a long batch bundle is still running (progress, dashboard).
     """
 
-    def __init__(self, path: str, table: str):
+    def __init__(self, path: str, table: str, retrier: Retrier):
         self._path = path
         self._table = table
+        self._retrier = retrier
         self._written = Metrics.counter(METRICS_NAMESPACE, f'rows_written_{table}')
         self._failed = Metrics.counter(METRICS_NAMESPACE, f'rows_failed_{table}')
+        self._retries = Metrics.counter(METRICS_NAMESPACE, f'transient_retries_write_{table}')
 
     def start_bundle(self):
         self._rows = []
@@ -54,27 +69,44 @@ class _WriteSqlite(beam.DoFn):
         for failed in self._flush():
             yield beam.pvalue.TaggedOutput(FAILED, GlobalWindows.windowed_value(failed))
 
+    def _write_rows(self, rows) -> None:
+        write = sqlite_store.write_processed if self._table == sqlite_store.PROCESSED else sqlite_store.write_errors
+        with sqlite_store.connect(self._path, busy_timeout(self._retrier)) as conn:
+            write(conn, rows)
+
+    def _log_retry(self, error: BaseException, wait: float) -> None:
+        self._retries.inc()
+        _LOG.warning('writing to %s failed (%s: %s); retrying in %.1f s', self._path, type(error).__name__,
+                     error, wait)
+
+    def _write_retrying(self, rows) -> None:
+        """Writes rows; a transient failure that outlasts the retries fails the bundle (the runner retries it)."""
+        try:
+            self._retrier.call(lambda: self._write_rows(rows), on_retry=self._log_retry)
+        except StageFailure as f:
+            if f.permanent:
+                raise
+            raise RuntimeError(f'{self._path} stayed unwritable for {f.seconds:.0f} s ({f.attempts} attempts): '
+                               f'{type(f.error).__name__}: {f.error}') from f.error
+
     def _flush(self):
         rows, self._rows = self._rows, []
         self._last_flush = time.monotonic()
         if not rows:
             return
-        write = sqlite_store.write_processed if self._table == sqlite_store.PROCESSED else sqlite_store.write_errors
         try:
-            with sqlite_store.connect(self._path) as conn:
-                write(conn, rows)
+            self._write_retrying(rows)
             self._written.inc(len(rows))
             return
-        except Exception:  # isolate the rows that fail; a lock timeout or full disk fails them all
-            _LOG.warning('batch write to %s failed; retrying row by row', self._path, exc_info=True)
+        except StageFailure:  # a row the table refuses: find it, write the others
+            _LOG.warning('a row of the batch for %s was refused; writing row by row', self._path)
         for row in rows:
             try:
-                with sqlite_store.connect(self._path) as conn:
-                    write(conn, [row])
+                self._write_retrying([row])
                 self._written.inc()
-            except Exception as e:
+            except StageFailure as f:
                 self._failed.inc()
-                yield FailedAudio(schema.source_of(row), 'write', type(e).__name__, str(e))
+                yield f.failed_audio(schema.source_of(row), 'write')
 
 
 def _bigquery_write(rows, table: str, table_kind: str, streaming: bool):
@@ -93,14 +125,19 @@ def _bigquery_write(rows, table: str, table_kind: str, streaming: bool):
 
 
 def _bigquery_failure(failed_row) -> FailedAudio:
+    """A row Beam gave up on: refused as invalid (permanent), or still failing after Beam's own retries."""
     _, row, errors = failed_row
-    return FailedAudio(schema.source_of(row), 'write', 'BigQueryInsertError', json.dumps(errors, default=str))
+    reasons = {e.get('reason') for e in errors if isinstance(e, dict)}
+    permanent = bool(reasons) and reasons <= BIGQUERY_PERMANENT_REASONS
+    return FailedAudio(schema.source_of(row), 'write', 'BigQueryInsertError', json.dumps(errors, default=str),
+                       retryable=not permanent)
 
 
-def _write(rows, table: str, table_kind: str, streaming: bool):
+def _write(rows, table: str, table_kind: str, streaming: bool, retrier: Retrier):
     """Writes rows; returns the FailedAudio of those that could not be written."""
     if is_sqlite_path(table):
-        out = rows | 'ToSqlite' >> beam.ParDo(_WriteSqlite(table, table_kind)).with_outputs(FAILED, main='done')
+        out = rows | 'ToSqlite' >> beam.ParDo(_WriteSqlite(table, table_kind, retrier)).with_outputs(FAILED,
+                                                                                                       main='done')
         return out[FAILED]
     result = _bigquery_write(rows, table, table_kind, streaming)
     if not streaming:
@@ -112,28 +149,30 @@ def _write(rows, table: str, table_kind: str, streaming: bool):
 class WriteResults(beam.PTransform):
     """(ProcessedAudio, Classification) -> one row each; returns the FailedAudio of rows that failed."""
 
-    def __init__(self, table: str, streaming: bool):
+    def __init__(self, table: str, streaming: bool, retrier: Retrier = DEFAULT_RETRIER):
         super().__init__()
         self._table = table
         self._streaming = streaming
+        self._retrier = retrier
 
     def expand(self, classified):
         rows = classified | 'ToRows' >> beam.MapTuple(lambda item, result: schema.processed_row(item, result,
                                                                                                 time.time()))
-        return _write(rows, self._table, sqlite_store.PROCESSED, self._streaming)
+        return _write(rows, self._table, sqlite_store.PROCESSED, self._streaming, self._retrier)
 
 
 class WriteErrors(beam.PTransform):
     """FailedAudio -> one error row each. Error rows that cannot be written are logged and counted."""
 
-    def __init__(self, table: str, streaming: bool):
+    def __init__(self, table: str, streaming: bool, retrier: Retrier = DEFAULT_RETRIER):
         super().__init__()
         self._table = table
         self._streaming = streaming
+        self._retrier = retrier
 
     def expand(self, failures):
         rows = failures | 'ToRows' >> beam.Map(lambda f: schema.error_row(f, time.time()))
-        lost = _write(rows, self._table, sqlite_store.ERRORS, self._streaming)
+        lost = _write(rows, self._table, sqlite_store.ERRORS, self._streaming, self._retrier)
         lost_counter = Metrics.counter(METRICS_NAMESPACE, 'error_rows_lost')
 
         def report(failure: FailedAudio):
