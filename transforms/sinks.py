@@ -146,33 +146,34 @@ def _write(rows, table: str, table_kind: str, streaming: bool, retrier: Retrier)
     return result.failed_rows_with_errors | 'RowFailures' >> beam.Map(_bigquery_failure)
 
 
-class WriteResults(beam.PTransform):
-    """(ProcessedAudio, Classification) -> one row each; returns the FailedAudio of rows that failed."""
+class _WriteRows(beam.PTransform):
+    """What both row sinks take: the table, streaming inserts or load jobs, and the retrier for bad moments."""
 
     def __init__(self, table: str, streaming: bool, retrier: Retrier = DEFAULT_RETRIER):
         super().__init__()
         self._table = table
         self._streaming = streaming
         self._retrier = retrier
+
+    def _write(self, rows, table_kind: str):
+        return _write(rows, self._table, table_kind, self._streaming, self._retrier)
+
+
+class WriteResults(_WriteRows):
+    """(ProcessedAudio, Classification) -> one row each; returns the FailedAudio of rows that failed."""
 
     def expand(self, classified):
         rows = classified | 'ToRows' >> beam.MapTuple(lambda item, result: schema.processed_row(item, result,
                                                                                                 time.time()))
-        return _write(rows, self._table, sqlite_store.PROCESSED, self._streaming, self._retrier)
+        return self._write(rows, sqlite_store.PROCESSED)
 
 
-class WriteErrors(beam.PTransform):
+class WriteErrors(_WriteRows):
     """FailedAudio -> one error row each. Error rows that cannot be written are logged and counted."""
-
-    def __init__(self, table: str, streaming: bool, retrier: Retrier = DEFAULT_RETRIER):
-        super().__init__()
-        self._table = table
-        self._streaming = streaming
-        self._retrier = retrier
 
     def expand(self, failures):
         rows = failures | 'ToRows' >> beam.Map(lambda f: schema.error_row(f, time.time()))
-        lost = _write(rows, self._table, sqlite_store.ERRORS, self._streaming, self._retrier)
+        lost = self._write(rows, sqlite_store.ERRORS)
         lost_counter = Metrics.counter(METRICS_NAMESPACE, 'error_rows_lost')
 
         def report(failure: FailedAudio):
