@@ -73,6 +73,12 @@ constraints: | $(STAMP) ## Regenerate beam-image-constraints.txt (BEAM_IMAGE_REQ
 requirements: | $(STAMP) ## Recompile requirements.txt (every package pinned) from requirements.in against the constraints
 	$(PY) -m templates.compile_requirements requirements
 
+# The whole cloud path on a real project (templates/smoke.sh): provision, model, image, template, streaming job,
+# one upload, its row in BigQuery. PROJECT=... is required; see docs/deploy.md.
+.PHONY: cloud-smoke
+cloud-smoke: $(DEMO_MODEL)/metadata.json $(DEMO_INPUT) ## On Google Cloud: build, launch, upload a clip, wait for its row (PROJECT=...)
+	templates/smoke.sh
+
 .PHONY: template-metadata shellcheck
 template-metadata: | $(STAMP) ## Regenerate templates/metadata.json and templates/schema/ (tests fail when stale)
 	$(PY) -m templates.generate_metadata

@@ -185,29 +185,37 @@ class WriteResults(beam.PTransform):
             return _write(rows, self._table, sqlite_store.PROCESSED, self._streaming, self._retrier)
         if self._events_table:
             events = rows | 'EventRows' >> beam.FlatMap(_event_rows)
-            lost = events | 'WriteEvents' >> _WriteEventRows(self._events_table, self._streaming, self._retrier)
-            lost_counter = Metrics.counter(METRICS_NAMESPACE, 'event_rows_lost')
-
-            def report(failure: FailedAudio):
-                lost_counter.inc()
-                _LOG.error('could not write an event row for %s: %s', failure.source.uri, failure.message)
-
-            _ = lost | 'ReportLostEvents' >> beam.Map(report)
+            lost = events | 'WriteEvents' >> _WriteRows(self._events_table, sqlite_store.EVENTS, self._streaming,
+                                                        self._retrier)
+            _ = lost | 'ReportLostEvents' >> beam.Map(_LostRowReport('an event row', 'event_rows_lost'))
         results = rows | 'ResultRows' >> beam.Map(_result_row)
         return _write(results, self._table, sqlite_store.PROCESSED, self._streaming, self._retrier)
 
 
-class _WriteEventRows(beam.PTransform):
-    """Its own composite, so its steps' labels do not clash with the result rows' ones."""
+class _WriteRows(beam.PTransform):
+    """Rows of one kind into one table, in a composite of its own so that its steps' labels clash with no other's."""
 
-    def __init__(self, table: str, streaming: bool, retrier: Retrier):
+    def __init__(self, table: str, table_kind: str, streaming: bool, retrier: Retrier):
         super().__init__()
         self._table = table
+        self._table_kind = table_kind
         self._streaming = streaming
         self._retrier = retrier
 
     def expand(self, rows):
-        return _write(rows, self._table, sqlite_store.EVENTS, self._streaming, self._retrier)
+        return _write(rows, self._table, self._table_kind, self._streaming, self._retrier)
+
+
+class _LostRowReport:
+    """Counts and logs a row that could not be written even as an error row (the last resort: nothing to retry)."""
+
+    def __init__(self, what: str, counter: str):
+        self._what = what
+        self._lost = Metrics.counter(METRICS_NAMESPACE, counter)
+
+    def __call__(self, failure: FailedAudio) -> None:
+        self._lost.inc()
+        _LOG.error('could not write %s for %s: %s', self._what, failure.source.uri, failure.message)
 
 
 class WriteErrors(beam.PTransform):
@@ -222,10 +230,4 @@ class WriteErrors(beam.PTransform):
     def expand(self, failures):
         rows = failures | 'ToRows' >> beam.Map(lambda f: schema.error_row(f, time.time()))
         lost = _write(rows, self._table, sqlite_store.ERRORS, self._streaming, self._retrier)
-        lost_counter = Metrics.counter(METRICS_NAMESPACE, 'error_rows_lost')
-
-        def report(failure: FailedAudio):
-            lost_counter.inc()
-            _LOG.error('could not write the error row for %s: %s', failure.source.uri, failure.message)
-
-        return lost | 'ReportLost' >> beam.Map(report)
+        return lost | 'ReportLost' >> beam.Map(_LostRowReport('the error row', 'error_rows_lost'))
