@@ -44,7 +44,8 @@ def long_file_folder(hours: float, cache: str) -> str:
 
 def _record(label: str, workers: int, run, files: int, events: bool = True) -> dict:
     return {'case': label, 'workers': workers, 'files': files, 'events': events, 'seconds': run.seconds,
-            'cpu_seconds': run.cpu_seconds, 'ok_rows': run.ok_rows, 'error_rows': run.error_rows, **run.memory.as_dict()}
+            'cpu_seconds': run.cpu_seconds, 'ok_rows': run.ok_rows, 'error_rows': run.error_rows,
+            **run.memory.as_dict()}
 
 
 def _event_count(out: str) -> Optional[int]:

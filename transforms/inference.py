@@ -31,7 +31,11 @@ def aggregate(probabilities: np.ndarray, labels: tuple[str, ...], model_version:
     probabilities = np.asarray(probabilities)
     mean = probabilities.mean(axis=0, dtype=np.float64)
     best = int(np.argmax(mean))
-    found = tuple(detect_events(probabilities, labels, timing, events)) if events is not None else None
+    found = None
+    if events is not None:
+        if timing is None:
+            raise ValueError('events need the windows\' timing')
+        found = tuple(detect_events(probabilities, labels, timing, events))
     return Classification(label=labels[best], confidence=float(mean[best]),
                           scores=tuple((label, float(p)) for label, p in zip(labels, mean)),
                           model_version=model_version, windows=len(probabilities), events=found)
@@ -65,7 +69,8 @@ class _Aggregate(beam.DoFn):
         item, result = keyed
         try:
             # Events name windows with the same labels as the file's label: the producing model's.
-            timing = window_timing(self._metadata, item.info.duration_seconds) if self._events else None
+            timing = (window_timing(self._metadata, item.info.duration_seconds)
+                      if self._events is not None and self._metadata is not None else None)
             classification = aggregate(result.inference, result.labels, str(result.model_id), self._events, timing)
         except Exception as e:
             yield beam.pvalue.TaggedOutput(FAILED, FailedAudio(item.source, 'inference', type(e).__name__, str(e)))
