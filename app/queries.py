@@ -69,7 +69,8 @@ class SqliteDialect:
 
     def has_event(self, label_param: str) -> str:
         # A row value IN: SQLite looks the keys up through the events table's label index.
-        return f'(audio_file, generation) IN (SELECT audio_file, generation FROM {{events}} WHERE label = {label_param})'
+        return (f'(audio_file, generation) IN '
+                f'(SELECT audio_file, generation FROM {{events}} WHERE label = {label_param})')
 
 
 class BigQueryDialect:
