@@ -36,7 +36,7 @@ model: $(DEMO_MODEL)/metadata.json ## Train the demo model if it is missing
 # The spoken-digit model, from the Free Spoken Digit Dataset recordings (not part of the repo).
 .PHONY: model-fsdd model-fsdd-loso
 FSDD_DIR ?= ../shared/datasets/fsdd/recordings
-FSDD_ARGS := --epochs 20 --augment shift,gain,noise --seed 0
+FSDD_ARGS := --epochs 20 --augment shift,gain,noise --seed 0 --background-class
 SPEAKER ?= theo
 
 model-fsdd: | $(STAMP) ## Train the spoken-digit model on FSDD's train split, test on its test split (FSDD_DIR=...)

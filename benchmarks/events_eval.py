@@ -5,7 +5,8 @@ Builds one long recording from labelled clips at known times (gaps of low noise 
 
     # spoken digits of a speaker the model never heard (FSDD, leave-one-speaker-out model):
     python -m benchmarks.events_eval --model artifacts/models/fsdd-without-theo \
-        --fsdd ../shared/datasets/fsdd/recordings --speaker theo --seconds 60 --report artifacts/reports/events-theo.json
+        --fsdd ../shared/datasets/fsdd/recordings --speaker theo --seconds 60 \
+        --report artifacts/reports/events-theo.json
     # the demo classes (no data needed):
     python -m benchmarks.events_eval --model artifacts/models/demo --demo --seconds 60
 
@@ -59,7 +60,7 @@ def match(truth, events: Sequence[dict]) -> dict:
             if overlap > 0:
                 pairs.append((overlap, t_index, e_index))
     used_t, used_e, matched = set(), set(), {}
-    for overlap, t_index, e_index in sorted(pairs, reverse=True):
+    for _overlap, t_index, e_index in sorted(pairs, reverse=True):
         if t_index not in used_t and e_index not in used_e:
             used_t.add(t_index)
             used_e.add(e_index)
@@ -160,7 +161,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     report['full_window_spans']['ends_within_one_hop'] = within(full_match['end_errors'], hop)
     print(f"{report['data']}, {args.seconds:g} s, {report['sounds']} sounds: {report['found_right_label']} found with "
           f"the right label, {report['matched_wrong_label']} with a wrong one, {report['missed']} missed; "
-          f"{report['events_not_on_a_sound']} events on no sound. Boundaries (s): start {report['start_error_seconds']}, "
+          f"{report['events_not_on_a_sound']} events on no sound. "
+          f"Boundaries (s): start {report['start_error_seconds']}, "
           f"end {report['end_error_seconds']}; within one hop ({hop:g} s): starts {report['starts_within_one_hop']}, "
           f"ends {report['ends_within_one_hop']} of {report['found_right_label']}. With full window spans: "
           f"{report['full_window_spans']}")
