@@ -117,7 +117,7 @@ class EventTracker:
         return [self._close(at_end=True)] if self._open is not None else []
 
     def _close(self, at_end: bool = False) -> Event:
-        assert self._open is not None
+        assert self._open is not None  # callers close only an open event
         label, first, total, count = self._open
         self._open = None
         start, end = self._timing.span(first, first + count - 1, last_of_file=at_end)

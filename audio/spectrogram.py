@@ -139,8 +139,8 @@ def add_event_bands(png: bytes, duration_seconds: float, events: Sequence[tuple[
         if _font().getlength(label) <= x1 - x0 + 4:
             _stamp(strip, x0, 3 + _EVENT_BAND, label, 'la')
     out_image = Image.fromarray(np.vstack([pixels, strip]), 'P')
-    if palette is not None:
-        out_image.putpalette(palette)
+    assert palette is not None  # render_png writes a palette image
+    out_image.putpalette(palette)
     out = io.BytesIO()
     out_image.save(out, format='PNG', compress_level=1)
     return out.getvalue()

@@ -60,7 +60,7 @@ def match(truth, events: Sequence[dict]) -> dict:
             if overlap > 0:
                 pairs.append((overlap, t_index, e_index))
     used_t, used_e, matched = set(), set(), {}
-    for _, t_index, e_index in sorted(pairs, reverse=True):
+    for _overlap, t_index, e_index in sorted(pairs, reverse=True):
         if t_index not in used_t and e_index not in used_e:
             used_t.add(t_index)
             used_e.add(e_index)

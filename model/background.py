@@ -48,9 +48,8 @@ def generated_clip(kind: str, rng: np.random.Generator, samples: int, rate: int)
     elif kind == 'hum':
         t = np.arange(samples) / rate
         mains = 50.0 if rng.random() < 0.5 else 60.0
-        x = np.zeros(samples)
-        for k in (1, 2, 3):
-            x += (level * 1.4 / k) * np.sin(2 * np.pi * k * mains * t + rng.uniform(0, 6.3))
+        x = sum(((level * 1.4 / k) * np.sin(2 * np.pi * k * mains * t + rng.uniform(0, 6.3)) for k in (1, 2, 3)),
+                np.zeros_like(t))
         x = x + level * 0.1 * rng.normal(0, 1, samples)
     else:
         raise ValueError(f'unknown background kind {kind!r}')

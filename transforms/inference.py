@@ -33,8 +33,7 @@ def aggregate(probabilities: np.ndarray, labels: tuple[str, ...], model_version:
     best = int(np.argmax(mean))
     found = None
     if events is not None:
-        if timing is None:
-            raise ValueError('events need the windows\' timing')
+        assert timing is not None, 'events need the windows timing (audio.events.window_timing)'
         found = tuple(detect_events(probabilities, labels, timing, events))
     return Classification(label=labels[best], confidence=float(mean[best]),
                           scores=tuple((label, float(p)) for label, p in zip(labels, mean)),
@@ -69,8 +68,10 @@ class _Aggregate(beam.DoFn):
         item, result = keyed
         try:
             # Events name windows with the same labels as the file's label: the producing model's.
-            timing = (window_timing(self._metadata, item.info.duration_seconds)
-                      if self._events is not None and self._metadata is not None else None)
+            timing = None
+            if self._events:
+                assert self._metadata is not None, 'events need the model metadata (its windowing)'
+                timing = window_timing(self._metadata, item.info.duration_seconds)
             classification = aggregate(result.inference, result.labels, str(result.model_id), self._events, timing)
         except Exception as e:
             yield beam.pvalue.TaggedOutput(FAILED, FailedAudio(item.source, 'inference', type(e).__name__, str(e)))

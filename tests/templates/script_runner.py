@@ -34,7 +34,9 @@ case "$args" in
     "$FAKE_IMAGE" ;;
   " dataflow jobs list "*) printf '%s' "$FAKE_ACTIVE_JOBS" ;;
   " dataflow flex-template build "*)  # --print-only: the spec, naming the image it was given
-    for a in "$@"; do [[ "$a" != --image=* ]] || printf '{"image": "%s", "sdkInfo": {"language": "PYTHON"}}\n' "${a#--image=}"; done ;;
+    for a in "$@"; do
+      [[ "$a" != --image=* ]] || printf '{"image": "%s", "sdkInfo": {"language": "PYTHON"}}\n' "${a#--image=}"
+    done ;;
   *" query "*) printf '%b' "${FAKE_QUERY_ROWS:-}" ;;
 esac
 exit 0
