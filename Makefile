@@ -17,7 +17,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt requirements-dev.txt setup.py
+$(STAMP): requirements.txt requirements-dev.txt requirements.in setup.py
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -37,7 +37,7 @@ model: $(DEMO_MODEL)/metadata.json ## Train the demo model if it is missing
 # The spoken-digit model, from the Free Spoken Digit Dataset recordings (not part of the repo).
 .PHONY: model-fsdd model-fsdd-loso
 FSDD_DIR ?= ../shared/datasets/fsdd/recordings
-FSDD_ARGS := --epochs 20 --augment shift,gain,noise --seed 0
+FSDD_ARGS := --epochs 20 --augment shift,gain,noise --seed 0 --background-class
 SPEAKER ?= theo
 
 model-fsdd: | $(STAMP) ## Train the spoken-digit model on FSDD's train split, test on its test split (FSDD_DIR=...)
@@ -64,6 +64,21 @@ lint: $(STAMP) ## ruff (rules in ruff.toml)
 
 typecheck: $(STAMP) ## mypy on the product packages (settings in mypy.ini)
 	$(VENV)/bin/mypy
+
+# The image's Python packages: requirements.in (by hand) compiled against the Beam SDK image's own set.
+.PHONY: constraints requirements
+BEAM_IMAGE_REQUIREMENTS ?=
+constraints: | $(STAMP) ## Regenerate beam-image-constraints.txt (BEAM_IMAGE_REQUIREMENTS=FILE: from Beam's base_image_requirements.txt)
+	$(PY) -m templates.compile_requirements constraints $(if $(BEAM_IMAGE_REQUIREMENTS),--from $(BEAM_IMAGE_REQUIREMENTS))
+
+requirements: | $(STAMP) ## Recompile requirements.txt (every package pinned) from requirements.in against the constraints
+	$(PY) -m templates.compile_requirements requirements
+
+# The whole cloud path on a real project (templates/smoke.sh): provision, model, image, template, streaming job,
+# one upload, its row in BigQuery. PROJECT=... is required; see docs/deploy.md.
+.PHONY: cloud-smoke
+cloud-smoke: $(DEMO_MODEL)/metadata.json $(DEMO_INPUT) ## On Google Cloud: build, launch, upload a clip, wait for its row (PROJECT=...)
+	templates/smoke.sh
 
 .PHONY: template-metadata shellcheck
 template-metadata: | $(STAMP) ## Regenerate templates/metadata.json and templates/schema/ (tests fail when stale)

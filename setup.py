@@ -7,7 +7,8 @@ HERE = pathlib.Path(__file__).parent
 
 
 def requirements():
-    lines = (HERE / 'requirements.txt').read_text().splitlines()
+    # The direct runtime dependencies; requirements.txt pins their whole closure (the image installs that).
+    lines = (HERE / 'requirements.in').read_text().splitlines()
     return [line for line in (raw.strip() for raw in lines) if line and not line.startswith(('#', '-'))]
 
 

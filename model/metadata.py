@@ -28,6 +28,8 @@ METADATA_FILE = 'metadata.json'
 SIGNATURE = 'serving_default'
 INPUT_NAME = 'waveform'
 OUTPUT_NAME = 'probabilities'
+# A label of this name means "nothing of interest" (``model.background``): never an event, still a file label.
+BACKGROUND_LABEL = 'background'
 
 
 @dataclass(frozen=True)
@@ -50,10 +52,6 @@ class ModelMetadata:
         if self.window_samples <= 0 or self.hop_samples <= 0 or self.sample_rate_hz <= 0:
             raise ValueError('sample_rate_hz, window_samples and hop_samples must be positive')
         object.__setattr__(self, 'labels', tuple(self.labels))
-
-    @property
-    def window_seconds(self) -> float:
-        return self.window_samples / self.sample_rate_hz
 
     def window_count(self, num_samples: int) -> int:
         """Windows covering ``num_samples``: a short file is one padded window."""

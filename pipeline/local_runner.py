@@ -119,8 +119,7 @@ def configure_runner(options: PipelineOptions, config: PipelineConfig,
     anonymous = not _needs_google_credentials(config) and not _has_configured_credentials()
     if anonymous:
         skip_credential_lookup()
-    if config.streaming:
-        options.view_as(StandardOptions).streaming = True
+    if config.streaming:  # pipeline.main.parse has set --streaming
         larger_streaming_pulls()
         from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
         return BundleBasedDirectRunner()

@@ -7,6 +7,7 @@ Streaming:     --input_subscription projects/P/subscriptions/S --output_table P:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -17,35 +18,46 @@ from typing import Optional, Sequence
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, StandardOptions
 
-from pipeline.graph import build_pipeline
+from pipeline.graph import build_pipeline, done_states, key_states_reader
 from pipeline.local_runner import configure_runner
-from pipeline.options import AudioPipelineOptions, OptionsError, PipelineConfig, validate
+from pipeline.options import AudioPipelineOptions, OptionsError, PipelineConfig, validate, with_absolute_paths
 from results import sqlite_store
-from results.tables import is_sqlite_path
 
 _LOG = logging.getLogger('pipeline')
 
 
-def _absolute_local(path: Optional[str]) -> Optional[str]:
-    return path if not path or path.startswith('gs://') else os.path.abspath(path)
-
-
 def parse(argv: Sequence[str]) -> tuple[PipelineOptions, PipelineConfig]:
+    """Beam's options, and the validated config with its local paths made absolute."""
     options = PipelineOptions(list(argv))
-    audio = options.view_as(AudioPipelineOptions)
-    # Rows and the dashboard refer to files by absolute path, whatever the working directory.
-    for name in ('input_pattern', 'spectrogram_location', 'model_uri', 'model_watch_pattern'):
-        setattr(audio, name, _absolute_local(getattr(audio, name)))
-    for name in ('output_table', 'error_table'):
-        value = getattr(audio, name)
-        if value and is_sqlite_path(value):
-            setattr(audio, name, os.path.abspath(value))
-    config = validate(options)
+    config = with_absolute_paths(validate(options))
     if config.streaming:
         options.view_as(StandardOptions).streaming = True
     # Workers import the pipeline package installed in their image (Dockerfile) or from setup.py.
     options.view_as(SetupOptions).save_main_session = False
     return options, config
+
+
+class _KnownNoise(logging.Filter):
+    """Drops Beam's "Resource module is not available" warning: Beam 2.77 sets ``resource`` to None when its
+    ModelManager cannot import torch (not used here), then warns at every memory check of RunInference."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith('Resource module is not available')
+
+
+def quiet_startup(verbose: bool) -> None:
+    """Keeps third-party start-up chatter out of the progress lines, unless ``--verbose``.
+
+    TensorFlow reads TF_CPP_MIN_LOG_LEVEL (worker processes inherit it); its C++ INFO lines that ignore the
+    variable are dropped while it loads (``model.native_logs``); Beam's known noise is filtered from the log.
+    """
+    if verbose:
+        os.environ['TF_CPP_MIN_LOG_LEVEL'] = '0'
+        return
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _KnownNoise) for f in handler.filters):
+            handler.addFilter(_KnownNoise())
 
 
 class _Progress:
@@ -82,13 +94,34 @@ class _Progress:
                   f'{time.monotonic() - self._began:.0f} s', file=sys.stderr, flush=True)
 
 
-def _summary(config: PipelineConfig, progress: _Progress, result, seconds: float) -> str:
+class _Repairs:
+    """What a batch replay retried and repaired: the rows' states read before and after the run."""
+
+    def __init__(self, config: PipelineConfig):
+        self._read = key_states_reader(config)
+        self._retry: set[tuple[str, str]] = set()
+        if self._read is not None:
+            done = done_states(config)
+            self._retry = {key for key, state in self._read().items() if state not in done}
+
+    def line(self, result) -> str:
+        if self._read is None:
+            return ''
+        retried = _counter(result, 'files_retried')
+        after = self._read()
+        repaired = len([key for key in self._retry if after.get(key) == sqlite_store.RESULT])
+        return (f'{retried} files retried (only error rows before: retryable ones, or any with --retry_failed), '
+                f'{repaired} repaired (now have a result).')
+
+
+def _summary(config: PipelineConfig, progress: _Progress, result, seconds: float, repairs: str) -> str:
     ok, failed = progress.delta()
     skipped = _counter(result, 'files_skipped_already_processed')
     total_ok, total_failed = sqlite_store.counts(config.output_table)
     lines = [
         f'Done in {seconds:.1f} s: {ok} files ok, {failed} failed'
         + (f', {skipped} skipped (already processed; --reprocess to redo them)' if skipped else '') + '.',
+        *([f'  replay: {repairs}'] if repairs else []),
         (f'  results:      {config.output_table}  (table "processed": {total_ok} rows, '
          f'"errors": {total_failed} rows)'),
         f'  spectrograms: {config.spectrogram_location}',
@@ -125,6 +158,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     except OptionsError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
+    quiet_startup(config.verbose)
     expected = None
     if config.input_pattern and not config.input_pattern.startswith('gs://'):
         from transforms.sources import count_local_matches
@@ -135,19 +169,21 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         print(f'Processing {expected or "the"} files matching {config.input_pattern} ...', file=sys.stderr,
               flush=True)
     started = time.monotonic()
+    # A local batch replay says what it retried and repaired (on Dataflow the launcher does not wait).
+    repairs = _Repairs(config) if runner is not None and not config.streaming else None
     pipeline = beam.Pipeline(runner=runner, options=options)
     build_pipeline(pipeline, config)
-    if not show_progress:
+    with _Progress(config, expected or 0) if show_progress else contextlib.nullcontext() as progress:
         result = pipeline.run()
-        if runner is not None:
+        if runner is not None or progress is not None:
             # Local runs finish here. On Dataflow the launcher (a Flex Template's, too) submits and
             # returns; blocking on a streaming job would never end.
             result.wait_until_finish()
-        return 0
-    with _Progress(config, expected or 0) as progress:
-        result = pipeline.run()
-        result.wait_until_finish()
-    print(_summary(config, progress, result, time.monotonic() - started), flush=True)
+    repaired = repairs.line(result) if repairs is not None else ''
+    if progress is not None:
+        print(_summary(config, progress, result, time.monotonic() - started, repaired), flush=True)
+    elif repaired:
+        print(f'Replay: {repaired}', file=sys.stderr, flush=True)
     return 0
 
 

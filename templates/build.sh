@@ -35,7 +35,8 @@ VERSIONED_TEMPLATE_FILE="gs://$DATAFLOW_BUCKET/templates/audio-pipeline-$TAG.jso
 
 section "Image: $IMAGE (Cloud Build)"
 run gcloud builds submit "$REPO_ROOT" --project="$PROJECT" --region="$REGION" \
-  --config="$TEMPLATES_DIR/cloudbuild.yaml" --substitutions="_IMAGE=$IMAGE" \
+  --config="$TEMPLATES_DIR/cloudbuild.yaml" \
+  --substitutions="_IMAGE=$IMAGE,_GCS_CHECK_PATH=gs://$DATAFLOW_BUCKET/cloudbuild/source/*" \
   --service-account="projects/$PROJECT/serviceAccounts/$BUILD_SA" \
   --gcs-source-staging-dir="gs://$DATAFLOW_BUCKET/cloudbuild/source"
 
