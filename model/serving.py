@@ -58,15 +58,30 @@ class LogMelFrontEnd:
     def frame_count(self, num_samples: int) -> int:
         return max(0, 1 + (num_samples - self.config.frame_length) // self.config.frame_step)
 
+    # Frames per FFT call: the call's buffers (~1.5 MB) stay in cache and are reused, instead of fresh
+    # multi-MB temporaries (page faults) for a whole block of windows.
+    FRAMES_PER_CHUNK = 512
+
     def __call__(self, samples: np.ndarray) -> np.ndarray:
+        """``[..., samples]`` -> ``[..., frames, n_mels]``: one signal, or a stack of equal-length ones at once."""
         c = self.config
-        frames = sliding_window_view(np.asarray(samples, dtype=np.float32), c.frame_length)[::c.frame_step]
-        spectrum = scipy.fft.rfft(frames * self._window, n=c.fft_length, axis=-1)
-        power = np.square(spectrum.real)
-        power += np.square(spectrum.imag)
-        mel = power @ self._mel
-        mel += np.float32(c.log_offset)
-        return np.log(mel, out=mel)
+        frames = sliding_window_view(np.asarray(samples, dtype=np.float32), c.frame_length, axis=-1
+                                     )[..., ::c.frame_step, :]
+        lead = frames.shape[:-1]
+        frames = frames.reshape(-1, c.frame_length)   # a copy only for a stack of signals
+        out = np.empty((len(frames), c.n_mels), np.float32)
+        chunk = min(self.FRAMES_PER_CHUNK, len(frames))
+        padded = np.zeros((chunk, c.fft_length), np.float32)   # the FFT's zero padding, written once
+        power = np.empty((chunk, c.fft_length // 2 + 1), np.float32)
+        for start in range(0, len(frames), chunk):
+            n = min(chunk, len(frames) - start)
+            np.multiply(frames[start:start + n], self._window, out=padded[:n, :c.frame_length])
+            spectrum = scipy.fft.rfft(padded[:n], axis=-1)
+            np.square(spectrum.real, out=power[:n])
+            power[:n] += np.square(spectrum.imag)
+            np.matmul(power[:n], self._mel, out=out[start:start + n])
+        out += np.float32(c.log_offset)
+        return np.log(out, out=out).reshape(*lead, c.n_mels)
 
 
 def window_patches(samples: np.ndarray, metadata: ModelMetadata, front_end: LogMelFrontEnd,
@@ -167,6 +182,14 @@ def choose_runtime(metadata: ModelMetadata, requested: str = AUTO) -> str:
     return SAVEDMODEL
 
 
+# One-window files of the batch being scored on this thread: their patches, computed together (see
+# ServingHandler.run_inference), by the id of their samples. Thread-local: Beam may share a handler's model
+# between threads, and the handler itself is pickled, so it holds no thread state of its own.
+_batched_patches = threading.local()
+# Short files per vectorised front-end call: bounds its working memory (~100 KB a file).
+FRONT_END_FILES_PER_CALL = 64
+
+
 class ServingHandler(SavedModelHandler):
     """``SavedModelHandler`` that serves through LiteRT when the model offers it (see the module doc)."""
 
@@ -199,8 +222,33 @@ class ServingHandler(SavedModelHandler):
 
     def window_inputs(self, samples: np.ndarray, model) -> Iterator[np.ndarray]:
         if isinstance(model, LiteRTModel):
+            ready = getattr(_batched_patches, 'by_id', {}).get(id(samples))
+            if ready is not None:
+                return iter((ready,))
             return window_patches(samples, self.metadata, self._front_end)
         return super().window_inputs(samples, model)
+
+    def run_inference(self, batch, model, inference_args=None):
+        """As the base class; with LiteRT, the batch's one-window files (short clips) first get their front end
+        in a few vectorised calls instead of one small call each (the calls' overhead was a third of the cost
+        per window of a short clip)."""
+        if not isinstance(model, LiteRTModel):
+            return super().run_inference(batch, model, inference_args)
+        w = self.metadata.window_samples
+        short = [samples for samples in batch if len(samples) <= w]
+        by_id = {}
+        for start in range(0, len(short) if len(short) > 1 else 0, FRONT_END_FILES_PER_CALL):
+            group = short[start:start + FRONT_END_FILES_PER_CALL]
+            windows = np.zeros((len(group), w), np.float32)
+            for row, samples in enumerate(group):
+                windows[row, :len(samples)] = samples
+            patches = self._front_end(windows)
+            by_id.update((id(samples), patches[row:row + 1]) for row, samples in enumerate(group))
+        _batched_patches.by_id = by_id
+        try:
+            return super().run_inference(batch, model, inference_args)
+        finally:
+            _batched_patches.by_id = {}
 
     def windows_per_call(self, model) -> int:
         if isinstance(model, LiteRTModel):

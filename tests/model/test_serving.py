@@ -151,3 +151,15 @@ def test_a_litert_worker_never_imports_tensorflow(tiny_model_dir):
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report == {'runtime': 'litert', 'windows': 2, 'loaded': {'tensorflow': False, 'keras': False}}
+
+
+def test_the_front_end_gives_the_same_for_a_stack_as_one_by_one_and_across_chunks():
+    front_end = serving.LogMelFrontEnd(FeatureConfig())
+    signals = np.random.default_rng(3).uniform(-1, 1, (3, 16000)).astype(np.float32)
+    one_by_one = np.stack([front_end(s) for s in signals])
+    np.testing.assert_allclose(front_end(signals), one_by_one, rtol=1e-6, atol=1e-6)
+    long = np.random.default_rng(4).uniform(-1, 1, 160 * (3 * front_end.FRAMES_PER_CHUNK + 7)).astype(np.float32)
+    whole = front_end(long)   # several FFT chunks, the last one short
+    assert whole.shape == (front_end.frame_count(len(long)), 64)
+    last_five = long[(len(whole) - 5) * 160:]
+    np.testing.assert_allclose(whole[-5:], front_end(last_five), rtol=1e-6, atol=1e-6)
