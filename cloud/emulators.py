@@ -133,16 +133,19 @@ class EmulatorBigQueryClient:
                                        client_options=ClientOptions(api_endpoint=self.endpoint))
         return self._bq
 
+    def _wait_for_outage(self) -> api_retry.Retry:
+        """Waits out an outage for ``outage_deadline``, then RetryError; a refusal comes back at once."""
+        return api_retry.Retry(predicate=_is_outage, initial=0.5, maximum=5.0, timeout=self.outage_deadline)
+
     def _table_fields(self, table: str) -> list[dict[str, Any]]:
         if table not in self._fields:
-            self._fields[table] = [f.to_api_repr() for f in self._client().get_table(table).schema]
+            got = self._client().get_table(table, retry=self._wait_for_outage(), timeout=REQUEST_TIMEOUT_SECONDS)
+            self._fields[table] = [f.to_api_repr() for f in got.schema]
         return self._fields[table]
 
     def _insert(self, table: str, rows: list[dict], row_ids: Optional[list], ignore_unknown_values: bool):
-        # Waits out an outage; a refusal (HTTP 500 for a wrong-typed value) comes back at once.
-        wait_for_outage = api_retry.Retry(predicate=_is_outage, initial=0.5, maximum=5.0,
-                                          timeout=self.outage_deadline)
-        return self._client().insert_rows_json(table, rows, row_ids=row_ids, retry=wait_for_outage,
+        # (A refusal, HTTP 500 for a wrong-typed value, is not an outage: it comes back at once.)
+        return self._client().insert_rows_json(table, rows, row_ids=row_ids, retry=self._wait_for_outage(),
                                                ignore_unknown_values=ignore_unknown_values,
                                                timeout=REQUEST_TIMEOUT_SECONDS)
 
