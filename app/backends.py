@@ -16,7 +16,7 @@ from google.cloud import bigquery
 
 from app.queries import BIGQUERY, SQLITE, Dialect, Query
 from results import bigquery_store, schema, sqlite_store
-from results.tables import default_error_table, is_bigquery_table, is_sqlite_path
+from results.tables import default_error_table, default_events_table, is_bigquery_table, is_sqlite_path
 
 
 class ResultsUnavailable(Exception):
@@ -47,7 +47,8 @@ class SqliteBackend:
         if not os.path.exists(self.path):
             raise ResultsUnavailable(f'No results database at {self.path} yet: run the pipeline first '
                                      '(`make run`), or start the dashboard with `--results` pointing at one.')
-        sql = query.sql.format(processed=sqlite_store.PROCESSED, errors=sqlite_store.ERRORS)
+        sql = query.sql.format(processed=sqlite_store.PROCESSED, errors=sqlite_store.ERRORS,
+                               events=sqlite_store.EVENTS)
         params = {k: _sqlite_value(v) for k, v in query.params.items()}
         conn = sqlite3.connect(f'file:{os.path.abspath(self.path)}?mode=ro', uri=True, timeout=30)
         try:
@@ -96,7 +97,8 @@ class BigQueryBackend:
     def rows(self, query: Query) -> list[dict[str, Any]]:
         latest = _quoted(schema.latest_view_name(self.processed_table))
         sql = query.sql.format(processed=_outcomes(latest, schema.RESULT_OUTCOME, schema.PROCESSED_FIELDS),
-                               errors=_outcomes(latest, schema.ERROR_OUTCOME, schema.ERROR_FIELDS))
+                               errors=_outcomes(latest, schema.ERROR_OUTCOME, schema.ERROR_FIELDS),
+                               events=_quoted(default_events_table(self.processed_table)))
         config = bigquery.QueryJobConfig(query_parameters=[_bigquery_param(k, v) for k, v in query.params.items()])
         try:
             return [dict(row.items()) for row in self.client.query(sql, job_config=config).result()]

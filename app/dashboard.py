@@ -20,6 +20,7 @@ from app.data import DashboardData, Summary, open_data
 from app.media import MAX_AUDIO_BYTES, MAX_IMAGE_BYTES, MediaUnavailable, audio_mime_type, read_media
 from app.queries import Filters
 from app.settings import REFRESH_CHOICES, Settings, parse
+from app.timeline import show_timeline
 from app.upload import MB, save_upload
 
 TIME_RANGES = {'All time': None, 'Last hour': dt.timedelta(hours=1), 'Last 24 hours': dt.timedelta(days=1),
@@ -75,8 +76,10 @@ def filter_controls(data: DashboardData) -> Filters:
     elif TIME_RANGES[range_name] is not None:
         since = now - TIME_RANGES[range_name]
     name = st.sidebar.text_input('Name contains', key='name', placeholder='part of the file name or path')
+    event_label = st.sidebar.selectbox('Has an event of label', ['Any'] + data.event_labels(), key='event_label',
+                                       help='Only files in which this label was heard somewhere (events).')
     return Filters(labels=tuple(labels), min_confidence=low, max_confidence=high, since=since, until=until,
-                   name=name)
+                   name=name, event_label='' if event_label == 'Any' else event_label)
 
 
 def refresh_control(settings: Settings) -> int:
@@ -150,6 +153,7 @@ def files_section(data: DashboardData, filters: Filters, summary: Summary, defau
         'Label': [r['label'] for r in page.rows],
         'Confidence': [f'{r["confidence"]:.2f}' if r['confidence'] is not None else '–' for r in page.rows],
         'Duration': [seconds(r['duration_seconds']) for r in page.rows],
+        'Events': ['–' if r.get('event_count') is None else str(r['event_count']) for r in page.rows],
         'Model': [r['model_version'] for r in page.rows],
     })
     st.table(table, hide_index=True, alt='Processed files on this page')
@@ -171,8 +175,9 @@ def file_detail(data: DashboardData, audio_file: str, generation: str) -> None:
     left, right = st.columns([3, 2])
     with left:
         try:
-            st.image(_image(row['spectrogram_image']), width='stretch', output_format='PNG',
-                     alt=f'Spectrogram of {short_name(audio_file)}')
+            png = _image(row['spectrogram_image'])
+            st.image(png, width='stretch', output_format='PNG', alt=f'Spectrogram of {short_name(audio_file)}')
+            show_timeline(data.events(row), row['duration_seconds'] or 0.0, png)
         except MediaUnavailable as e:
             st.warning(f'Spectrogram not shown: {e}')
         try:
@@ -237,7 +242,8 @@ def main() -> None:
     refresh = refresh_control(settings)
     upload_panel(settings)
     # New filter choices: back to the first page. (The choices, not the Filters: "last hour" moves with the clock.)
-    choices = tuple(str(st.session_state.get(k)) for k in ('labels', 'confidence', 'time_range', 'dates', 'name'))
+    choices = tuple(str(st.session_state.get(k)) for k in ('labels', 'confidence', 'time_range', 'dates', 'name',
+                                                          'event_label'))
     if st.session_state.get('filter_choices') != choices:
         st.session_state['filter_choices'] = choices
         st.session_state['page'] = 1

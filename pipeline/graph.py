@@ -2,7 +2,7 @@
 
 Top-level labels are stable (Dataflow's ``--update`` maps running state by
 them): ReadNotifications | MatchFiles, Dedupe, Decode, RenderSpectrogram,
-Classify, WriteResults, CollectFailures, WriteErrors.
+Classify, [MarkSpectrogramEvents, only with --spectrogram_events], WriteResults, CollectFailures, WriteErrors.
 """
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ from transforms.coders import register_coders
 from transforms.decode import DecodeAudio
 from transforms.dedupe import DropRepeatedNotifications, SkipAlreadyProcessed
 from transforms.failures import Retrier
-from transforms.inference import ClassifyAudio
+from transforms.inference import ClassifyAudio, event_settings
 from transforms.sinks import WriteErrors, WriteResults
 from transforms.sources import MatchFiles, ReadNotifications
-from transforms.spectrogram import RenderSpectrogram
+from transforms.spectrogram import MarkSpectrogramEvents, RenderSpectrogram
 
 
 def key_states_reader(config: PipelineConfig):
@@ -70,9 +70,14 @@ def build_pipeline(p: beam.Pipeline, config: PipelineConfig,
                                                  retrier)
     rendered = decoded.ok | 'RenderSpectrogram' >> RenderSpectrogram(config.spectrogram_location,
                                                                        config.spectrogram_max_width, retrier)
+    events = event_settings(config.event_min_confidence) if config.events else None
     classified = rendered.ok | 'Classify' >> ClassifyAudio(handler, config.model_watch_pattern,
-                                                            config.model_watch_interval_seconds)
-    write_failures = classified.ok | 'WriteResults' >> WriteResults(config.output_table, config.streaming, retrier)
+                                                            config.model_watch_interval_seconds, events)
+    results = classified.ok
+    if config.spectrogram_events:  # a step of its own, only when asked for: running jobs keep their graph
+        results = results | 'MarkSpectrogramEvents' >> MarkSpectrogramEvents()
+    write_failures = results | 'WriteResults' >> WriteResults(config.output_table, config.streaming, retrier,
+                                                              config.events_table)
 
     failures = ((source.failed, decoded.failed, rendered.failed, classified.failed, write_failures)
                 | 'CollectFailures' >> beam.Flatten())

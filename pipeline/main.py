@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 import threading
 import time
@@ -34,6 +35,29 @@ def parse(argv: Sequence[str]) -> tuple[PipelineOptions, PipelineConfig]:
     # Workers import the pipeline package installed in their image (Dockerfile) or from setup.py.
     options.view_as(SetupOptions).save_main_session = False
     return options, config
+
+
+class _KnownNoise(logging.Filter):
+    """Drops Beam's "Resource module is not available" warning: Beam 2.77 sets ``resource`` to None when its
+    ModelManager cannot import torch (not used here), then warns at every memory check of RunInference."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith('Resource module is not available')
+
+
+def quiet_startup(verbose: bool) -> None:
+    """Keeps third-party start-up chatter out of the progress lines, unless ``--verbose``.
+
+    TensorFlow reads TF_CPP_MIN_LOG_LEVEL (worker processes inherit it); its C++ INFO lines that ignore the
+    variable are dropped while it loads (``model.native_logs``); Beam's known noise is filtered from the log.
+    """
+    if verbose:
+        os.environ['TF_CPP_MIN_LOG_LEVEL'] = '0'
+        return
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _KnownNoise) for f in handler.filters):
+            handler.addFilter(_KnownNoise())
 
 
 class _Progress:
@@ -142,6 +166,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     except OptionsError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
+    quiet_startup(config.verbose)
     expected = None
     if config.input_pattern and not config.input_pattern.startswith('gs://'):
         from transforms.sources import count_local_matches

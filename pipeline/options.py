@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from results.tables import BQ_TABLE_RE, default_error_table, is_sqlite_path
+from results.tables import BQ_TABLE_RE, default_error_table, default_events_table, is_sqlite_path
 
 DEFAULT_MODEL_URI = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'artifacts', 'models',
                                  'demo')
@@ -135,7 +135,21 @@ OPTIONS: tuple[Option, ...] = (
     Option('dedupe_ttl_seconds',
            'Streaming: how long a (file, generation) already seen is remembered, to drop redelivered notifications.',
            type=int, default=3600, regex=r'^[0-9]+$'),
+    Option('events',
+           'Write what was heard when: one row per event (a run of windows with the same label, not background, '
+           'each at least event_min_confidence) to <output_table>_events in BigQuery or the "events" table of the '
+           'SQLite file, and the count on each result row (event_count). --events=false turns it off.',
+           is_flag=True, default=True, regex=r'^(true|false)$', label='Write events'),
+    Option('event_min_confidence',
+           'Events: the least probability of a window\'s top label for the window to be part of an event (0-1].',
+           type=float, default=0.5, regex=r'^(0(\.[0-9]+)?|1(\.0+)?)$', label='Event minimum confidence'),
+    Option('spectrogram_events',
+           'Mark the events on the spectrogram PNG itself: thin labelled bands under the time axis, so the image '
+           'alone tells what was heard when.',
+           is_flag=True, default=False, regex=r'^(true|false)$', label='Events on spectrograms'),
     Option('progress', 'Local runs: print progress and a summary while the pipeline runs.',
+           is_flag=True, default=False, in_template=False),
+    Option('verbose', 'Also show the start-up messages of TensorFlow and Beam that are hidden by default.',
            is_flag=True, default=False, in_template=False),
 )
 # The PipelineConfig field that no option declares: validate() computes it.
@@ -188,12 +202,21 @@ class PipelineConfig:
     transient_retry_seconds: float
     spectrogram_max_width: int
     dedupe_ttl_seconds: int
+    events: bool
+    event_min_confidence: float
+    spectrogram_events: bool
     progress: bool
+    verbose: bool
     streaming: bool
 
     @property
     def uses_sqlite(self) -> bool:
         return is_sqlite_path(self.output_table)
+
+    @property
+    def events_table(self) -> Optional[str]:
+        """Where event rows go, or None with --events=false."""
+        return default_events_table(self.output_table) if self.events else None
 
 
 class OptionsError(ValueError):
@@ -243,6 +266,10 @@ def validate(options: PipelineOptions) -> PipelineConfig:
         problems.append(f'--inference_runtime must be auto, litert or savedmodel, got {o.inference_runtime!r}')
     if (o.min_batch_size or 0) > (o.max_batch_size or 0):
         problems.append('--min_batch_size must not exceed --max_batch_size')
+    if o.event_min_confidence is None or not 0 < o.event_min_confidence <= 1:
+        problems.append(f'--event_min_confidence must be in (0, 1], got {o.event_min_confidence!r}')
+    if o.spectrogram_events and not o.events:
+        problems.append('--spectrogram_events draws the events: it needs --events (the default)')
     if (o.spectrogram_max_width or 0) < 64:
         problems.append('--spectrogram_max_width must be at least 64 pixels')
     if on_dataflow:

@@ -86,6 +86,7 @@ class _Decode(beam.DoFn):
 
 
 class DecodeAudio(beam.PTransform):
+    """AudioObject -> DecodedAudio at the model's rate; unreadable or undecodable files -> ``failed``."""
 
     def __init__(self, sample_rate_hz: int, max_duration_seconds: float, retrier: Retrier = DEFAULT_RETRIER):
         super().__init__()

@@ -10,12 +10,20 @@ writer, a full disk) is never the file's fault: the write is retried
 (``transforms.failures.Retrier``, ``--transient_retry_seconds``) and, if the
 store is still unavailable, the bundle fails and the runner retries it: there is
 nowhere to record an error row, and dropping the row would lose the file.
+
+Event rows travel with their file's result row. SQLite writes both in one
+transaction. BigQuery writes them to ``<output_table>_events`` beside the
+results, from the same elements (streaming: inserts of the same bundle;
+batch: load jobs at the end of the run); ``event_count`` on the result row
+says how many to expect. An event row BigQuery refuses is logged and counted
+(``event_rows_lost``), never turned into an error row: the file has its result.
 """
 from __future__ import annotations
 
 import json
 import logging
 import time
+from typing import Optional
 
 import apache_beam as beam
 from apache_beam.io.gcp.bigquery import BigQueryDisposition, WriteToBigQuery
@@ -110,8 +118,10 @@ class _WriteSqlite(beam.DoFn):
 
 
 def _bigquery_write(rows, table: str, table_kind: str, streaming: bool, retrier: Retrier):
-    partition, cluster = ((schema.PARTITION_FIELD, schema.CLUSTER_FIELDS) if table_kind == sqlite_store.PROCESSED
-                          else (schema.ERRORS_PARTITION_FIELD, schema.ERRORS_CLUSTER_FIELDS))
+    partition, cluster = {
+        sqlite_store.PROCESSED: (schema.PARTITION_FIELD, schema.CLUSTER_FIELDS),
+        sqlite_store.ERRORS: (schema.ERRORS_PARTITION_FIELD, schema.ERRORS_CLUSTER_FIELDS),
+        sqlite_store.EVENTS: (schema.EVENTS_PARTITION_FIELD, schema.EVENTS_CLUSTER_FIELDS)}[table_kind]
     extra = {'timePartitioning': {'type': 'DAY', 'field': partition}, 'clustering': {'fields': list(cluster)}}
     return rows | 'ToBigQuery' >> WriteToBigQuery(
         table,
@@ -148,19 +158,66 @@ def _write(rows, table: str, table_kind: str, streaming: bool, retrier: Retrier)
     return result.failed_rows_with_errors | 'RowFailures' >> beam.Map(_bigquery_failure)
 
 
-class WriteResults(beam.PTransform):
-    """(ProcessedAudio, Classification) -> one row each; returns the FailedAudio of rows that failed."""
+def _result_row(row):
+    return schema.split_events(row)[0]
 
-    def __init__(self, table: str, streaming: bool, retrier: Retrier = DEFAULT_RETRIER):
+
+def _event_rows(row):
+    return schema.split_events(row)[1] or []
+
+
+class WriteResults(beam.PTransform):
+    """(ProcessedAudio, Classification) -> one row each, and its events; returns the FailedAudio of rows that failed.
+
+    ``events_table``: where BigQuery event rows go (SQLite keeps them in the results file; see the module doc).
+    """
+
+    def __init__(self, table: str, streaming: bool, retrier: Retrier = DEFAULT_RETRIER,
+                 events_table: Optional[str] = None):
         super().__init__()
         self._table = table
         self._streaming = streaming
         self._retrier = retrier
+        self._events_table = events_table
 
     def expand(self, classified):
-        rows = classified | 'ToRows' >> beam.MapTuple(lambda item, result: schema.processed_row(item, result,
-                                                                                                time.time()))
-        return _write(rows, self._table, sqlite_store.PROCESSED, self._streaming, self._retrier)
+        rows = classified | 'ToRows' >> beam.MapTuple(
+            lambda item, result: schema.processed_row_with_events(item, result, time.time()))
+        if is_sqlite_path(self._table):   # the row carries its events into the same transaction
+            return _write(rows, self._table, sqlite_store.PROCESSED, self._streaming, self._retrier)
+        if self._events_table:
+            events = rows | 'EventRows' >> beam.FlatMap(_event_rows)
+            lost = events | 'WriteEvents' >> _WriteRows(self._events_table, sqlite_store.EVENTS, self._streaming,
+                                                        self._retrier)
+            _ = lost | 'ReportLostEvents' >> beam.Map(_LostRowReport('an event row', 'event_rows_lost'))
+        results = rows | 'ResultRows' >> beam.Map(_result_row)
+        return _write(results, self._table, sqlite_store.PROCESSED, self._streaming, self._retrier)
+
+
+class _WriteRows(beam.PTransform):
+    """Rows of one kind into one table, in a composite of its own so that its steps' labels clash with no other's."""
+
+    def __init__(self, table: str, table_kind: str, streaming: bool, retrier: Retrier):
+        super().__init__()
+        self._table = table
+        self._table_kind = table_kind
+        self._streaming = streaming
+        self._retrier = retrier
+
+    def expand(self, rows):
+        return _write(rows, self._table, self._table_kind, self._streaming, self._retrier)
+
+
+class _LostRowReport:
+    """Counts and logs a row that could not be written even as an error row (the last resort: nothing to retry)."""
+
+    def __init__(self, what: str, counter: str):
+        self._what = what
+        self._lost = Metrics.counter(METRICS_NAMESPACE, counter)
+
+    def __call__(self, failure: FailedAudio) -> None:
+        self._lost.inc()
+        _LOG.error('could not write %s for %s: %s', self._what, failure.source.uri, failure.message)
 
 
 class WriteErrors(beam.PTransform):
@@ -175,10 +232,4 @@ class WriteErrors(beam.PTransform):
     def expand(self, failures):
         rows = failures | 'ToRows' >> beam.Map(lambda f: schema.error_row(f, time.time()))
         lost = _write(rows, self._table, sqlite_store.ERRORS, self._streaming, self._retrier)
-        lost_counter = Metrics.counter(METRICS_NAMESPACE, 'error_rows_lost')
-
-        def report(failure: FailedAudio):
-            lost_counter.inc()
-            _LOG.error('could not write the error row for %s: %s', failure.source.uri, failure.message)
-
-        return lost | 'ReportLost' >> beam.Map(report)
+        return lost | 'ReportLost' >> beam.Map(_LostRowReport('the error row', 'error_rows_lost'))

@@ -17,7 +17,7 @@ from apache_beam.metrics import Metrics
 
 from audio.naming import spectrogram_uri
 from audio.records import DecodedAudio
-from audio.spectrogram import SpectrogramStyle, render_png
+from audio.spectrogram import SpectrogramStyle, add_event_bands, render_png
 from transforms import METRICS_NAMESPACE
 from transforms.failures import (DEFAULT_RETRIER, FAILED, Retrier, StageFailure, StageOutputs, as_input_failure,
                                  tagged)
@@ -73,6 +73,7 @@ class _Render(beam.DoFn):
 
 
 class RenderSpectrogram(beam.PTransform):
+    """DecodedAudio -> the same, with the URI of its spectrogram PNG (written under ``location``)."""
 
     def __init__(self, location: str, max_width: int, retrier: Retrier = DEFAULT_RETRIER):
         super().__init__()
@@ -82,3 +83,37 @@ class RenderSpectrogram(beam.PTransform):
         out = decoded | 'RenderAndWrite' >> beam.ParDo(self._fn).with_output_types(DecodedAudio).with_outputs(
             FAILED, main='ok')
         return StageOutputs(out.ok, out[FAILED])
+
+
+class _MarkEvents(beam.DoFn):
+    """Rewrites a file's PNG with its events marked; passes (item, classification) on unchanged.
+
+    The row is what matters: a PNG that cannot be marked is logged and counted, never a failed file.
+    """
+
+    def __init__(self):
+        self._marked = Metrics.counter(METRICS_NAMESPACE, 'spectrograms_marked')
+        self._failed = Metrics.counter(METRICS_NAMESPACE, 'spectrogram_marks_failed')
+
+    def process(self, classified):
+        item, result = classified
+        if result.events and item.spectrogram_uri:
+            try:
+                with FileSystems.open(item.spectrogram_uri) as f:
+                    png = f.read()
+                marked = add_event_bands(png, item.info.duration_seconds,
+                                         [(e.start_seconds, e.end_seconds, e.label) for e in result.events])
+                with FileSystems.create(item.spectrogram_uri, mime_type='image/png') as f:
+                    f.write(marked)
+                self._marked.inc()
+            except Exception:
+                self._failed.inc()
+                _LOG.warning('could not mark the events on %s', item.spectrogram_uri, exc_info=True)
+        yield classified
+
+
+class MarkSpectrogramEvents(beam.PTransform):
+    """(ProcessedAudio, Classification) -> the same, after drawing the events onto the file's spectrogram."""
+
+    def expand(self, classified):
+        return classified | 'MarkEvents' >> beam.ParDo(_MarkEvents())

@@ -108,3 +108,22 @@ def test_a_replay_repairs_a_retryable_error_and_says_so(tmp_path, tiny_model_dir
     assert '1 files ok, 0 failed, 1 skipped' in out
     assert 'replay: 1 files retried' in out and '1 repaired (now have a result)' in out
     assert sqlite_store.counts(str(db)) == (2, 0)
+
+
+def test_the_output_is_progress_and_summary_without_third_party_start_up_chatter(tmp_path, tiny_model_dir):
+    import subprocess
+    import sys
+
+    write_clip(tmp_path / 'in', 'a.wav')
+    env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}  # as a user runs it, no make
+    args = [sys.executable, '-m', 'pipeline.main', '--input_pattern', f'{tmp_path}/in/**', '--output_table',
+            str(tmp_path / 'r.db'), '--spectrogram_location', str(tmp_path / 's'), '--model_uri', tiny_model_dir,
+            '--inference_runtime', 'savedmodel', '--progress']
+    quiet = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
+    assert quiet.returncode == 0, quiet.stderr
+    assert 'Done in' in quiet.stdout and 'Processing 1 files' in quiet.stderr
+    for noise in ('oneDNN', 'absl::InitializeLog', 'Resource module is not available'):
+        assert noise not in quiet.stderr, quiet.stderr
+    verbose = subprocess.run(args + ['--reprocess', '--verbose'], capture_output=True, text=True, env=env,
+                             timeout=300)
+    assert verbose.returncode == 0 and 'oneDNN' in verbose.stderr  # what --verbose brings back

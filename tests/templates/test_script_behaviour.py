@@ -151,3 +151,36 @@ def test_teardown_of_a_torn_down_project_deletes_nothing(cloud):
     result, calls = cloud('teardown.sh', '--yes', state='fresh')
     assert result.returncode == 0, result.stderr
     assert [c for c in calls if is_change(c) and 'remove-iam-policy-binding' not in c] == []
+
+
+@pytest.fixture
+def clip(tmp_path):
+    path = tmp_path / 'tone.wav'
+    path.write_bytes(b'RIFF')
+    return str(path)
+
+
+def test_smoke_builds_launches_uploads_and_reports_the_row(cloud, clip):
+    row = '[{"audio_file": "gs://x", "label": "tone", "confidence": "0.97"}]'
+    result, calls = cloud('smoke.sh', CLIP=clip, FAKE_QUERY_ROWS=row, POLL_SECONDS='0')
+    assert result.returncode == 0, result.stderr
+    assert 'OK: the template built, the job launched' in result.stdout and '"label": "tone"' in result.stdout
+    (spec_upload, _) = find(calls, 'gcloud', 'storage', 'cp')[:2]
+    assert spec_upload[4].endswith('.json')           # build.sh ran, spec patched and uploaded
+    (launch,) = find(calls, 'gcloud', 'dataflow', 'flex-template', 'run')
+    assert '--update' not in launch
+    (upload,) = [c for c in find(calls, 'gcloud', 'storage', 'cp') if c[3] == clip]
+    assert upload[4].startswith(f'gs://{PROJECT}-audio-input/smoke/') and upload[4].endswith('-tone.wav')
+    queries = [c for c in find(calls, 'bq') if upload[4] in c[-1]]
+    assert len(queries) == 2 and all('query' in q for q in queries)   # its result row, then its error row
+
+
+def test_smoke_updates_a_running_job_and_fails_on_an_error_row_or_no_row(cloud, clip):
+    error = '[{"audio_file": "gs://x", "error_type": "NotAudio"}]'
+    result, calls = cloud('smoke.sh', CLIP=clip, FAKE_QUERY_ROWS=error, POLL_SECONDS='0',
+                          active_jobs='2026-01-01_00_00_00-123\n')
+    assert result.returncode != 0 and 'became an error row' in result.stderr
+    (launch,) = find(calls, 'gcloud', 'dataflow', 'flex-template', 'run')
+    assert '--update' in launch
+    result, _ = cloud('smoke.sh', CLIP=clip, POLL_SECONDS='0', SMOKE_TIMEOUT_SECONDS='0')
+    assert result.returncode != 0 and 'no row for gs://' in result.stderr

@@ -367,9 +367,11 @@ class TestReadme:
                 assert f'`{label}`' in section, label
 
     def test_every_setting_in_the_commands_is_one_the_scripts_read(self, section):
-        scripts = (TEMPLATES / 'common.sh').read_text() + (TEMPLATES / 'run.sh').read_text()
+        scripts = ''.join(p.read_text() for p in sorted(TEMPLATES.glob('*.sh')))
+        scripts += (TEMPLATES.parent / 'Makefile').read_text()   # make variables (BEAM_IMAGE_REQUIREMENTS=...)
         dockerfile = (TEMPLATES.parent / 'Dockerfile').read_text()
         settings = set(re.findall(r'\b([A-Z][A-Z_]{3,})=', section))
         assert {'PROJECT', 'REGION', 'MODEL_URI', 'TRANSFORM_NAME_MAPPINGS'} <= settings
         for setting in settings:
-            assert f'{setting}=' in scripts or f'${{{setting}' in scripts or f'ENV {setting}=' in dockerfile, setting
+            assert (f'{setting}=' in scripts or f'${{{setting}' in scripts or f'ENV {setting}=' in dockerfile
+                    or f'ARG {setting}=' in dockerfile), setting
