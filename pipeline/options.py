@@ -18,6 +18,7 @@ from typing import Any, Optional
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from results.tables import BQ_TABLE_RE, default_error_table, default_events_table, is_sqlite_path
+from transforms.failures import DEFAULT_TRANSIENT_RETRY_SECONDS  # the stages' default is the option's
 
 DEFAULT_MODEL_URI = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'artifacts', 'models',
                                  'demo')
@@ -129,7 +130,7 @@ OPTIONS: tuple[Option, ...] = (
            'up: the file then gets an error row with retryable = true, which a batch replay retries (a store that '
            'stays unwritable fails the bundle instead, for the runner to retry). 0 = do not retry. Bad input '
            'is never retried.',
-           type=float, default=600.0, regex=r'^[0-9]+(\.[0-9]+)?$'),
+           type=float, default=DEFAULT_TRANSIENT_RETRY_SECONDS, regex=r'^[0-9]+(\.[0-9]+)?$'),
     Option('spectrogram_max_width', 'Upper bound on the pixel width of the spectrogram plot of a long file.',
            type=int, default=1600, regex=r'^[0-9]+$', positive=True),
     Option('dedupe_ttl_seconds',
