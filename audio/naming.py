@@ -25,6 +25,16 @@ _MAX_COMPONENT = 120  # characters; well under the 255-byte file name limit even
 _MAX_DEPTH = 16
 
 
+# How the dashboard names an upload while it is being written (app/upload.py): sources never read one.
+PARTIAL_UPLOAD_PREFIX = '.upload-'
+PARTIAL_UPLOAD_SUFFIX = '.partial'
+
+
+def is_partial_upload(path: str) -> bool:
+    base = path.rsplit('/', 1)[-1]
+    return base.startswith(PARTIAL_UPLOAD_PREFIX) and base.endswith(PARTIAL_UPLOAD_SUFFIX)
+
+
 def is_audio_name(name: str, content_type: str | None = None) -> bool:
     """By extension, or failing that by a declared audio content type."""
     base = name.rsplit('/', 1)[-1]

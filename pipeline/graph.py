@@ -7,9 +7,10 @@ Classify, WriteResults, CollectFailures, WriteErrors.
 from __future__ import annotations
 
 import functools
-from typing import Optional
+from typing import Optional, Sequence
 
 import apache_beam as beam
+from apache_beam.io.filesystem import FileMetadata
 
 from model.handlers import WindowedClassifierHandler
 from pipeline.options import PipelineConfig
@@ -42,13 +43,16 @@ def existing_keys_reader(config: PipelineConfig):
 
 
 def build_pipeline(p: beam.Pipeline, config: PipelineConfig,
-                   handler: Optional[WindowedClassifierHandler] = None) -> None:
+                   handler: Optional[WindowedClassifierHandler] = None,
+                   listed_files: Optional[Sequence[FileMetadata]] = None) -> None:
+    """``listed_files``: watch mode's run over the files its listing found (pipeline/watch.py)."""
     handler = handler or make_handler(config)
     if config.streaming:
         source = p | 'ReadNotifications' >> ReadNotifications(config.input_subscription, config.spectrogram_location)
         objects = source.ok | 'Dedupe' >> DropRepeatedNotifications(config.dedupe_ttl_seconds)
     else:
-        source = p | 'MatchFiles' >> MatchAudioFiles(config.input_pattern, config.spectrogram_location)
+        source = p | 'MatchFiles' >> MatchAudioFiles(config.input_pattern, config.spectrogram_location,
+                                                    listed_files)
         objects = source.ok | 'Dedupe' >> SkipAlreadyProcessed(existing_keys_reader(config))
 
     decoded = objects | 'Decode' >> DecodeAudio(handler.metadata.sample_rate_hz, config.max_duration_seconds)

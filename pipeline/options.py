@@ -114,6 +114,14 @@ OPTIONS: tuple[Option, ...] = (
     Option('dedupe_ttl_seconds',
            'Streaming: how long a (file, generation) already seen is remembered, to drop redelivered notifications.',
            type=int, default=3600, regex=r'^[0-9]+$'),
+    Option('watch',
+           'Local runs: keep running over input_pattern (a folder or a gs:// prefix, for buckets without '
+           'notifications) and process each new file, and each new version of a file, once, a few seconds after '
+           'it appears; a file still being written is read once its size stops changing. Stop with Ctrl-C; '
+           'restarting the same command after a crash processes whatever has no row yet.',
+           is_flag=True, default=False, in_template=False),
+    Option('watch_interval_seconds', 'Watch mode: how often input_pattern is listed for new files.',
+           type=float, default=2.0, in_template=False),
     Option('progress', 'Local runs: print progress and a summary while the pipeline runs.',
            is_flag=True, default=False, in_template=False),
 )
@@ -164,6 +172,8 @@ class PipelineConfig:
     spectrogram_max_width: int
     dedupe_ttl_seconds: int
     progress: bool
+    watch: bool
+    watch_interval_seconds: float
     streaming: bool
 
     @property
@@ -209,6 +219,16 @@ def validate(options: PipelineOptions) -> PipelineConfig:
                         'DirectRunner cannot watch for new models. Locally, restart the job with --model_uri')
     if o.model_watch_pattern and o.model_endpoint:
         problems.append('--model_watch_pattern updates the in-worker model; it cannot be combined with --model_endpoint')
+    if o.watch and not o.input_pattern:
+        problems.append('--watch needs --input_pattern (the folder or gs:// prefix to watch); a Pub/Sub '
+                        'subscription already streams')
+    if o.watch and o.reprocess:
+        problems.append('--watch cannot be combined with --reprocess (it would redo every file every interval)')
+    if o.watch and 'direct' not in str(runner).lower():
+        problems.append('--watch runs locally (a loop of local batch runs); on Dataflow stream from the bucket\'s '
+                        'Pub/Sub notifications with --input_subscription')
+    if (o.watch_interval_seconds or 0) <= 0:
+        problems.append('--watch_interval_seconds must be positive')
     if o.reprocess and o.input_subscription:
         problems.append('--reprocess applies to batch replay (--input_pattern) only')
     for name in ('max_duration_seconds', 'min_batch_size', 'max_batch_size', 'model_copies',

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import glob
 import os
-from typing import NamedTuple
+from typing import NamedTuple, Optional, Sequence
 
 import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import FileMetadata
 from apache_beam.metrics import Metrics
 
-from audio.naming import is_under
+from audio.naming import is_partial_upload, is_under
 from audio.records import AudioObject, FailedAudio
 from transforms import METRICS_NAMESPACE
 from transforms.notification import Ignored, MalformedNotification, parse_notification
@@ -121,18 +121,23 @@ class _ToAudioObject(beam.DoFn):
 
 
 class MatchAudioFiles(beam.PTransform):
-    """Every file a glob matches (except our own outputs) -> AudioObject, spread across workers."""
+    """Every file a glob matches (except our own outputs and uploads still being saved) -> AudioObject, spread
+    across workers. ``listed``: the files a watch-mode listing already found (FileMetadata), matched no more."""
 
-    def __init__(self, pattern: str, ignore_prefix: str):
+    def __init__(self, pattern: str, ignore_prefix: str, listed: Optional[Sequence[FileMetadata]] = None):
         super().__init__()
         self._pattern = pattern if pattern.startswith('gs://') else os.path.abspath(pattern)
         self._ignore_prefix = ignore_prefix
+        self._listed = listed
 
     def expand(self, pbegin):
+        match = (beam.Create(list(self._listed)) if self._listed is not None
+                 else fileio.MatchFiles(self._pattern, empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW))
         matched = (pbegin
-                   | 'Match' >> fileio.MatchFiles(self._pattern, empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW)
-                   | 'SkipOwnOutputs' >> beam.Filter(lambda m, prefix: not (prefix and is_under(m.path, prefix)),
-                                                     self._ignore_prefix)
+                   | 'Match' >> match
+                   | 'SkipOwnOutputs' >> beam.Filter(
+                       lambda m, prefix: not (prefix and is_under(m.path, prefix)) and not is_partial_upload(m.path),
+                       self._ignore_prefix)
                    # Matching happens in one place; spread the files over all workers before decoding.
                    | 'Spread' >> beam.Reshuffle()
                    | 'Describe' >> beam.ParDo(_ToAudioObject(self._pattern)).with_outputs(FAILED, main='ok'))
