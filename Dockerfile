@@ -29,6 +29,7 @@ RUN pip install --no-cache-dir -r requirements.txt
 # The pipeline package itself; its dependencies are all installed above.
 COPY setup.py .
 COPY audio audio
+COPY cloud cloud
 COPY model model
 COPY pipeline pipeline
 COPY results results

@@ -18,6 +18,7 @@ setuptools.setup(
                 'RunInference -> BigQuery',
     python_requires='>=3.11,<3.12',
     packages=setuptools.find_packages(include=['pipeline', 'pipeline.*', 'transforms', 'transforms.*', 'audio',
-                                               'audio.*', 'results', 'results.*', 'model', 'model.*']),
+                                               'audio.*', 'cloud', 'cloud.*', 'results', 'results.*', 'model',
+                                               'model.*']),
     install_requires=requirements(),
 )

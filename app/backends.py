@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import sqlite3
 from typing import Any, Protocol
 
@@ -16,8 +15,8 @@ from google.api_core import exceptions
 from google.cloud import bigquery
 
 from app.queries import BIGQUERY, SQLITE, Dialect, Query
-from pipeline.options import BQ_TABLE_RE, default_error_table, is_sqlite_path
 from results import bigquery_store, schema, sqlite_store
+from results.tables import default_error_table, is_bigquery_table, is_sqlite_path
 
 
 class ResultsUnavailable(Exception):
@@ -76,7 +75,7 @@ class BigQueryBackend:
     def __init__(self, table: str, error_table: str | None = None, client: Any = None):
         error_table = error_table or default_error_table(table)
         for name in (table, error_table):
-            if not re.match(BQ_TABLE_RE, name):
+            if not is_bigquery_table(name):
                 raise ValueError(f'not a BigQuery table (PROJECT:DATASET.TABLE or DATASET.TABLE): {name!r}')
         self._client = client
         self.processed_table = table
@@ -101,7 +100,7 @@ class BigQueryBackend:
 
 
 def _quoted(table: str) -> str:
-    """``PROJECT:DATASET.TABLE`` -> ```PROJECT.DATASET.TABLE```; names were checked against BQ_TABLE_RE."""
+    """``PROJECT:DATASET.TABLE`` -> ```PROJECT.DATASET.TABLE```; names were checked by is_bigquery_table."""
     return f'`{bigquery_store.table_id(table)}`'
 
 

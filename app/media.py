@@ -11,7 +11,7 @@ import mimetypes
 import os
 import posixpath
 
-from transforms.objects import split_gcs, storage_client
+from cloud.objects import split_gcs, storage_client
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 MAX_AUDIO_BYTES = 64 * 1024 * 1024

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from app.media import audio_mime_type
 from audio.naming import AUDIO_EXTENSIONS, is_audio_name, safe_component
-from transforms.objects import split_gcs, storage_client
+from cloud.objects import split_gcs, storage_client
 
 DEFAULT_MAX_UPLOAD_MB = 200
 MB = 1024 * 1024  # as Streamlit counts an upload's megabytes

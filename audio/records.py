@@ -69,6 +69,15 @@ class ProcessedAudio:
 
 
 @dataclass(frozen=True)
+class Event:
+    """Something heard over a stretch of a file: a run of windows with the same confident label."""
+    start_seconds: float
+    end_seconds: float
+    label: str
+    confidence: float   # mean probability of ``label`` over the run
+
+
+@dataclass(frozen=True)
 class Classification:
     """The per-file outcome of inference (window scores already aggregated)."""
     label: str
@@ -76,6 +85,7 @@ class Classification:
     scores: tuple[tuple[str, float], ...]  # (label, score), in model label order
     model_version: str
     windows: int
+    events: Optional[tuple[Event, ...]] = None   # in time order; None when events are not computed
 
 
 @dataclass(frozen=True)
@@ -85,3 +95,7 @@ class FailedAudio:
     stage: str          # read | parse | decode | spectrogram | inference | write
     error_type: str     # a short machine-readable class, e.g. TooLong
     message: str
+    # False: the input itself is bad (retrying cannot help). True: a bad moment (an outage, a lock) outlasted the
+    # stage's retries; a later batch replay retries the file (see transforms/failures.py, docs/reliability.md).
+    retryable: bool = False
+    attempts: int = 1   # how many times the stage tried before giving up

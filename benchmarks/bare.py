@@ -22,7 +22,7 @@ from benchmarks.steps import StepTimes
 from model.metadata import ModelMetadata
 from results import schema, sqlite_store
 from transforms.inference import aggregate
-from transforms.objects import local_generation
+from cloud.objects import local_generation
 from transforms.sinks import SQLITE_FLUSH_ROWS
 
 MAX_DURATION_S = 7200.0

@@ -22,7 +22,7 @@ from audio import encode, synth
 from model.augment import Augmentation
 from model.datasets import LabelledAudio
 from model.train import train_and_export
-from model.training import TrainConfig
+from model.fit import TrainConfig
 
 LABELS = tuple(sorted(synth.DEMO_CLASSES))
 DEMO_CONFIG = TrainConfig(epochs=10, width=16, learning_rate=5e-3,

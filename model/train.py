@@ -1,4 +1,4 @@
-"""Train, export and evaluate an audio classifier from labelled audio on disk.
+"""The training command: fit, export and evaluate an audio classifier from labelled audio on disk.
 
     python -m model.train --data DIR --out DIR [--epochs N --seed S --augment all ...]
 
@@ -25,7 +25,7 @@ from model.datasets import LabelledAudio
 from model.evaluate import evaluate_audio, write_report
 from model.export import export_model
 from model.metadata import ModelMetadata, save_metadata
-from model.training import TrainConfig, train_classifier
+from model.fit import TrainConfig, train_classifier
 
 REPORT_FILE = 'evaluation.json'
 

@@ -6,7 +6,7 @@ windows go to the endpoint as JSON ``instances`` through Beam's
 ``VertexAIModelHandlerJSON``, so requests get its retries (exponential backoff
 on 429 and 5xx) and its client-side adaptive throttling. ``model_uri`` still
 supplies the metadata (labels, sample rate, window), so it must be the
-directory that was deployed (``python -m model.vertex deploy``).
+directory that was deployed (``python -m model.vertex_deploy deploy``).
 
 Public endpoints refuse requests over 1.5 MB, so a batch of windows is split
 into requests that fit; samples are sent rounded to 5 decimals (finer than

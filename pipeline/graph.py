@@ -14,18 +14,14 @@ from apache_beam.io.filesystem import FileMetadata
 
 from model.handlers import WindowedClassifierHandler
 from pipeline.options import PipelineConfig
-from pipeline.handlers import make_handler
-from results import sqlite_store
+from pipeline.handler_choice import make_handler
+from results import tables
 from transforms.decode import DecodeAudio
 from transforms.dedupe import DropRepeatedNotifications, SkipAlreadyProcessed
 from transforms.inference import ClassifyAudio
 from transforms.sinks import WriteErrors, WriteResults
-from transforms.sources import MatchAudioFiles, ReadNotifications
-from transforms.spectrogram import RenderSpectrograms
-
-
-def _union_of_keys(read, tables: tuple[str, ...]) -> set[tuple[str, str]]:
-    return set().union(*(read(table) for table in tables))
+from transforms.sources import MatchFiles, ReadNotifications
+from transforms.spectrogram import RenderSpectrogram
 
 
 def existing_keys_reader(config: PipelineConfig):
@@ -35,11 +31,7 @@ def existing_keys_reader(config: PipelineConfig):
     """
     if config.streaming or config.reprocess:
         return None
-    if config.uses_sqlite:
-        return functools.partial(_union_of_keys, sqlite_store.existing_keys,
-                                 tuple({config.output_table, config.error_table}))
-    from results import bigquery_store
-    return functools.partial(_union_of_keys, bigquery_store.existing_keys, (config.output_table, config.error_table))
+    return functools.partial(tables.existing_keys, config.output_table, config.error_table)
 
 
 def build_pipeline(p: beam.Pipeline, config: PipelineConfig,
@@ -51,12 +43,11 @@ def build_pipeline(p: beam.Pipeline, config: PipelineConfig,
         source = p | 'ReadNotifications' >> ReadNotifications(config.input_subscription, config.spectrogram_location)
         objects = source.ok | 'Dedupe' >> DropRepeatedNotifications(config.dedupe_ttl_seconds)
     else:
-        source = p | 'MatchFiles' >> MatchAudioFiles(config.input_pattern, config.spectrogram_location,
-                                                    listed_files)
+        source = p | 'MatchFiles' >> MatchFiles(config.input_pattern, config.spectrogram_location, listed_files)
         objects = source.ok | 'Dedupe' >> SkipAlreadyProcessed(existing_keys_reader(config))
 
     decoded = objects | 'Decode' >> DecodeAudio(handler.metadata.sample_rate_hz, config.max_duration_seconds)
-    rendered = decoded.ok | 'RenderSpectrogram' >> RenderSpectrograms(config.spectrogram_location,
+    rendered = decoded.ok | 'RenderSpectrogram' >> RenderSpectrogram(config.spectrogram_location,
                                                                        config.spectrogram_max_width)
     classified = rendered.ok | 'Classify' >> ClassifyAudio(handler, config.model_watch_pattern,
                                                             config.model_watch_interval_seconds)

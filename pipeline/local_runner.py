@@ -9,6 +9,7 @@ from typing import Optional
 
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
+from cloud import emulators
 from pipeline.options import PipelineConfig
 
 
@@ -20,11 +21,11 @@ def _is_direct(options: PipelineOptions) -> bool:
 def _needs_google_credentials(config: PipelineConfig) -> bool:
     """Whether any I/O goes to real Google Cloud (not a local path, not an emulator)."""
     paths = [config.input_pattern, config.spectrogram_location, config.model_uri, config.model_watch_pattern]
-    if any(p and p.startswith('gs://') for p in paths) and not os.environ.get('STORAGE_EMULATOR_HOST'):
+    if any(p and p.startswith('gs://') for p in paths) and not emulators.emulated(emulators.STORAGE):
         return True
-    if config.input_subscription and not os.environ.get('PUBSUB_EMULATOR_HOST'):
+    if config.input_subscription and not emulators.emulated(emulators.PUBSUB):
         return True
-    if not config.uses_sqlite and not os.environ.get('BIGQUERY_EMULATOR_HOST'):
+    if not config.uses_sqlite and not emulators.emulated(emulators.BIGQUERY):
         return True
     return bool(config.model_endpoint)
 

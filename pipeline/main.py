@@ -22,6 +22,7 @@ from pipeline.graph import build_pipeline
 from pipeline.local_runner import configure_runner
 from pipeline.options import AudioPipelineOptions, OptionsError, PipelineConfig, validate
 from results import sqlite_store
+from results.tables import is_sqlite_path
 
 _LOG = logging.getLogger('pipeline')
 
@@ -38,7 +39,7 @@ def parse(argv: Sequence[str]) -> tuple[PipelineOptions, PipelineConfig]:
         setattr(audio, name, _absolute_local(getattr(audio, name)))
     for name in ('output_table', 'error_table'):
         value = getattr(audio, name)
-        if value and sqlite_store.is_sqlite_path(value):
+        if value and is_sqlite_path(value):
             setattr(audio, name, os.path.abspath(value))
     config = validate(options)
     if config.streaming:

@@ -17,13 +17,12 @@ from typing import Any, Optional
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from results.sqlite_store import is_sqlite_path
+from results.tables import BQ_TABLE_RE, default_error_table, is_sqlite_path
 
 DEFAULT_MODEL_URI = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'artifacts', 'models',
                                  'demo')
 
 SUBSCRIPTION_RE = r'^projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/subscriptions/[a-zA-Z][-_.~+%a-zA-Z0-9]{2,254}$'
-BQ_TABLE_RE = r'^([a-z][-a-z0-9.:]{3,62}[:.])?[A-Za-z0-9_]{1,1024}\.[-A-Za-z0-9_$]{1,1024}$'
 GCS_PATH_RE = r'^gs://[a-z0-9][-_.a-z0-9]{1,220}[a-z0-9](/.*)?$'
 ENDPOINT_RE = r'^projects/[^/]+/locations/[a-z0-9-]+/endpoints/[0-9a-z-]+$'
 # Where a Flex Template runs, outputs are BigQuery tables and models live in Cloud Storage.
@@ -183,10 +182,6 @@ class PipelineConfig:
 
 class OptionsError(ValueError):
     """A bad option or combination of options; the message says how to fix it."""
-
-
-def default_error_table(output_table: str) -> str:
-    return output_table if is_sqlite_path(output_table) else f'{output_table}_errors'
 
 
 def validate(options: PipelineOptions) -> PipelineConfig:

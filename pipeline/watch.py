@@ -40,7 +40,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from model.handlers import SavedModelHandler
 from audio.naming import is_partial_upload, is_under
 from pipeline.options import PipelineConfig
-from results import sqlite_store
+from results import tables
 from transforms.sources import static_prefix
 
 _LOG = logging.getLogger('pipeline.watch')
@@ -93,7 +93,7 @@ class Lister:
                 yield Listed(path, st.st_size, str(st.st_mtime_ns), st.st_mtime)
 
     def _list_gcs(self) -> Iterable[Listed]:
-        from transforms.objects import split_gcs, storage_client
+        from cloud.objects import split_gcs, storage_client
 
         bucket, prefix = split_gcs(self._root)
         for blob in storage_client().list_blobs(bucket, prefix=prefix):
@@ -115,11 +115,7 @@ def ready(now: dict[str, Listed], before: dict[str, Listed], settle_seconds: flo
 
 def done_keys(config: PipelineConfig) -> set[tuple[str, str]]:
     """Every (audio_file, generation) with a result or an error row: those files are done."""
-    tables = {config.output_table, config.error_table}
-    if config.uses_sqlite:
-        return set().union(*(sqlite_store.existing_keys(t) for t in tables))
-    from results import bigquery_store
-    return set().union(*(bigquery_store.existing_keys(t) for t in tables))
+    return tables.existing_keys(config.output_table, config.error_table)
 
 
 class _DoneKeys:
@@ -221,7 +217,7 @@ def watch(config: PipelineConfig, run_batch: RunBatch, stop: Optional[threading.
 def batch_runner(options: PipelineOptions, config: PipelineConfig) -> RunBatch:
     """One bounded batch run of the pipeline over exactly the listed files, on the local batch runner."""
     from pipeline.graph import build_pipeline
-    from pipeline.handlers import make_handler
+    from pipeline.handler_choice import make_handler
     from pipeline.local_runner import configure_runner
 
     handler = make_handler(config)  # built once: reading the model metadata is not repeated every run

@@ -1,70 +1,29 @@
-"""BigQuery access for the sinks, tools and tests, honouring ``BIGQUERY_EMULATOR_HOST``.
+"""BigQuery access for the sinks, tools and tests: table ids, creating the tables, reading rows back.
 
-With the variable unset everything talks to real BigQuery with the default
-credentials. With it set (``python -m stack start`` prints it) the same calls go
-to the local emulator anonymously, so a pipeline runs unchanged against either.
-
-Beam has no option that redirects its BigQuery endpoint, but
-``WriteToBigQuery(test_client=...)`` takes one object that Beam uses both as the
-apitools ``BigqueryV2`` client (table lookups) and for ``insert_rows_json``
-(streaming inserts). ``beam_test_client()`` returns such an object for the
-emulator, or None for real BigQuery. It also papers over two emulator gaps so
-the pipeline's failed-row handling sees what real BigQuery would answer:
-
-* a wrong-typed value makes the emulator answer HTTP 500 for the whole request
-  instead of a per-row ``invalid`` error: the rows are then retried one by one
-  and the ones still refused are reported ``invalid`` (the others are inserted,
-  as with ``skipInvalidRows``);
-* the emulator accepts unknown fields and missing REQUIRED ones: such rows are
-  reported ``invalid`` before the request is sent.
-
-The emulator also ignores insert ids (real BigQuery dedupes on them, best
-effort), so exactly-once rows must come from the pipeline, never from the sink.
+The same calls reach the local emulator when ``BIGQUERY_EMULATOR_HOST`` is set
+(``cloud.emulators``, which also holds the ``test_client`` Beam's sink needs there).
 """
 from __future__ import annotations
 
-import os
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 from google.api_core import exceptions as api_exceptions
-from google.api_core import retry as api_retry
-from google.api_core.client_options import ClientOptions
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
-from pipeline.options import default_error_table
+from cloud import emulators
 from results.schema import (CLUSTER_FIELDS, ERROR_FIELDS, ERRORS_CLUSTER_FIELDS, ERRORS_PARTITION_FIELD,
-                            PARTITION_FIELD, PROCESSED_FIELDS)
-
-EMULATOR_HOST_ENV = 'BIGQUERY_EMULATOR_HOST'
-# Which project a DATASET.TABLE spec means when no project is given.
-PROJECT_ENV = 'GOOGLE_CLOUD_PROJECT'
-EMULATOR_DEFAULT_PROJECT = 'local-project'
-# While the emulator is down (a restart, a fault test) inserts wait for it this long before failing the bundle;
-# real BigQuery clients wait as long (google-cloud-bigquery's default deadline).
-OUTAGE_DEADLINE_SECONDS = 600.0
-REQUEST_TIMEOUT_SECONDS = 60.0
-
-
-def emulator_endpoint() -> Optional[str]:
-    """``http://host:port`` of the BigQuery emulator, or None for real BigQuery."""
-    host = os.environ.get(EMULATOR_HOST_ENV, '').strip().rstrip('/')
-    if not host:
-        return None
-    return host if host.startswith(('http://', 'https://')) else f'http://{host}'
+                            EVENT_FIELDS, EVENTS_CLUSTER_FIELDS, EVENTS_PARTITION_FIELD, PARTITION_FIELD,
+                            PROCESSED_FIELDS)
+from results.tables import default_error_table, default_events_table
 
 
 def default_project() -> Optional[str]:
-    return os.environ.get(PROJECT_ENV) or (EMULATOR_DEFAULT_PROJECT if emulator_endpoint() else None)
+    return emulators.default_project(emulators.BIGQUERY)
 
 
 def client(project: Optional[str] = None) -> bigquery.Client:
     """A BigQuery client: the emulator's (anonymous) when BIGQUERY_EMULATOR_HOST is set."""
-    endpoint = emulator_endpoint()
-    if endpoint is None:
-        return bigquery.Client(project=project or default_project())
-    return bigquery.Client(project=project or default_project(), credentials=AnonymousCredentials(),
-                           client_options=ClientOptions(api_endpoint=endpoint))
+    return emulators.bigquery_client(project) or bigquery.Client(project=project or default_project())
 
 
 def table_id(table_spec: str, project: Optional[str] = None) -> str:
@@ -79,13 +38,17 @@ def table_id(table_spec: str, project: Optional[str] = None) -> str:
 
 def ensure_tables(output_table: str, error_table: Optional[str] = None,
                   bq: Optional[bigquery.Client] = None) -> tuple[str, str]:
-    """Creates the dataset(s) and the result and error tables if missing; returns their ids."""
+    """Creates the dataset(s) and the result, error and events tables if missing; returns the first two ids.
+
+    The events table is always ``<output_table>_events`` (``results.tables.default_events_table``).
+    """
     bq = bq or client()
     ids = []
     for spec, fields, partition, cluster in (
             (output_table, PROCESSED_FIELDS, PARTITION_FIELD, CLUSTER_FIELDS),
             (error_table or default_error_table(output_table), ERROR_FIELDS, ERRORS_PARTITION_FIELD,
-             ERRORS_CLUSTER_FIELDS)):
+             ERRORS_CLUSTER_FIELDS),
+            (default_events_table(output_table), EVENT_FIELDS, EVENTS_PARTITION_FIELD, EVENTS_CLUSTER_FIELDS)):
         full_id = table_id(spec, bq.project)
         project, dataset, _ = full_id.split('.')
         bq.create_dataset(f'{project}.{dataset}', exists_ok=True)
@@ -127,111 +90,3 @@ def counts(output_table: str, error_table: Optional[str] = None,
     """(result rows, error rows), like ``results.sqlite_store.counts``."""
     bq = bq or client()
     return count_rows(output_table, bq), count_rows(error_table or default_error_table(output_table), bq)
-
-
-def _is_outage(exc: BaseException) -> bool:
-    """The emulator is not answering at all (stopped or restarting), as opposed to refusing a request."""
-    import requests
-    return isinstance(exc, (requests.ConnectionError, requests.Timeout, ConnectionError,
-                            api_exceptions.ServiceUnavailable, api_exceptions.BadGateway))
-
-
-class EmulatorBigQueryClient:
-    """What Beam's ``WriteToBigQuery(test_client=...)`` needs, pointed at the emulator.
-
-    Pickled into the pipeline's DoFns, so it holds only the endpoint and project
-    and builds its clients lazily in the process that uses them.
-    """
-
-    def __init__(self, endpoint: str, project: str):
-        self.endpoint = endpoint
-        self.project = project
-        self._apitools = None
-        self._bq = None
-        self._fields: dict[str, list[dict[str, Any]]] = {}
-
-    def __getstate__(self):
-        return {'endpoint': self.endpoint, 'project': self.project}
-
-    def __setstate__(self, state):
-        self.__init__(state['endpoint'], state['project'])
-
-    # Beam's BigQueryWrapper calls client.tables.Get(...), client.datasets.Insert(...), and so on.
-    def _apitools_client(self):
-        if self._apitools is None:
-            import httplib2
-            from apache_beam.io.gcp.internal.clients import bigquery as apitools_bigquery
-            self._apitools = apitools_bigquery.BigqueryV2(
-                url=f'{self.endpoint}/bigquery/v2/', get_credentials=False, response_encoding='utf8',
-                http=httplib2.Http(timeout=REQUEST_TIMEOUT_SECONDS))
-        return self._apitools
-
-    tables = property(lambda self: self._apitools_client().tables)
-    datasets = property(lambda self: self._apitools_client().datasets)
-    jobs = property(lambda self: self._apitools_client().jobs)
-    tabledata = property(lambda self: self._apitools_client().tabledata)
-
-    def _client(self) -> bigquery.Client:
-        if self._bq is None:
-            self._bq = bigquery.Client(project=self.project, credentials=AnonymousCredentials(),
-                                       client_options=ClientOptions(api_endpoint=self.endpoint))
-        return self._bq
-
-    def _table_fields(self, table: str) -> list[dict[str, Any]]:
-        if table not in self._fields:
-            self._fields[table] = [f.to_api_repr() for f in self._client().get_table(table).schema]
-        return self._fields[table]
-
-    def _insert(self, table: str, rows: list[dict], row_ids: Optional[list], ignore_unknown_values: bool):
-        # Waits out an outage; a refusal (HTTP 500 for a wrong-typed value) comes back at once.
-        wait_for_outage = api_retry.Retry(predicate=_is_outage, initial=0.5, maximum=5.0,
-                                          timeout=OUTAGE_DEADLINE_SECONDS)
-        return self._client().insert_rows_json(table, rows, row_ids=row_ids, retry=wait_for_outage,
-                                               ignore_unknown_values=ignore_unknown_values,
-                                               timeout=REQUEST_TIMEOUT_SECONDS)
-
-    def insert_rows_json(self, table, json_rows: Iterable[dict], row_ids=None, skip_invalid_rows: bool = False,
-                         ignore_unknown_values: bool = False, timeout=None, **_ignored) -> list[dict]:
-        """``bigquery.Client.insert_rows_json`` with real BigQuery's per-row errors (see the module doc)."""
-        table = str(table)
-        rows = list(json_rows)
-        ids = list(row_ids) if row_ids is not None else [None] * len(rows)
-        fields = self._table_fields(table)
-        errors, valid = [], []
-        for index, row in enumerate(rows):
-            problem = row_problem(row, fields, ignore_unknown_values)
-            if problem:
-                errors.append({'index': index, 'errors': [{'reason': 'invalid', 'message': problem}]})
-            else:
-                valid.append(index)
-        if not valid:
-            return errors
-        try:
-            errors += self._insert(table, [rows[i] for i in valid], [ids[i] for i in valid], ignore_unknown_values)
-        except api_exceptions.InternalServerError as exc:
-            for index in valid:
-                try:
-                    self._insert(table, [rows[index]], [ids[index]], ignore_unknown_values)
-                except api_exceptions.InternalServerError:
-                    errors.append({'index': index, 'errors': [{'reason': 'invalid', 'message': str(exc)}]})
-        return sorted(errors, key=lambda e: e['index'])
-
-
-def row_problem(row: dict[str, Any], fields: list[dict[str, Any]], ignore_unknown_values: bool = False) -> str:
-    """Why real BigQuery would refuse this row by its field names alone ('' when it would not)."""
-    names = {f['name'] for f in fields}
-    unknown = sorted(set(row) - names)
-    if unknown and not ignore_unknown_values:
-        return f'no such field: {", ".join(unknown)}'
-    missing = [f['name'] for f in fields if f.get('mode') == 'REQUIRED' and row.get(f['name']) is None]
-    if missing:
-        return f'missing required field(s): {", ".join(missing)}'
-    return ''
-
-
-def beam_test_client(project: Optional[str] = None) -> Optional[EmulatorBigQueryClient]:
-    """The ``test_client`` for ``WriteToBigQuery`` when BIGQUERY_EMULATOR_HOST is set, else None."""
-    endpoint = emulator_endpoint()
-    if endpoint is None:
-        return None
-    return EmulatorBigQueryClient(endpoint, project or default_project())

@@ -5,6 +5,7 @@ the SQLite store and the dashboard all read these lists.
 
     python -m results.schema processed   # BigQuery JSON schema of the results table
     python -m results.schema errors      # ... of the error table
+    python -m results.schema events      # ... of the events table (``<output_table>_events``)
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import json
 import sys
 from typing import Any
 
-from audio.records import AudioObject, Classification, FailedAudio, ProcessedAudio
+from audio.records import AudioObject, Classification, Event, FailedAudio, ProcessedAudio
 
 PROCESSED_FIELDS: list[dict[str, Any]] = [
     {'name': 'audio_file', 'type': 'STRING', 'mode': 'REQUIRED',
@@ -28,6 +29,8 @@ PROCESSED_FIELDS: list[dict[str, Any]] = [
      'fields': [{'name': 'label', 'type': 'STRING', 'mode': 'NULLABLE'},
                 {'name': 'score', 'type': 'FLOAT', 'mode': 'NULLABLE'}]},
     {'name': 'model_version', 'type': 'STRING', 'mode': 'NULLABLE', 'description': 'Model that produced the row'},
+    {'name': 'event_count', 'type': 'INTEGER', 'mode': 'NULLABLE',
+     'description': 'How many rows the events table holds for this file (NULL when events were not computed)'},
     {'name': 'duration_seconds', 'type': 'FLOAT', 'mode': 'NULLABLE', 'description': 'Audio duration'},
     {'name': 'sample_rate_hz', 'type': 'INTEGER', 'mode': 'NULLABLE', 'description': 'Original sample rate'},
     {'name': 'channels', 'type': 'INTEGER', 'mode': 'NULLABLE', 'description': 'Original channel count'},
@@ -44,16 +47,44 @@ ERROR_FIELDS: list[dict[str, Any]] = [
     {'name': 'error_type', 'type': 'STRING', 'mode': 'REQUIRED', 'description': 'Short error class, e.g. TooLong'},
     {'name': 'message', 'type': 'STRING', 'mode': 'NULLABLE', 'description': 'What went wrong (truncated)'},
     {'name': 'failed_at', 'type': 'TIMESTAMP', 'mode': 'REQUIRED', 'description': 'When the failure was recorded'},
+    # NULLABLE so that they can be added to tables provisioned before them (bq update adds NULLABLE columns only).
+    {'name': 'retryable', 'type': 'BOOLEAN', 'mode': 'NULLABLE',
+     'description': 'True: a transient failure (outage, lock) outlasted the retries; a batch replay retries the '
+                    'file. False: the input itself is bad'},
+    {'name': 'attempts', 'type': 'INTEGER', 'mode': 'NULLABLE',
+     'description': 'How many times the stage tried the file before giving up'},
 ]
 
-TABLES = {'processed': PROCESSED_FIELDS, 'errors': ERROR_FIELDS}
+# One row per detected event: a maximal run of windows with the same top label (not background) whose
+# probability is at least --event_min_confidence (audio.events).
+EVENT_FIELDS: list[dict[str, Any]] = [
+    {'name': 'audio_file', 'type': 'STRING', 'mode': 'REQUIRED', 'description': 'gs:// URI or local path'},
+    {'name': 'generation', 'type': 'STRING', 'mode': 'REQUIRED', 'description': 'Object generation'},
+    {'name': 'start_seconds', 'type': 'FLOAT', 'mode': 'REQUIRED',
+     'description': 'Start of the first window of the event, seconds from the start of the file'},
+    {'name': 'end_seconds', 'type': 'FLOAT', 'mode': 'REQUIRED',
+     'description': 'End of the last window of the event, clamped to the file duration'},
+    {'name': 'label', 'type': 'STRING', 'mode': 'REQUIRED', 'description': 'Label of every window of the event'},
+    {'name': 'confidence', 'type': 'FLOAT', 'mode': 'REQUIRED',
+     'description': 'Mean probability of the label over the windows of the event'},
+    {'name': 'model_version', 'type': 'STRING', 'mode': 'NULLABLE', 'description': 'Model that produced it'},
+    {'name': 'processed_at', 'type': 'TIMESTAMP', 'mode': 'REQUIRED',
+     'description': 'When the row was produced (the same as the file\'s result row)'},
+]
+
+TABLES = {'processed': PROCESSED_FIELDS, 'errors': ERROR_FIELDS, 'events': EVENT_FIELDS}
 # Results are partitioned by day of processing and clustered by label, errors by day of failure and
 # clustered by stage and error type (provision.sh creates them so; the sinks create them so if missing).
 PARTITION_FIELD = 'processed_at'
 CLUSTER_FIELDS = ('label',)
 ERRORS_PARTITION_FIELD = 'failed_at'
 ERRORS_CLUSTER_FIELDS = ('stage', 'error_type')
+EVENTS_PARTITION_FIELD = 'processed_at'
+EVENTS_CLUSTER_FIELDS = ('label',)
 MAX_MESSAGE_CHARS = 1024
+# A result row on its way to the sink carries its file's event rows under this key; the sinks split them off
+# (SQLite writes both in one transaction; BigQuery writes them to the events table).
+ROW_EVENTS_KEY = '_events'
 
 
 def bigquery_schema(table: str) -> dict[str, Any]:
@@ -74,12 +105,42 @@ def processed_row(item: ProcessedAudio, result: Classification, processed_at: fl
         'confidence': float(result.confidence),
         'scores': [{'label': label, 'score': float(score)} for label, score in result.scores],
         'model_version': result.model_version,
+        'event_count': len(result.events) if result.events is not None else None,
         'duration_seconds': float(item.info.duration_seconds),
         'sample_rate_hz': int(item.info.sample_rate_hz),
         'channels': int(item.info.channels),
         'event_time': timestamp(item.source.event_time) if item.source.event_time is not None else None,
         'processed_at': timestamp(processed_at),
     }
+
+
+def event_row(item: ProcessedAudio, event: Event, model_version: str, processed_at: float) -> dict[str, Any]:
+    return {
+        'audio_file': item.source.uri,
+        'generation': item.source.generation,
+        'start_seconds': float(event.start_seconds),
+        'end_seconds': float(event.end_seconds),
+        'label': event.label,
+        'confidence': float(event.confidence),
+        'model_version': model_version,
+        'processed_at': timestamp(processed_at),
+    }
+
+
+def processed_row_with_events(item: ProcessedAudio, result: Classification, processed_at: float) -> dict[str, Any]:
+    """The result row, carrying its event rows under ``ROW_EVENTS_KEY`` when events were computed."""
+    row = processed_row(item, result, processed_at)
+    if result.events is not None:
+        row[ROW_EVENTS_KEY] = [event_row(item, e, result.model_version, processed_at) for e in result.events]
+    return row
+
+
+def split_events(row: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
+    """(the result row as the table stores it, its event rows or None when events were not computed)."""
+    if ROW_EVENTS_KEY not in row:
+        return row, None
+    row = dict(row)
+    return row, row.pop(ROW_EVENTS_KEY)
 
 
 def error_row(failure: FailedAudio, failed_at: float) -> dict[str, Any]:
@@ -93,6 +154,8 @@ def error_row(failure: FailedAudio, failed_at: float) -> dict[str, Any]:
         'error_type': failure.error_type,
         'message': message,
         'failed_at': timestamp(failed_at),
+        'retryable': bool(failure.retryable),
+        'attempts': int(failure.attempts),
     }
 
 

@@ -1,11 +1,17 @@
-"""The embedded default sink: one SQLite file with a ``processed`` and an ``errors`` table.
+"""The embedded default sink: one SQLite file with ``processed``, ``errors`` and ``events`` tables.
 
 Columns mirror the BigQuery schema (``results.schema``); ``scores`` is JSON text
-and timestamps are ISO-8601 UTC text. ``(audio_file, generation)`` is the
-primary key of both tables, and the writes keep the accounting rule in the
-database itself: a result replaces an earlier error for the same object
-generation, an error never shadows an existing result, and a repeated write
-changes nothing.
+and timestamps are ISO-8601 UTC text; ``retryable`` is 0/1. ``(audio_file, generation)``
+is the primary key of both tables, and the writes keep the accounting rule in the
+database itself: a result replaces an earlier error (retryable or not) for the same
+object generation, an error never shadows an existing result, and a repeated write
+changes nothing. A result row and its file's events are written in one
+transaction (the events of that object generation are replaced), so a reader
+never sees a result row without its events, and a replay never doubles them.
+
+A file locked by another writer makes a write wait up to ``busy_timeout`` seconds and
+then raise ``sqlite3.OperationalError: database is locked``: a transient failure that
+the sink retries (``transforms/failures.py``), never a fact about the audio file.
 """
 from __future__ import annotations
 
@@ -15,16 +21,17 @@ import os
 import sqlite3
 from typing import Any, Iterable, Iterator
 
-from results.schema import ERROR_FIELDS, PROCESSED_FIELDS
+from results.schema import ERROR_FIELDS, EVENT_FIELDS, PROCESSED_FIELDS, split_events
 
 PROCESSED = 'processed'
 ERRORS = 'errors'
-_SQL_TYPES = {'STRING': 'TEXT', 'FLOAT': 'REAL', 'INTEGER': 'INTEGER', 'TIMESTAMP': 'TEXT', 'RECORD': 'TEXT'}
-
-
-def is_sqlite_path(table: str) -> bool:
-    """``--output_table`` names a SQLite file when it ends in .db (else it is a BigQuery table)."""
-    return table.endswith('.db')
+EVENTS = 'events'
+_SQL_TYPES = {'STRING': 'TEXT', 'FLOAT': 'REAL', 'INTEGER': 'INTEGER', 'BOOLEAN': 'INTEGER', 'TIMESTAMP': 'TEXT',
+              'RECORD': 'TEXT'}
+# How long a write waits for another writer's lock before it fails (and is retried by the sink).
+BUSY_TIMEOUT_SECONDS = 60.0
+# Row states a batch replay decides on (see key_states).
+RESULT, PERMANENT_ERROR, RETRYABLE_ERROR = 'result', 'permanent_error', 'retryable_error'
 
 
 def _columns(fields: list[dict[str, Any]]) -> list[str]:
@@ -33,24 +40,41 @@ def _columns(fields: list[dict[str, Any]]) -> list[str]:
 
 PROCESSED_COLUMNS = _columns(PROCESSED_FIELDS)
 ERROR_COLUMNS = _columns(ERROR_FIELDS)
+EVENT_COLUMNS = _columns(EVENT_FIELDS)
 
 
-def _create_sql(table: str, fields: list[dict[str, Any]]) -> str:
-    cols = ', '.join(f"{f['name']} {_SQL_TYPES[f['type']]}" + (' NOT NULL' if f['mode'] == 'REQUIRED' else '')
-                     for f in fields)
-    return f'CREATE TABLE IF NOT EXISTS {table} ({cols}, PRIMARY KEY (audio_file, generation))'
+def _column_sql(field: dict[str, Any]) -> str:
+    return f"{field['name']} {_SQL_TYPES[field['type']]}" + (' NOT NULL' if field['mode'] == 'REQUIRED' else '')
+
+
+def _create_sql(table: str, fields: list[dict[str, Any]], key: str = 'audio_file, generation') -> str:
+    cols = ', '.join(_column_sql(f) for f in fields)
+    return f'CREATE TABLE IF NOT EXISTS {table} ({cols}, PRIMARY KEY ({key}))'
+
+
+def _add_missing_columns(conn: sqlite3.Connection, table: str, fields: list[dict[str, Any]]) -> None:
+    """A file written before a column existed gets it (NULLABLE columns only, like BigQuery's schema updates)."""
+    present = {row[1] for row in conn.execute(f'PRAGMA table_info({table})')}
+    for field in fields:
+        if field['name'] not in present and field['mode'] != 'REQUIRED':
+            conn.execute(f'ALTER TABLE {table} ADD COLUMN {_column_sql(field)}')
 
 
 @contextlib.contextmanager
-def connect(path: str) -> Iterator[sqlite3.Connection]:
+def connect(path: str, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> Iterator[sqlite3.Connection]:
     """A connection with the tables created; commits on success."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    conn = sqlite3.connect(path, timeout=60)
+    conn = sqlite3.connect(path, timeout=busy_timeout)
     try:
         # WAL lets the dashboard read while several worker processes write.
         conn.execute('PRAGMA journal_mode=WAL')
         conn.execute(_create_sql(PROCESSED, PROCESSED_FIELDS))
         conn.execute(_create_sql(ERRORS, ERROR_FIELDS))
+        conn.execute(_create_sql(EVENTS, EVENT_FIELDS, 'audio_file, generation, start_seconds'))
+        _add_missing_columns(conn, PROCESSED, PROCESSED_FIELDS)
+        _add_missing_columns(conn, ERRORS, ERROR_FIELDS)
+        # The dashboard's "files with an event of this label" filter.
+        conn.execute(f'CREATE INDEX IF NOT EXISTS events_label_idx ON {EVENTS} (label, audio_file, generation)')
         conn.execute(f'CREATE INDEX IF NOT EXISTS processed_at_idx ON {PROCESSED} (processed_at)')
         # The dashboard's label counts and label filter (GROUP BY label was 4x faster with it at 100k rows).
         conn.execute(f'CREATE INDEX IF NOT EXISTS label_idx ON {PROCESSED} (label, processed_at)')
@@ -66,21 +90,43 @@ def _encode_processed(row: dict[str, Any]) -> tuple:
 
 
 def write_processed(conn: sqlite3.Connection, rows: Iterable[dict[str, Any]]) -> None:
-    rows = list(rows)
+    """Result rows; each replaces its file generation's events by those it carries (``schema.ROW_EVENTS_KEY``)."""
+    plain, events = [], []
+    for row in rows:
+        row, file_events = split_events(row)
+        plain.append(row)
+        # Without events (--events=false) the file's earlier events go too: they belong to an earlier run.
+        events.append((row, file_events or []))
     marks = ', '.join('?' * len(PROCESSED_COLUMNS))
     conn.executemany(f'INSERT OR REPLACE INTO {PROCESSED} ({", ".join(PROCESSED_COLUMNS)}) VALUES ({marks})',
-                     [_encode_processed(r) for r in rows])
+                     [_encode_processed(r) for r in plain])
+    write_events(conn, events)
     conn.executemany(f'DELETE FROM {ERRORS} WHERE audio_file = ? AND generation = ?',
-                     [(r['audio_file'], r['generation']) for r in rows])
+                     [(r['audio_file'], r['generation']) for r in plain])
+
+
+def write_events(conn: sqlite3.Connection, files: Iterable[tuple[dict[str, Any], list[dict[str, Any]]]]) -> None:
+    """For each (result row, its event rows): the file generation's events become exactly these."""
+    files = list(files)
+    conn.executemany(f'DELETE FROM {EVENTS} WHERE audio_file = ? AND generation = ?',
+                     [(row['audio_file'], row['generation']) for row, _ in files])
+    marks = ', '.join('?' * len(EVENT_COLUMNS))
+    conn.executemany(f'INSERT OR REPLACE INTO {EVENTS} ({", ".join(EVENT_COLUMNS)}) VALUES ({marks})',
+                     [tuple(e.get(c) for c in EVENT_COLUMNS) for _, file_events in files for e in file_events])
+
+
+def _encode_error(row: dict[str, Any]) -> tuple:
+    return tuple(int(row[c]) if c == 'retryable' and row.get(c) is not None else row.get(c) for c in ERROR_COLUMNS)
 
 
 def write_errors(conn: sqlite3.Connection, rows: Iterable[dict[str, Any]]) -> None:
+    """An error row replaces an earlier error row of the same key (the newest attempt), never a result."""
     cols = ', '.join(ERROR_COLUMNS)
     marks = ', '.join('?' * len(ERROR_COLUMNS))
     conn.executemany(
         f'INSERT OR REPLACE INTO {ERRORS} ({cols}) SELECT {marks} WHERE NOT EXISTS '
         f'(SELECT 1 FROM {PROCESSED} WHERE audio_file = ? AND generation = ?)',
-        [tuple(r.get(c) for c in ERROR_COLUMNS) + (r['audio_file'], r.get('generation') or '') for r in rows])
+        [_encode_error(r) + (r['audio_file'], r.get('generation') or '') for r in rows])
 
 
 def existing_keys(path: str) -> set[tuple[str, str]]:
@@ -93,6 +139,21 @@ def existing_keys(path: str) -> set[tuple[str, str]]:
     with connect(path) as conn:
         return set(conn.execute(f'SELECT audio_file, generation FROM {PROCESSED} UNION '
                                 f'SELECT audio_file, generation FROM {ERRORS}'))
+
+
+def key_states(path: str) -> dict[tuple[str, str], str]:
+    """(audio_file, generation) -> RESULT, PERMANENT_ERROR or RETRYABLE_ERROR; what a batch replay decides on.
+
+    A key with a result is RESULT whatever else it has; an error row written before ``retryable`` existed
+    (NULL) counts as permanent, as it was then.
+    """
+    if not os.path.exists(path):
+        return {}
+    with connect(path) as conn:
+        states = {(f, g): (RETRYABLE_ERROR if retryable else PERMANENT_ERROR)
+                  for f, g, retryable in conn.execute(f'SELECT audio_file, generation, retryable FROM {ERRORS}')}
+        states.update({(f, g): RESULT for f, g in conn.execute(f'SELECT audio_file, generation FROM {PROCESSED}')})
+    return states
 
 
 def counts(path: str) -> tuple[int, int]:
@@ -112,4 +173,6 @@ def read_table(path: str, table: str) -> list[dict[str, Any]]:
     for row in rows:
         if 'scores' in row and row['scores'] is not None:
             row['scores'] = json.loads(row['scores'])
+        if 'retryable' in row and row['retryable'] is not None:
+            row['retryable'] = bool(row['retryable'])
     return rows

@@ -5,7 +5,7 @@ import os
 
 from google.auth.credentials import AnonymousCredentials
 
-from stack.config import ENV_VARS, PROJECT_ENV, PUBSUB, STORAGE
+from cloud.emulators import ENV_VARS, PROJECT_ENV, PUBSUB, STORAGE
 from stack.processes import StackError
 
 

@@ -5,19 +5,17 @@ import dataclasses
 import os
 from dataclasses import dataclass
 
-from pipeline.options import default_error_table
+from cloud.emulators import BIGQUERY, PUBSUB, STORAGE
+from results.tables import default_error_table
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_STATE_DIR = os.path.join(REPO_ROOT, '.stack')
 
-PUBSUB, STORAGE, BIGQUERY, METADATA = 'pubsub', 'storage', 'bigquery', 'metadata'
+METADATA = 'metadata'
 EMULATORS = (PUBSUB, STORAGE, BIGQUERY)
 # The metadata stand-in only ends credential lookup at once (see stack/metadata_server.py).
 SERVICES = EMULATORS + (METADATA,)
-# The variable each client library (and so the pipeline) reads to find its emulator.
-ENV_VARS = {PUBSUB: 'PUBSUB_EMULATOR_HOST', STORAGE: 'STORAGE_EMULATOR_HOST', BIGQUERY: 'BIGQUERY_EMULATOR_HOST'}
 METADATA_ENV_VARS = ('GCE_METADATA_HOST', 'GCE_METADATA_IP')
-PROJECT_ENV = 'GOOGLE_CLOUD_PROJECT'
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ import sys
 from dataclasses import dataclass
 from typing import Callable, Iterator, Optional
 
+from cloud.emulators import BIGQUERY, ENV_VARS, PROJECT_ENV, PUBSUB, STORAGE
 from stack import processes
-from stack.config import (BIGQUERY, ENV_VARS, METADATA, METADATA_ENV_VARS, PROJECT_ENV, PUBSUB, REPO_ROOT, SERVICES,
-                          STORAGE, StackConfig)
+from stack.config import METADATA, METADATA_ENV_VARS, REPO_ROOT, SERVICES, StackConfig
 from stack.processes import StackError
 
 HOST = '127.0.0.1'

@@ -70,7 +70,7 @@ load_settings() {
   SUBSCRIPTION="${SUBSCRIPTION:-audio-uploads-dataflow}"
   DATASET="${DATASET:-audio_pipeline}"
   RESULTS_TABLE="${RESULTS_TABLE:-results}"
-  # The pipeline's own default error table name (pipeline.options.default_error_table).
+  # The pipeline's own default error table name (results.tables.default_error_table).
   ERRORS_TABLE="${RESULTS_TABLE}_errors"
   REPOSITORY="${REPOSITORY:-audio-pipeline}"
   MODEL_URI="${MODEL_URI:-gs://$MODELS_BUCKET/models/demo}"
@@ -94,6 +94,8 @@ load_settings() {
   TOPIC_PATH="projects/$PROJECT/topics/$TOPIC"
   OUTPUT_TABLE="$PROJECT:$DATASET.$RESULTS_TABLE"
   ERROR_TABLE="$PROJECT:$DATASET.$ERRORS_TABLE"
+  # The pipeline writes events to <output_table>_events (results.tables.default_events_table).
+  EVENTS_TABLE="$OUTPUT_TABLE"_events
 }
 
 # A command as one copy-pasteable shell line.

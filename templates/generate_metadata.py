@@ -15,7 +15,8 @@ import json
 import sys
 from typing import Any
 
-from pipeline.options import BQ_TABLE_RE, OPTIONS, SUBSCRIPTION_RE, Option
+from pipeline.options import OPTIONS, SUBSCRIPTION_RE, Option
+from results.tables import BQ_TABLE_RE
 from templates.generated_file import REPO_ROOT, write_or_check
 
 METADATA_PATH = REPO_ROOT / 'templates' / 'metadata.json'

@@ -32,7 +32,9 @@ def tables_env() -> str:
             f'RESULTS_PARTITION_FIELD={schema.PARTITION_FIELD}\n'
             f'RESULTS_CLUSTER_FIELDS={",".join(schema.CLUSTER_FIELDS)}\n'
             f'ERRORS_PARTITION_FIELD={schema.ERRORS_PARTITION_FIELD}\n'
-            f'ERRORS_CLUSTER_FIELDS={",".join(schema.ERRORS_CLUSTER_FIELDS)}\n')
+            f'ERRORS_CLUSTER_FIELDS={",".join(schema.ERRORS_CLUSTER_FIELDS)}\n'
+            f'EVENTS_PARTITION_FIELD={schema.EVENTS_PARTITION_FIELD}\n'
+            f'EVENTS_CLUSTER_FIELDS={",".join(schema.EVENTS_CLUSTER_FIELDS)}\n')
 
 
 def generated_files() -> dict:

@@ -95,7 +95,7 @@ notification_exists ||
   run gcloud storage buckets notifications create "gs://$INPUT_BUCKET" --project="$PROJECT" \
     --topic="$TOPIC_PATH" --event-types=OBJECT_FINALIZE --payload-format=json --skip-topic-setup
 
-section "BigQuery: dataset, results and error tables (schema from results/schema.py via templates/schema/)"
+section "BigQuery: dataset, results, error and events tables (schema from results/schema.py via templates/schema/)"
 exists bq --project_id="$PROJECT" show --format=none "$PROJECT:$DATASET" ||
   run bq --project_id="$PROJECT" mk --dataset --location="$REGION" \
     --description="Audio pipeline results" "$PROJECT:$DATASET"
@@ -109,6 +109,11 @@ exists bq --project_id="$PROJECT" show --format=none "$ERROR_TABLE" ||
     --time_partitioning_type=DAY --time_partitioning_field="$ERRORS_PARTITION_FIELD" \
     --clustering_fields="$ERRORS_CLUSTER_FIELDS" \
     --description="One row per audio file that failed" "$ERROR_TABLE"
+exists bq --project_id="$PROJECT" show --format=none "$EVENTS_TABLE" ||
+  run bq --project_id="$PROJECT" mk --table --schema="$TEMPLATES_DIR/schema/events.json" \
+    --time_partitioning_type=DAY --time_partitioning_field="$EVENTS_PARTITION_FIELD" \
+    --clustering_fields="$EVENTS_CLUSTER_FIELDS" \
+    --description="One row per event (what was heard when) in a processed audio file" "$EVENTS_TABLE"
 
 section "Artifact Registry: the pipeline image"
 exists gcloud artifacts repositories describe "$REPOSITORY" --location="$REGION" --project="$PROJECT" ||

@@ -10,7 +10,7 @@ from audio.decode import DecodeError, decode
 from audio.records import DecodedAudio, FailedAudio
 from transforms import METRICS_NAMESPACE
 from transforms.coders import DecodedAudioCoder  # noqa: F401  (registers the coder the output type selects)
-from transforms.objects import ObjectGone, open_object
+from cloud.objects import ObjectGone, open_object
 from transforms.sources import FAILED, StageOutputs
 
 

@@ -17,7 +17,9 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
 from audio.records import FailedAudio
+from cloud.emulators import beam_test_client
 from results import schema, sqlite_store
+from results.tables import is_sqlite_path
 from transforms import METRICS_NAMESPACE
 from transforms.sources import FAILED
 
@@ -76,8 +78,6 @@ class _WriteSqlite(beam.DoFn):
 
 
 def _bigquery_write(rows, table: str, table_kind: str, streaming: bool):
-    from results.bigquery_store import beam_test_client  # emulator support; None on Google Cloud
-
     partition, cluster = ((schema.PARTITION_FIELD, schema.CLUSTER_FIELDS) if table_kind == sqlite_store.PROCESSED
                           else (schema.ERRORS_PARTITION_FIELD, schema.ERRORS_CLUSTER_FIELDS))
     extra = {'timePartitioning': {'type': 'DAY', 'field': partition}, 'clustering': {'fields': list(cluster)}}
@@ -89,7 +89,7 @@ def _bigquery_write(rows, table: str, table_kind: str, streaming: bool):
         write_disposition=BigQueryDisposition.WRITE_APPEND,
         insert_retry_strategy=RetryStrategy.RETRY_ON_TRANSIENT_ERROR,
         additional_bq_parameters=extra,
-        test_client=beam_test_client())
+        test_client=beam_test_client())  # None on Google Cloud
 
 
 def _bigquery_failure(failed_row) -> FailedAudio:
@@ -99,7 +99,7 @@ def _bigquery_failure(failed_row) -> FailedAudio:
 
 def _write(rows, table: str, table_kind: str, streaming: bool):
     """Writes rows; returns the FailedAudio of those that could not be written."""
-    if sqlite_store.is_sqlite_path(table):
+    if is_sqlite_path(table):
         out = rows | 'ToSqlite' >> beam.ParDo(_WriteSqlite(table, table_kind)).with_outputs(FAILED, main='done')
         return out[FAILED]
     result = _bigquery_write(rows, table, table_kind, streaming)

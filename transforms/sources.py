@@ -1,7 +1,7 @@
 """The two sources. Both output ``AudioObject`` elements and a ``failed`` PCollection.
 
 * ``ReadNotifications``: streaming, Cloud Storage notifications from Pub/Sub.
-* ``MatchAudioFiles``: batch replay over a local or gs:// glob.
+* ``MatchFiles``: batch replay over a local or gs:// glob.
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from apache_beam.metrics import Metrics
 from audio.naming import is_partial_upload, is_under
 from audio.records import AudioObject, FailedAudio
 from transforms import METRICS_NAMESPACE
-from transforms.notification import Ignored, MalformedNotification, parse_notification
-from transforms.objects import gcs_generation, local_generation, split_gcs
+from cloud.notification import Ignored, MalformedNotification, parse_notification
+from cloud.objects import gcs_generation, local_generation, split_gcs
 
 FAILED = 'failed'
 
@@ -120,7 +120,7 @@ class _ToAudioObject(beam.DoFn):
                           size=metadata.size_in_bytes, event_time=metadata.last_updated_in_seconds or None)
 
 
-class MatchAudioFiles(beam.PTransform):
+class MatchFiles(beam.PTransform):
     """Every file a glob matches (except our own outputs and uploads still being saved) -> AudioObject, spread
     across workers. ``listed``: the files a watch-mode listing already found (FileMetadata), matched no more."""
 

@@ -41,7 +41,7 @@ class _Render(beam.DoFn):
         yield decoded.with_spectrogram(uri)
 
 
-class RenderSpectrograms(beam.PTransform):
+class RenderSpectrogram(beam.PTransform):
 
     def __init__(self, location: str, max_width: int):
         super().__init__()

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from stack import clients, streaming
-from stack.config import BIGQUERY, STORAGE
+from cloud.emulators import BIGQUERY, STORAGE
 from stack.uploads import Uploader
 from tests.e2e.corpus import (WAIT_S, Expected, Rows, broken_files, clip, settle, stack_rows, wait_accounted,
                               wait_for)

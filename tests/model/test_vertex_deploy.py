@@ -9,7 +9,7 @@ import types
 
 import pytest
 
-from model import vertex
+from model import vertex_deploy
 from model.metadata import ModelMetadata, save_metadata
 
 METADATA = ModelMetadata(model_version='fsdd-20260101_1200', labels=('0', '1'))
@@ -26,7 +26,7 @@ def model_dir(tmp_path):
 
 
 def test_dry_run_prints_the_requests(model_dir, capsys):
-    vertex.main(['deploy', '--model', model_dir, '--project', 'proj', '--region', 'europe-west4',
+    vertex_deploy.main(['deploy', '--model', model_dir, '--project', 'proj', '--region', 'europe-west4',
                  '--staging', 'gs://bucket/models/', '--accelerator', 'nvidia_tesla_t4:2', '--dry-run'])
     calls = json.loads(capsys.readouterr().out)
     assert [c.get('method', 'copy') for c in calls] == ['copy', 'GET', 'POST', 'GET', 'POST', 'POST']
@@ -47,25 +47,25 @@ def test_dry_run_prints_the_requests(model_dir, capsys):
 
 
 def test_gcs_model_needs_no_copy_and_local_model_needs_staging(model_dir):
-    request = vertex.DeployRequest(model_dir='gs://b/m/v1/', project='p', region='us-central1', metadata=METADATA)
-    calls = vertex.build_requests(request)
+    request = vertex_deploy.DeployRequest(model_dir='gs://b/m/v1/', project='p', region='us-central1', metadata=METADATA)
+    calls = vertex_deploy.build_requests(request)
     assert calls[0]['method'] == 'GET' and calls[1]['body']['model']['artifactUri'] == 'gs://b/m/v1'
     assert calls[1]['body']['model']['containerSpec']['imageUri'] == (
         'us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest')
     with pytest.raises(ValueError, match='--staging'):
-        vertex.build_requests(vertex.DeployRequest(model_dir=model_dir, project='p', region='r', metadata=METADATA))
+        vertex_deploy.build_requests(vertex_deploy.DeployRequest(model_dir=model_dir, project='p', region='r', metadata=METADATA))
 
 
 def test_response_parsing():
-    assert vertex.endpoint_id('projects/p/locations/europe-west4/endpoints/4567') == '4567'
+    assert vertex_deploy.endpoint_id('projects/p/locations/europe-west4/endpoints/4567') == '4567'
     with pytest.raises(ValueError):
-        vertex.endpoint_id('projects/p/locations/europe-west4/models/4567')
+        vertex_deploy.endpoint_id('projects/p/locations/europe-west4/models/4567')
     old, new, other = (types.SimpleNamespace(display_name=n, create_time=t)
                        for n, t in (('audio', 1), ('audio', 2), ('else', 3)))
-    assert vertex.choose_endpoint([old, other, new], 'audio') is new
-    assert vertex.choose_endpoint([other], 'audio') is None
-    assert vertex.parse_accelerator('NVIDIA_L4') == ('NVIDIA_L4', 1)
-    assert vertex.parse_accelerator(None) == (None, 0)
+    assert vertex_deploy.choose_endpoint([old, other, new], 'audio') is new
+    assert vertex_deploy.choose_endpoint([other], 'audio') is None
+    assert vertex_deploy.parse_accelerator('NVIDIA_L4') == ('NVIDIA_L4', 1)
+    assert vertex_deploy.parse_accelerator(None) == (None, 0)
 
 
 class FakeAiplatform:
@@ -115,7 +115,7 @@ def test_deploy_copies_a_local_model_to_staging_and_prints_the_endpoint(model_di
     # A local folder stands in for the gs:// staging prefix (the copy goes through Beam's FileSystems).
     staging = tmp_path / 'staging'
     sdk = FakeAiplatform()
-    vertex.main(['deploy', '--model', model_dir, '--project', 'p', '--region', 'r', '--staging', str(staging),
+    vertex_deploy.main(['deploy', '--model', model_dir, '--project', 'p', '--region', 'r', '--staging', str(staging),
                  '--container-uri', 'img:1'], sdk=sdk)
     assert capsys.readouterr().out.strip() == 'projects/p/locations/r/endpoints/new-1'
     copied = staging / METADATA.model_version
@@ -126,9 +126,9 @@ def test_deploy_copies_a_local_model_to_staging_and_prints_the_endpoint(model_di
 
 def test_deploy_creates_an_endpoint_when_none_exists():
     sdk = FakeAiplatform()
-    request = vertex.DeployRequest(model_dir='gs://b/m/v1', project='p', region='r', metadata=METADATA,
+    request = vertex_deploy.DeployRequest(model_dir='gs://b/m/v1', project='p', region='r', metadata=METADATA,
                                    container_uri='img:1', machine_type='n1-highcpu-8', max_replicas=3)
-    name = vertex.deploy(request, sdk)
+    name = vertex_deploy.deploy(request, sdk)
     assert name == 'projects/p/locations/r/endpoints/new-1'
     steps = [c[0] for c in sdk.calls]
     assert steps == ['init', 'Model.list', 'Model.upload', 'Endpoint.list', 'Endpoint.create', 'Model.deploy']
@@ -146,7 +146,7 @@ def test_deploy_reuses_the_newest_endpoint_of_that_name():
     older = sdk.Endpoint('projects/p/locations/r/endpoints/1', create_time=1)
     newer = sdk.Endpoint('projects/p/locations/r/endpoints/2', create_time=2)
     sdk = FakeAiplatform(existing=[older, newer])
-    request = vertex.DeployRequest(model_dir='gs://b/m/v1', project='p', region='r', metadata=METADATA,
+    request = vertex_deploy.DeployRequest(model_dir='gs://b/m/v1', project='p', region='r', metadata=METADATA,
                                    container_uri='img:1')
-    assert vertex.deploy(request, sdk) == 'projects/p/locations/r/endpoints/2'
+    assert vertex_deploy.deploy(request, sdk) == 'projects/p/locations/r/endpoints/2'
     assert 'Endpoint.create' not in [c[0] for c in sdk.calls]

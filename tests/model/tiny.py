@@ -8,7 +8,7 @@ import numpy as np
 from audio import encode, synth
 from model.augment import Augmentation
 from model.datasets import LabelledAudio
-from model.training import TrainConfig
+from model.fit import TrainConfig
 
 TINY_LABELS = ('clicks', 'hum', 'tone')
 # 8 kHz, half-second windows, 8 filters: a few seconds of CPU per epoch.

@@ -4,7 +4,7 @@ import sys
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline.options import OPTIONS, OptionsError, default_error_table, validate
+from pipeline.options import OPTIONS, OptionsError, validate
 
 BASE = ['--output_table', 'out.db', '--spectrogram_location', 'spec']
 
@@ -49,11 +49,6 @@ def test_every_problem_is_listed_at_once():
     with pytest.raises(OptionsError) as e:
         config_of('--max_duration_seconds', '-1')
     assert str(e.value).count('\n  - ') >= 3
-
-
-def test_default_error_table():
-    assert default_error_table('p:d.results') == 'p:d.results_errors'
-    assert default_error_table('/x/r.db') == '/x/r.db'
 
 
 def test_help_lists_every_option_with_its_help_text():

@@ -1,4 +1,6 @@
-"""results.bigquery_store against the real BigQuery emulator (bqemulator), and Beam's WriteToBigQuery through it.
+"""results.bigquery_store and cloud.emulators' BigQuery client against the real BigQuery emulator (bqemulator).
+
+Also Beam's WriteToBigQuery through that client.
 
 Only the emulator is started here (no Pub/Sub), on a free port, stopped by pid afterwards.
 """
@@ -14,8 +16,10 @@ from apache_beam.io.gcp.bigquery_tools import RetryStrategy
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
+from cloud import emulators
+from cloud.emulators import row_problem
 from results import bigquery_store, schema
-from results.bigquery_store import row_problem, table_id
+from results.bigquery_store import table_id
 
 
 def _row(generation: str, **changes) -> dict:
@@ -40,9 +44,9 @@ def test_table_specs(monkeypatch):
 
 def test_beam_test_client_only_with_the_emulator(monkeypatch):
     monkeypatch.delenv('BIGQUERY_EMULATOR_HOST', raising=False)
-    assert bigquery_store.beam_test_client() is None
+    assert emulators.beam_test_client() is None
     monkeypatch.setenv('BIGQUERY_EMULATOR_HOST', '127.0.0.1:9')
-    client = pickle.loads(pickle.dumps(bigquery_store.beam_test_client()))
+    client = pickle.loads(pickle.dumps(emulators.beam_test_client()))
     assert client.endpoint == 'http://127.0.0.1:9' and client.project == 'local-project'
 
 
@@ -56,7 +60,8 @@ def test_rows_real_bigquery_would_refuse_by_field_names():
 
 @pytest.fixture
 def bigquery_emulator(tmp_path, monkeypatch):
-    from stack.config import BIGQUERY, StackConfig
+    from cloud.emulators import BIGQUERY
+    from stack.config import StackConfig
     from stack.emulators import LocalStack
 
     stack = LocalStack(str(tmp_path / 'stack'), StackConfig().with_free_ports())
@@ -79,8 +84,12 @@ def test_tables_keys_and_counts(bigquery_emulator):
     table = bigquery_store.client().get_table(ids[0])
     assert table.time_partitioning.field == schema.PARTITION_FIELD
     assert table.clustering_fields == list(schema.CLUSTER_FIELDS)
+    events = bigquery_store.client().get_table('local-project.audio.processed_events')
+    assert [f.name for f in events.schema] == [f['name'] for f in schema.EVENT_FIELDS]
+    assert events.time_partitioning.field == schema.EVENTS_PARTITION_FIELD
+    assert events.clustering_fields == list(schema.EVENTS_CLUSTER_FIELDS)
 
-    client = bigquery_store.beam_test_client()
+    client = emulators.beam_test_client()
     assert client.insert_rows_json(ids[0], [_row('1'), _row('2'), _row('2')]) == []
     assert bigquery_store.existing_keys('audio.processed') == {('gs://b/a.wav', '1'), ('gs://b/a.wav', '2')}
     assert bigquery_store.counts('audio.processed') == (3, 0)
@@ -89,7 +98,7 @@ def test_tables_keys_and_counts(bigquery_emulator):
 @pytest.mark.e2e
 def test_per_row_errors_as_real_bigquery_reports_them(bigquery_emulator):
     table, _ = bigquery_store.ensure_tables('audio.processed')
-    client = bigquery_store.beam_test_client()
+    client = emulators.beam_test_client()
     rows = [_row('1'), _row('2', confidence='not a number'), _row('3', unknown='x'), _row(None), _row('5')]
     errors = client.insert_rows_json(table, rows, row_ids=[f'id{i}' for i in range(5)])
     assert [(e['index'], e['errors'][0]['reason']) for e in errors] == [(1, 'invalid'), (2, 'invalid'),
@@ -101,17 +110,17 @@ def test_per_row_errors_as_real_bigquery_reports_them(bigquery_emulator):
 
 @pytest.mark.e2e
 def test_inserts_wait_out_an_outage(bigquery_emulator):
-    from stack.config import BIGQUERY
+    from cloud.emulators import BIGQUERY
 
     table, _ = bigquery_store.ensure_tables('audio.processed')
-    client = bigquery_store.beam_test_client()
+    client = emulators.beam_test_client()
     client._table_fields(table)  # as after the first write of a running pipeline
     bigquery_emulator.stop_service(BIGQUERY)
     outcome = {}
     writer = threading.Thread(target=lambda: outcome.update(errors=client.insert_rows_json(table, [_row('7')])))
     writer.start()
     bigquery_emulator.start_service(BIGQUERY)
-    writer.join(timeout=bigquery_store.OUTAGE_DEADLINE_SECONDS)
+    writer.join(timeout=emulators.OUTAGE_DEADLINE_SECONDS)
     assert outcome == {'errors': []}
     assert bigquery_store.existing_keys(table) == {('gs://b/a.wav', '7')}
 
@@ -125,7 +134,7 @@ def test_write_to_bigquery_through_the_test_client_returns_refused_rows(bigquery
             table.replace('.', ':', 1), schema=schema.bigquery_schema('processed'),
             method=WriteToBigQuery.Method.STREAMING_INSERTS, create_disposition=BigQueryDisposition.CREATE_NEVER,
             insert_retry_strategy=RetryStrategy.RETRY_ON_TRANSIENT_ERROR,
-            test_client=bigquery_store.beam_test_client()))
+            test_client=emulators.beam_test_client()))
         refused = result.failed_rows_with_errors | beam.MapTuple(
             lambda _, row, errors: (row['generation'], errors[0]['reason']))
         assert_that(refused, equal_to([('2', 'invalid')]))

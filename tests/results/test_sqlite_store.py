@@ -1,11 +1,11 @@
 from results import schema, sqlite_store
-from results.schema import PROCESSED_FIELDS, ERROR_FIELDS
+from results.schema import PROCESSED_FIELDS, ERROR_FIELDS, EVENT_FIELDS
 
 
 def result(uri, gen='1', label='tone'):
     return {'audio_file': uri, 'generation': gen, 'spectrogram_image': f'{uri}.png', 'label': label,
             'confidence': 0.9, 'scores': [{'label': label, 'score': 0.9}], 'model_version': 'v1',
-            'duration_seconds': 1.0, 'sample_rate_hz': 16000, 'channels': 1, 'event_time': None,
+            'event_count': None, 'duration_seconds': 1.0, 'sample_rate_hz': 16000, 'channels': 1, 'event_time': None,
             'processed_at': '2026-11-26T07:00:00.000000Z'}
 
 
@@ -17,7 +17,7 @@ def error(uri, gen='1', stage='decode'):
 def test_tables_have_the_bigquery_columns(tmp_path):
     path = str(tmp_path / 'r.db')
     with sqlite_store.connect(path) as conn:
-        for table, fields in (('processed', PROCESSED_FIELDS), ('errors', ERROR_FIELDS)):
+        for table, fields in (('processed', PROCESSED_FIELDS), ('errors', ERROR_FIELDS), ('events', EVENT_FIELDS)):
             columns = [row[1] for row in conn.execute(f'PRAGMA table_info({table})')]
             assert columns == [f['name'] for f in fields]
 
@@ -64,6 +64,86 @@ def test_existing_keys_include_errors_and_a_missing_file_has_none(tmp_path):
     assert sqlite_store.existing_keys(path) == {('a', '1'), ('b', '1')}
 
 
-def test_is_sqlite_path():
-    assert sqlite_store.is_sqlite_path('out/results.db')
-    assert not sqlite_store.is_sqlite_path('project:dataset.table')
+def event(uri, start, label='tone', gen='1'):
+    return {'audio_file': uri, 'generation': gen, 'start_seconds': start, 'end_seconds': start + 1.0,
+            'label': label, 'confidence': 0.8, 'model_version': 'v1', 'processed_at': '2026-11-26T07:00:00.000000Z'}
+
+
+def with_events(row, events):
+    return {**row, 'event_count': len(events), schema.ROW_EVENTS_KEY: events}
+
+
+def test_a_result_row_and_its_events_are_written_together_and_replaced_together(tmp_path):
+    path = str(tmp_path / 'r.db')
+    first = [event('a', 0.0), event('a', 3.5, 'chirp')]
+    for _ in range(2):  # a replayed write adds nothing
+        with sqlite_store.connect(path) as conn:
+            sqlite_store.write_processed(conn, [with_events(result('a'), first), with_events(result('b'), [])])
+    rows = {r['audio_file']: r for r in sqlite_store.read_table(path, 'processed')}
+    assert rows['a']['event_count'] == 2 and rows['b']['event_count'] == 0
+    assert schema.ROW_EVENTS_KEY not in rows['a']
+    assert sorted(sqlite_store.read_table(path, 'events'), key=lambda e: e['start_seconds']) == first
+    # --reprocess: the new row's events replace the old ones of that generation, another generation keeps its own.
+    with sqlite_store.connect(path) as conn:
+        sqlite_store.write_processed(conn, [with_events(result('a'), [event('a', 7.0, 'hum')]),
+                                            with_events(result('a', gen='2'), [event('a', 1.0, gen='2')])])
+    events = sorted((e['generation'], e['start_seconds'], e['label']) for e in sqlite_store.read_table(path, 'events'))
+    assert events == [('1', 7.0, 'hum'), ('2', 1.0, 'tone')]
+    # Without events (--events=false) the row has event_count NULL and no stale events remain.
+    with sqlite_store.connect(path) as conn:
+        sqlite_store.write_processed(conn, [result('a')])
+    assert [e['generation'] for e in sqlite_store.read_table(path, 'events')] == ['2']
+
+
+def test_a_file_written_before_event_count_existed_gains_the_column(tmp_path):
+    import sqlite3
+    path = str(tmp_path / 'old.db')
+    old_fields = [f for f in PROCESSED_FIELDS if f['name'] != 'event_count']
+    conn = sqlite3.connect(path)
+    conn.execute(sqlite_store._create_sql('processed', old_fields))
+    conn.commit()
+    conn.close()
+    with sqlite_store.connect(path) as conn:
+        sqlite_store.write_processed(conn, [with_events(result('a'), [event('a', 0.0)])])
+    assert sqlite_store.read_table(path, 'processed')[0]['event_count'] == 1
+
+
+def retryable_error(uri, gen='1'):
+    return dict(error(uri, gen, stage='read'), error_type='ServiceUnavailable', retryable=True, attempts=7)
+
+
+def test_error_rows_say_whether_they_are_retryable_and_how_often_they_were_tried(tmp_path):
+    path = str(tmp_path / 'r.db')
+    with sqlite_store.connect(path) as conn:
+        sqlite_store.write_errors(conn, [retryable_error('a'), dict(error('b'), retryable=False, attempts=1)])
+    rows = {r['audio_file']: r for r in sqlite_store.read_table(path, 'errors')}
+    assert (rows['a']['retryable'], rows['a']['attempts']) == (True, 7)
+    assert (rows['b']['retryable'], rows['b']['attempts']) == (False, 1)
+
+
+def test_key_states_tell_results_permanent_and_retryable_errors_apart(tmp_path):
+    path = str(tmp_path / 'r.db')
+    assert sqlite_store.key_states(path) == {}
+    with sqlite_store.connect(path) as conn:
+        sqlite_store.write_errors(conn, [retryable_error('a'), retryable_error('b'), error('c')])
+        sqlite_store.write_processed(conn, [result('a'), result('d')])
+    assert sqlite_store.key_states(path) == {('a', '1'): sqlite_store.RESULT, ('b', '1'): sqlite_store.RETRYABLE_ERROR,
+                                             ('c', '1'): sqlite_store.PERMANENT_ERROR, ('d', '1'): sqlite_store.RESULT}
+    # The result replaced the retryable error: one row per key.
+    assert sqlite_store.counts(path) == (2, 2)
+
+
+def test_a_file_from_before_the_retryable_column_gets_it_and_its_old_errors_count_as_permanent(tmp_path):
+    import sqlite3
+    path = str(tmp_path / 'old.db')
+    old = sqlite3.connect(path)
+    old.execute('CREATE TABLE errors (audio_file TEXT NOT NULL, generation TEXT, stage TEXT NOT NULL, '
+                'error_type TEXT NOT NULL, message TEXT, failed_at TEXT NOT NULL, PRIMARY KEY (audio_file, generation))')
+    old.execute("INSERT INTO errors VALUES ('x', '1', 'decode', 'NotAudio', 'no', '2026-01-01T00:00:00.000000Z')")
+    old.commit()
+    old.close()
+    assert sqlite_store.key_states(path) == {('x', '1'): sqlite_store.PERMANENT_ERROR}
+    with sqlite_store.connect(path) as conn:
+        sqlite_store.write_errors(conn, [retryable_error('y')])
+        columns = [row[1] for row in conn.execute('PRAGMA table_info(errors)')]
+    assert columns == [f['name'] for f in ERROR_FIELDS]

@@ -11,7 +11,8 @@ from google.cloud import bigquery, pubsub_v1
 from results import bigquery_store
 from results.schema import ERROR_FIELDS, PROCESSED_FIELDS
 from stack import clients, processes
-from stack.config import ENV_VARS, METADATA_ENV_VARS, STORAGE
+from cloud.emulators import ENV_VARS, STORAGE
+from stack.config import METADATA_ENV_VARS
 
 pytestmark = pytest.mark.e2e
 

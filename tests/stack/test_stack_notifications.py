@@ -6,7 +6,7 @@ import json
 import google_crc32c
 
 from stack import notifications
-from transforms.notification import Ignored, parse_notification
+from cloud.notification import Ignored, parse_notification
 
 EMULATOR_RESOURCE = {  # what gcp-storage-emulator returns after an upload (no hashes, size as a number)
     'kind': 'storage#object', 'id': 'b/dir/a b.wav/1795679341039181690', 'name': 'dir/a b.wav', 'bucket': 'b',

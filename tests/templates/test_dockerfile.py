@@ -13,7 +13,7 @@ from docker.utils.build import exclude_paths
 from tests.templates.gcloud_sdk import run_gcloud_python
 from tests.templates.script_runner import REPO, TEMPLATES
 
-PACKAGES = ('audio', 'model', 'pipeline', 'results', 'transforms')
+PACKAGES = ('audio', 'cloud', 'model', 'pipeline', 'results', 'transforms')
 
 
 def instructions() -> list[tuple[str, str]]:

@@ -35,7 +35,9 @@ def test_partitioning_and_clustering_come_from_results_schema():
     assert settings == {'RESULTS_PARTITION_FIELD': schema.PARTITION_FIELD,
                         'RESULTS_CLUSTER_FIELDS': ','.join(schema.CLUSTER_FIELDS),
                         'ERRORS_PARTITION_FIELD': schema.ERRORS_PARTITION_FIELD,
-                        'ERRORS_CLUSTER_FIELDS': ','.join(schema.ERRORS_CLUSTER_FIELDS)}
+                        'ERRORS_CLUSTER_FIELDS': ','.join(schema.ERRORS_CLUSTER_FIELDS),
+                        'EVENTS_PARTITION_FIELD': schema.EVENTS_PARTITION_FIELD,
+                        'EVENTS_CLUSTER_FIELDS': ','.join(schema.EVENTS_CLUSTER_FIELDS)}
     for table_fields, partition, cluster in ((schema.PROCESSED_FIELDS, schema.PARTITION_FIELD, schema.CLUSTER_FIELDS),
                                              (schema.ERROR_FIELDS, schema.ERRORS_PARTITION_FIELD,
                                               schema.ERRORS_CLUSTER_FIELDS)):

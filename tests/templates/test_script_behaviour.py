@@ -43,7 +43,7 @@ def test_provision_on_a_fresh_project_creates_everything(cloud):
     created = [c for c in calls if 'create' in c[:5] or 'mk' in c[:3]]
     assert len(find(created, 'gcloud', 'storage', 'buckets', 'create')) == 4
     assert len(find(created, 'gcloud', 'iam', 'service-accounts', 'create')) == 2
-    assert len([c for c in created if c[0] == 'bq']) == 3  # dataset, results, errors
+    assert len([c for c in created if c[0] == 'bq']) == 4  # dataset, results, errors, events
     for kind in (('pubsub', 'topics'), ('pubsub', 'subscriptions'), ('storage', 'buckets', 'notifications'),
                  ('artifacts', 'repositories')):
         assert len(find(created, 'gcloud', *kind, 'create')) == 1, kind

@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from pipeline.options import default_error_table
 from results import schema
+from results.tables import default_error_table, default_events_table
 from tests.templates.script_runner import (PROJECT, SCRIPTS, TEMPLATES, dry_run, find, flag_value, flag_values,
                                            make_fake_cloud_bin, run_script, script_env, shellcheck_executable)
 
@@ -110,7 +110,7 @@ class TestProvision:
         tables = {c[-1]: c for c in find(commands, 'bq', f'--project_id={PROJECT}', 'mk') if '--table' in c}
         results = f'{PROJECT}:audio_pipeline.results'
         assert dataset[-1] == f'{PROJECT}:audio_pipeline'
-        assert set(tables) == {results, default_error_table(results)}
+        assert set(tables) == {results, default_error_table(results), default_events_table(results)}
         assert flag_value(tables[results], '--schema') == str(TEMPLATES / 'schema' / 'processed.json')
         assert flag_value(tables[results], '--time_partitioning_field') == schema.PARTITION_FIELD
         assert flag_value(tables[results], '--time_partitioning_type') == 'DAY'
@@ -119,6 +119,10 @@ class TestProvision:
         assert flag_value(tables[errors], '--schema') == str(TEMPLATES / 'schema' / 'errors.json')
         assert flag_value(tables[errors], '--time_partitioning_field') == schema.ERRORS_PARTITION_FIELD
         assert flag_value(tables[errors], '--clustering_fields') == ','.join(schema.ERRORS_CLUSTER_FIELDS)
+        events = default_events_table(results)
+        assert flag_value(tables[events], '--schema') == str(TEMPLATES / 'schema' / 'events.json')
+        assert flag_value(tables[events], '--time_partitioning_field') == schema.EVENTS_PARTITION_FIELD
+        assert flag_value(tables[events], '--clustering_fields') == ','.join(schema.EVENTS_CLUSTER_FIELDS)
 
     def test_every_create_is_preceded_by_a_probe_for_the_same_resource(self, commands):
         for i, command in enumerate(commands):

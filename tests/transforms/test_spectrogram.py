@@ -7,7 +7,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from audio.records import AudioInfo, AudioObject, DecodedAudio
 from audio.synth import sine_sweep
-from transforms.spectrogram import RenderSpectrograms
+from transforms.spectrogram import RenderSpectrogram
 
 
 def decoded(name, samples):
@@ -19,7 +19,7 @@ def test_writes_one_png_per_file_under_the_location(tmp_path):
     location = str(tmp_path / 'spectrograms')
     items = [decoded('a b.wav', sine_sweep(1.0, 16000)), decoded('../../escape.wav', sine_sweep(0.5, 16000))]
     with TestPipeline(runner='FnApiRunner') as p:
-        out = p | beam.Create(items) | RenderSpectrograms(location, max_width=800)
+        out = p | beam.Create(items) | RenderSpectrogram(location, max_width=800)
         uris = out.ok | beam.Map(lambda d: d.spectrogram_uri)
 
         def check(found):
@@ -35,6 +35,6 @@ def test_an_unwritable_location_fails_the_file_not_the_job(tmp_path):
     blocker = tmp_path / 'file'
     blocker.write_text('a file where a folder should be')
     with TestPipeline(runner='FnApiRunner') as p:
-        out = p | beam.Create([decoded('a.wav', np.zeros(16000, np.float32))]) | RenderSpectrograms(str(blocker),
+        out = p | beam.Create([decoded('a.wav', np.zeros(16000, np.float32))]) | RenderSpectrogram(str(blocker),
                                                                                                    800)
         assert_that(out.failed | beam.Map(lambda f: (f.source.uri, f.stage)), equal_to([('/in/a.wav', 'spectrogram')]))

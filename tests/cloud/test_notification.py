@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from transforms.notification import Ignored, MalformedNotification, parse_notification, parse_time
+from cloud.notification import Ignored, MalformedNotification, parse_notification, parse_time
 
 
 def notification(name='uploads/a b.wav', bucket='in-bucket', generation='1700000000000001', event='OBJECT_FINALIZE',

@@ -1,6 +1,6 @@
 """Deploy an exported model directory to a Vertex AI endpoint.
 
-    python -m model.vertex deploy --model DIR --project P --region R [--staging gs://B/models]
+    python -m model.vertex_deploy deploy --model DIR --project P --region R [--staging gs://B/models]
         [--endpoint-name NAME] [--machine-type n1-standard-4] [--accelerator TYPE:COUNT] [--dry-run]
 
 Steps: copy a local model directory to Cloud Storage (``--staging``), upload it
@@ -196,7 +196,7 @@ def deploy(request: DeployRequest, sdk=None) -> str:
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog='python -m model.vertex', description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(prog='python -m model.vertex_deploy', description=__doc__.split('\n\n')[0])
     commands = parser.add_subparsers(dest='command', required=True)
     d = commands.add_parser('deploy', help='upload to the Model Registry and deploy to an endpoint')
     d.add_argument('--model', required=True, help='exported model directory, local or gs://')

@@ -6,7 +6,7 @@ import numpy as np
 
 from model.evaluate import evaluate_audio
 from model.handlers import iter_windows
-from model.training import WindowBatches, train_classifier
+from model.fit import WindowBatches, train_classifier
 from tests.model.tiny import TINY_CONFIG, TINY_LABELS, synthetic_audio
 
 

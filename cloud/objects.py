@@ -15,6 +15,7 @@ from typing import BinaryIO, Optional
 from apache_beam.io.filesystems import FileSystems
 
 from audio.records import AudioObject
+from cloud import emulators
 
 READ_CHUNK = 8 * 1024 * 1024
 
@@ -25,12 +26,10 @@ class ObjectGone(Exception):
 
 @functools.lru_cache(maxsize=1)
 def storage_client():
+    """The process's Cloud Storage client (anonymous against the storage emulator)."""
     from google.cloud import storage
 
-    if os.environ.get('STORAGE_EMULATOR_HOST'):
-        # The emulator needs no credentials; looking them up would stall with none configured.
-        return storage.Client.create_anonymous_client()
-    return storage.Client()
+    return emulators.anonymous_storage_client() or storage.Client()
 
 
 def split_gcs(uri: str) -> tuple[str, str]:

@@ -1,4 +1,6 @@
-"""Training: decoded files -> windows exactly as serving cuts them -> a trained Keras classifier.
+"""Fitting the Keras classifier: decoded files -> windows exactly as serving cuts them -> trained weights.
+
+``model.train`` is the command that drives it (data in, exported and evaluated model out).
 
 Each file contributes the windows ``model.handlers.iter_windows`` would cut at
 serving time (a short file is one zero-padded window), each labelled with the

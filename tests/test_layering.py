@@ -1,0 +1,70 @@
+"""Dependencies point one way: a package imports only its own layer's package or lower layers.
+
+    audio  <-  cloud  <-  results, model  <-  transforms  <-  pipeline  <-  stack, app, benchmarks, templates
+
+Read from the source with ``ast`` (every import, including those inside functions), so a lazy
+import that reaches upward fails here just like a top-level one.
+"""
+from __future__ import annotations
+
+import ast
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ('audio',),                                     # pure functions and records
+    ('cloud',),                                     # Cloud Storage objects, notifications, the emulator seam
+    ('results', 'model'),                           # where rows go; the classifier
+    ('transforms',),                                # one composite PTransform per stage
+    ('pipeline',),                                  # options -> graph, the launcher
+    ('stack', 'app', 'benchmarks', 'templates'),    # tools on top: each may use the others
+)
+RANK = {package: rank for rank, packages in enumerate(LAYERS) for package in packages}
+TOP = len(LAYERS) - 1
+# What the lowest layer must never need: it is plain Python, NumPy and the audio libraries.
+NOT_IN_AUDIO = ('apache_beam', 'google', 'tensorflow', 'keras')
+
+
+def imported_modules(path: pathlib.Path) -> list[tuple[int, str]]:
+    """(line, dotted module name) of every absolute import in a file."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.lineno, node.module))
+    return found
+
+
+def violations(package: str) -> list[str]:
+    rank = RANK[package]
+    found = []
+    for path in sorted((ROOT / package).rglob('*.py')):
+        for line, module in imported_modules(path):
+            top = module.split('.')[0]
+            where = f'{path.relative_to(ROOT)}:{line} imports {module}'
+            if top in RANK and top != package and (RANK[top] > rank or (RANK[top] == rank and rank != TOP)):
+                found.append(f'{where} (layer {RANK[top]} above or beside layer {rank})')
+            if package == 'audio' and top in NOT_IN_AUDIO:
+                found.append(f'{where} (audio/ is pure: no Beam, Google Cloud or TensorFlow)')
+    return found
+
+
+@pytest.mark.parametrize('package', sorted(RANK))
+def test_no_package_imports_a_higher_layer(package):
+    assert violations(package) == []
+
+
+def test_every_package_is_in_a_layer():
+    packages = {p.parent.name for p in ROOT.glob('*/__init__.py')}
+    assert packages <= set(RANK), f'place {sorted(packages - set(RANK))} in LAYERS'
+
+
+def test_the_check_sees_an_upward_import(tmp_path, monkeypatch):
+    """The test itself can fail: a lazy import of a higher layer inside a function is found."""
+    (tmp_path / 'results').mkdir()
+    (tmp_path / 'results' / 'bad.py').write_text('def f():\n    from pipeline.options import OPTIONS\n')
+    monkeypatch.setitem(globals(), 'ROOT', tmp_path)
+    assert violations('results') == ['results/bad.py:2 imports pipeline.options (layer 4 above or beside layer 2)']
