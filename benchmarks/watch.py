@@ -79,10 +79,9 @@ def run(args) -> dict:
                     raise RuntimeError(f'no row for {path}:\n' + open(log.name).read()[-3000:])
                 latencies.append(time.monotonic() - written)
                 time.sleep(max(0.0, args.gap - latencies[-1]))
+            os.makedirs(os.path.join(folder, 'backlog'))
             for i in range(args.backlog):
-                with open(os.path.join(folder, 'backlog', f'{i:05d}.wav') if i else
-                          (os.makedirs(os.path.join(folder, 'backlog'), exist_ok=True)
-                           or os.path.join(folder, 'backlog', f'{i:05d}.wav')), 'wb') as f:
+                with open(os.path.join(folder, 'backlog', f'{i:05d}.wav'), 'wb') as f:
                     f.write(wav)
             started = time.monotonic()
             _wait(lambda: len(_rows(db)) == args.files + args.backlog, 1800)
