@@ -101,6 +101,7 @@ def main(argv: list[str]) -> int:
     server.add_argument('--stack', nargs='?', const=DEFAULT_STATE_DIR, default=None)
     server.add_argument('--watch', action='store_true')
     server.add_argument('--spectrograms', default=None)
+    server.add_argument('--model_uri', default=None)
     known, dashboard_args = server.parse_known_args(argv)
     if known.stack:
         env, defaults = stack_arguments(known.stack)
@@ -125,12 +126,13 @@ def main(argv: list[str]) -> int:
         stack = LocalStack.load(known.stack)
         running = streaming.PIPELINE in stack.services and processes.is_alive(stack.services[streaming.PIPELINE].pid)
         if not running:
-            stack_pipeline = streaming.start_pipeline(stack)
+            stack_pipeline = streaming.start_pipeline(stack, known.model_uri)
             print(f'Streaming pipeline started (pid {stack_pipeline.pid}), log {stack_pipeline.log}', flush=True)
     else:
         if not settings.input_location:
             raise SystemExit('--watch needs --input (the folder the pipeline watches and uploads go to)')
-        pipeline = watch_command(settings.results, settings.input_location, known.spectrograms)
+        pipeline = watch_command(settings.results, settings.input_location, known.spectrograms,
+                                 ('--model_uri', known.model_uri) if known.model_uri else ())
         # Own process groups: Ctrl-C reaches this supervisor, which stops each child once, in order.
         children['pipeline'] = subprocess.Popen(pipeline, start_new_session=True)
     children['dashboard'] = subprocess.Popen(command, start_new_session=True)

@@ -38,9 +38,13 @@ class Settings:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='python -m app.serve', description='Serve the results dashboard.',
                                 epilog=f'Server: --host (default {DEFAULT_HOST}: this machine only), '
-                                       f'--port (default {DEFAULT_PORT}). --stack [STATE_DIR]: serve over the '
+                                       f'--port (default {DEFAULT_PORT}). --watch: also run the pipeline in watch mode '
+                                       'over --input, writing --results (the whole local loop, `make ui`; '
+                                       '--spectrograms DIR, --model_uri DIR for it); Ctrl-C stops both. '
+                                       '--stack [STATE_DIR]: serve over the '
                                        'running local stack (python -m stack start): its results, upload bucket and '
-                                       'notification topic, its emulator variables, refresh every 5 s.')
+                                       'notification topic, its emulator variables, refresh every 5 s; with --watch '
+                                       'it also starts the stack\'s streaming pipeline if none runs.')
     p.add_argument('--results', default=os.environ.get('DASHBOARD_RESULTS'),
                    help='results to show: a SQLite file ending in .db, or a BigQuery table PROJECT:DATASET.TABLE '
                         '(the pipeline\'s --output_table). Env: DASHBOARD_RESULTS')
