@@ -71,7 +71,8 @@ def build(root: str, files: int = 12, errors: int = 3, seed: int = 7, start: dt.
         event = start + dt.timedelta(minutes=i * 360 / max(1, files) + float(rng.uniform(0, 5)))
         latency = 2.0 + 6.0 * (i / max(1, files)) ** 2 + float(rng.uniform(0, 1.5))
         processed.append({
-            'audio_file': audio_path, 'generation': str(1_700_000_000_000_000_000 + i),
+            # A local file's generation is its modification time in ns, as the pipeline records it.
+            'audio_file': audio_path, 'generation': str(os.stat(audio_path).st_mtime_ns),
             'spectrogram_image': png_path, 'label': best['label'], 'confidence': best['score'], 'scores': scores,
             'model_version': MODEL_VERSION, 'duration_seconds': len(samples) / RATE, 'sample_rate_hz': RATE,
             'channels': 1, 'event_time': schema.timestamp(event.timestamp()),
