@@ -268,9 +268,11 @@ def _open(key: tuple[str, str], page: Optional[int] = None) -> None:
         st.session_state['page'] = page
 
 
-def _selected_row(table_key: str, keys: list[tuple[str, str]]) -> None:
+def _selected_row(table_key: str, keys: list[tuple[str, str]], shown_selected: list[int]) -> None:
+    """A click on a row opens it. (A grid drawn with the opened file's row selected may report that selection
+    back; that is not a click. Clicking the open row again clears the box but keeps the file open.)"""
     rows = st.session_state[table_key].selection.rows
-    if rows:
+    if rows and rows != shown_selected and rows[0] < len(keys):
         _open(keys[rows[0]])
 
 
@@ -310,7 +312,8 @@ def files_section(data: DashboardData, filters: Filters, summary: Summary, defau
     selected = [keys.index(opened)] if opened in keys else []
     # Keyed by what the page holds: a new page or new rows start without a stale selection.
     table_key = f'files_{abs(hash((tuple(keys), tuple(selected))))}'
-    st.dataframe(table, hide_index=True, key=table_key, on_select=lambda: _selected_row(table_key, keys),
+    st.container(key='files_table').dataframe(
+                 table, hide_index=True, key=table_key, on_select=lambda: _selected_row(table_key, keys, selected),
                  selection_mode='single-row', selection_default={'selection': {'rows': selected, 'columns': []}},
                  column_config={'Confidence': st.column_config.NumberColumn(format='%.2f'),
                                 'File': st.column_config.TextColumn(width='large')},
@@ -412,7 +415,8 @@ def errors_section(data: DashboardData, filters: Filters, summary: Summary, sett
         'Reason': [e['message'] or '' for e in errors],
     })
     keys = tuple((e['audio_file'], e['generation']) for e in errors)
-    event = st.dataframe(table, hide_index=True, key=f'errors_{abs(hash(keys))}', on_select='rerun',
+    event = st.container(key='errors_table').dataframe(
+                         table, hide_index=True, key=f'errors_{abs(hash(keys))}', on_select='rerun',
                          selection_mode='multi-row', alt='Recent errors',
                          column_config={'Reason': st.column_config.TextColumn(width='large'),
                                         'Retryable': st.column_config.CheckboxColumn(
