@@ -14,20 +14,18 @@ FROM ${TEMPLATE_LAUNCHER_IMAGE} AS template_launcher
 # (tests/templates/test_dockerfile.py fails if they differ).
 FROM apache/beam_python3.11_sdk:2.77.0
 
-# Audio decoding: libsndfile for soundfile (WAV, FLAC, OGG, MP3), the ffmpeg tools for librosa's
-# audioread fallback (AAC/M4A, WMA, ...). PyAV's wheel carries its own FFmpeg libraries.
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends libsndfile1 ffmpeg \
-    && rm -rf /var/lib/apt/lists/*
+# No system packages: libsndfile (soundfile) and FFmpeg (PyAV) come inside their wheels, and nothing
+# runs the ffmpeg command line.
 
 WORKDIR /template
 
-# Dependencies first, in their own layer: a code change does not reinstall TensorFlow.
+# Dependencies first, in their own layer: a code change does not reinstall TensorFlow. requirements.txt
+# pins every package, compiled against this base image's own set (beam-image-constraints.txt).
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 
 # The pipeline package itself; its dependencies are all installed above.
-COPY setup.py .
+COPY requirements.in setup.py ./
 COPY audio audio
 COPY cloud cloud
 COPY model model
@@ -36,6 +34,12 @@ COPY results results
 COPY transforms transforms
 RUN pip install --no-cache-dir --no-deps . \
     && pip check
+
+# The build fails here, not the first job, if the worker cannot import everything, decode audio or
+# read Cloud Storage. Cloud Build passes an object its service account can read (templates/cloudbuild.yaml);
+# a local `docker build` without it skips only the Cloud Storage read.
+ARG GCS_CHECK_PATH=
+RUN python -m pipeline.worker_check ${GCS_CHECK_PATH:+--read "$GCS_CHECK_PATH"}
 
 COPY --from=template_launcher /opt/google/dataflow/python_template_launcher \
     /opt/google/dataflow/python_template_launcher

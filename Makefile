@@ -12,12 +12,12 @@ export PYTHONPATH := $(CURDIR)
 export TF_CPP_MIN_LOG_LEVEL := 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test model demo-input clean
+.PHONY: help install run test lint typecheck model demo-input clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt requirements-dev.txt setup.py
+$(STAMP): requirements.txt requirements-dev.txt requirements.in setup.py
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -55,8 +55,23 @@ run: $(DEMO_MODEL)/metadata.json $(DEMO_INPUT) ## Run the pipeline in batch on t
 	$(PY) -m pipeline.main --input_pattern '$(DEMO_INPUT)/**' --output_table $(DEMO_OUTPUT)/results.db \
 		--spectrogram_location $(DEMO_OUTPUT)/spectrograms --progress
 
-test: $(STAMP) browser stack-deps ## Run the whole test suite
+test: lint typecheck browser stack-deps ## Lint, type-check, then run the whole test suite
 	$(PY) -m pytest
+
+lint: $(STAMP) ## ruff (rules in ruff.toml)
+	$(VENV)/bin/ruff check .
+
+typecheck: $(STAMP) ## mypy on the product packages (settings in mypy.ini)
+	$(VENV)/bin/mypy
+
+# The image's Python packages: requirements.in (by hand) compiled against the Beam SDK image's own set.
+.PHONY: constraints requirements
+BEAM_IMAGE_REQUIREMENTS ?=
+constraints: | $(STAMP) ## Regenerate beam-image-constraints.txt (BEAM_IMAGE_REQUIREMENTS=FILE: from Beam's base_image_requirements.txt)
+	$(PY) -m templates.compile_requirements constraints $(if $(BEAM_IMAGE_REQUIREMENTS),--from $(BEAM_IMAGE_REQUIREMENTS))
+
+requirements: | $(STAMP) ## Recompile requirements.txt (every package pinned) from requirements.in against the constraints
+	$(PY) -m templates.compile_requirements requirements
 
 .PHONY: template-metadata shellcheck
 template-metadata: | $(STAMP) ## Regenerate templates/metadata.json and templates/schema/ (tests fail when stale)

@@ -7,8 +7,9 @@ HERE = pathlib.Path(__file__).parent
 
 
 def requirements():
-    lines = (HERE / 'requirements.txt').read_text().splitlines()
-    return [line for line in (l.strip() for l in lines) if line and not line.startswith(('#', '-'))]
+    # The direct runtime dependencies; requirements.txt pins their whole closure (the image installs that).
+    lines = (HERE / 'requirements.in').read_text().splitlines()
+    return [line for line in (raw.strip() for raw in lines) if line and not line.startswith(('#', '-'))]
 
 
 setuptools.setup(

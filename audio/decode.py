@@ -10,7 +10,6 @@ for formats whose header does not say.
 """
 from __future__ import annotations
 
-import io
 import re
 from typing import BinaryIO, Optional
 
@@ -85,7 +84,8 @@ def decode(stream: BinaryIO, target_rate: int, max_duration_s: float, size: Opti
             stream.seek(0)
             samples, info = _decode_pyav(stream, target_rate, max_out)
     except _TooLong:
-        raise DecodeError('TooLong', f'longer than the {max_duration_s:g} s limit (stopped decoding at the limit)')
+        raise DecodeError('TooLong',
+                          f'longer than the {max_duration_s:g} s limit (stopped decoding at the limit)') from None
     if info.duration_seconds > max_duration_s:
         raise DecodeError('TooLong', f'{info.duration_seconds:.1f} s is longer than the {max_duration_s:g} s limit')
     if len(samples) == 0:
@@ -136,7 +136,7 @@ def _decode_soundfile(stream: BinaryIO, target_rate: int, max_out: int) -> tuple
         if _SHORT_CHUNK.search(f.extra_info) or (frames > 0 and read < frames):
             raise DecodeError('Truncated', f'{fmt}: the file ends before the audio data its header announces '
                                            f'({read / rate:.2f} s present)')
-    return samples, AudioInfo(sample_rate_hz=rate, channels=channels, duration_seconds=read / rate, codec=fmt)
+    return samples, AudioInfo(sample_rate_hz=rate, channels=channels, duration_seconds=read / rate)
 
 
 def _decode_pyav(stream: BinaryIO, target_rate: int, max_out: int) -> tuple[np.ndarray, AudioInfo]:
@@ -177,7 +177,7 @@ def _decode_pyav(stream: BinaryIO, target_rate: int, max_out: int) -> tuple[np.n
     if decoded_frames == 0:
         raise DecodeError('NoAudio', f'{codec}: no audio frames could be decoded')
     return samples, AudioInfo(sample_rate_hz=int(rate), channels=int(channels),
-                              duration_seconds=decoded_frames / rate, codec=codec)
+                              duration_seconds=decoded_frames / rate)
 
 
 def _pyav_duration(container, audio) -> Optional[float]:
@@ -198,8 +198,3 @@ def _sniff(stream: BinaryIO) -> Optional[str]:
 
 def _first_line(e: Exception) -> str:
     return str(e).splitlines()[0][:200] if str(e) else type(e).__name__
-
-
-def decode_bytes(data: bytes, target_rate: int, max_duration_s: float) -> tuple[np.ndarray, AudioInfo]:
-    """Convenience for tests and tools: decode from bytes in memory."""
-    return decode(io.BytesIO(data), target_rate, max_duration_s, size=len(data))

@@ -59,6 +59,7 @@ def _encode_pyav(samples: np.ndarray, rate: int, container_format: str, codec: s
     buf = io.BytesIO()
     with av.open(buf, mode='w', format=container_format) as container:
         stream = container.add_stream(codec, rate=out_rate)
+        assert isinstance(stream, av.AudioStream)  # an audio codec gives an audio stream
         stream.layout = 'mono'
         resampler = av.AudioResampler(format=stream.format.name, layout='mono', rate=out_rate)
         frame = av.AudioFrame.from_ndarray(mono.reshape(1, -1), format='flt', layout='mono')

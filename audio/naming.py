@@ -40,7 +40,7 @@ def is_audio_name(name: str, content_type: str | None = None) -> bool:
     base = name.rsplit('/', 1)[-1]
     if '.' in base and base.rsplit('.', 1)[-1].lower() in AUDIO_EXTENSIONS:
         return True
-    return bool(content_type) and content_type.lower().startswith(AUDIO_CONTENT_TYPE_PREFIXES)
+    return bool(content_type and content_type.lower().startswith(AUDIO_CONTENT_TYPE_PREFIXES))
 
 
 def safe_component(part: str) -> str:
@@ -57,7 +57,7 @@ def spectrogram_relpath(source: AudioObject) -> str:
     parts = [p for p in source.name.replace('\\', '/').split('/') if p not in ('', '.', '..')]
     folders = [safe_component(p) for p in parts[:-1]][:_MAX_DEPTH]
     stem = safe_component(parts[-1]) if parts else 'audio'
-    digest = hashlib.sha256(f'{source.uri}#{source.generation}'.encode('utf-8')).hexdigest()[:12]
+    digest = hashlib.sha256(source.key.encode('utf-8')).hexdigest()[:12]
     generation = safe_component(source.generation)[:24] if source.generation else 'g0'
     return posixpath.join(*folders, f'{stem}.{generation}.{digest}.png')
 

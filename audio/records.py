@@ -13,6 +13,11 @@ from typing import Optional
 import numpy as np
 
 
+def object_key(uri: str, generation: str) -> str:
+    """The identity of one version of an object, ``uri#generation``: for dedupe, replay and output names."""
+    return f'{uri}#{generation}'
+
+
 @dataclass(frozen=True)
 class AudioObject:
     """One object (file) to process, as announced by a notification or a match.
@@ -31,7 +36,7 @@ class AudioObject:
 
     @property
     def key(self) -> str:
-        return f'{self.uri}#{self.generation}'
+        return object_key(self.uri, self.generation)
 
 
 @dataclass(frozen=True)
@@ -40,7 +45,6 @@ class AudioInfo:
     sample_rate_hz: int        # of the original file
     channels: int              # of the original file
     duration_seconds: float
-    codec: str = ''
 
 
 @dataclass(frozen=True, eq=False)

@@ -21,7 +21,8 @@ def tone(rng: np.random.Generator, duration_s: float, rate: int) -> np.ndarray:
     """A steady harmonic tone (200-1200 Hz fundamental, a few overtones)."""
     t = _time(duration_s, rate)
     f0 = rng.uniform(200, 1200)
-    x = sum((0.6 / k) * np.sin(2 * np.pi * k * f0 * t + rng.uniform(0, 2 * np.pi)) for k in (1, 2, 3))
+    overtones = ((0.6 / k) * np.sin(2 * np.pi * k * f0 * t + rng.uniform(0, 2 * np.pi)) for k in (1, 2, 3))
+    x = sum(overtones, np.zeros_like(t))
     return _fade(x, rate)
 
 

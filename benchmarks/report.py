@@ -47,7 +47,10 @@ def fmt(value: Optional[float], digits: int = 3) -> str:
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     rows = [[str(c) for c in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    line = lambda cells: '  '.join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+    def line(cells: Sequence[str]) -> str:
+        return '  '.join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
     return '\n'.join([line(headers), line(['-' * w for w in widths])] + [line(r) for r in rows])
 
 

@@ -19,8 +19,6 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Optional, Sequence
 
-MIB = 1024 * 1024
-
 
 @dataclass
 class TreeMemory:

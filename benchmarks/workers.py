@@ -108,6 +108,7 @@ def _get(q, workers, timeout_s):
         except queue.Empty:
             dead = [w for w in workers if w.exitcode not in (None, 0)]
             if dead:
-                raise RuntimeError(f'a benchmark worker died (exit code {dead[0].exitcode}); see its output above')
+                raise RuntimeError(f'a benchmark worker died (exit code {dead[0].exitcode}); '
+                                   'see its output above') from None
             if deadline and time.monotonic() > deadline:
-                raise TimeoutError('benchmark workers did not get ready in time')
+                raise TimeoutError('benchmark workers did not get ready in time') from None

@@ -100,8 +100,8 @@ class EmulatorBigQueryClient:
     def __init__(self, endpoint: str, project: str):
         self.endpoint = endpoint
         self.project = project
-        self._apitools = None
-        self._bq = None
+        self._apitools: Any = None
+        self._bq: Optional[bigquery.Client] = None
         self._fields: dict[str, list[dict[str, Any]]] = {}
 
     def __getstate__(self):
@@ -188,4 +188,4 @@ def beam_test_client(project: Optional[str] = None) -> Optional[EmulatorBigQuery
     url = endpoint(BIGQUERY)
     if url is None:
         return None
-    return EmulatorBigQueryClient(url, project or default_project(BIGQUERY))
+    return EmulatorBigQueryClient(url, project or os.environ.get(PROJECT_ENV) or EMULATOR_DEFAULT_PROJECT)

@@ -78,5 +78,5 @@ def parse_notification(data: bytes, attributes: Mapping[str, str], ignore_prefix
     size = resource.get('size')
     return AudioObject(
         uri=uri, name=name, generation=generation, bucket=bucket,
-        size=int(size) if str(size or '').isdigit() else None, content_type=content_type,
+        size=int(str(size)) if str(size or '').isdigit() else None, content_type=content_type,
         event_time=parse_time(attributes.get('eventTime')) or parse_time(resource.get('timeCreated')))

@@ -76,7 +76,7 @@ def fsdd_examples(data_dir: str) -> list[Example]:
 
 
 def folder_per_class_examples(data_dir: str) -> list[Example]:
-    examples = []
+    examples: list[Example] = []
     for label in sorted(os.listdir(data_dir)):
         class_dir = os.path.join(data_dir, label)
         if not os.path.isdir(class_dir) or label.startswith('.'):

@@ -1,4 +1,4 @@
-"""The feature front end: waveform windows -> log-mel patches, in TensorFlow.
+"""The feature front end: waveform windows -> log-mel patches, in TensorFlow (numpy twin: model/serving.py).
 
 It runs inside the exported SavedModel, so training and serving compute
 features with the same code (no train/serve skew), in RunInference and on
@@ -7,9 +7,12 @@ Vertex AI alike.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import tensorflow as tf
+
+if TYPE_CHECKING:  # imported where it runs (log_mel), so the config and the mel matrix serve without it
+    import tensorflow as tf
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,8 @@ def log_mel(waveform: tf.Tensor, config: FeatureConfig) -> tf.Tensor:
     its first ``(fft_length - frame_length) // 2`` samples (the tests check this
     to 1e-3 in log power).
     """
+    import tensorflow as tf
+
     stft = tf.signal.stft(waveform, frame_length=config.frame_length, frame_step=config.frame_step,
                           fft_length=config.fft_length, window_fn=tf.signal.hann_window, pad_end=False)
     power = tf.math.square(tf.math.abs(stft))

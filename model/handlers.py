@@ -3,7 +3,7 @@
 Each element is a whole file's mono waveform at the model's rate. The handler
 cuts it into fixed-length windows (zero-copy views), runs every window of the
 batch through the model in chunks of at most ``max_windows_per_call``, and
-returns one ``PredictionResult`` per file whose ``inference`` is a
+returns one ``FileScores`` (a ``PredictionResult`` plus its labels) per file whose ``inference`` is a
 ``[windows, labels]`` float32 array and whose ``model_id`` is the model
 version. Batching whole files (weighted by their window count) rather than
 windows keeps the graph free of a shuffle of samples and of a stateful
@@ -17,15 +17,32 @@ nothing downstream changes.
 from __future__ import annotations
 
 import abc
+import logging
 import sys
-from typing import Any, Iterable, Iterator, Optional, Sequence
+from typing import Any, Iterable, Iterator, NamedTuple, Optional, Sequence
 
 import numpy as np
-from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+from apache_beam.metrics import Metrics
+from apache_beam.ml.inference.base import ModelHandler
 
-from model.metadata import INPUT_NAME, OUTPUT_NAME, SIGNATURE, ModelMetadata, load_metadata, model_dir_of
+from model.local_copy import local_model_dir
+from model.metadata import (INPUT_NAME, OUTPUT_NAME, SIGNATURE, ModelMetadata, incompatibilities, load_metadata,
+                            model_dir_of)
 
 METRICS_NAMESPACE = 'AudioClassifier'
+_LOGGER = logging.getLogger(__name__)
+
+
+class FileScores(NamedTuple):
+    """One file's scores: Beam's ``PredictionResult`` fields, plus the labels of the model that scored it.
+
+    The labels travel with the scores so that the aggregation names each column after the model that
+    produced it, never after a model the graph was built with.
+    """
+    example: Any
+    inference: np.ndarray          # [windows, labels] probabilities
+    model_id: str                  # the model's version
+    labels: tuple[str, ...]        # the column names of ``inference``, in order
 # The in-worker model is called on at most this many windows at a time: TensorFlow's working memory grows with
 # the call (about 1 MB per window for the demo model) while the cost per window stops falling beyond ~64.
 TF_WINDOWS_PER_CALL = 64
@@ -64,7 +81,7 @@ def import_tensorflow_for_serving():
     return tf
 
 
-class WindowedClassifierHandler(ModelHandler[np.ndarray, PredictionResult, Any], abc.ABC):
+class WindowedClassifierHandler(ModelHandler[np.ndarray, FileScores, Any], abc.ABC):
     """Shared windowing, chunking and batching for every way of scoring windows."""
 
     def __init__(self, model_uri: str, *, min_batch_size: int = 1, max_batch_size: int = 256,
@@ -92,25 +109,44 @@ class WindowedClassifierHandler(ModelHandler[np.ndarray, PredictionResult, Any],
     def score_windows(self, model: Any, windows: np.ndarray) -> np.ndarray:
         """``[n, window_samples]`` float32 -> ``[n, labels]`` probabilities."""
 
+    # What the model is called on, for runtimes that take something other than waveform windows
+    # (model/serving.py feeds log-mel patches computed once per file).
+    def model_input_shape(self, model) -> tuple[int, ...]:
+        return (self._metadata.window_samples,)
+
+    def window_inputs(self, samples: np.ndarray, model) -> Iterator[np.ndarray]:
+        """One file's model inputs in window order, as ``[k, *model_input_shape]`` blocks."""
+        for window in iter_windows(samples, self._metadata):
+            yield window[np.newaxis]
+
+    def windows_per_call(self, model) -> int:
+        return self._max_windows_per_call
+
     def run_inference(self, batch: Sequence[np.ndarray], model: Any,
-                      inference_args: Optional[dict[str, Any]] = None) -> Iterable[PredictionResult]:
+                      inference_args: Optional[dict[str, Any]] = None) -> Iterable[FileScores]:
         metadata = self._metadata
         counts = [metadata.window_count(len(samples)) for samples in batch]
         scores = np.empty((sum(counts), len(metadata.labels)), dtype=np.float32)
-        chunk = np.empty((min(self._max_windows_per_call, len(scores)), metadata.window_samples), np.float32)
+        chunk = np.empty((min(self.windows_per_call(model), len(scores)), *self.model_input_shape(model)),
+                         np.float32)
         filled = done = 0
         for samples in batch:
-            for window in iter_windows(samples, metadata):
-                chunk[filled] = window
-                filled += 1
-                if filled == len(chunk):
-                    scores[done:done + filled] = self.score_windows(model, chunk[:filled])
-                    done, filled = done + filled, 0
+            for block in self.window_inputs(samples, model):
+                taken = 0
+                while taken < len(block):
+                    n = min(len(block) - taken, len(chunk) - filled)
+                    chunk[filled:filled + n] = block[taken:taken + n]
+                    filled, taken = filled + n, taken + n
+                    if filled == len(chunk):
+                        scores[done:done + filled] = self.score_windows(model, chunk[:filled])
+                        done, filled = done + filled, 0
         if filled:
             scores[done:done + filled] = self.score_windows(model, chunk[:filled])
+        if done + filled != len(scores):
+            raise RuntimeError(f'scored {done + filled} windows for {len(scores)} expected')
         offsets = np.cumsum([0] + counts)
-        return [PredictionResult(example=None, inference=scores[offsets[i]:offsets[i + 1]],
-                                 model_id=metadata.model_version) for i in range(len(batch))]
+        return [FileScores(example=None, inference=scores[offsets[i]:offsets[i + 1]],
+                           model_id=metadata.model_version, labels=metadata.labels) for i in range(len(batch))]
 
     def get_num_bytes(self, batch: Sequence[np.ndarray]) -> int:
         # The default pickles the whole batch just to measure it.
@@ -132,11 +168,12 @@ class SavedModelHandler(WindowedClassifierHandler):
         self._max_windows_per_call = min(self._max_windows_per_call, TF_WINDOWS_PER_CALL)
         self._share = share_model_across_processes
         self._model_copies = model_copies
+        self._rejected_updates: set[str] = set()
 
     def load_model(self):
         tf = import_tensorflow_for_serving()  # in the worker only
 
-        return tf.saved_model.load(self._model_uri).signatures[SIGNATURE]
+        return tf.saved_model.load(local_model_dir(self._model_uri)).signatures[SIGNATURE]
 
     def score_windows(self, model, windows: np.ndarray) -> np.ndarray:
         import tensorflow as tf
@@ -144,13 +181,34 @@ class SavedModelHandler(WindowedClassifierHandler):
         return model(**{INPUT_NAME: tf.constant(windows)})[OUTPUT_NAME].numpy()
 
     def update_model_path(self, model_path: Optional[str] = None):
-        """Called by RunInference's model-update side input with a watched path inside a model dir."""
-        if model_path:
-            self._model_uri = model_dir_of(model_path)
-            self._metadata = load_metadata(self._model_uri)
+        """Called by RunInference's model-update side input with a watched path inside a model dir.
+
+        An update that breaks the serving contract (labels, rate, window, hop) is rejected: logged,
+        counted, and the running model keeps serving. RunInference calls this twice per update.
+        """
+        if not model_path:
+            return
+        model_dir = model_dir_of(model_path)
+        if model_dir == self._model_uri.rstrip('/') or model_dir in self._rejected_updates:
+            return
+        try:
+            metadata = load_metadata(model_dir)
+            problems = incompatibilities(self._metadata, metadata)
+        except Exception as e:   # an unreadable or invalid metadata.json: the same answer, never a crash
+            problems = [f'{type(e).__name__}: {e}']
+        if problems:
+            self._rejected_updates.add(model_dir)
+            Metrics.counter(METRICS_NAMESPACE, 'model_updates_rejected').inc()
+            _LOGGER.error('Model update %s rejected, still serving %s from %s: %s', model_dir,
+                          self._metadata.model_version, self._model_uri, '; '.join(problems))
+            return
+        _LOGGER.info('Model update: %s (%s) replaces %s (%s)', metadata.model_version, model_dir,
+                     self._metadata.model_version, self._model_uri)
+        Metrics.counter(METRICS_NAMESPACE, 'model_updates_applied').inc()
+        self._model_uri, self._metadata = model_dir, metadata
 
     def share_model_across_processes(self) -> bool:
         return self._share
 
     def model_copies(self) -> int:
-        return self._model_copies
+        return self._model_copies or 1  # Beam's base class types the attribute Optional

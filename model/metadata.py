@@ -5,6 +5,8 @@ An exported model is a directory::
     MODEL_DIR/
       saved_model.pb, variables/   TensorFlow SavedModel
       metadata.json                this module's ModelMetadata
+      classifier.tflite            optional: the same network after the front end, for LiteRT
+                                   (listed in ``serving``; see model/serving.py)
 
 The SavedModel's ``serving_default`` signature takes ``waveform``: float32
 ``[batch, window_samples]`` mono samples at ``sample_rate_hz`` in [-1, 1], and
@@ -38,6 +40,9 @@ class ModelMetadata:
     features: dict[str, Any] = field(default_factory=dict)   # front-end parameters (n_fft, n_mels, ...)
     training: dict[str, Any] = field(default_factory=dict)   # data summary, epochs, seed, ...
     metrics: dict[str, Any] = field(default_factory=dict)    # evaluation figures
+    # Serving files beside the SavedModel, by runtime: {'litert': {'file': ..., 'input': ..., ...}}. The
+    # SavedModel is always there (Vertex AI, model.evaluate); model/serving.py picks the fastest listed.
+    serving: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         if not self.labels:
@@ -45,10 +50,6 @@ class ModelMetadata:
         if self.window_samples <= 0 or self.hop_samples <= 0 or self.sample_rate_hz <= 0:
             raise ValueError('sample_rate_hz, window_samples and hop_samples must be positive')
         object.__setattr__(self, 'labels', tuple(self.labels))
-
-    @property
-    def window_seconds(self) -> float:
-        return self.window_samples / self.sample_rate_hz
 
     def window_count(self, num_samples: int) -> int:
         """Windows covering ``num_samples``: a short file is one padded window."""
@@ -66,12 +67,23 @@ class ModelMetadata:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+# What a running pipeline has fixed about its model: the decode rate and, per file, the windows it cuts and
+# the label each score column names. A model update must keep all of them.
+SERVING_CONTRACT = ('labels', 'sample_rate_hz', 'window_samples', 'hop_samples')
+
+
+def incompatibilities(running: ModelMetadata, new: ModelMetadata) -> list[str]:
+    """Why ``new`` cannot replace ``running`` in a running pipeline (empty: it can)."""
+    return [f'{name} {getattr(new, name)!r} != running {getattr(running, name)!r}' for name in SERVING_CONTRACT
+            if getattr(new, name) != getattr(running, name)]
+
+
 def join(model_dir: str, name: str) -> str:
     return FileSystems.join(model_dir.rstrip('/'), name)
 
 
 def load_metadata(model_dir: str) -> ModelMetadata:
-    """Reads ``metadata.json`` from a local or gs:// model directory."""
+    """Reads ``metadata.json`` from a model directory on any Beam FileSystems path (local, gs://, ...)."""
     path = join(model_dir, METADATA_FILE)
     try:
         with FileSystems.open(path) as f:

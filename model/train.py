@@ -24,8 +24,8 @@ from model.augment import ALL_AUGMENTATIONS, Augmentation
 from model.datasets import LabelledAudio
 from model.evaluate import evaluate_audio, write_report
 from model.export import export_model
-from model.metadata import ModelMetadata, save_metadata
 from model.fit import TrainConfig, train_classifier
+from model.metadata import ModelMetadata, load_metadata, save_metadata
 
 REPORT_FILE = 'evaluation.json'
 
@@ -51,6 +51,7 @@ def train_and_export(train: Sequence[LabelledAudio], test: Sequence[LabelledAudi
                   'test': data_summary(test, config.sample_rate_hz), 'train_seconds': round(train_seconds, 1),
                   'architecture': f'compact CNN, {classifier.count_params()} weights'})
     export_model(classifier, metadata, out_dir)
+    metadata = load_metadata(out_dir)   # with the serving files the export wrote and checked
     if not test:
         return metadata
     report = evaluate_audio(out_dir, test)

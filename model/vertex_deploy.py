@@ -104,8 +104,8 @@ def build_requests(request: DeployRequest) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
     if not request.model_dir.startswith('gs://'):
         calls.append({'step': 'copy the model directory', 'from': request.model_dir, 'to': request.artifact_uri})
-    calls.append({'step': 'find a model to add a version to', 'method': 'GET',
-                  'url': f'{base}/{request.parent}/models', 'params': {'filter': f'display_name="{request.model_name}"'}})
+    calls.append({'step': 'find a model to add a version to', 'method': 'GET', 'url': f'{base}/{request.parent}/models',
+                  'params': {'filter': f'display_name="{request.model_name}"'}})
     calls.append({'step': 'upload the model (as a new version of PARENT_MODEL if one was found)', 'method': 'POST',
                   'url': f'{base}/{request.parent}/models:upload',
                   'body': {'parentModel': 'PARENT_MODEL', 'model': {

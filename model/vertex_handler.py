@@ -92,7 +92,7 @@ class VertexEndpointHandler(WindowedClassifierHandler):
         super().__init__(model_uri, **kwargs)
         self._endpoint = EndpointName.parse(endpoint)
         self._private, self._network = private, network
-        self._retries = {'num_retries': num_retries, 'throttle_delay_secs': throttle_delay_secs}
+        self._retries: dict[str, Any] = {'num_retries': num_retries, 'throttle_delay_secs': throttle_delay_secs}
         self._windows_per_request = windows_per_request(self.metadata.window_samples, max_request_bytes)
 
     @property

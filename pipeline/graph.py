@@ -7,7 +7,7 @@ Classify, WriteResults, CollectFailures, WriteErrors.
 from __future__ import annotations
 
 import functools
-from typing import Optional, Sequence
+from typing import NamedTuple, Optional, Sequence
 
 import apache_beam as beam
 from apache_beam.io.filesystem import FileMetadata
@@ -16,6 +16,7 @@ from model.handlers import WindowedClassifierHandler
 from pipeline.options import PipelineConfig
 from pipeline.handler_choice import make_handler
 from results import tables
+from transforms.coders import register_coders
 from transforms.decode import DecodeAudio
 from transforms.dedupe import DropRepeatedNotifications, SkipAlreadyProcessed
 from transforms.inference import ClassifyAudio
@@ -34,15 +35,25 @@ def existing_keys_reader(config: PipelineConfig):
     return functools.partial(tables.existing_keys, config.output_table, config.error_table)
 
 
+class GraphOutputs(NamedTuple):
+    """What the graph produced, for tests: the classified files and every failure (before they are written)."""
+    classified: beam.PCollection
+    failures: beam.PCollection
+
+
 def build_pipeline(p: beam.Pipeline, config: PipelineConfig,
                    handler: Optional[WindowedClassifierHandler] = None,
-                   listed_files: Optional[Sequence[FileMetadata]] = None) -> None:
-    """``listed_files``: watch mode's run over the files its listing found (pipeline/watch.py)."""
+                   listed_files: Optional[Sequence[FileMetadata]] = None) -> GraphOutputs:
+    """Adds the whole graph to ``p``; ``handler`` defaults to the one the options choose. ``listed_files``:
+    watch mode's run over the files its listing found (pipeline/watch.py)."""
+    register_coders()
     handler = handler or make_handler(config)
     if config.streaming:
+        assert config.input_subscription  # validate(): exactly one of the two inputs
         source = p | 'ReadNotifications' >> ReadNotifications(config.input_subscription, config.spectrogram_location)
         objects = source.ok | 'Dedupe' >> DropRepeatedNotifications(config.dedupe_ttl_seconds)
     else:
+        assert config.input_pattern
         source = p | 'MatchFiles' >> MatchFiles(config.input_pattern, config.spectrogram_location, listed_files)
         objects = source.ok | 'Dedupe' >> SkipAlreadyProcessed(existing_keys_reader(config))
 
@@ -56,3 +67,4 @@ def build_pipeline(p: beam.Pipeline, config: PipelineConfig,
     failures = ((source.failed, decoded.failed, rendered.failed, classified.failed, write_failures)
                 | 'CollectFailures' >> beam.Flatten())
     _ = failures | 'WriteErrors' >> WriteErrors(config.error_table, config.streaming)
+    return GraphOutputs(classified.ok, failures)

@@ -1,16 +1,20 @@
 """Chooses the RunInference model handler from the options."""
 from __future__ import annotations
 
-from model.handlers import SavedModelHandler, WindowedClassifierHandler
+from typing import Any
+
+from model.handlers import WindowedClassifierHandler
+from model.serving import ServingHandler
 from pipeline.options import PipelineConfig
 
 
 def make_handler(config: PipelineConfig) -> WindowedClassifierHandler:
-    batching = dict(min_batch_size=config.min_batch_size, max_batch_size=config.max_batch_size,
-                    max_batch_duration_secs=config.max_batch_duration_secs if config.streaming else None)
+    batching: dict[str, Any] = dict(
+        min_batch_size=config.min_batch_size, max_batch_size=config.max_batch_size,
+        max_batch_duration_secs=config.max_batch_duration_secs if config.streaming else None)
     if config.model_endpoint:
         from model.vertex_handler import VertexEndpointHandler  # only needed for remote inference
 
         return VertexEndpointHandler(config.model_uri, endpoint=config.model_endpoint, **batching)
-    return SavedModelHandler(config.model_uri, model_copies=config.model_copies,
-                             share_model_across_processes=config.share_model_across_processes, **batching)
+    return ServingHandler(config.model_uri, runtime=config.inference_runtime, model_copies=config.model_copies,
+                          share_model_across_processes=config.share_model_across_processes, **batching)

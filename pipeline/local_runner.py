@@ -8,6 +8,7 @@ import os
 from typing import Optional
 
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.runners.runner import PipelineRunner
 
 from cloud import emulators
 from pipeline.options import PipelineConfig
@@ -55,7 +56,7 @@ PROCESSES_FROM_FILES = 5000
 
 
 def configure_runner(options: PipelineOptions, config: PipelineConfig,
-                     expected_files: Optional[int] = None) -> Optional[object]:
+                     expected_files: Optional[int] = None) -> Optional[PipelineRunner]:
     """Local runs: pick the local runner that works offline and use every core.
 
     Beam's DirectRunner first tries the Prism runner, which it would download; offline that
@@ -71,8 +72,7 @@ def configure_runner(options: PipelineOptions, config: PipelineConfig,
     anonymous = not _needs_google_credentials(config) and not _has_configured_credentials()
     if anonymous:
         skip_credential_lookup()
-    if config.streaming:
-        options.view_as(StandardOptions).streaming = True
+    if config.streaming:  # pipeline.main.parse has set --streaming
         from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
         return BundleBasedDirectRunner()
     direct = options.view_as(DirectOptions)

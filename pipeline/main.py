@@ -8,8 +8,8 @@ Streaming:     --input_subscription projects/P/subscriptions/S --output_table P:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
-import os
 import sys
 import threading
 import time
@@ -20,28 +20,16 @@ from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, 
 
 from pipeline.graph import build_pipeline
 from pipeline.local_runner import configure_runner
-from pipeline.options import AudioPipelineOptions, OptionsError, PipelineConfig, validate
+from pipeline.options import AudioPipelineOptions, OptionsError, PipelineConfig, validate, with_absolute_paths
 from results import sqlite_store
-from results.tables import is_sqlite_path
 
 _LOG = logging.getLogger('pipeline')
 
 
-def _absolute_local(path: Optional[str]) -> Optional[str]:
-    return path if not path or path.startswith('gs://') else os.path.abspath(path)
-
-
 def parse(argv: Sequence[str]) -> tuple[PipelineOptions, PipelineConfig]:
+    """Beam's options, and the validated config with its local paths made absolute."""
     options = PipelineOptions(list(argv))
-    audio = options.view_as(AudioPipelineOptions)
-    # Rows and the dashboard refer to files by absolute path, whatever the working directory.
-    for name in ('input_pattern', 'spectrogram_location', 'model_uri', 'model_watch_pattern'):
-        setattr(audio, name, _absolute_local(getattr(audio, name)))
-    for name in ('output_table', 'error_table'):
-        value = getattr(audio, name)
-        if value and is_sqlite_path(value):
-            setattr(audio, name, os.path.abspath(value))
-    config = validate(options)
+    config = with_absolute_paths(validate(options))
     if config.streaming:
         options.view_as(StandardOptions).streaming = True
     # Workers import the pipeline package installed in their image (Dockerfile) or from setup.py.
@@ -90,8 +78,8 @@ def _summary(config: PipelineConfig, progress: _Progress, result, seconds: float
     lines = [
         f'Done in {seconds:.1f} s: {ok} files ok, {failed} failed'
         + (f', {skipped} skipped (already processed; --reprocess to redo them)' if skipped else '') + '.',
-        f'  results:      {config.output_table}  (table "processed": {total_ok} rows, '
-        f'"errors": {total_failed} rows)',
+        (f'  results:      {config.output_table}  (table "processed": {total_ok} rows, '
+         f'"errors": {total_failed} rows)'),
         f'  spectrograms: {config.spectrogram_location}',
     ]
     return '\n'.join(lines)
@@ -141,17 +129,14 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     started = time.monotonic()
     pipeline = beam.Pipeline(runner=runner, options=options)
     build_pipeline(pipeline, config)
-    if not show_progress:
+    with _Progress(config, expected or 0) if show_progress else contextlib.nullcontext() as progress:
         result = pipeline.run()
-        if runner is not None:
+        if runner is not None or progress is not None:
             # Local runs finish here. On Dataflow the launcher (a Flex Template's, too) submits and
             # returns; blocking on a streaming job would never end.
             result.wait_until_finish()
-        return 0
-    with _Progress(config, expected or 0) as progress:
-        result = pipeline.run()
-        result.wait_until_finish()
-    print(_summary(config, progress, result, time.monotonic() - started), flush=True)
+    if progress is not None:
+        print(_summary(config, progress, result, time.monotonic() - started), flush=True)
     return 0
 
 

@@ -43,6 +43,10 @@ class Option:
     in_template: bool = True
     # validate() refuses to start a Dataflow job without it (locally it may default or be absent).
     required_on_dataflow: bool = False
+    # validate() refuses zero and negative values.
+    positive: bool = False
+    # A folder, file or glob, local or gs://: made absolute when local; must be gs:// on Dataflow.
+    is_path: bool = False
 
     @property
     def template_label(self) -> str:
@@ -58,7 +62,7 @@ OPTIONS: tuple[Option, ...] = (
     Option('input_pattern',
            'Batch replay: a local or gs:// glob of audio files ("**" matches recursively), e.g. '
            'gs://BUCKET/uploads/**. Exactly one of input_subscription and input_pattern is required.',
-           regex=r'^(gs://|/|\.).+$', label='Input file pattern (batch replay)'),
+           regex=r'^(gs://|/|\.).+$', label='Input file pattern (batch replay)', is_path=True),
     Option('output_table',
            'Where result rows go: a BigQuery table PROJECT:DATASET.TABLE (or DATASET.TABLE), or a local SQLite file '
            'ending in .db (tables "processed" and "errors").',
@@ -70,11 +74,12 @@ OPTIONS: tuple[Option, ...] = (
     Option('spectrogram_location',
            'Folder or gs:// prefix where one spectrogram PNG per file is written. Objects under it are never '
            're-ingested.',
-           regex=GCS_PATH_RE, label='Spectrogram location', required_on_dataflow=True),
+           regex=GCS_PATH_RE, label='Spectrogram location', required_on_dataflow=True, is_path=True),
     Option('model_uri',
            'Directory of the exported classifier (SavedModel + metadata.json), local or gs://. Local runs default '
            'to the demo model that `make run` trains; Dataflow jobs need a gs:// directory.',
-           default=DEFAULT_MODEL_URI, regex=GCS_PATH_RE, label='Model directory', required_on_dataflow=True),
+           default=DEFAULT_MODEL_URI, regex=GCS_PATH_RE, label='Model directory', required_on_dataflow=True,
+           is_path=True),
     Option('model_endpoint',
            'Classify on a Vertex AI endpoint instead of in the worker: '
            'projects/PROJECT/locations/REGION/endpoints/ID. model_uri still supplies the model metadata.',
@@ -82,25 +87,30 @@ OPTIONS: tuple[Option, ...] = (
     Option('model_watch_pattern',
            'Streaming only: a local or gs:// glob of model metadata files (e.g. gs://B/models/*/metadata.json). A new '
            'match is loaded by the running job without a restart; each row records the model_version it used.',
-           regex=GCS_PATH_RE, label='Model update watch pattern'),
+           regex=GCS_PATH_RE, label='Model update watch pattern', is_path=True),
     Option('model_watch_interval_seconds', 'How often to look for a new model under model_watch_pattern.',
-           type=float, default=60.0, regex=r'^[0-9]+(\.[0-9]+)?$'),
+           type=float, default=60.0, regex=r'^[0-9]+(\.[0-9]+)?$', positive=True),
     Option('max_duration_seconds',
            'Files longer than this become error rows (TooLong) without being decoded whole.',
-           type=float, default=7200.0, regex=r'^[0-9]+(\.[0-9]+)?$'),
+           type=float, default=7200.0, regex=r'^[0-9]+(\.[0-9]+)?$', positive=True),
     Option('min_batch_size',
            'RunInference: the smallest inference batch, counted in model windows (a file contributes one window '
            'per hop of audio, at least one).',
-           type=int, default=1, regex=r'^[0-9]+$'),
+           type=int, default=1, regex=r'^[0-9]+$', positive=True),
     Option('max_batch_size',
            'RunInference: the largest inference batch, counted in model windows; bounds memory when files are '
            'long (a longer file is batched alone and scored in chunks of this size).',
-           type=int, default=256, regex=r'^[0-9]+$'),
+           type=int, default=256, regex=r'^[0-9]+$', positive=True),
     Option('max_batch_duration_secs',
            'RunInference, streaming: the longest time a batch waits to fill before it is run.',
            type=int, default=5, regex=r'^[0-9]+$'),
+    Option('inference_runtime',
+           'How the worker runs the model: auto (LiteRT when the model directory lists classifier.tflite and the '
+           'runtime is installed, else the SavedModel), litert, or savedmodel. Both give the same scores within '
+           '1e-4; LiteRT computes the log-mel front end once per file and needs no TensorFlow in the worker.',
+           default='auto', regex=r'^(auto|litert|savedmodel)$'),
     Option('model_copies', 'How many copies of the model one worker VM holds (with share_model_across_processes).',
-           type=int, default=1, regex=r'^[0-9]+$'),
+           type=int, default=1, regex=r'^[0-9]+$', positive=True),
     Option('share_model_across_processes',
            'Hold one copy of the model per VM, shared by all SDK processes (saves memory on many-core workers).',
            is_flag=True, default=False, regex=r'^(true|false)$'),
@@ -109,7 +119,7 @@ OPTIONS: tuple[Option, ...] = (
            'generation), e.g. after a model change. By default such files are skipped.',
            is_flag=True, default=False, regex=r'^(true|false)$'),
     Option('spectrogram_max_width', 'Upper bound on the pixel width of the spectrogram plot of a long file.',
-           type=int, default=1600, regex=r'^[0-9]+$'),
+           type=int, default=1600, regex=r'^[0-9]+$', positive=True),
     Option('dedupe_ttl_seconds',
            'Streaming: how long a (file, generation) already seen is remembered, to drop redelivered notifications.',
            type=int, default=3600, regex=r'^[0-9]+$'),
@@ -120,11 +130,12 @@ OPTIONS: tuple[Option, ...] = (
            'restarting the same command after a crash processes whatever has no row yet.',
            is_flag=True, default=False, in_template=False),
     Option('watch_interval_seconds', 'Watch mode: how often input_pattern is listed for new files.',
-           type=float, default=2.0, in_template=False),
+           type=float, default=2.0, in_template=False, positive=True),
     Option('progress', 'Local runs: print progress and a summary while the pipeline runs.',
            is_flag=True, default=False, in_template=False),
 )
-OPTION_NAMES = frozenset(o.name for o in OPTIONS)
+# The PipelineConfig field that no option declares: validate() computes it.
+DERIVED_FIELDS = ('streaming',)
 
 
 def parse_flag(value: str) -> bool:
@@ -165,6 +176,7 @@ class PipelineConfig:
     min_batch_size: int
     max_batch_size: int
     max_batch_duration_secs: int
+    inference_runtime: str
     model_copies: int
     share_model_across_processes: bool
     reprocess: bool
@@ -199,7 +211,6 @@ def validate(options: PipelineOptions) -> PipelineConfig:
         problems.append('--output_table is required (PROJECT:DATASET.TABLE, or a local file ending in .db)')
     elif not is_sqlite_path(o.output_table) and not re.match(BQ_TABLE_RE, o.output_table):
         problems.append(f'--output_table must be PROJECT:DATASET.TABLE or a path ending in .db, got {o.output_table!r}')
-    error_table = o.error_table or (default_error_table(o.output_table) if o.output_table else '')
     if o.output_table and o.error_table and is_sqlite_path(o.output_table) != is_sqlite_path(o.error_table):
         problems.append('--error_table must use the same backend as --output_table (both BigQuery or both SQLite)')
     if not o.spectrogram_location:
@@ -213,7 +224,8 @@ def validate(options: PipelineOptions) -> PipelineConfig:
         problems.append('--model_watch_pattern needs Dataflow (or another portable streaming runner); Beam\'s local '
                         'DirectRunner cannot watch for new models. Locally, restart the job with --model_uri')
     if o.model_watch_pattern and o.model_endpoint:
-        problems.append('--model_watch_pattern updates the in-worker model; it cannot be combined with --model_endpoint')
+        problems.append('--model_watch_pattern updates the in-worker model; '
+                        'it cannot be combined with --model_endpoint')
     if o.watch and not o.input_pattern:
         problems.append('--watch needs --input_pattern (the folder or gs:// prefix to watch); a Pub/Sub '
                         'subscription already streams')
@@ -222,14 +234,13 @@ def validate(options: PipelineOptions) -> PipelineConfig:
     if o.watch and 'direct' not in str(runner).lower():
         problems.append('--watch runs locally (a loop of local batch runs); on Dataflow stream from the bucket\'s '
                         'Pub/Sub notifications with --input_subscription')
-    if (o.watch_interval_seconds or 0) <= 0:
-        problems.append('--watch_interval_seconds must be positive')
     if o.reprocess and o.input_subscription:
         problems.append('--reprocess applies to batch replay (--input_pattern) only')
-    for name in ('max_duration_seconds', 'min_batch_size', 'max_batch_size', 'model_copies',
-                 'spectrogram_max_width', 'model_watch_interval_seconds'):
-        if getattr(o, name) is None or getattr(o, name) <= 0:
-            problems.append(f'--{name} must be positive')
+    for option in OPTIONS:
+        if option.positive and (getattr(o, option.name) is None or getattr(o, option.name) <= 0):
+            problems.append(f'--{option.name} must be positive')
+    if o.inference_runtime not in ('auto', 'litert', 'savedmodel'):
+        problems.append(f'--inference_runtime must be auto, litert or savedmodel, got {o.inference_runtime!r}')
     if (o.min_batch_size or 0) > (o.max_batch_size or 0):
         problems.append('--min_batch_size must not exceed --max_batch_size')
     if (o.spectrogram_max_width or 0) < 64:
@@ -238,15 +249,33 @@ def validate(options: PipelineOptions) -> PipelineConfig:
         for option in OPTIONS:
             if option.required_on_dataflow and not getattr(o, option.name):
                 problems.append(f'--{option.name} is required on Dataflow')
-        for name in ('spectrogram_location', 'model_uri', 'input_pattern', 'model_watch_pattern'):
-            value = getattr(o, name)
-            if value and not value.startswith('gs://'):
-                problems.append(f'--{name} must be a gs:// path on Dataflow (workers cannot see {value!r})')
+        for option in OPTIONS:
+            value = getattr(o, option.name)
+            if option.is_path and value and not value.startswith('gs://'):
+                problems.append(f'--{option.name} must be a gs:// path on Dataflow (workers cannot see {value!r})')
         if o.output_table and is_sqlite_path(o.output_table):
             problems.append('--output_table must be a BigQuery table on Dataflow, not a local SQLite file')
     if problems:
         raise OptionsError('invalid pipeline options:\n  - ' + '\n  - '.join(problems))
 
-    values = {f.name: getattr(o, f.name, None) for f in dataclasses.fields(PipelineConfig)
-              if f.name not in ('error_table', 'streaming')}
-    return PipelineConfig(**values, error_table=error_table, streaming=bool(o.input_subscription))
+    # Every declared option, by name (an option PipelineConfig lacks, or the reverse, fails here, never as None).
+    values: dict[str, Any] = {option.name: getattr(o, option.name) for option in OPTIONS}
+    values['error_table'] = values['error_table'] or default_error_table(values['output_table'])
+    return PipelineConfig(**values, streaming=bool(o.input_subscription))
+
+
+def with_absolute_paths(config: PipelineConfig) -> PipelineConfig:
+    """Local paths (the options declared ``is_path``, and SQLite tables) made absolute; gs:// stays.
+
+    Rows and the dashboard refer to files by absolute path, whatever the working directory.
+    """
+    changes: dict[str, Any] = {option.name: _absolute_if_local(getattr(config, option.name))
+                               for option in OPTIONS if option.is_path}
+    for name in ('output_table', 'error_table'):
+        if is_sqlite_path(getattr(config, name)):
+            changes[name] = os.path.abspath(getattr(config, name))
+    return dataclasses.replace(config, **changes)
+
+
+def _absolute_if_local(path: Optional[str]) -> Optional[str]:
+    return path if not path or path.startswith('gs://') else os.path.abspath(path)

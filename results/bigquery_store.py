@@ -29,8 +29,8 @@ def client(project: Optional[str] = None) -> bigquery.Client:
 def table_id(table_spec: str, project: Optional[str] = None) -> str:
     """``PROJECT.DATASET.TABLE`` from ``PROJECT:DATASET.TABLE``, ``PROJECT.DATASET.TABLE`` or ``DATASET.TABLE``."""
     head, _, table = table_spec.replace(':', '.').rpartition('.')
-    proj, _, dataset = head.rpartition('.')
-    proj = proj or project or default_project()
+    named, _, dataset = head.rpartition('.')
+    proj = named or project or default_project()
     if not (proj and dataset and table):
         raise ValueError(f'not a BigQuery table (PROJECT:DATASET.TABLE or DATASET.TABLE): {table_spec!r}')
     return f'{proj}.{dataset}.{table}'

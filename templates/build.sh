@@ -35,16 +35,25 @@ VERSIONED_TEMPLATE_FILE="gs://$DATAFLOW_BUCKET/templates/audio-pipeline-$TAG.jso
 
 section "Image: $IMAGE (Cloud Build)"
 run gcloud builds submit "$REPO_ROOT" --project="$PROJECT" --region="$REGION" \
-  --config="$TEMPLATES_DIR/cloudbuild.yaml" --substitutions="_IMAGE=$IMAGE" \
+  --config="$TEMPLATES_DIR/cloudbuild.yaml" \
+  --substitutions="_IMAGE=$IMAGE,_GCS_CHECK_PATH=gs://$DATAFLOW_BUCKET/cloudbuild/source/*" \
   --service-account="projects/$PROJECT/serviceAccounts/$BUILD_SA" \
   --gcs-source-staging-dir="gs://$DATAFLOW_BUCKET/cloudbuild/source"
 
 section "Flex Template spec: $VERSIONED_TEMPLATE_FILE -> $TEMPLATE_FILE"
-# The environment given here is each launch's default; run.sh sets it explicitly too.
-run gcloud dataflow flex-template build "$VERSIONED_TEMPLATE_FILE" --project="$PROJECT" \
+# The environment here is every launch's default, whatever launches the template (run.sh, the Console,
+# the REST API, Cloud Scheduler, Airflow). gcloud has no flag for the workers' image, so the spec is
+# printed, the image added as defaultEnvironment.sdkContainerImage (templates/flex_spec.py), then uploaded.
+capture SPEC gcloud dataflow flex-template build "$VERSIONED_TEMPLATE_FILE" --project="$PROJECT" \
   --image="$IMAGE" --sdk-language=PYTHON --metadata-file="$TEMPLATES_DIR/metadata.json" \
   --service-account-email="$WORKER_SA" --staging-location="$STAGING_LOCATION" \
-  --temp-location="$TEMP_LOCATION" --worker-machine-type="$WORKER_MACHINE_TYPE"
+  --temp-location="$TEMP_LOCATION" --worker-machine-type="$WORKER_MACHINE_TYPE" "${NETWORK_FLAGS[@]}" \
+  --print-only --format='value(.)'
+SPEC_FILE="$(mktemp "${TMPDIR:-/tmp}/audio-pipeline-spec.XXXXXX")"
+trap 'rm -f "$SPEC_FILE"' EXIT
+printf '%s\n' "$SPEC" >"$SPEC_FILE"
+run python3 "$TEMPLATES_DIR/flex_spec.py" "$SPEC_FILE" "$IMAGE"
+run gcloud storage cp "$SPEC_FILE" "$VERSIONED_TEMPLATE_FILE" --project="$PROJECT"
 run gcloud storage cp "$VERSIONED_TEMPLATE_FILE" "$TEMPLATE_FILE" --project="$PROJECT"
 
 section "Done"

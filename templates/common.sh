@@ -30,7 +30,9 @@ Settings (environment variables; only PROJECT is required):
   STREAMING_MAX_WORKERS  streaming autoscaling ceiling          [5]
   REPLAY_MAX_WORKERS     batch replay autoscaling ceiling       [10]
   JOB_NAME               streaming job name (--update needs it unchanged) [audio-pipeline-streaming]
-  SUBNETWORK             worker subnetwork URL (optional)
+  SUBNETWORK             workers' subnetwork, for a network other than "default" (optional), e.g.
+                         regions/REGION/subnetworks/NAME, or https://www.googleapis.com/compute/v1/
+                         projects/HOST_PROJECT/regions/REGION/subnetworks/NAME (Shared VPC)
   DISABLE_PUBLIC_IPS     1: workers get no public IP (needs Private Google Access) [0]
 EOF
 }
@@ -82,6 +84,10 @@ load_settings() {
   JOB_NAME="${JOB_NAME:-audio-pipeline-streaming}"
   SUBNETWORK="${SUBNETWORK:-}"
   DISABLE_PUBLIC_IPS="${DISABLE_PUBLIC_IPS:-0}"
+  # The workers' network, for the template's default environment (build.sh) and each launch (run.sh).
+  NETWORK_FLAGS=()
+  [[ -z "$SUBNETWORK" ]] || NETWORK_FLAGS+=(--subnetwork="$SUBNETWORK")
+  ((DISABLE_PUBLIC_IPS == 0)) || NETWORK_FLAGS+=(--disable-public-ips)
 
   WORKER_SA="audio-pipeline-worker@$PROJECT.iam.gserviceaccount.com"
   BUILD_SA="audio-pipeline-build@$PROJECT.iam.gserviceaccount.com"

@@ -19,11 +19,12 @@ Commands:
   replay PATTERN --reprocess   ... and redo those too (e.g. after a model change)
   drain                stop the streaming job reading; it finishes what it has, then stops
 
-After `--`, extra template parameters by name (see templates/metadata.json), e.g.
-  templates/run.sh streaming -- max_batch_size=16 dedupe_ttl_seconds=7200
+After `--`, extra options as NAME=VALUE: a template parameter (see templates/metadata.json) goes
+to --parameters, any other Beam or Dataflow pipeline option to --additional-pipeline-options, e.g.
+  templates/run.sh streaming -- max_batch_size=16 experiments=enable_hot_key_logging
 
-Workers: $WORKER_MACHINE_TYPE, running as audio-pipeline-worker, with the image the template was
-built from (read from the template spec; set IMAGE to override) as sdk_container_image.
+Workers: $WORKER_MACHINE_TYPE, running as audio-pipeline-worker, on the image the template was built
+with (the spec's defaultEnvironment.sdkContainerImage; set IMAGE to run another one).
 
   --dry-run   print every command instead of running it (no Google Cloud access needed)
   --help      this text
@@ -55,7 +56,7 @@ for ((i = 1; i < ${#ARGS[@]}; i++)); do
   esac
 done
 
-# The parameter names the template declares; Dataflow would reject any other name at launch.
+# The parameter names the template declares; any other name is a Beam/Dataflow pipeline option.
 declared_parameter() {
   grep -q "\"name\": \"$1\"" "$TEMPLATES_DIR/metadata.json"
 }
@@ -74,20 +75,20 @@ parameter_flags() {
   done
 }
 
-# The image the template spec names: workers must run the very image the launcher ran.
-resolve_image() {
-  if [[ -n "${IMAGE:-}" ]]; then
-    return
+# All pipeline options in one --additional-pipeline-options flag (gcloud keeps only the last of a
+# repeated list flag); a value holding a comma gets gcloud's ^|^ delimiter escape.
+pipeline_option_flags() {
+  PIPELINE_OPTION_FLAGS=()
+  (($#)) || return 0
+  local joined delimiter=","
+  if [[ "$*" == *,* ]]; then
+    [[ "$*" != *'|'* ]] || die "pipeline option values cannot hold both ',' and '|': $*"
+    delimiter="|"
   fi
-  local spec
-  capture spec gcloud storage cat "$TEMPLATE_FILE" --project="$PROJECT"
-  if ((DRY_RUN)); then
-    IMAGE="<image named in $TEMPLATE_FILE>"
-    return
-  fi
-  [[ "$spec" =~ \"image\"[[:space:]]*:[[:space:]]*\"([^\"]+)\" ]] ||
-    die "no image in $TEMPLATE_FILE; run templates/build.sh"
-  IMAGE="${BASH_REMATCH[1]}"
+  printf -v joined "%s$delimiter" "$@"
+  joined="${joined%"$delimiter"}"
+  [[ "$delimiter" == "," ]] || joined="^|^$joined"
+  PIPELINE_OPTION_FLAGS=(--additional-pipeline-options="$joined")
 }
 
 active_job_id() {
@@ -99,23 +100,27 @@ launch() {
   local job_name="$1"
   shift
   local parameters=("$@")
-  local entry
+  local pipeline_options=() entry
   for entry in "${EXTRA_PARAMETERS[@]}"; do
-    [[ "$entry" == *=* ]] || die "extra parameters are NAME=VALUE, got: $entry"
-    declared_parameter "${entry%%=*}" || die "the template declares no parameter ${entry%%=*}"
-    parameters+=("$entry")
+    [[ "$entry" == *=* && "$entry" != =* ]] || die "extra options are NAME=VALUE, got: $entry"
+    entry="${entry#--}"
+    if declared_parameter "${entry%%=*}"; then
+      parameters+=("$entry")
+    else
+      pipeline_options+=("$entry")
+    fi
   done
   [[ -z "$MODEL_ENDPOINT" ]] || parameters+=("model_endpoint=$MODEL_ENDPOINT")
-  resolve_image
-  parameters+=("sdk_container_image=$IMAGE")
+  # Without IMAGE the workers run the image named in the spec (build.sh writes it there).
+  [[ -z "${IMAGE:-}" ]] || pipeline_options+=("sdk_container_image=$IMAGE")
   parameter_flags "${parameters[@]}"
+  pipeline_option_flags "${pipeline_options[@]}"
   local flags=(--project="$PROJECT" --region="$REGION" --template-file-gcs-location="$TEMPLATE_FILE"
     --service-account-email="$WORKER_SA" --staging-location="$STAGING_LOCATION"
     --temp-location="$TEMP_LOCATION" --worker-machine-type="$WORKER_MACHINE_TYPE"
-    --additional-user-labels=app=audio-pipeline)
-  [[ -z "$SUBNETWORK" ]] || flags+=(--subnetwork="$SUBNETWORK")
-  ((DISABLE_PUBLIC_IPS == 0)) || flags+=(--disable-public-ips)
-  run gcloud dataflow flex-template run "$job_name" "${flags[@]}" "${JOB_FLAGS[@]}" "${PARAMETER_FLAGS[@]}"
+    --additional-user-labels=app=audio-pipeline "${NETWORK_FLAGS[@]}")
+  run gcloud dataflow flex-template run "$job_name" "${flags[@]}" "${JOB_FLAGS[@]}" "${PARAMETER_FLAGS[@]}" \
+    "${PIPELINE_OPTION_FLAGS[@]}"
 }
 
 COMMON_PARAMETERS=("output_table=$OUTPUT_TABLE" "error_table=$ERROR_TABLE"

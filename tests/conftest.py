@@ -8,11 +8,11 @@ import os
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
-from audio import encode, synth  # noqa: E402
-from tests.helpers import DEMO_LABELS, write_bytes, write_clip  # noqa: E402
+from audio import encode, synth
+from tests.helpers import DEMO_LABELS, write_bytes, write_clip
 
 
 @pytest.fixture(scope='session')
@@ -78,3 +78,59 @@ def local_stack(tmp_path):
             yield stack
     finally:
         stack.stop()
+
+
+class CloudStorage:
+    """The storage emulator (a real process) seen from a test: its client, and model directories copied onto it."""
+
+    def __init__(self, host: str):
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage
+
+        self.host = host
+        self.client = storage.Client(project='test-project', credentials=AnonymousCredentials(),
+                                     client_options={'api_endpoint': host})
+
+    def bucket(self, name: str):
+        try:
+            return self.client.create_bucket(name)
+        except Exception:   # already made by an earlier test of the module
+            return self.client.bucket(name)
+
+    def upload_dir(self, local_dir: str, gs_dir: str) -> str:
+        """Copies a local directory tree to ``gs://BUCKET/PREFIX``; returns that URI."""
+        bucket_name, _, prefix = gs_dir[len('gs://'):].partition('/')
+        bucket = self.bucket(bucket_name)
+        for root, _, files in os.walk(local_dir):
+            for name in files:
+                relative = os.path.relpath(os.path.join(root, name), local_dir).replace(os.sep, '/')
+                bucket.blob(f'{prefix.rstrip("/")}/{relative}').upload_from_filename(os.path.join(root, name))
+        return gs_dir.rstrip('/')
+
+
+@pytest.fixture(scope='module')
+def cloud_storage(tmp_path_factory):
+    """gcp-storage-emulator alone, on a free port, with STORAGE_EMULATOR_HOST set for the module's tests.
+
+    Beam, in this process, is told there are no credentials to look up (as the launcher does against the
+    emulators; the lookup otherwise stalls ~30 s). Both are put back afterwards.
+    """
+    from apache_beam.internal.gcp import auth
+
+    from pipeline.local_runner import skip_credential_lookup
+    from tests.app.emulators import storage_emulator
+
+    log = str(tmp_path_factory.mktemp('storage-emulator') / 'storage.log')
+    saved_env = os.environ.get('STORAGE_EMULATOR_HOST')
+    saved_auth = (auth._Credentials._credentials, auth._Credentials._credentials_init)
+    with storage_emulator(log) as host:
+        os.environ['STORAGE_EMULATOR_HOST'] = host
+        skip_credential_lookup()
+        try:
+            yield CloudStorage(host)
+        finally:
+            auth._Credentials._credentials, auth._Credentials._credentials_init = saved_auth
+            if saved_env is None:
+                os.environ.pop('STORAGE_EMULATOR_HOST', None)
+            else:
+                os.environ['STORAGE_EMULATOR_HOST'] = saved_env

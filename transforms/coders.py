@@ -5,7 +5,10 @@ Beam estimates the byte size of a sample of elements at every step's output
 pickles the samples: a 230 MB transient copy per step for a one-hour file,
 which sets the worker's memory peak. These coders encode the same way but
 take the size from the array's byte count. The transforms declare their
-output types so that Beam picks them (see ``DecodeAudio``, ``ClassifyAudio``).
+output types (``DecodedAudio``; ``Samples``, the waveform on its way into
+RunInference) and ``register_coders``, which ``build_pipeline`` calls, tells
+Beam which coder each of those types takes: only those two types, never every
+``np.ndarray`` in the process.
 """
 from __future__ import annotations
 
@@ -46,14 +49,24 @@ class DecodedAudioCoder(_PickledWithArraySize):
         return DecodedAudio
 
 
+class Samples(np.ndarray):
+    """A file's waveform on its way into RunInference: a zero-copy view of the decoded array, typed for its coder."""
+
+    @staticmethod
+    def of(samples: np.ndarray) -> 'Samples':
+        return samples.view(Samples)
+
+
 class SamplesCoder(_PickledWithArraySize):
 
     def estimate_size(self, value: np.ndarray) -> int:
         return value.nbytes + _RECORD_OVERHEAD
 
     def to_type_hint(self):
-        return np.ndarray
+        return Samples
 
 
-beam.coders.registry.register_coder(DecodedAudio, DecodedAudioCoder)
-beam.coders.registry.register_coder(np.ndarray, SamplesCoder)
+def register_coders() -> None:
+    """Tells Beam the coder of each type the stages declare; ``build_pipeline`` calls it (repeating it is harmless)."""
+    beam.coders.registry.register_coder(DecodedAudio, DecodedAudioCoder)
+    beam.coders.registry.register_coder(Samples, SamplesCoder)

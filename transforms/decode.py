@@ -9,7 +9,6 @@ from apache_beam.metrics import Metrics
 from audio.decode import DecodeError, decode
 from audio.records import DecodedAudio, FailedAudio
 from transforms import METRICS_NAMESPACE
-from transforms.coders import DecodedAudioCoder  # noqa: F401  (registers the coder the output type selects)
 from cloud.objects import ObjectGone, open_object
 from transforms.sources import FAILED, StageOutputs
 

@@ -2,9 +2,9 @@
 
 * Streaming: Pub/Sub and Cloud Storage notifications are at-least-once, so a
   stateful per-key dedupe drops a (uri, generation) seen within the TTL.
-* Batch replay: keys that already have a result row are skipped (read once,
-  at the start, as a side input), so replaying the same backlog twice adds no
-  rows; ``--reprocess`` turns that off.
+* Batch replay: keys that already have a result or an error row are skipped
+  (read once, at the start, as a side input), so replaying the same backlog
+  twice adds no rows; ``--reprocess`` turns that off.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.deduplicate import DeduplicatePerKey
 from apache_beam.utils.timestamp import Duration
 
+from audio.records import AudioObject, object_key
 from transforms import METRICS_NAMESPACE
 
 
@@ -26,14 +27,12 @@ class DropRepeatedNotifications(beam.PTransform):
         self._ttl = ttl_seconds
 
     def expand(self, objects):
+        # The key is a str, declared so: Beam then encodes it with a deterministic coder, which a stateful
+        # step's key needs (with no type hint it would be FastPrimitivesCoder, "may not be deterministic").
         return (objects
-                | 'KeyByObject' >> beam.Map(lambda o: (o.key, o))
+                | 'KeyByObject' >> beam.Map(lambda o: (o.key, o)).with_output_types(tuple[str, AudioObject])
                 | 'FirstPerKey' >> DeduplicatePerKey(processing_time_duration=Duration(seconds=self._ttl))
                 | 'DropKey' >> beam.Values())
-
-
-def _key_string(audio_file: str, generation: str) -> str:
-    return f'{audio_file}#{generation}'
 
 
 class _SkipKnown(beam.DoFn):
@@ -49,7 +48,7 @@ class _SkipKnown(beam.DoFn):
 
 
 class SkipAlreadyProcessed(beam.PTransform):
-    """Batch: drop objects whose (uri, generation) already has a result row.
+    """Batch: drop objects whose (uri, generation) already has a result or an error row.
 
     ``read_keys`` runs once on a worker at the start and returns (audio_file, generation) pairs.
     """
@@ -64,5 +63,5 @@ class SkipAlreadyProcessed(beam.PTransform):
         read_keys = self._read_keys
         known = (objects.pipeline
                  | 'Start' >> beam.Create([None])
-                 | 'ReadExistingKeys' >> beam.FlatMap(lambda _: ((_key_string(f, g), True) for f, g in read_keys())))
+                 | 'ReadExistingKeys' >> beam.FlatMap(lambda _: ((object_key(f, g), True) for f, g in read_keys())))
         return objects | 'Skip' >> beam.ParDo(_SkipKnown(), known=beam.pvalue.AsDict(known))

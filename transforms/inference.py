@@ -6,13 +6,13 @@ from typing import Optional
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
-from apache_beam.ml.inference.base import KeyedModelHandler, PredictionResult, RunInference
+from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.ml.inference.utils import WatchFilePattern
 
 from audio.records import Classification, FailedAudio, ProcessedAudio
-from model.handlers import WindowedClassifierHandler
+from model.handlers import FileScores, WindowedClassifierHandler
 from transforms import METRICS_NAMESPACE
-from transforms.coders import SamplesCoder  # noqa: F401  (registers the coder the output type selects)
+from transforms.coders import Samples
 from transforms.sources import FAILED, StageOutputs
 
 
@@ -27,16 +27,17 @@ def aggregate(probabilities: np.ndarray, labels: tuple[str, ...], model_version:
 
 
 class _Aggregate(beam.DoFn):
+    """Names the scores with the labels of the model that produced them (FileScores.labels): after a model
+    update they are the new model's, never a copy taken when the graph was built."""
 
-    def __init__(self, labels: tuple[str, ...]):
-        self._labels = labels
+    def __init__(self):
         self._classified = Metrics.counter(METRICS_NAMESPACE, 'files_classified')
         self._windows = Metrics.distribution(METRICS_NAMESPACE, 'windows_per_file')
 
-    def process(self, keyed: tuple[ProcessedAudio, PredictionResult]):
+    def process(self, keyed: tuple[ProcessedAudio, FileScores]):
         item, result = keyed
         try:
-            classification = aggregate(result.inference, self._labels, str(result.model_id))
+            classification = aggregate(result.inference, result.labels, str(result.model_id))
         except Exception as e:
             yield beam.pvalue.TaggedOutput(FAILED, FailedAudio(item.source, 'inference', type(e).__name__, str(e)))
             return
@@ -75,12 +76,12 @@ class ClassifyAudio(beam.PTransform):
         if self._watch_pattern:
             model_updates = decoded.pipeline | 'WatchModel' >> WatchFilePattern(
                 file_pattern=self._watch_pattern, interval=self._watch_interval)
-        keyed = decoded | 'KeyByFile' >> beam.Map(lambda d: (ProcessedAudio.of(d), d.samples)).with_output_types(
-            tuple[ProcessedAudio, np.ndarray])
+        keyed = decoded | 'KeyByFile' >> beam.Map(
+            lambda d: (ProcessedAudio.of(d), Samples.of(d.samples))).with_output_types(tuple[ProcessedAudio, Samples])
         predictions, dead_letters = (
             keyed | 'RunInference' >> RunInference(KeyedModelHandler(self._handler),
                                                    model_metadata_pcoll=model_updates).with_exception_handling())
-        out = predictions | 'Aggregate' >> beam.ParDo(_Aggregate(self._handler.metadata.labels)).with_outputs(
+        out = predictions | 'Aggregate' >> beam.ParDo(_Aggregate()).with_outputs(
             FAILED, main='ok')
         failed_batches = dead_letters.failed_inferences | 'FailedBatches' >> beam.FlatMap(_failed_batch)
         failed = (out[FAILED], failed_batches) | 'AllFailures' >> beam.Flatten()

@@ -126,7 +126,7 @@ class MatchFiles(beam.PTransform):
 
     def __init__(self, pattern: str, ignore_prefix: str, listed: Optional[Sequence[FileMetadata]] = None):
         super().__init__()
-        self._pattern = pattern if pattern.startswith('gs://') else os.path.abspath(pattern)
+        self._pattern = pattern  # gs://, or local and absolute (pipeline.main.parse), like ignore_prefix
         self._ignore_prefix = ignore_prefix
         self._listed = listed
 

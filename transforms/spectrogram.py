@@ -11,7 +11,6 @@ from audio.naming import spectrogram_uri
 from audio.records import DecodedAudio, FailedAudio
 from audio.spectrogram import SpectrogramStyle, render_png
 from transforms import METRICS_NAMESPACE
-from transforms.coders import DecodedAudioCoder  # noqa: F401  (registers the coder the output type selects)
 from transforms.sources import FAILED, StageOutputs
 
 

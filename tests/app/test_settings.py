@@ -29,7 +29,8 @@ def test_arguments_and_environment(monkeypatch):
     assert settings.refresh_seconds == 15 and settings.error_table is None
 
 
-@pytest.mark.parametrize('argv', [[], ['--results', 'r.db', '--refresh', '7'], ['--results', 'r.db', '--page_size', '0']])
+@pytest.mark.parametrize('argv', [[], ['--results', 'r.db', '--refresh', '7'],
+                                  ['--results', 'r.db', '--page_size', '0']])
 def test_bad_arguments_stop_before_streamlit_starts(argv, monkeypatch, capsys):
     monkeypatch.delenv('DASHBOARD_RESULTS', raising=False)
     with pytest.raises(SystemExit):

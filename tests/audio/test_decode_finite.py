@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audio.decode import DecodeError, _all_finite, decode_bytes
+from audio.decode import DecodeError, _all_finite
+from tests.helpers import decode_bytes
 
 
 @pytest.mark.parametrize('position', [0, (1 << 20) - 1, 1 << 20, 1_400_000])

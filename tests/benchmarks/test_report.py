@@ -60,7 +60,8 @@ def test_saved_json_records_the_machine(tmp_path):
 def test_tree_memory_sees_a_child_process_allocation():
     """A child that holds 200 MB while its own child holds 100 MB: the tree's peak covers both."""
     script = ('import subprocess, sys, time\n'
-              'kid = subprocess.Popen([sys.executable, "-c", "b = bytearray(100 << 20); import time; time.sleep(1.5)"])\n'
+              'kid = subprocess.Popen([sys.executable, "-c",'
+              ' "b = bytearray(100 << 20); import time; time.sleep(1.5)"])\n'
               'a = bytearray(200 << 20); time.sleep(1.5); kid.wait()\n')
     result, memory, seconds, cpu = run_measured([sys.executable, '-c', script])
     assert result.returncode == 0

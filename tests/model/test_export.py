@@ -1,4 +1,6 @@
 """Export -> load -> predict: the SavedModel computes what the Keras model does, features included."""
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -25,7 +27,12 @@ def test_export_load_predict_round_trip(tmp_path):
     assert served.shape == (5, 3)
     np.testing.assert_allclose(served.sum(axis=1), 1.0, rtol=1e-5)
     np.testing.assert_allclose(served, classifier(windows, training=False).numpy(), atol=1e-6)
-    assert load_metadata(str(tmp_path)) == metadata
+    exported = load_metadata(str(tmp_path))
+    assert dataclasses.replace(exported, serving={}) == metadata
+    # The LiteRT serving file beside it, listed once checked against the model (tests/model/test_serving.py).
+    entry = exported.serving['litert']
+    assert (tmp_path / entry['file']).exists() and entry['input_shape'] == [23, 64]
+    assert entry['parity_max_abs_diff'] <= entry['parity_tolerance']
 
 
 def test_spec_augment_masks_only_while_training():

@@ -1,12 +1,17 @@
 """The local SavedModel handler's request/response shaping, on a real exported model."""
+import contextlib
 import dataclasses
+import logging
 import shutil
 
 import numpy as np
 import pytest
-from apache_beam.ml.inference.base import PredictionResult
+from apache_beam.metrics.execution import MetricsContainer
+from apache_beam.metrics.metricbase import MetricName
+from apache_beam.runners.worker import statesampler
+from apache_beam.utils import counters
 
-from model.handlers import SavedModelHandler, iter_windows
+from model.handlers import METRICS_NAMESPACE, FileScores, SavedModelHandler, iter_windows
 from model.metadata import load_metadata, save_metadata
 
 
@@ -25,7 +30,7 @@ def test_one_result_per_file_with_one_row_per_window(tiny_trained_model, files):
     results = list(handler.run_inference(files, handler.load_model()))
     assert len(results) == len(files)
     for samples, result in zip(files, results):
-        assert isinstance(result, PredictionResult)
+        assert isinstance(result, FileScores) and result.labels == metadata.labels
         assert result.model_id == 'tiny-v1'
         assert result.inference.shape == (metadata.window_count(len(samples)), len(metadata.labels))
         np.testing.assert_allclose(result.inference.sum(axis=1), 1.0, rtol=1e-5)
@@ -57,3 +62,46 @@ def test_batching_counts_windows_and_update_switches_version(tiny_trained_model,
     handler.update_model_path(str(new_dir / 'metadata.json'))
     result = next(iter(handler.run_inference(files[:1], handler.load_model())))
     assert result.model_id == 'tiny-v2'
+
+
+def counter(container: MetricsContainer, name: str) -> int:
+    return container.get_counter(MetricName(METRICS_NAMESPACE, name)).get_cumulative()
+
+
+@contextlib.contextmanager
+def in_a_step(container: MetricsContainer):
+    """What a runner does around a DoFn's code: Beam's metrics go to ``container`` (as in Beam's own tests)."""
+    sampler = statesampler.StateSampler('', counters.CounterFactory())
+    statesampler.set_current_tracker(sampler)
+    sampler.start()
+    try:
+        with sampler.scoped_state('RunInference', 'process', metrics_container=container):
+            yield
+    finally:
+        sampler.stop()
+        statesampler.set_current_tracker(None)
+
+
+def test_an_incompatible_update_is_rejected_once_and_counted_and_a_compatible_one_applied(tiny_trained_model, files,
+                                                                                          tmp_path, caplog):
+    model_dir, metadata, _ = tiny_trained_model
+    handler = SavedModelHandler(model_dir)
+    reordered, compatible = tmp_path / 'reordered', tmp_path / 'compatible'
+    for target, change in ((reordered, dict(model_version='tiny-reordered', labels=metadata.labels[::-1])),
+                           (compatible, dict(model_version='tiny-v3'))):
+        shutil.copytree(model_dir, target)
+        save_metadata(dataclasses.replace(metadata, **change), str(target))
+    container = MetricsContainer('RunInference')
+    with in_a_step(container), caplog.at_level(logging.ERROR, logger='model.handlers'):
+        for _ in range(2):   # RunInference calls it twice per update: one log line, one count
+            handler.update_model_path(str(reordered / 'metadata.json'))
+        assert handler.metadata == metadata
+        (line,) = [r.getMessage() for r in caplog.records]
+        assert line.startswith(f'Model update {reordered} rejected, still serving tiny-v1 from {model_dir}: labels ')
+        handler.update_model_path(str(tmp_path / 'no-model-here' / 'metadata.json'))
+        assert counter(container, 'model_updates_rejected') == 2 and handler.metadata == metadata
+
+        handler.update_model_path(str(compatible / 'metadata.json'))
+        assert counter(container, 'model_updates_applied') == 1
+    (result,) = handler.run_inference(files[:1], handler.load_model())
+    assert (result.model_id, result.labels) == ('tiny-v3', metadata.labels)

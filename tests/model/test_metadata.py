@@ -1,9 +1,11 @@
 """The model contract's metadata file: round trip and windowing arithmetic."""
+import dataclasses
 import json
 
 import pytest
 
-from model.metadata import METADATA_FILE, ModelMetadata, load_metadata, model_dir_of, save_metadata
+from model.metadata import (METADATA_FILE, ModelMetadata, incompatibilities, load_metadata, model_dir_of,
+                            save_metadata)
 
 
 def test_metadata_round_trip(tmp_path):
@@ -30,3 +32,16 @@ def test_window_count_and_model_dir_of():
     assert model_dir_of('/m/v3/saved_model.pb') == '/m/v3'
     with pytest.raises(ValueError):
         ModelMetadata(model_version='v', labels=())
+
+
+def test_an_update_must_keep_labels_their_order_the_rate_the_window_and_the_hop():
+    running = ModelMetadata(model_version='v1', labels=('a', 'b', 'c'), sample_rate_hz=16000, window_samples=16000,
+                            hop_samples=8000, features={'n_mels': 40}, metrics={'test_accuracy': 0.9})
+    # Another version, front end or training figures: compatible (the front end is inside the SavedModel).
+    assert incompatibilities(running, dataclasses.replace(running, model_version='v2', features={'n_mels': 64},
+                                                          metrics={'test_accuracy': 0.95})) == []
+    for change, field in [(dict(labels=('a', 'c', 'b')), 'labels'), (dict(labels=('a', 'b', 'c', 'd')), 'labels'),
+                          (dict(labels=('a', 'b', 'x')), 'labels'), (dict(sample_rate_hz=22050), 'sample_rate_hz'),
+                          (dict(window_samples=8000), 'window_samples'), (dict(hop_samples=4000), 'hop_samples')]:
+        problems = incompatibilities(running, dataclasses.replace(running, model_version='v2', **change))
+        assert len(problems) == 1 and problems[0].startswith(field), (change, problems)

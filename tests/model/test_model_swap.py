@@ -18,6 +18,7 @@ element accessed as a singleton view"), so on it every row comes from the
 first update. The mid-stream swap itself needs Dataflow (or Prism, which needs
 a download); see docs/model.md.
 """
+import logging
 from typing import NamedTuple
 
 import apache_beam as beam
@@ -52,11 +53,11 @@ class NewModelFile(NamedTuple):
     path: str
 
 
-def export_version(models_dir: str, version: str, seed: int) -> str:
+def export_version(models_dir: str, version: str, seed: int, labels: tuple[str, ...] = LABELS, rate: int = RATE) -> str:
     keras.utils.set_random_seed(seed)
-    metadata = ModelMetadata(model_version=version, labels=LABELS, sample_rate_hz=RATE, window_samples=4000,
+    metadata = ModelMetadata(model_version=version, labels=labels, sample_rate_hz=rate, window_samples=4000,
                              hop_samples=2000)
-    classifier = build_classifier(len(LABELS), 4000, FeatureConfig(sample_rate_hz=RATE, fmax_hz=RATE / 2), width=4)
+    classifier = build_classifier(len(labels), 4000, FeatureConfig(sample_rate_hz=rate, fmax_hz=rate / 2), width=4)
     return export_model(classifier, metadata, f'{models_dir}/{version}')
 
 
@@ -84,17 +85,19 @@ def watcher_stand_in(events):
     return StandIn
 
 
-def test_a_model_update_reaches_the_running_handler_and_no_file_is_lost(tmp_path, monkeypatch):
-    models, db = str(tmp_path / 'models'), str(tmp_path / 'results.db')
-    first = export_version(models, 'swap-v1', seed=1)
-    second = export_version(models, 'swap-v2', seed=2)
+def run_with_update(first: str, update: str, db: str, monkeypatch):
+    """Files, then a model update naming ``update``'s metadata.json, then more files.
+
+    Returns the rows by file, and the files sent after the update. (The ``model_updates_rejected`` counter is
+    checked in test_handlers.py: this runner drops the RunInference step's metrics.)
+    """
     clips = [c.samples for c in synthetic_audio(LABELS, 3, seed=0, rate=RATE)][:2 * FILES_PER_WAVE]
     first_wave = [decoded(i, s) for i, s in enumerate(clips[:FILES_PER_WAVE])]
     second_wave = [decoded(i + FILES_PER_WAVE, s) for i, s in enumerate(clips[FILES_PER_WAVE:])]
     stream = (TestStream()
               .add_elements(first_wave)
               .advance_processing_time(5)
-              .add_elements([NewModelFile(f'{second}/{METADATA_FILE}')])
+              .add_elements([NewModelFile(f'{update}/{METADATA_FILE}')])
               .advance_processing_time(5)
               .add_elements(second_wave)
               .advance_processing_time(5)
@@ -102,17 +105,46 @@ def test_a_model_update_reaches_the_running_handler_and_no_file_is_lost(tmp_path
 
     options = PipelineOptions()
     options.view_as(StandardOptions).streaming = True
-    with beam.Pipeline(runner=BundleBasedDirectRunner(), options=options) as p:
-        events = p | stream
-        monkeypatch.setattr(transforms.inference, 'WatchFilePattern', watcher_stand_in(events))
-        audio = events | 'Audio' >> beam.Filter(lambda e: isinstance(e, DecodedAudio))
-        handler = SavedModelHandler(first, max_batch_size=1)
-        classified = audio | 'Classify' >> ClassifyAudio(handler, f'{models}/*/{METADATA_FILE}', 1)
-        _ = classified.ok | 'Write' >> WriteResults(db, streaming=True)
-
+    p = beam.Pipeline(runner=BundleBasedDirectRunner(), options=options)
+    events = p | stream
+    monkeypatch.setattr(transforms.inference, 'WatchFilePattern', watcher_stand_in(events))
+    audio = events | 'Audio' >> beam.Filter(lambda e: isinstance(e, DecodedAudio))
+    handler = SavedModelHandler(first, max_batch_size=1)
+    classified = audio | 'Classify' >> ClassifyAudio(handler, f'{first.rsplit("/", 1)[0]}/*/{METADATA_FILE}', 1)
+    _ = classified.ok | "Write" >> WriteResults(db, streaming=True)
+    result = p.run()
+    result.wait_until_finish()
     rows = {r['audio_file']: r for r in sqlite_store.read_table(db, sqlite_store.PROCESSED)}
     assert sorted(rows) == sorted(a.source.uri for a in first_wave + second_wave), 'one row per file, none lost'
+    return rows, [a.source.uri for a in second_wave]
+
+
+def test_a_compatible_model_update_on_cloud_storage_is_applied_and_no_file_is_lost(tmp_path, monkeypatch,
+                                                                                    cloud_storage):
+    """Both versions on the storage emulator: the handler, the metadata and the update all read gs://."""
+    local = str(tmp_path / 'models')
+    first = cloud_storage.upload_dir(export_version(local, 'swap-v1', seed=1), 'gs://models/swap/swap-v1')
+    second = cloud_storage.upload_dir(export_version(local, 'swap-v2', seed=2), 'gs://models/swap/swap-v2')
+    rows, after_update = run_with_update(first, second, str(tmp_path / 'results.db'), monkeypatch)
     # The pipeline started with swap-v1; files after the update carry the version it switched to. (Files
     # before it do too on this runner, which holds them back until the side input has a pane.)
-    assert {rows[a.source.uri]['model_version'] for a in second_wave} == {'swap-v2'}
+    assert {rows[uri]['model_version'] for uri in after_update} == {'swap-v2'}
     assert {r['model_version'] for r in rows.values()} <= {'swap-v1', 'swap-v2'}
+    assert {r['label'] for r in rows.values()} <= set(LABELS)
+
+
+@pytest.mark.parametrize('change', [dict(labels=LABELS[::-1]), dict(labels=('clicks', 'hum', 'tone', 'noise')),
+                                    dict(rate=16000)], ids=['label order', 'labels', 'sample rate'])
+def test_an_incompatible_model_update_is_rejected_and_the_running_model_keeps_serving(tmp_path, monkeypatch,
+                                                                                     caplog, change):
+    models = str(tmp_path / 'models')
+    first = export_version(models, 'swap-v1', seed=1)
+    incompatible = export_version(models, 'swap-bad', seed=2, **change)
+    with caplog.at_level(logging.ERROR, logger='model.handlers'):
+        rows, _ = run_with_update(first, incompatible, str(tmp_path / 'results.db'), monkeypatch)
+    assert {r['model_version'] for r in rows.values()} == {'swap-v1'}
+    assert {r['label'] for r in rows.values()} <= set(LABELS)
+    # Every score is named after the running model's labels, in its order.
+    assert {tuple(s['label'] for s in r['scores']) for r in rows.values()} == {LABELS}
+    (message,) = {r.getMessage() for r in caplog.records if 'rejected' in r.getMessage()}
+    assert f'Model update {incompatible} rejected, still serving swap-v1' in message

@@ -47,13 +47,15 @@ def test_dry_run_prints_the_requests(model_dir, capsys):
 
 
 def test_gcs_model_needs_no_copy_and_local_model_needs_staging(model_dir):
-    request = vertex_deploy.DeployRequest(model_dir='gs://b/m/v1/', project='p', region='us-central1', metadata=METADATA)
+    request = vertex_deploy.DeployRequest(model_dir='gs://b/m/v1/', project='p', region='us-central1',
+                                          metadata=METADATA)
     calls = vertex_deploy.build_requests(request)
     assert calls[0]['method'] == 'GET' and calls[1]['body']['model']['artifactUri'] == 'gs://b/m/v1'
     assert calls[1]['body']['model']['containerSpec']['imageUri'] == (
         'us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest')
     with pytest.raises(ValueError, match='--staging'):
-        vertex_deploy.build_requests(vertex_deploy.DeployRequest(model_dir=model_dir, project='p', region='r', metadata=METADATA))
+        vertex_deploy.build_requests(vertex_deploy.DeployRequest(model_dir=model_dir, project='p', region='r',
+                                                                 metadata=METADATA))
 
 
 def test_response_parsing():

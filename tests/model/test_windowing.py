@@ -14,7 +14,7 @@ def test_window_count_covers_every_sample(n, expected):
     assert len(windows) == expected == META.window_count(n)
     assert all(len(w) == 4 for w in windows)
     covered = set()
-    for i, w in enumerate(windows):
+    for i in range(len(windows)):
         covered.update(range(i * 2, min(i * 2 + 4, n)))
     assert covered == set(range(n))
 

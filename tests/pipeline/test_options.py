@@ -1,10 +1,13 @@
+import dataclasses
+import os
 import subprocess
 import sys
 
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline.options import OPTIONS, OptionsError, validate
+from pipeline.options import (DERIVED_FIELDS, OPTIONS, OptionsError, PipelineConfig, validate,
+                              with_absolute_paths)
 
 BASE = ['--output_table', 'out.db', '--spectrogram_location', 'spec']
 
@@ -65,3 +68,24 @@ def test_docs_document_every_option():
     readme = (pathlib.Path(__file__).resolve().parents[2] / 'docs' / 'pipeline.md').read_text()
     for option in OPTIONS:
         assert f'`--{option.name}`' in readme, option.name
+
+
+def test_the_config_has_one_field_per_declared_option_of_the_declared_type():
+    fields = {f.name: str(f.type) for f in dataclasses.fields(PipelineConfig)}
+    assert set(fields) == {option.name for option in OPTIONS} | set(DERIVED_FIELDS)
+    for option in OPTIONS:
+        assert ('bool' if option.is_flag else option.type.__name__) in fields[option.name], option.name
+
+
+@pytest.mark.parametrize('name', [option.name for option in OPTIONS if option.positive])
+def test_options_declared_positive_refuse_zero(name):
+    with pytest.raises(OptionsError, match=f'--{name} must be positive'):
+        config_of('--input_pattern', 'x', *BASE, f'--{name}', '0')
+
+
+def test_local_paths_and_sqlite_tables_become_absolute_and_gs_paths_stay():
+    config = with_absolute_paths(config_of('--input_pattern', 'in/**', '--output_table', 'out.db', '--error_table',
+                                           'err.db', '--spectrogram_location', 'gs://b/s', '--model_uri', 'm'))
+    assert config.input_pattern == os.path.abspath('in/**') and config.model_uri == os.path.abspath('m')
+    assert config.output_table == os.path.abspath('out.db') and config.error_table == os.path.abspath('err.db')
+    assert config.spectrogram_location == 'gs://b/s'

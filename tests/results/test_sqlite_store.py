@@ -138,7 +138,8 @@ def test_a_file_from_before_the_retryable_column_gets_it_and_its_old_errors_coun
     path = str(tmp_path / 'old.db')
     old = sqlite3.connect(path)
     old.execute('CREATE TABLE errors (audio_file TEXT NOT NULL, generation TEXT, stage TEXT NOT NULL, '
-                'error_type TEXT NOT NULL, message TEXT, failed_at TEXT NOT NULL, PRIMARY KEY (audio_file, generation))')
+                'error_type TEXT NOT NULL, message TEXT, failed_at TEXT NOT NULL, '
+                'PRIMARY KEY (audio_file, generation))')
     old.execute("INSERT INTO errors VALUES ('x', '1', 'decode', 'NotAudio', 'no', '2026-01-01T00:00:00.000000Z')")
     old.commit()
     old.close()

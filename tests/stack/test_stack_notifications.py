@@ -1,4 +1,4 @@
-"""The Cloud Storage notifications the stack publishes, checked field by field and read back by the pipeline's parser."""
+"""The Cloud Storage notifications the stack publishes, checked field by field, read back by the pipeline's parser."""
 import base64
 import hashlib
 import json

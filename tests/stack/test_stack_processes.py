@@ -29,7 +29,8 @@ def _gone(pid: int) -> bool:
 
 
 def test_a_process_that_ignores_sigterm_is_killed(tmp_path):
-    code = 'import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print("up", flush=True); time.sleep(300)'
+    code = ('import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print("up", flush=True); '
+            'time.sleep(300)')
     log = tmp_path / 'log'
     proc = processes.spawn([sys.executable, '-c', code], str(log))
     processes.wait_until_ready('stubborn', proc.pid, lambda: 'up' in log.read_text(), str(log), timeout=30)

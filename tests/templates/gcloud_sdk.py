@@ -45,8 +45,9 @@ def _throwaway_config_dir() -> str:
 def offline_env() -> dict[str, str]:
     """No credentials, no network probes, no prompts, no update checks, a throwaway config folder."""
     env = dict(os.environ)
-    env.update(CLOUDSDK_CONFIG=_throwaway_config_dir(), CLOUDSDK_CORE_DISABLE_PROMPTS='1', CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK='1',
-               CLOUDSDK_CORE_CHECK_GCE_METADATA='false', NO_GCE_CHECK='True', TERM='dumb')
+    env.update(CLOUDSDK_CONFIG=_throwaway_config_dir(), CLOUDSDK_CORE_DISABLE_PROMPTS='1',
+               CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK='1', CLOUDSDK_CORE_CHECK_GCE_METADATA='false',
+               NO_GCE_CHECK='True', TERM='dumb')
     return env
 
 

@@ -30,7 +30,8 @@ case "$args" in
   *" describe "* | *" show "*) found || { echo "NOT_FOUND: $*" >&2; exit 1; } ;;
   " storage buckets notifications list "*) found && printf '%b' "$FAKE_NOTIFICATIONS" ;;
   " storage service-agent "*) echo "service-123@gs-project-accounts.iam.gserviceaccount.com" ;;
-  " storage cat "*) printf '{"image": "%s", "metadata": {"name": "x"}, "sdkInfo": {"language": "PYTHON"}}\n' "$FAKE_IMAGE" ;;
+  " storage cat "*) printf '{"image": "%s", "metadata": {"name": "x"}, "sdkInfo": {"language": "PYTHON"}}\n' \
+    "$FAKE_IMAGE" ;;
   " dataflow jobs list "*) printf '%s' "$FAKE_ACTIVE_JOBS" ;;
 esac
 exit 0

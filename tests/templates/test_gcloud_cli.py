@@ -84,7 +84,7 @@ def documented_choices(text: str, name: str) -> list[str] | None:
 
 def test_the_dry_runs_use_both_clis():
     tools = {c[0] for c in all_commands()}
-    assert tools == {'gcloud', 'bq'}
+    assert tools == {'gcloud', 'bq', 'python3'}   # python3: templates/flex_spec.py (build.sh)
     assert len(all_commands()) > 40
 
 
@@ -153,3 +153,17 @@ print(json.dumps(arg_parsers.ArgDict()(sys.argv[1])))
 ''', value)
     name, expected = value.removeprefix('^|^').split('=', 1)
     assert parsed.strip() == '{"%s": "%s"}' % (name, expected)
+
+
+@pytest.mark.parametrize('flag,expected', [
+    ('^|^dataflow_service_options=a,b|experiments=x', ['dataflow_service_options=a,b', 'experiments=x']),
+    ('experiments=x,sdk_container_image=img:1', ['experiments=x', 'sdk_container_image=img:1']),
+])
+def test_gcloud_reads_run_sh_pipeline_options_one_by_one(flag, expected):
+    """gcloud's own --additional-pipeline-options parser (ArgList) on what run.sh passes."""
+    parsed = run_gcloud_python('''
+import json, sys
+from googlecloudsdk.calliope import arg_parsers
+print(json.dumps(arg_parsers.ArgList()(sys.argv[1])))
+''', flag)
+    assert json.loads(parsed) == expected

@@ -65,13 +65,14 @@ def test_provision_adds_our_notification_next_to_someone_elses(cloud):
     assert [c[:5] for c in calls if is_change(c)] == [['gcloud', 'storage', 'buckets', 'notifications', 'create']]
 
 
-def test_streaming_launch_runs_the_image_the_template_was_built_from(cloud):
+def test_streaming_launch_leaves_the_workers_image_to_the_template_spec(cloud):
     result, calls = cloud('run.sh', 'streaming')
     assert result.returncode == 0, result.stderr
     (launch,) = find(calls, 'gcloud', 'dataflow', 'flex-template', 'run')
-    assert f'--parameters=sdk_container_image={IMAGE_IN_SPEC}' in launch
-    assert find(calls, 'gcloud', 'storage', 'cat')[0][3] == f'gs://{PROJECT}-audio-dataflow/templates/' \
-                                                             'audio-pipeline.json'
+    assert not [flag for flag in launch if 'sdk_container_image' in flag]
+    result, calls = cloud('run.sh', 'streaming', IMAGE=IMAGE_IN_SPEC)
+    (launch,) = find(calls, 'gcloud', 'dataflow', 'flex-template', 'run')
+    assert flag_value(launch, '--additional-pipeline-options') == f'sdk_container_image={IMAGE_IN_SPEC}'
 
 
 def test_a_second_streaming_job_is_refused_and_update_offered(cloud):

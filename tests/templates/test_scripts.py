@@ -194,15 +194,16 @@ class TestBuild:
         (submit,) = find(commands, 'gcloud', 'builds', 'submit')
         image = f'us-central1-docker.pkg.dev/{PROJECT}/audio-pipeline/audio-pipeline:v1'
         assert flag_value(submit, '--config') == str(TEMPLATES / 'cloudbuild.yaml')
-        assert flag_value(submit, '--substitutions') == f'_IMAGE={image}'
+        assert flag_value(submit, '--substitutions') == \
+            f'_IMAGE={image},_GCS_CHECK_PATH=gs://{PROJECT}-audio-dataflow/cloudbuild/source/*'
         assert flag_value(submit, '--service-account') == \
             f'projects/{PROJECT}/serviceAccounts/audio-pipeline-build@{PROJECT}.iam.gserviceaccount.com'
         assert submit[3] == str(TEMPLATES.parent)
 
     def test_template_spec_uses_that_image_and_the_generated_metadata(self, commands):
         (build,) = find(commands, 'gcloud', 'dataflow', 'flex-template', 'build')
-        (copy,) = find(commands, 'gcloud', 'storage', 'cp')
-        assert build[4] == f'gs://{PROJECT}-audio-dataflow/templates/audio-pipeline-v1.json'
+        (upload, copy) = find(commands, 'gcloud', 'storage', 'cp')
+        assert build[4] == upload[4] == f'gs://{PROJECT}-audio-dataflow/templates/audio-pipeline-v1.json'
         assert flag_value(build, '--image') == f'us-central1-docker.pkg.dev/{PROJECT}/audio-pipeline/audio-pipeline:v1'
         assert flag_value(build, '--sdk-language') == 'PYTHON'
         assert flag_value(build, '--metadata-file') == str(TEMPLATES / 'metadata.json')
@@ -210,7 +211,7 @@ class TestBuild:
 
     def test_the_default_tag_is_new_for_every_build(self):
         (submit,) = find(dry_run('build.sh'), 'gcloud', 'builds', 'submit')
-        tag = flag_value(submit, '--substitutions').rsplit(':', 1)[1]
+        tag = flag_value(submit, '--substitutions').split(',')[0].rsplit(':', 1)[1]
         assert tag not in ('latest', '') and len(tag) > 8
 
 
@@ -239,7 +240,6 @@ class TestRun:
             'error_table': f'{PROJECT}:audio_pipeline.results_errors',
             'spectrogram_location': f'gs://{PROJECT}-audio-output/spectrograms',
             'model_uri': f'gs://{PROJECT}-audio-models/models/demo',
-            'sdk_container_image': f'<image named in gs://{PROJECT}-audio-dataflow/templates/audio-pipeline.json>',
         }
 
     def test_update_keeps_the_job_name_and_maps_renamed_transforms(self):
@@ -268,9 +268,20 @@ class TestRun:
         parameters = self.parameters(command)
         assert parameters['model_endpoint'] == 'projects/p/locations/us-central1/endpoints/7'
         assert parameters['model_watch_pattern'] == 'gs://m/models/*/metadata.json'
-        assert parameters['max_batch_size'] == '16' and parameters['sdk_container_image'] == 'img:1'
+        assert parameters['max_batch_size'] == '16' and 'sdk_container_image' not in parameters
+        assert flag_value(command, '--additional-pipeline-options') == 'sdk_container_image=img:1'
         assert flag_value(command, '--subnetwork') == 'regions/us-central1/subnetworks/s'
         assert '--disable-public-ips' in command
+
+    def test_other_beam_and_dataflow_options_pass_through_as_pipeline_options(self):
+        command = self.launch('replay', 'gs://b/**', '--', 'max_batch_size=8', 'experiments=enable_hot_key_logging',
+                              '--number_of_worker_harness_threads=4')
+        assert self.parameters(command)['max_batch_size'] == '8'
+        assert flag_values(command, '--additional-pipeline-options') == [
+            'experiments=enable_hot_key_logging,number_of_worker_harness_threads=4']
+        command = self.launch('streaming', '--', 'dataflow_service_options=a,b', 'experiments=x')
+        assert flag_values(command, '--additional-pipeline-options') == [
+            '^|^dataflow_service_options=a,b|experiments=x']
 
     def test_drain_targets_the_active_streaming_job(self):
         commands = dry_run('run.sh', 'drain')
@@ -282,7 +293,7 @@ class TestRun:
     @pytest.mark.parametrize('args,message', [
         (('replay', '/local/files/**'), 'gs://'),
         (('replay',), 'gs://'),
-        (('streaming', '--', 'not_a_parameter=1'), 'declares no parameter not_a_parameter'),
+        (('streaming', '--', 'no_value'), 'NAME=VALUE'),
         (('streaming', '--reprocess'), 'unexpected argument'),
         (('stop',), 'unknown command'),
         ((), 'give a command'),

@@ -5,7 +5,7 @@ import apache_beam as beam
 import numpy as np
 
 from audio.records import AudioInfo, AudioObject, DecodedAudio
-from transforms.coders import DecodedAudioCoder, SamplesCoder
+from transforms.coders import DecodedAudioCoder, Samples, SamplesCoder, register_coders
 
 
 class _Unpicklable(np.ndarray):
@@ -39,5 +39,14 @@ def test_size_estimate_counts_the_samples_without_encoding_them():
 
 
 def test_the_declared_types_select_these_coders():
+    register_coders()
     assert isinstance(beam.coders.registry.get_coder(DecodedAudio), DecodedAudioCoder)
-    assert isinstance(beam.coders.registry.get_coder(np.ndarray), SamplesCoder)
+    assert isinstance(beam.coders.registry.get_coder(Samples), SamplesCoder)
+    assert not isinstance(beam.coders.registry.get_coder(np.ndarray), SamplesCoder)  # not every array in the process
+
+
+def test_samples_are_a_view_of_the_decoded_array():
+    decoded = np.arange(4.0, dtype=np.float32)
+    samples = Samples.of(decoded)
+    assert isinstance(samples, Samples) and np.shares_memory(samples, decoded)
+    assert type(np.asarray(samples, dtype=np.float32)) is np.ndarray

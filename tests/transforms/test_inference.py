@@ -7,8 +7,8 @@ from apache_beam.testing.util import assert_that, equal_to
 from audio.records import AudioInfo, AudioObject, DecodedAudio
 from audio.synth import sine_sweep
 from tests.helpers import DEMO_LABELS
-from model.handlers import SavedModelHandler
-from transforms.inference import ClassifyAudio, aggregate
+from model.handlers import FileScores, SavedModelHandler
+from transforms.inference import ClassifyAudio, _Aggregate, aggregate
 
 
 def test_aggregate_takes_the_argmax_of_the_mean():
@@ -53,3 +53,12 @@ def test_a_failing_batch_becomes_one_failure_per_file(tiny_model_dir):
                     equal_to([('a.wav', 'inference', 'RuntimeError', 'model exploded'),
                               ('b.wav', 'inference', 'RuntimeError', 'model exploded')]))
         assert_that(out.ok, equal_to([]), label='NoResults')
+
+
+def test_scores_are_named_by_the_labels_of_the_model_that_produced_them():
+    """Not by labels captured when the graph was built: the handler's result carries its model's labels."""
+    processed = object()
+    scores = FileScores(example=None, inference=np.array([[0.1, 0.9]]), model_id='other-v2', labels=('yes', 'no'))
+    ((_, classification),) = list(_Aggregate().process((processed, scores)))
+    assert (classification.label, classification.model_version) == ('no', 'other-v2')
+    assert [label for label, _ in classification.scores] == ['yes', 'no']

@@ -38,8 +38,10 @@ def test_duplicates_filtered_and_out_of_order_events_kept():
               .add_elements([message('a.wav', '1'), message('c.wav', '1')], event_timestamp=Timestamp(50))
               .advance_processing_time(10)
               .add_elements([message('a.wav', '3'), message('b.wav', '2')], event_timestamp=Timestamp(110))
-              .add_elements([message('x.txt', '1', content_type='text/plain'), message('d.wav', '1', event='OBJECT_DELETE'),
-                             message('spectrograms/a.wav.png', '1', content_type='image/png')], event_timestamp=Timestamp(111))
+              .add_elements([message('x.txt', '1', content_type='text/plain'),
+                             message('d.wav', '1', event='OBJECT_DELETE'),
+                             message('spectrograms/a.wav.png', '1', content_type='image/png')],
+                            event_timestamp=Timestamp(111))
               .advance_watermark_to_infinity())
     with streaming_pipeline() as p:
         parsed = p | stream | ParseNotifications('gs://in/spectrograms')

@@ -1,0 +1,228 @@
+"""Serving the classifier in the worker: the fastest runtime the model directory offers.
+
+An exported model directory always holds the SavedModel (waveform windows in, probabilities out: the
+artifact for Vertex AI and ``model.evaluate``). ``model.export`` also writes ``classifier.tflite``, the
+same trained network after its feature front end (log-mel patch in, probabilities out), and lists it in
+the metadata's ``serving`` section once it has checked it against the SavedModel. Served that way:
+
+- the log-mel front end runs here in numpy/scipy, **once per file** rather than once per overlapping
+  window (windows are ``hop_samples`` apart and frames ``frame_step`` apart, so window ``i``'s frames are
+  the file's frames ``i * hop / frame_step`` onwards: the same numbers, computed once);
+- the CNN runs in LiteRT with its XNNPACK CPU kernels, one interpreter per thread;
+- the worker never imports TensorFlow (less memory, faster start).
+
+``ServingHandler`` picks LiteRT when the metadata lists it and ``ai_edge_litert`` imports, else the
+SavedModel; ``runtime='savedmodel'`` or ``'litert'`` forces one. The scores agree within
+``PARITY_TOLERANCE`` (tests/model/test_serving.py checks it on the same windows).
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any, Iterator, Optional
+
+import numpy as np
+import scipy.fft
+from numpy.lib.stride_tricks import sliding_window_view
+
+from model.features import FeatureConfig, mel_weight_matrix
+from model.handlers import SavedModelHandler, iter_windows
+from model.metadata import ModelMetadata, join
+
+LITERT = 'litert'
+SAVEDMODEL = 'savedmodel'
+AUTO = 'auto'
+RUNTIMES = (AUTO, LITERT, SAVEDMODEL)
+LITERT_FILE = 'classifier.tflite'
+LITERT_INPUT = 'log_mel'
+# Largest difference allowed between a LiteRT probability and the SavedModel's for the same window (absolute).
+# Measured: ~1e-6 (float32 rounding: scipy's FFT against TensorFlow's, XNNPACK's conv against oneDNN's).
+PARITY_TOLERANCE = 1e-4
+# Log-mel patches per LiteRT call: the cost per window stops falling well before this, and a call's buffers stay
+# a few MB (a one-second window's patch is 25 KB).
+LITERT_WINDOWS_PER_CALL = 64
+
+
+class LogMelFrontEnd:
+    """``model.features.log_mel`` in numpy: samples -> ``[frames, n_mels]`` float32 natural-log mel power.
+
+    Same definition (uncentred frames from sample 0, periodic Hann, ``fft_length`` FFT of the zero-padded
+    frame, HTK mel triangles, ``log(mel + log_offset)``), in float32 with scipy's FFT.
+    """
+
+    def __init__(self, config: FeatureConfig):
+        self.config = config
+        n = np.arange(config.frame_length)
+        self._window = (0.5 - 0.5 * np.cos(2 * np.pi * n / config.frame_length)).astype(np.float32)
+        self._mel = mel_weight_matrix(config)
+
+    def frame_count(self, num_samples: int) -> int:
+        return max(0, 1 + (num_samples - self.config.frame_length) // self.config.frame_step)
+
+    def __call__(self, samples: np.ndarray) -> np.ndarray:
+        c = self.config
+        frames = sliding_window_view(np.asarray(samples, dtype=np.float32), c.frame_length)[::c.frame_step]
+        spectrum = scipy.fft.rfft(frames * self._window, n=c.fft_length, axis=-1)
+        power = np.square(spectrum.real)
+        power += np.square(spectrum.imag)
+        mel = power @ self._mel
+        mel += np.float32(c.log_offset)
+        return np.log(mel, out=mel)
+
+
+def window_patches(samples: np.ndarray, metadata: ModelMetadata, front_end: LogMelFrontEnd,
+                   windows_per_block: int = LITERT_WINDOWS_PER_CALL) -> Iterator[np.ndarray]:
+    """A file's log-mel patches, ``[k, frames, n_mels]`` blocks in window order; what the SavedModel computes
+    from ``iter_windows`` (the last window zero-padded), with each frame computed once when the hop is a whole
+    number of frames. A block covers ``windows_per_block`` windows, so memory stays bounded for long files.
+    """
+    w, hop, step = metadata.window_samples, metadata.hop_samples, front_end.config.frame_step
+    frames_per_window = front_end.frame_count(w)
+    n = metadata.window_count(len(samples))
+    if hop % step:  # frames of neighbouring windows do not line up: one window at a time
+        for window in iter_windows(samples, metadata):
+            yield front_end(window)[np.newaxis]
+        return
+    hop_frames = hop // step
+    for first in range(0, n, windows_per_block):
+        last = min(n, first + windows_per_block)
+        start, stop = first * hop, (last - 1) * hop + w
+        segment = samples[start:stop]
+        if len(segment) < stop - start:
+            segment = np.pad(segment, (0, stop - start - len(segment)))
+        log_mel = front_end(segment)
+        # [windows, n_mels, frames] views -> [windows, frames, n_mels]
+        yield sliding_window_view(log_mel, frames_per_window, axis=0)[::hop_frames].transpose(0, 2, 1)
+
+
+class LiteRTModel:
+    """The LiteRT classifier; one interpreter per calling thread (an interpreter is not thread-safe, and Beam
+    shares one loaded model between the threads of a worker). ``invoke`` releases the GIL."""
+
+    def __init__(self, model_content: bytes, num_threads: int = 1):
+        from ai_edge_litert.interpreter import Interpreter  # noqa: F401  (fails here, at load, if missing)
+
+        self._content = model_content
+        self._num_threads = num_threads
+        self._local = threading.local()
+
+    def _interpreter(self, shape: tuple[int, ...]):
+        state = getattr(self._local, 'state', None)
+        if state is None:
+            from ai_edge_litert.interpreter import Interpreter
+
+            interpreter = Interpreter(model_content=self._content, num_threads=self._num_threads)
+            state = self._local.state = [interpreter, interpreter.get_input_details()[0]['index'],
+                                         interpreter.get_output_details()[0]['index'], None]
+        interpreter, input_index, _, allocated = state
+        if allocated != shape:  # resize only when the batch shape changes (allocation costs a little)
+            interpreter.resize_tensor_input(input_index, list(shape))
+            interpreter.allocate_tensors()
+            state[3] = shape
+        return state
+
+    def __call__(self, patches: np.ndarray) -> np.ndarray:
+        interpreter, input_index, output_index, _ = self._interpreter(patches.shape)
+        interpreter.set_tensor(input_index, np.ascontiguousarray(patches, dtype=np.float32))
+        interpreter.invoke()
+        return interpreter.get_tensor(output_index)  # a copy
+
+
+def one_blas_thread() -> None:
+    """Limits numpy's BLAS (OpenBLAS) to one thread in this process.
+
+    Beam's threads or processes already keep every core busy; OpenBLAS's own threads on top of them only
+    spin. Measured on the 2-core machine under load: the front end's mel matmul took 0.18 ms of CPU per 5-s
+    file with one BLAS thread and 2.6 ms with OpenBLAS's default, which made LiteRT serving slower than
+    TensorFlow's.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # then OPENBLAS_NUM_THREADS=1 in the environment does the same
+        return
+    threadpool_limits(1, user_api='blas')
+
+
+def litert_available() -> bool:
+    try:
+        import ai_edge_litert.interpreter  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def choose_runtime(metadata: ModelMetadata, requested: str = AUTO) -> str:
+    """The runtime to serve ``metadata``'s model with: LiteRT when listed and installed, else the SavedModel."""
+    if requested not in RUNTIMES:
+        raise ValueError(f'unknown inference runtime {requested!r}; one of {", ".join(RUNTIMES)}')
+    listed = LITERT in metadata.serving
+    if requested == LITERT:
+        if not listed:
+            raise ValueError(f'model {metadata.model_version!r} has no LiteRT file (its metadata lists '
+                             f'{sorted(metadata.serving) or "none"}); re-export it, or use the SavedModel')
+        if not litert_available():
+            raise ImportError('the LiteRT runtime is not installed: pip install ai-edge-litert')
+        return LITERT
+    if requested == AUTO and listed and litert_available():
+        return LITERT
+    return SAVEDMODEL
+
+
+class ServingHandler(SavedModelHandler):
+    """``SavedModelHandler`` that serves through LiteRT when the model offers it (see the module doc)."""
+
+    def __init__(self, model_uri: str, *, runtime: str = AUTO, **kwargs):
+        super().__init__(model_uri, **kwargs)
+        self._requested = runtime
+        self._runtime = choose_runtime(self.metadata, runtime)
+        self._front_end = LogMelFrontEnd(FeatureConfig(**self.metadata.features))
+
+    @property
+    def runtime(self) -> str:
+        return self._runtime
+
+    def load_model(self):
+        # The model may have changed since construction (update_model_path): decide again for this one.
+        self._runtime = choose_runtime(self.metadata, self._requested)
+        if self._runtime == SAVEDMODEL:
+            return super().load_model()
+        self._front_end = LogMelFrontEnd(FeatureConfig(**self.metadata.features))
+        one_blas_thread()
+        from apache_beam.io.filesystems import FileSystems
+
+        with FileSystems.open(join(self._model_uri, self.metadata.serving[LITERT]['file'])) as f:
+            return LiteRTModel(f.read())
+
+    def model_input_shape(self, model) -> tuple[int, ...]:
+        if isinstance(model, LiteRTModel):
+            return (self._front_end.frame_count(self.metadata.window_samples), self._front_end.config.n_mels)
+        return super().model_input_shape(model)
+
+    def window_inputs(self, samples: np.ndarray, model) -> Iterator[np.ndarray]:
+        if isinstance(model, LiteRTModel):
+            return window_patches(samples, self.metadata, self._front_end)
+        return super().window_inputs(samples, model)
+
+    def windows_per_call(self, model) -> int:
+        if isinstance(model, LiteRTModel):
+            return min(self._max_windows_per_call, LITERT_WINDOWS_PER_CALL)  # (max_batch_size, clipped to TF's 64)
+        return super().windows_per_call(model)
+
+    def score_windows(self, model, windows: np.ndarray) -> np.ndarray:
+        if isinstance(model, LiteRTModel):
+            return model(windows)
+        return super().score_windows(model, windows)
+
+
+def metadata_entry(parity_max_abs_diff: float, frames: int, n_mels: int) -> dict[str, Any]:
+    """What ``model.export`` writes under ``serving.litert`` in the metadata."""
+    return {'file': LITERT_FILE, 'input': LITERT_INPUT, 'input_shape': [frames, n_mels],
+            'front_end': 'model.serving.LogMelFrontEnd (numpy/scipy, once per file)',
+            'parity_max_abs_diff': parity_max_abs_diff, 'parity_tolerance': PARITY_TOLERANCE}
+
+
+def litert_probabilities(model_content: bytes, windows: np.ndarray, metadata: ModelMetadata,
+                         features: Optional[FeatureConfig] = None) -> np.ndarray:
+    """Scores ``[n, window_samples]`` waveform windows through the numpy front end and LiteRT (export's check)."""
+    front_end = LogMelFrontEnd(features or FeatureConfig(**metadata.features))
+    patches = np.stack([front_end(window) for window in windows])
+    return LiteRTModel(model_content)(patches)

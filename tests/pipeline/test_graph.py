@@ -1,0 +1,54 @@
+"""pipeline.graph: the stages wired for batch replay, run on a local Beam runner with a real (tiny) model."""
+import os
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipeline.graph import build_pipeline, existing_keys_reader
+from pipeline.options import validate, with_absolute_paths
+from results import sqlite_store
+from tests.helpers import write_bytes, write_clip
+
+
+def config_for(tmp_path, model_dir, *extra):
+    return with_absolute_paths(validate(PipelineOptions([
+        '--input_pattern', str(tmp_path / 'in' / '**'), '--output_table', str(tmp_path / 'out' / 'r.db'),
+        '--spectrogram_location', str(tmp_path / 'out' / 'spectrograms'), '--model_uri', model_dir, *extra])))
+
+
+def run_graph(config, expect_classified, expect_failures):
+    with TestPipeline(runner='FnApiRunner') as p:
+        outputs = build_pipeline(p, config)
+        assert_that(outputs.classified | beam.MapTuple(lambda item, result: os.path.basename(item.source.uri)),
+                    equal_to(expect_classified), label='Classified')
+        assert_that(outputs.failures | beam.Map(lambda f: (os.path.basename(f.source.uri), f.stage, f.error_type)),
+                    equal_to(expect_failures), label='Failures')
+
+
+def test_batch_wiring_classifies_good_files_fails_bad_ones_and_writes_both(tmp_path, tiny_model_dir):
+    write_clip(tmp_path / 'in', 'a.wav', label='tone')
+    write_clip(tmp_path / 'in', 'sub/b.flac', kind='flac', label='chirp', seed=1)
+    write_bytes(tmp_path / 'in', 'empty.wav', b'')
+    config = config_for(tmp_path, tiny_model_dir)
+    run_graph(config, ['a.wav', 'b.flac'], [('empty.wav', 'decode', 'EmptyFile')])
+    assert sqlite_store.counts(config.output_table) == (2, 1)
+    pngs = [name for _, _, names in os.walk(config.spectrogram_location) for name in names]
+    assert len(pngs) == 2 and all(name.endswith('.png') for name in pngs)
+
+
+def test_a_replay_reads_the_table_once_and_skips_every_file_it_already_has(tmp_path, tiny_model_dir):
+    write_clip(tmp_path / 'in', 'a.wav')
+    write_bytes(tmp_path / 'in', 'empty.wav', b'')
+    config = config_for(tmp_path, tiny_model_dir)
+    run_graph(config, ['a.wav'], [('empty.wav', 'decode', 'EmptyFile')])
+    run_graph(config, [], [])
+    run_graph(config_for(tmp_path, tiny_model_dir, '--reprocess'), ['a.wav'], [('empty.wav', 'decode', 'EmptyFile')])
+    assert sqlite_store.counts(config.output_table) == (1, 1)
+
+
+def test_the_skip_reads_results_and_errors_only_for_batch_without_reprocess(tmp_path, tiny_model_dir):
+    config = config_for(tmp_path, tiny_model_dir)
+    assert existing_keys_reader(config)() == set()
+    assert existing_keys_reader(config_for(tmp_path, tiny_model_dir, '--reprocess')) is None
