@@ -91,10 +91,10 @@ def playable_audio(uri: str, data: bytes) -> tuple[bytes, str, str]:
     try:
         samples, rate = soundfile.read(io.BytesIO(data), dtype='float32', always_2d=True)
     except Exception:  # not a libsndfile format: decode through FFmpeg (mono, at PLAYBACK_RATE)
-        from audio.decode import DecodeError, decode_bytes
+        from audio.decode import DecodeError, decode
 
         try:
-            mono, _ = decode_bytes(data, PLAYBACK_RATE, max_duration_s=4 * 3600)
+            mono, _ = decode(io.BytesIO(data), PLAYBACK_RATE, max_duration_s=4 * 3600, size=len(data))
         except DecodeError as e:
             raise MediaUnavailable(f'cannot be decoded for playback ({e})') from e
         samples, rate = np.asarray(mono, dtype=np.float32)[:, None], PLAYBACK_RATE
