@@ -36,7 +36,7 @@ model: $(DEMO_MODEL)/metadata.json ## Train the demo model if it is missing
 # The spoken-digit model, from the Free Spoken Digit Dataset recordings (not part of the repo).
 .PHONY: model-fsdd model-fsdd-loso
 FSDD_DIR ?= ../shared/datasets/fsdd/recordings
-FSDD_ARGS := --epochs 20 --augment shift,gain,noise --seed 0
+FSDD_ARGS := --epochs 20 --augment shift,gain,noise --seed 0 --background-class
 SPEAKER ?= theo
 
 model-fsdd: | $(STAMP) ## Train the spoken-digit model on FSDD's train split, test on its test split (FSDD_DIR=...)
@@ -72,6 +72,12 @@ constraints: | $(STAMP) ## Regenerate beam-image-constraints.txt (BEAM_IMAGE_REQ
 
 requirements: | $(STAMP) ## Recompile requirements.txt (every package pinned) from requirements.in against the constraints
 	$(PY) -m templates.compile_requirements requirements
+
+# The whole cloud path on a real project (templates/smoke.sh): provision, model, image, template, streaming job,
+# one upload, its row in BigQuery. PROJECT=... is required; see docs/deploy.md.
+.PHONY: cloud-smoke
+cloud-smoke: $(DEMO_MODEL)/metadata.json $(DEMO_INPUT) ## On Google Cloud: build, launch, upload a clip, wait for its row (PROJECT=...)
+	templates/smoke.sh
 
 .PHONY: template-metadata shellcheck
 template-metadata: | $(STAMP) ## Regenerate templates/metadata.json and templates/schema/ (tests fail when stale)

@@ -16,7 +16,7 @@ from google.cloud import bigquery
 
 from app.queries import BIGQUERY, SQLITE, Dialect, Query
 from results import bigquery_store, schema, sqlite_store
-from results.tables import default_error_table, is_bigquery_table, is_sqlite_path
+from results.tables import default_error_table, default_events_table, is_bigquery_table, is_sqlite_path
 
 
 class ResultsUnavailable(Exception):
@@ -47,7 +47,8 @@ class SqliteBackend:
         if not os.path.exists(self.path):
             raise ResultsUnavailable(f'No results database at {self.path} yet: run the pipeline first '
                                      '(`make run`), or start the dashboard with `--results` pointing at one.')
-        sql = query.sql.format(processed=sqlite_store.PROCESSED, errors=sqlite_store.ERRORS)
+        sql = query.sql.format(processed=sqlite_store.PROCESSED, errors=sqlite_store.ERRORS,
+                               events=sqlite_store.EVENTS)
         params = {k: _sqlite_value(v) for k, v in query.params.items()}
         conn = sqlite3.connect(f'file:{os.path.abspath(self.path)}?mode=ro', uri=True, timeout=30)
         try:
@@ -75,7 +76,12 @@ def _sqlite_value(value: Any) -> Any:
 
 
 class BigQueryBackend:
-    """Runs the same queries as standard SQL with typed query parameters (emulator: BIGQUERY_EMULATOR_HOST)."""
+    """Runs the same queries as standard SQL with typed query parameters (emulator: BIGQUERY_EMULATOR_HOST).
+
+    It reads the ``<table>_latest`` view (results/schema.py), never the tables: streaming inserts are
+    at-least-once and ``--reprocess`` appends, and the view shows one row per file version (the newest
+    result, else the newest error), so a duplicate never counts twice and a repaired file is not also failed.
+    """
     dialect = BIGQUERY
 
     def __init__(self, table: str, error_table: str | None = None, client: Any = None):
@@ -95,7 +101,10 @@ class BigQueryBackend:
         return self._client
 
     def rows(self, query: Query) -> list[dict[str, Any]]:
-        sql = query.sql.format(processed=_quoted(self.processed_table), errors=_quoted(self.error_table))
+        latest = _quoted(schema.latest_view_name(self.processed_table))
+        sql = query.sql.format(processed=_outcomes(latest, schema.RESULT_OUTCOME, schema.PROCESSED_FIELDS),
+                               errors=_outcomes(latest, schema.ERROR_OUTCOME, schema.ERROR_FIELDS),
+                               events=_quoted(default_events_table(self.processed_table)))
         config = bigquery.QueryJobConfig(query_parameters=[_bigquery_param(k, v) for k, v in query.params.items()])
         try:
             return [dict(row.items()) for row in self.client.query(sql, job_config=config).result()]
@@ -103,6 +112,12 @@ class BigQueryBackend:
             raise ResultsUnavailable(f'BigQuery table not found: {e.message}') from e
         except exceptions.Forbidden as e:
             raise ResultsUnavailable(f'No access to BigQuery: {e.message}') from e
+
+
+def _outcomes(view: str, outcome: str, fields: list[dict[str, Any]]) -> str:
+    """The view's rows of one outcome, with that table's columns: a drop-in for the table in a FROM clause."""
+    columns = ', '.join(f['name'] for f in fields)
+    return f"(SELECT {columns} FROM {view} WHERE {schema.OUTCOME_COLUMN} = '{outcome}')"
 
 
 def _quoted(table: str) -> str:

@@ -29,7 +29,12 @@ from app.pending import pending_uploads
 from app.queries import Filters
 from app.retry import requeue
 from app.settings import REFRESH_CHOICES, Settings, parse
+<<<<<<< HEAD
 from app.upload import MB, UPLOAD_TYPES, save_upload
+=======
+from app.timeline import show_timeline
+from app.upload import MB, save_upload
+>>>>>>> 93445b2f475431db7fd4fdbdaf114d159dd476e0
 
 TIME_RANGES = {'All time': None, 'Last hour': dt.timedelta(hours=1), 'Last 24 hours': dt.timedelta(days=1),
                'Last 7 days': dt.timedelta(days=7), 'Between dates': 'dates'}
@@ -158,12 +163,19 @@ def filter_controls(data: Optional[DashboardData]) -> Filters:
     elif TIME_RANGES[range_name] is not None:
         since = now - TIME_RANGES[range_name]
     name = st.sidebar.text_input('Name contains', key='name', placeholder='part of the file name or path')
+<<<<<<< HEAD
     filters = Filters(labels=tuple(chosen), min_confidence=low, max_confidence=high, since=since, until=until,
                       name=name)
     active = filters != Filters() or range_name != 'All time'
     st.sidebar.button('Clear filters', on_click=clear_filters, disabled=not active, key='clear_filters',
                       help='Back to every file (the URL keeps the filters: reload or share it to see the same view)')
     return filters
+=======
+    event_label = st.sidebar.selectbox('Has an event of label', ['Any'] + data.event_labels(), key='event_label',
+                                       help='Only files in which this label was heard somewhere (events).')
+    return Filters(labels=tuple(labels), min_confidence=low, max_confidence=high, since=since, until=until,
+                   name=name, event_label='' if event_label == 'Any' else event_label)
+>>>>>>> 93445b2f475431db7fd4fdbdaf114d159dd476e0
 
 
 def refresh_control() -> int:
@@ -306,6 +318,7 @@ def files_section(data: DashboardData, filters: Filters, summary: Summary, defau
         'Label': [r['label'] for r in page.rows],
         'Confidence': [r['confidence'] for r in page.rows],
         'Duration': [seconds(r['duration_seconds']) for r in page.rows],
+        'Events': ['–' if r.get('event_count') is None else str(r['event_count']) for r in page.rows],
         'Model': [r['model_version'] for r in page.rows],
     })
     opened = st.session_state.get('inspect')
@@ -359,7 +372,20 @@ def file_detail(data: DashboardData, filters: Filters, page: Optional[Page], sum
                         on_click=_open, args=after or (None,), help='The older file after this one in the list')
     left, right = st.columns([3, 2])
     with left:
+<<<<<<< HEAD
         media_panel(row)
+=======
+        try:
+            png = _image(row['spectrogram_image'])
+            st.image(png, width='stretch', output_format='PNG', alt=f'Spectrogram of {short_name(audio_file)}')
+            show_timeline(data.events(row), row['duration_seconds'] or 0.0, png)
+        except MediaUnavailable as e:
+            st.warning(f'Spectrogram not shown: {e}')
+        try:
+            st.audio(_audio(audio_file, generation), format=audio_mime_type(audio_file))
+        except MediaUnavailable as e:
+            st.warning(f'Audio not playable here: {e}')
+>>>>>>> 93445b2f475431db7fd4fdbdaf114d159dd476e0
     with right:
         scores_panel(row)
         metadata_panel(row)
@@ -472,7 +498,12 @@ def main() -> None:
     refresh = refresh_control()
     upload_panel(settings)
     # New filter choices: back to the first page. (The choices, not the Filters: "last hour" moves with the clock.)
+<<<<<<< HEAD
     choices = _filter_choices()
+=======
+    choices = tuple(str(st.session_state.get(k)) for k in ('labels', 'confidence', 'time_range', 'dates', 'name',
+                                                          'event_label'))
+>>>>>>> 93445b2f475431db7fd4fdbdaf114d159dd476e0
     if st.session_state.get('filter_choices') != choices:
         st.session_state['filter_choices'] = choices
         st.session_state['page'] = 1

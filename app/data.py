@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from app import queries
-from app.backends import Backend, open_backend
+from app.backends import Backend, ResultsUnavailable, open_backend
 from app.queries import Filters
 from results.schema import ERROR_FIELDS, PROCESSED_FIELDS
 
@@ -103,6 +103,20 @@ class DashboardData:
     def result(self, audio_file: str, generation: str) -> Optional[dict[str, Any]]:
         rows = self._rows(queries.result_row(self.dialect, audio_file, generation))
         return rows[0] if rows else None
+
+    def events(self, row: dict[str, Any]) -> list[dict[str, Any]]:
+        """The events of one result row (empty for results written before events existed)."""
+        try:
+            return self._rows(queries.file_events(self.dialect, row['audio_file'], row['generation'],
+                                                  row['processed_at']))
+        except ResultsUnavailable:   # no events table yet: a results file from before events
+            return []
+
+    def event_labels(self) -> list[str]:
+        try:
+            return [row['label'] for row in self._rows(queries.event_labels(self.dialect))]
+        except ResultsUnavailable:
+            return []
 
     def recent_errors(self, filters: Filters, limit: int = 20) -> list[dict[str, Any]]:
         return self._rows(queries.recent_errors(self.dialect, filters, limit))

@@ -5,7 +5,7 @@ over ``processed_at``, which the SQLite store indexes), aggregates computed by
 the database, and the full row (scores, spectrogram) of the one file inspected.
 The few places where SQLite and BigQuery differ (parameter markers, timestamp
 arithmetic, substring search) are the methods of a ``Dialect``. Table names come
-from the backend as ``{processed}`` / ``{errors}`` placeholders.
+from the backend as ``{processed}`` / ``{errors}`` / ``{events}`` placeholders.
 """
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from results.schema import PROCESSED_FIELDS
 
 # The list view's columns: what a table row shows, not the scores or the image (those are read per file).
 PAGE_COLUMNS = ('audio_file', 'generation', 'label', 'confidence', 'model_version', 'duration_seconds',
-                'event_time', 'processed_at')
+                'event_count', 'event_time', 'processed_at')
+EVENT_COLUMNS = ('start_seconds', 'end_seconds', 'label', 'confidence')
 DETAIL_COLUMNS = tuple(f['name'] for f in PROCESSED_FIELDS)
 ERROR_COLUMNS = ('audio_file', 'generation', 'stage', 'error_type', 'message', 'failed_at', 'retryable', 'attempts')
 # The CSV export: what the list shows, for every matching row (bounded: a spreadsheet, not a backup).
@@ -38,6 +39,7 @@ class Filters:
     since: dt.datetime | None = None   # processed_at / failed_at >= since (UTC-aware)
     until: dt.datetime | None = None   # ... < until
     name: str = ''                     # case-insensitive substring of the audio file URI
+    event_label: str = ''              # only files with at least one event of this label
 
     @property
     def confidence_is_limited(self) -> bool:
@@ -78,6 +80,11 @@ class SqliteDialect:
     def epoch_bucket(self, column: str, seconds_param: str) -> str:
         return f'(CAST((julianday({column}) - 2440587.5) * 86400.0 / {seconds_param} AS INTEGER) * {seconds_param})'
 
+    def has_event(self, label_param: str) -> str:
+        # A row value IN: SQLite looks the keys up through the events table's label index.
+        return (f'(audio_file, generation) IN '
+                f'(SELECT audio_file, generation FROM {{events}} WHERE label = {label_param})')
+
 
 class BigQueryDialect:
     name = 'bigquery'
@@ -94,6 +101,11 @@ class BigQueryDialect:
 
     def epoch_bucket(self, column: str, seconds_param: str) -> str:
         return f'(DIV(UNIX_SECONDS({column}), {seconds_param}) * {seconds_param})'
+
+    def has_event(self, label_param: str) -> str:
+        # The events table is clustered by label: the subquery reads that label's blocks only.
+        return (f"CONCAT(audio_file, '#', generation) IN (SELECT CONCAT(audio_file, '#', generation) "
+                f'FROM {{events}} WHERE label = {label_param})')
 
 
 SQLITE = SqliteDialect()
@@ -119,6 +131,9 @@ def _where(d: Dialect, filters: Filters, time_column: str, results: bool) -> tup
         names = [f'label{i}' for i in range(len(filters.labels))]
         conditions.append(f'label IN ({", ".join(d.param(n) for n in names)})')
         params.update(zip(names, filters.labels))
+    if results and filters.event_label:
+        conditions.append(d.has_event(d.param('event_label')))
+        params['event_label'] = filters.event_label
     if results and filters.confidence_is_limited:
         conditions.append(f'confidence BETWEEN {d.param("min_confidence")} AND {d.param("max_confidence")}')
         params['min_confidence'] = float(filters.min_confidence)
@@ -198,6 +213,7 @@ def distinct_labels(d: Dialect) -> Query:
     return Query('SELECT DISTINCT label FROM {processed} WHERE label IS NOT NULL ORDER BY label')
 
 
+<<<<<<< HEAD
 def results_export(d: Dialect, filters: Filters, limit: int = EXPORT_LIMIT) -> Query:
     """Every matching result (up to ``limit``), newest first: the list as a CSV file."""
     where, params = _where(d, filters, 'processed_at', results=True)
@@ -216,3 +232,19 @@ def keys_with_rows(d: Dialect, audio_files: list[str]) -> Query:
                  f'SELECT audio_file, generation FROM {{processed}} WHERE audio_file IN ({marks}) UNION '
                  f'SELECT audio_file, generation FROM {{errors}} WHERE audio_file IN ({marks})',
                  dict(zip(names, audio_files)))
+=======
+def file_events(d: Dialect, audio_file: str, generation: str, processed_at: Any) -> Query:
+    """The events of one result row, in time order: those written with it (the same ``processed_at``).
+
+    A ``--reprocess`` run appends new events in BigQuery; the row's own ``processed_at`` picks its run's.
+    DISTINCT drops the duplicates an at-least-once streaming insert can leave.
+    """
+    return Query(f'SELECT DISTINCT {", ".join(EVENT_COLUMNS)} FROM {{events}} '
+                 f'WHERE audio_file = {d.param("audio_file")} AND generation = {d.param("generation")} '
+                 f'AND processed_at = {d.param("processed_at")} ORDER BY start_seconds, label',
+                 {'audio_file': audio_file, 'generation': generation, 'processed_at': processed_at})
+
+
+def event_labels(d: Dialect) -> Query:
+    return Query('SELECT DISTINCT label FROM {events} ORDER BY label')
+>>>>>>> 93445b2f475431db7fd4fdbdaf114d159dd476e0

@@ -17,6 +17,7 @@ import os
 import io
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import scipy.fft
@@ -104,6 +105,44 @@ def render_png(samples: np.ndarray, sample_rate: int, title: str, style: Spectro
     image.putpalette(_palette(style.colormap))
     out = io.BytesIO()
     image.save(out, format='PNG', compress_level=1)
+    return out.getvalue()
+
+
+EVENT_STRIP = 20        # pixels added under the time axis for event bands
+_EVENT_BAND = 5         # band height
+_EVENT_COLOUR = round(COLOURS * 0.72)   # an orange of the magma scale, readable on white
+
+
+def plot_columns(image_width: int) -> tuple[int, int]:
+    """(first pixel column, width) of the plot in a spectrogram image this module drew: time 0 to the end.
+
+    The dashboard's event timeline uses it to line up with the image's time axis.
+    """
+    return LEFT, image_width - LEFT - RIGHT
+
+
+def add_event_bands(png: bytes, duration_seconds: float, events: Sequence[tuple[float, float, str]]) -> bytes:
+    """The PNG with a strip under the time axis marking each (start, end, label) event: a band and its label.
+
+    Width and plot are unchanged (the time scale stays the dashboard's); a label is written when it fits.
+    """
+    with Image.open(io.BytesIO(png)) as image:
+        palette = image.getpalette()
+        pixels = np.asarray(image)
+    left, width = plot_columns(pixels.shape[1])
+    strip = np.full((EVENT_STRIP, pixels.shape[1]), _WHITE, dtype=np.uint8)
+    scale = (width - 1) / max(duration_seconds, 1e-9)
+    for start, end, label in events:
+        x0 = left + int(round(start * scale))
+        x1 = max(left + int(round(end * scale)), x0 + 2)
+        strip[2:2 + _EVENT_BAND, x0:x1] = _EVENT_COLOUR
+        if _font().getlength(label) <= x1 - x0 + 4:
+            _stamp(strip, x0, 3 + _EVENT_BAND, label, 'la')
+    out_image = Image.fromarray(np.vstack([pixels, strip]), 'P')
+    assert palette is not None  # render_png writes a palette image
+    out_image.putpalette(palette)
+    out = io.BytesIO()
+    out_image.save(out, format='PNG', compress_level=1)
     return out.getvalue()
 
 

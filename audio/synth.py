@@ -6,7 +6,8 @@ deterministic given its ``rng``.
 """
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -88,6 +89,47 @@ def sine_sweep(duration_s: float, rate: int, f_start: float = 100.0, f_end: floa
     t = _time(duration_s, rate)
     phase = 2 * np.pi * (f_start * t + (f_end - f_start) * t ** 2 / (2 * max(duration_s, 1e-9)))
     return (0.5 * np.sin(phase)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Placed:
+    """Where a sound of a built sequence is: its audible part, in seconds from the start."""
+    start_seconds: float
+    end_seconds: float
+    label: str
+    source: str = ''
+
+
+def audible_extent(samples: np.ndarray, rate: int, within_db: float = 35.0, frame_s: float = 0.02
+                   ) -> tuple[int, int]:
+    """[first, last) sample of the part of a clip within ``within_db`` of its loudest 20 ms frame."""
+    frame = max(int(frame_s * rate), 1)
+    frames = max(-(-len(samples) // frame), 1)
+    padded = np.pad(np.asarray(samples, np.float64), (0, frames * frame - len(samples)))
+    rms = np.sqrt(np.mean(np.square(padded.reshape(frames, frame)), axis=1))
+    loud = np.flatnonzero(rms >= rms.max() * 10 ** (-within_db / 20))
+    return int(loud[0] * frame), int(min((loud[-1] + 1) * frame, len(samples)))
+
+
+def sequence(clips: Sequence[tuple[np.ndarray, str, str]], rate: int, seconds: float, rng: np.random.Generator,
+             gap_seconds: tuple[float, float] = (1.0, 2.0), noise_dbfs: float = -60.0
+             ) -> tuple[np.ndarray, list[Placed]]:
+    """A long recording: ``clips`` (samples, label, name) one after another, 1-2 s of low white noise between.
+
+    Stops at the first clip that no longer fits in ``seconds``. Returns the float32 samples and where each
+    clip's audible part (``audible_extent``) lies: the truth to score events against.
+    """
+    total = int(round(seconds * rate))
+    out = 10 ** (noise_dbfs / 20) * rng.normal(0, 1, total)
+    truth, pos = [], int(rng.uniform(*gap_seconds) * rate)
+    for samples, label, name in clips:
+        if pos + len(samples) > total:
+            break
+        out[pos:pos + len(samples)] += samples
+        first, last = audible_extent(samples, rate)
+        truth.append(Placed((pos + first) / rate, (pos + last) / rate, label, name))
+        pos += len(samples) + int(rng.uniform(*gap_seconds) * rate)
+    return np.clip(out, -1, 1).astype(np.float32), truth
 
 
 def make(label: str, rng: np.random.Generator, duration_s: float, rate: int) -> np.ndarray:

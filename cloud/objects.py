@@ -4,7 +4,9 @@ Beam's ``FileSystems`` opens local paths and ``gs://`` URIs alike, but cannot
 pin a Cloud Storage generation. When a notification names the generation, the
 object is read through the storage client at exactly that generation, so an
 object overwritten or deleted after its notification is reported as such
-rather than silently read at its newer version.
+rather than silently read at its newer version (the stages' failure contract,
+``transforms.failures.as_read_failure``, turns that 404 into ``ObjectGone``, wherever
+it surfaces: on open or on the first read).
 """
 from __future__ import annotations
 
@@ -18,10 +20,6 @@ from audio.records import AudioObject
 from cloud import emulators
 
 READ_CHUNK = 8 * 1024 * 1024
-
-
-class ObjectGone(Exception):
-    """The object (at the requested generation) no longer exists."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -38,25 +36,56 @@ def split_gcs(uri: str) -> tuple[str, str]:
 
 
 def open_object(obj: AudioObject) -> BinaryIO:
-    """A seekable binary stream of the object's bytes (read lazily, in chunks)."""
-    if obj.uri.startswith('gs://') and obj.generation:
-        from google.api_core import exceptions
+    """A seekable binary stream of the object's bytes (read lazily, in chunks).
 
+    Errors propagate as the client raised them; the stage classifies them (transforms/failures.py).
+    """
+    if obj.uri.startswith('gs://') and obj.generation:
         bucket, name = split_gcs(obj.uri)
         blob = storage_client().bucket(bucket).blob(name, generation=int(obj.generation))
+        return blob.open('rb', chunk_size=READ_CHUNK)
+    return FileSystems.open(obj.uri, compression_type='uncompressed')
+
+
+class WatchedStream:
+    """A binary stream that remembers the first error its underlying reads raised.
+
+    Decoders catch their reader's exceptions and report a damaged file; when the read itself failed
+    (Cloud Storage went away mid-file) that error, not the decoder's verdict, says what happened.
+    """
+
+    def __init__(self, stream: BinaryIO):
+        self._stream = stream
+        self.error: Optional[BaseException] = None
+
+    def _watched(self, method: str, *args):
         try:
-            return blob.open('rb', chunk_size=READ_CHUNK)
-        except exceptions.NotFound as e:
-            raise ObjectGone(f'{obj.uri} generation {obj.generation} no longer exists '
-                             '(deleted or overwritten before it was read)') from e
-    try:
-        return FileSystems.open(obj.uri, compression_type='uncompressed')
-    except FileNotFoundError as e:
-        raise ObjectGone(f'{obj.uri} no longer exists') from e
-    except Exception as e:  # Beam wraps missing files in BeamIOError
-        if 'No such file' in str(e) or 'Not found' in str(e) or '404' in str(e):
-            raise ObjectGone(f'{obj.uri} no longer exists') from e
-        raise
+            return getattr(self._stream, method)(*args)
+        except Exception as e:
+            if self.error is None:
+                self.error = e
+            raise
+
+    def read(self, *args):
+        return self._watched('read', *args)
+
+    def readinto(self, buffer):
+        return self._watched('readinto', buffer)
+
+    def seek(self, *args):
+        return self._watched('seek', *args)
+
+    def tell(self):
+        return self._watched('tell')
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 def gcs_generation(uri: str) -> Optional[str]:

@@ -1,0 +1,1 @@
+"""The classifier: features, architecture, training, evaluation, export, RunInference handlers, Vertex AI."""

@@ -15,7 +15,7 @@ ALL_AUGMENTATIONS = WAVEFORM_AUGMENTATIONS + ('mask',)
 
 @dataclass(frozen=True)
 class Augmentation:
-    shift: bool = False    # move the window's start, and a short clip's place inside its window
+    shift: bool = False    # move the window's start, a short clip's place in its window, a long clip's onset and end
     gain: bool = False     # -12..+3 dB
     noise: bool = False    # white noise at 10-40 dB SNR, on half the windows (serving pads with exact zeros)
     speed: bool = False    # 0.9-1.1x resampling (tempo and pitch together, like a different voice)
@@ -62,12 +62,20 @@ def cut_window(samples: np.ndarray, start: int, window_samples: int, hop_samples
         factor = rng.uniform(0.9, 1.1)
         samples = change_speed(samples, factor)
         start = int(start / factor)
+    offset, edge = 0, False
     if augmentation.shift and len(samples) > window_samples:
-        jitter = int(augmentation.max_shift_fraction * hop_samples)
-        start = int(np.clip(start + rng.integers(-jitter, jitter + 1), 0, len(samples) - window_samples))
-    segment = samples[start:start + window_samples]
-    offset = 0
-    if augmentation.shift and len(segment) < window_samples:
+        # In a long recording a sound starts and ends anywhere in a window (events): half of the first and last
+        # windows of a clip put its onset or its end part-way in, the sound filling at least a quarter.
+        quarter = window_samples // 4
+        if start == 0 and rng.random() < 0.5:
+            offset, edge = int(rng.integers(1, window_samples - quarter + 1)), True
+        elif start + window_samples >= len(samples) and rng.random() < 0.5:
+            start, edge = len(samples) - int(rng.integers(quarter, window_samples + 1)), True
+        else:
+            jitter = int(augmentation.max_shift_fraction * hop_samples)
+            start = int(np.clip(start + rng.integers(-jitter, jitter + 1), 0, len(samples) - window_samples))
+    segment = samples[start:start + window_samples - offset]
+    if augmentation.shift and not edge and len(segment) < window_samples:
         offset = int(rng.integers(0, window_samples - len(segment) + 1))
     window = np.zeros(window_samples, np.float32)
     window[offset:offset + len(segment)] = segment

@@ -28,6 +28,7 @@ from apache_beam.ml.inference.base import ModelHandler
 from model.local_copy import local_model_dir
 from model.metadata import (INPUT_NAME, OUTPUT_NAME, SIGNATURE, ModelMetadata, incompatibilities, load_metadata,
                             model_dir_of)
+from model.native_logs import info_logs_hidden
 
 METRICS_NAMESPACE = 'AudioClassifier'
 _LOGGER = logging.getLogger(__name__)
@@ -71,13 +72,14 @@ def import_tensorflow_for_serving():
         return sys.modules['tensorflow']
     blocked = 'keras.src.optimizers'  # (Keras imports TensorFlow, so it cannot be loaded yet either)
     sys.modules[blocked] = None  # makes `import keras.src.optimizers` raise ImportError
-    try:
-        import tensorflow as tf
-    except ImportError:  # a TensorFlow that no longer tolerates it: import it the ordinary way
-        del sys.modules[blocked]
-        import tensorflow as tf
-    finally:
-        sys.modules.pop(blocked, None)
+    with info_logs_hidden():  # TensorFlow's C++ start-up INFO lines, which ignore TF_CPP_MIN_LOG_LEVEL
+        try:
+            import tensorflow as tf
+        except ImportError:  # a TensorFlow that no longer tolerates it: import it the ordinary way
+            del sys.modules[blocked]
+            import tensorflow as tf
+        finally:
+            sys.modules.pop(blocked, None)
     return tf
 
 

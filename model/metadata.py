@@ -28,6 +28,8 @@ METADATA_FILE = 'metadata.json'
 SIGNATURE = 'serving_default'
 INPUT_NAME = 'waveform'
 OUTPUT_NAME = 'probabilities'
+# A label of this name means "nothing of interest" (``model.background``): never an event, still a file label.
+BACKGROUND_LABEL = 'background'
 
 
 @dataclass(frozen=True)

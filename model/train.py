@@ -20,12 +20,13 @@ import time
 from typing import Optional, Sequence
 
 from model import datasets
+from model.background import background_examples, typical_class_size
 from model.augment import ALL_AUGMENTATIONS, Augmentation
 from model.datasets import LabelledAudio
 from model.evaluate import evaluate_audio, write_report
 from model.export import export_model
 from model.fit import TrainConfig, train_classifier
-from model.metadata import ModelMetadata, load_metadata, save_metadata
+from model.metadata import BACKGROUND_LABEL, ModelMetadata, load_metadata, save_metadata
 
 REPORT_FILE = 'evaluation.json'
 
@@ -59,11 +60,40 @@ def train_and_export(train: Sequence[LabelledAudio], test: Sequence[LabelledAudi
         write_report(report, os.path.join(out_dir, REPORT_FILE))
     metrics = {'test_accuracy': report['accuracy'], 'test_files': report['files'],
                'per_class_recall': {k: v['recall'] for k, v in report['per_class'].items()}}
+    if BACKGROUND_LABEL in labels:
+        metrics.update(accuracy_without_background(report))
     metadata = dataclasses.replace(metadata, metrics=metrics)
     save_metadata(metadata, out_dir)
     print(f'{model_version}: held-out accuracy {report["accuracy"]:.4f} ({report["correct"]}/{report["files"]} '
           f'files), trained in {train_seconds:.0f} s; exported to {out_dir}', flush=True)
     return metadata
+
+
+def accuracy_without_background(report: dict) -> dict:
+    """Accuracy over the files of the real labels only (a real sound called background counts as wrong).
+
+    With a background class the test set also holds background clips; this is the figure comparable with a
+    model trained without one, on the same real-label files.
+    """
+    labels = report['labels']
+    matrix = report['confusion_matrix']
+    real = [i for i, label in enumerate(labels) if label != BACKGROUND_LABEL]
+    files = sum(sum(matrix[i]) for i in real)
+    correct = sum(matrix[i][i] for i in real)
+    return {'test_accuracy_real_labels': correct / files if files else 0.0, 'test_files_real_labels': files}
+
+
+def with_background(train: Sequence[LabelledAudio], test: Sequence[LabelledAudio], labels: Sequence[str],
+                    config: TrainConfig) -> tuple[list[LabelledAudio], list[LabelledAudio], list[str]]:
+    """Adds the ``background`` class (``model.background``): twice as many clips as a typical class has files."""
+    if BACKGROUND_LABEL in labels:
+        raise ValueError(f'the data already has a label called {BACKGROUND_LABEL!r}')
+    rate, window = config.sample_rate_hz, config.window_samples
+    train_bg = background_examples(train, labels, rate, window, 2 * typical_class_size(train), config.seed,
+                                   'background/train')
+    test_bg = background_examples(test, labels, rate, window, typical_class_size(test), config.seed + 1,
+                                  'background/test')
+    return list(train) + train_bg, list(test) + test_bg, list(labels) + [BACKGROUND_LABEL]
 
 
 def default_version(out_dir: str) -> str:
@@ -89,6 +119,9 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument('--test-fraction', type=float, default=0.2,
                         help='folder-per-class: share of each class held out for evaluation')
     parser.add_argument('--hold-out-speaker', help='FSDD: train on every other speaker, test on this one')
+    parser.add_argument('--background-class', action='store_true',
+                        help=f'add a "{BACKGROUND_LABEL}" class (silence, low noise, hum and the quiet parts of the '
+                             f'training audio) so that the gaps between sounds are not forced into a real label')
     parser.add_argument('--model-version', help='default: <out dir name>-<UTC time>')
     return parser.parse_args(argv)
 
@@ -112,6 +145,9 @@ def main(argv: Optional[Sequence[str]] = None) -> ModelMetadata:
     train = datasets.load(train_examples, config.sample_rate_hz)
     test = datasets.load(test_examples, config.sample_rate_hz)
     description = {'data': os.path.abspath(args.data), 'layout': layout, 'split': split}
+    if args.background_class:
+        train, test, labels = with_background(train, test, labels, config)
+        description['background_class'] = True
     return train_and_export(train, test, labels, config, args.out, args.model_version or default_version(args.out),
                             description)
 

@@ -15,24 +15,35 @@ from apache_beam.io.filesystem import FileMetadata
 from model.handlers import WindowedClassifierHandler
 from pipeline.options import PipelineConfig
 from pipeline.handler_choice import make_handler
-from results import tables
+from results import sqlite_store, tables
 from transforms.coders import register_coders
 from transforms.decode import DecodeAudio
 from transforms.dedupe import DropRepeatedNotifications, SkipAlreadyProcessed
-from transforms.inference import ClassifyAudio
+from transforms.failures import Retrier
+from transforms.inference import ClassifyAudio, event_settings
 from transforms.sinks import WriteErrors, WriteResults
 from transforms.sources import MatchFiles, ReadNotifications
-from transforms.spectrogram import RenderSpectrogram
+from transforms.spectrogram import MarkSpectrogramEvents, RenderSpectrogram
 
 
-def existing_keys_reader(config: PipelineConfig):
+def key_states_reader(config: PipelineConfig):
     """What SkipAlreadyProcessed calls once at the start, or None when every file is to be processed.
 
-    A file with a result row or an error row counts as done: replaying a backlog twice adds no rows.
+    Returns (audio_file, generation) -> RESULT | PERMANENT_ERROR | RETRYABLE_ERROR (results.sqlite_store).
     """
     if config.streaming or config.reprocess:
         return None
-    return functools.partial(tables.existing_keys, config.output_table, config.error_table)
+    return functools.partial(tables.key_states, config.output_table, config.error_table)
+
+
+def done_states(config: PipelineConfig) -> frozenset[str]:
+    """The rows that make a replay skip a file: a result, or a permanent error unless --retry_failed.
+
+    A file whose only rows are retryable errors (an outage outlasted the retries) is always retried.
+    """
+    if config.retry_failed:
+        return frozenset({sqlite_store.RESULT})
+    return frozenset({sqlite_store.RESULT, sqlite_store.PERMANENT_ERROR})
 
 
 class GraphOutputs(NamedTuple):
@@ -48,23 +59,31 @@ def build_pipeline(p: beam.Pipeline, config: PipelineConfig,
     watch mode's run over the files its listing found (pipeline/watch.py)."""
     register_coders()
     handler = handler or make_handler(config)
+    retrier = Retrier(config.transient_retry_seconds)
     if config.streaming:
         assert config.input_subscription  # validate(): exactly one of the two inputs
         source = p | 'ReadNotifications' >> ReadNotifications(config.input_subscription, config.spectrogram_location)
         objects = source.ok | 'Dedupe' >> DropRepeatedNotifications(config.dedupe_ttl_seconds)
     else:
         assert config.input_pattern
-        source = p | 'MatchFiles' >> MatchFiles(config.input_pattern, config.spectrogram_location, listed_files)
-        objects = source.ok | 'Dedupe' >> SkipAlreadyProcessed(existing_keys_reader(config))
+        source = p | 'MatchFiles' >> MatchFiles(config.input_pattern, config.spectrogram_location, retrier,
+                                                listed_files)
+        objects = source.ok | 'Dedupe' >> SkipAlreadyProcessed(key_states_reader(config), done_states(config))
 
-    decoded = objects | 'Decode' >> DecodeAudio(handler.metadata.sample_rate_hz, config.max_duration_seconds)
+    decoded = objects | 'Decode' >> DecodeAudio(handler.metadata.sample_rate_hz, config.max_duration_seconds,
+                                                 retrier)
     rendered = decoded.ok | 'RenderSpectrogram' >> RenderSpectrogram(config.spectrogram_location,
-                                                                       config.spectrogram_max_width)
+                                                                       config.spectrogram_max_width, retrier)
+    events = event_settings(config.event_min_confidence) if config.events else None
     classified = rendered.ok | 'Classify' >> ClassifyAudio(handler, config.model_watch_pattern,
-                                                            config.model_watch_interval_seconds)
-    write_failures = classified.ok | 'WriteResults' >> WriteResults(config.output_table, config.streaming)
+                                                            config.model_watch_interval_seconds, events)
+    results = classified.ok
+    if config.spectrogram_events:  # a step of its own, only when asked for: running jobs keep their graph
+        results = results | 'MarkSpectrogramEvents' >> MarkSpectrogramEvents()
+    write_failures = results | 'WriteResults' >> WriteResults(config.output_table, config.streaming, retrier,
+                                                              config.events_table)
 
     failures = ((source.failed, decoded.failed, rendered.failed, classified.failed, write_failures)
                 | 'CollectFailures' >> beam.Flatten())
-    _ = failures | 'WriteErrors' >> WriteErrors(config.error_table, config.streaming)
+    _ = failures | 'WriteErrors' >> WriteErrors(config.error_table, config.streaming, retrier)
     return GraphOutputs(classified.ok, failures)

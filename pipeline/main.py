@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 import threading
 import time
@@ -18,7 +19,7 @@ from typing import Optional, Sequence
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, StandardOptions
 
-from pipeline.graph import build_pipeline
+from pipeline.graph import build_pipeline, done_states, key_states_reader
 from pipeline.local_runner import configure_runner
 from pipeline.options import AudioPipelineOptions, OptionsError, PipelineConfig, validate, with_absolute_paths
 from results import sqlite_store
@@ -35,6 +36,29 @@ def parse(argv: Sequence[str]) -> tuple[PipelineOptions, PipelineConfig]:
     # Workers import the pipeline package installed in their image (Dockerfile) or from setup.py.
     options.view_as(SetupOptions).save_main_session = False
     return options, config
+
+
+class _KnownNoise(logging.Filter):
+    """Drops Beam's "Resource module is not available" warning: Beam 2.77 sets ``resource`` to None when its
+    ModelManager cannot import torch (not used here), then warns at every memory check of RunInference."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith('Resource module is not available')
+
+
+def quiet_startup(verbose: bool) -> None:
+    """Keeps third-party start-up chatter out of the progress lines, unless ``--verbose``.
+
+    TensorFlow reads TF_CPP_MIN_LOG_LEVEL (worker processes inherit it); its C++ INFO lines that ignore the
+    variable are dropped while it loads (``model.native_logs``); Beam's known noise is filtered from the log.
+    """
+    if verbose:
+        os.environ['TF_CPP_MIN_LOG_LEVEL'] = '0'
+        return
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _KnownNoise) for f in handler.filters):
+            handler.addFilter(_KnownNoise())
 
 
 class _Progress:
@@ -71,13 +95,34 @@ class _Progress:
                   f'{time.monotonic() - self._began:.0f} s', file=sys.stderr, flush=True)
 
 
-def _summary(config: PipelineConfig, progress: _Progress, result, seconds: float) -> str:
+class _Repairs:
+    """What a batch replay retried and repaired: the rows' states read before and after the run."""
+
+    def __init__(self, config: PipelineConfig):
+        self._read = key_states_reader(config)
+        self._retry: set[tuple[str, str]] = set()
+        if self._read is not None:
+            done = done_states(config)
+            self._retry = {key for key, state in self._read().items() if state not in done}
+
+    def line(self, result) -> str:
+        if self._read is None:
+            return ''
+        retried = _counter(result, 'files_retried')
+        after = self._read()
+        repaired = len([key for key in self._retry if after.get(key) == sqlite_store.RESULT])
+        return (f'{retried} files retried (only error rows before: retryable ones, or any with --retry_failed), '
+                f'{repaired} repaired (now have a result).')
+
+
+def _summary(config: PipelineConfig, progress: _Progress, result, seconds: float, repairs: str) -> str:
     ok, failed = progress.delta()
     skipped = _counter(result, 'files_skipped_already_processed')
     total_ok, total_failed = sqlite_store.counts(config.output_table)
     lines = [
         f'Done in {seconds:.1f} s: {ok} files ok, {failed} failed'
         + (f', {skipped} skipped (already processed; --reprocess to redo them)' if skipped else '') + '.',
+        *([f'  replay: {repairs}'] if repairs else []),
         (f'  results:      {config.output_table}  (table "processed": {total_ok} rows, '
          f'"errors": {total_failed} rows)'),
         f'  spectrograms: {config.spectrogram_location}',
@@ -114,9 +159,13 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     except OptionsError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
+<<<<<<< HEAD
     if config.watch:
         from pipeline.watch import run_watch
         return run_watch(options, config)
+=======
+    quiet_startup(config.verbose)
+>>>>>>> 93445b2f475431db7fd4fdbdaf114d159dd476e0
     expected = None
     if config.input_pattern and not config.input_pattern.startswith('gs://'):
         from transforms.sources import count_local_matches
@@ -127,6 +176,8 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         print(f'Processing {expected or "the"} files matching {config.input_pattern} ...', file=sys.stderr,
               flush=True)
     started = time.monotonic()
+    # A local batch replay says what it retried and repaired (on Dataflow the launcher does not wait).
+    repairs = _Repairs(config) if runner is not None and not config.streaming else None
     pipeline = beam.Pipeline(runner=runner, options=options)
     build_pipeline(pipeline, config)
     with _Progress(config, expected or 0) if show_progress else contextlib.nullcontext() as progress:
@@ -135,8 +186,11 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
             # Local runs finish here. On Dataflow the launcher (a Flex Template's, too) submits and
             # returns; blocking on a streaming job would never end.
             result.wait_until_finish()
+    repaired = repairs.line(result) if repairs is not None else ''
     if progress is not None:
-        print(_summary(config, progress, result, time.monotonic() - started), flush=True)
+        print(_summary(config, progress, result, time.monotonic() - started, repaired), flush=True)
+    elif repaired:
+        print(f'Replay: {repaired}', file=sys.stderr, flush=True)
     return 0
 
 

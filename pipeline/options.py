@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from results.tables import BQ_TABLE_RE, default_error_table, is_sqlite_path
+from results.tables import BQ_TABLE_RE, default_error_table, default_events_table, is_sqlite_path
 
 DEFAULT_MODEL_URI = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'artifacts', 'models',
                                  'demo')
@@ -118,11 +118,24 @@ OPTIONS: tuple[Option, ...] = (
            'Batch replay: process every matched file even if the results table already has its (audio_file, '
            'generation), e.g. after a model change. By default such files are skipped.',
            is_flag=True, default=False, regex=r'^(true|false)$'),
+    Option('retry_failed',
+           'Batch replay: also retry files whose error row says the file itself is bad (retryable = false), e.g. '
+           'after a decoder upgrade. Files with only retryable error rows are retried by every replay anyway; '
+           'files with a result are still skipped (--reprocess redoes those too).',
+           is_flag=True, default=False, regex=r'^(true|false)$'),
+    Option('transient_retry_seconds',
+           'How long a stage keeps retrying a transient failure (Cloud Storage or BigQuery unavailable, timeouts, '
+           'throttling, a locked SQLite file, a full disk), with exponential backoff and jitter, before it gives '
+           'up: the file then gets an error row with retryable = true, which a batch replay retries (a store that '
+           'stays unwritable fails the bundle instead, for the runner to retry). 0 = do not retry. Bad input '
+           'is never retried.',
+           type=float, default=600.0, regex=r'^[0-9]+(\.[0-9]+)?$'),
     Option('spectrogram_max_width', 'Upper bound on the pixel width of the spectrogram plot of a long file.',
            type=int, default=1600, regex=r'^[0-9]+$', positive=True),
     Option('dedupe_ttl_seconds',
            'Streaming: how long a (file, generation) already seen is remembered, to drop redelivered notifications.',
            type=int, default=3600, regex=r'^[0-9]+$'),
+<<<<<<< HEAD
     Option('watch',
            'Local runs: keep running over input_pattern (a folder or a gs:// prefix, for buckets without '
            'notifications) and process each new file, and each new version of a file, once, a few seconds after '
@@ -131,7 +144,23 @@ OPTIONS: tuple[Option, ...] = (
            is_flag=True, default=False, in_template=False),
     Option('watch_interval_seconds', 'Watch mode: how often input_pattern is listed for new files.',
            type=float, default=2.0, in_template=False, positive=True),
+=======
+    Option('events',
+           'Write what was heard when: one row per event (a run of windows with the same label, not background, '
+           'each at least event_min_confidence) to <output_table>_events in BigQuery or the "events" table of the '
+           'SQLite file, and the count on each result row (event_count). --events=false turns it off.',
+           is_flag=True, default=True, regex=r'^(true|false)$', label='Write events'),
+    Option('event_min_confidence',
+           'Events: the least probability of a window\'s top label for the window to be part of an event (0-1].',
+           type=float, default=0.5, regex=r'^(0(\.[0-9]+)?|1(\.0+)?)$', label='Event minimum confidence'),
+    Option('spectrogram_events',
+           'Mark the events on the spectrogram PNG itself: thin labelled bands under the time axis, so the image '
+           'alone tells what was heard when.',
+           is_flag=True, default=False, regex=r'^(true|false)$', label='Events on spectrograms'),
+>>>>>>> 93445b2f475431db7fd4fdbdaf114d159dd476e0
     Option('progress', 'Local runs: print progress and a summary while the pipeline runs.',
+           is_flag=True, default=False, in_template=False),
+    Option('verbose', 'Also show the start-up messages of TensorFlow and Beam that are hidden by default.',
            is_flag=True, default=False, in_template=False),
 )
 # The PipelineConfig field that no option declares: validate() computes it.
@@ -180,16 +209,30 @@ class PipelineConfig:
     model_copies: int
     share_model_across_processes: bool
     reprocess: bool
+    retry_failed: bool
+    transient_retry_seconds: float
     spectrogram_max_width: int
     dedupe_ttl_seconds: int
+    events: bool
+    event_min_confidence: float
+    spectrogram_events: bool
     progress: bool
+<<<<<<< HEAD
     watch: bool
     watch_interval_seconds: float
+=======
+    verbose: bool
+>>>>>>> 93445b2f475431db7fd4fdbdaf114d159dd476e0
     streaming: bool
 
     @property
     def uses_sqlite(self) -> bool:
         return is_sqlite_path(self.output_table)
+
+    @property
+    def events_table(self) -> Optional[str]:
+        """Where event rows go, or None with --events=false."""
+        return default_events_table(self.output_table) if self.events else None
 
 
 class OptionsError(ValueError):
@@ -236,6 +279,10 @@ def validate(options: PipelineOptions) -> PipelineConfig:
                         'Pub/Sub notifications with --input_subscription')
     if o.reprocess and o.input_subscription:
         problems.append('--reprocess applies to batch replay (--input_pattern) only')
+    if o.retry_failed and o.input_subscription:
+        problems.append('--retry_failed applies to batch replay (--input_pattern) only')
+    if o.transient_retry_seconds is None or o.transient_retry_seconds < 0:
+        problems.append('--transient_retry_seconds must be 0 or more')
     for option in OPTIONS:
         if option.positive and (getattr(o, option.name) is None or getattr(o, option.name) <= 0):
             problems.append(f'--{option.name} must be positive')
@@ -243,6 +290,10 @@ def validate(options: PipelineOptions) -> PipelineConfig:
         problems.append(f'--inference_runtime must be auto, litert or savedmodel, got {o.inference_runtime!r}')
     if (o.min_batch_size or 0) > (o.max_batch_size or 0):
         problems.append('--min_batch_size must not exceed --max_batch_size')
+    if o.event_min_confidence is None or not 0 < o.event_min_confidence <= 1:
+        problems.append(f'--event_min_confidence must be in (0, 1], got {o.event_min_confidence!r}')
+    if o.spectrogram_events and not o.events:
+        problems.append('--spectrogram_events draws the events: it needs --events (the default)')
     if (o.spectrogram_max_width or 0) < 64:
         problems.append('--spectrogram_max_width must be at least 64 pixels')
     if on_dataflow:

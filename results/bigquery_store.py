@@ -13,7 +13,7 @@ from google.cloud import bigquery
 from cloud import emulators
 from results.schema import (CLUSTER_FIELDS, ERROR_FIELDS, ERRORS_CLUSTER_FIELDS, ERRORS_PARTITION_FIELD,
                             EVENT_FIELDS, EVENTS_CLUSTER_FIELDS, EVENTS_PARTITION_FIELD, PARTITION_FIELD,
-                            PROCESSED_FIELDS)
+                            PROCESSED_FIELDS, latest_view_name, latest_view_query)
 from results.tables import default_error_table, default_events_table
 
 
@@ -38,7 +38,8 @@ def table_id(table_spec: str, project: Optional[str] = None) -> str:
 
 def ensure_tables(output_table: str, error_table: Optional[str] = None,
                   bq: Optional[bigquery.Client] = None) -> tuple[str, str]:
-    """Creates the dataset(s) and the result, error and events tables if missing; returns the first two ids.
+    """Creates the dataset(s), the result, error and events tables and the ``_latest`` view if missing;
+    returns the first two ids. (``templates/provision.sh`` does the same on Google Cloud.)
 
     The events table is always ``<output_table>_events`` (``results.tables.default_events_table``).
     """
@@ -57,7 +58,19 @@ def ensure_tables(output_table: str, error_table: Optional[str] = None,
         table.clustering_fields = list(cluster)
         bq.create_table(table, exists_ok=True)
         ids.append(full_id)
+    ensure_latest_view(output_table, ids[0], ids[1], bq)
     return ids[0], ids[1]
+
+
+def ensure_latest_view(output_table: str, results_id: str, errors_id: str, bq: bigquery.Client) -> str:
+    """Creates ``<output_table>_latest`` (results/schema.py's query), or brings its query up to date."""
+    view = bigquery.Table(table_id(latest_view_name(output_table), bq.project))
+    view.view_query = latest_view_query(results_id, errors_id)
+    existing = bq.create_table(view, exists_ok=True)
+    if existing.view_query != view.view_query:
+        existing.view_query = view.view_query
+        bq.update_table(existing, ['view_query'])
+    return str(view.reference)
 
 
 def read_rows(table_spec: str, bq: Optional[bigquery.Client] = None) -> list[dict[str, Any]]:
@@ -74,6 +87,29 @@ def existing_keys(table_spec: str, bq: Optional[bigquery.Client] = None) -> set[
         return {(row['audio_file'], row['generation']) for row in bq.query(query).result()}
     except api_exceptions.NotFound:
         return set()
+
+
+def key_states(output_table: str, error_table: Optional[str] = None,
+               bq: Optional[bigquery.Client] = None) -> dict[tuple[str, str], str]:
+    """(audio_file, generation) -> RESULT, PERMANENT_ERROR or RETRYABLE_ERROR, like ``sqlite_store.key_states``.
+
+    Streaming inserts and ``--reprocess`` may leave several rows per key: a result wins; otherwise the key is
+    RETRYABLE_ERROR only when every error row of it is retryable (a missing table has no keys).
+    """
+    from results.sqlite_store import PERMANENT_ERROR, RESULT, RETRYABLE_ERROR
+
+    bq = bq or client()
+    states: dict[tuple[str, str], str] = {}
+    errors = table_id(error_table or default_error_table(output_table), bq.project)
+    query = (f'SELECT audio_file, generation, LOGICAL_AND(IFNULL(retryable, FALSE)) AS retryable '
+             f'FROM `{errors}` GROUP BY audio_file, generation')
+    try:
+        for row in bq.query(query).result():
+            states[(row['audio_file'], row['generation'])] = RETRYABLE_ERROR if row['retryable'] else PERMANENT_ERROR
+    except api_exceptions.NotFound:
+        pass
+    states.update({key: RESULT for key in existing_keys(output_table, bq)})
+    return states
 
 
 def count_rows(table_spec: str, bq: Optional[bigquery.Client] = None) -> int:

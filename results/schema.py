@@ -6,6 +6,11 @@ the SQLite store and the dashboard all read these lists.
     python -m results.schema processed   # BigQuery JSON schema of the results table
     python -m results.schema errors      # ... of the error table
     python -m results.schema events      # ... of the events table (``<output_table>_events``)
+
+The BigQuery view ``<table>_latest`` (``latest_view_sql``) is generated here too:
+one row per (audio_file, generation), the newest result, else the newest error.
+Streaming inserts are at-least-once and ``--reprocess`` appends, so the tables
+may hold duplicates; readers (the dashboard) read the view, where they cannot.
 """
 from __future__ import annotations
 
@@ -61,9 +66,9 @@ EVENT_FIELDS: list[dict[str, Any]] = [
     {'name': 'audio_file', 'type': 'STRING', 'mode': 'REQUIRED', 'description': 'gs:// URI or local path'},
     {'name': 'generation', 'type': 'STRING', 'mode': 'REQUIRED', 'description': 'Object generation'},
     {'name': 'start_seconds', 'type': 'FLOAT', 'mode': 'REQUIRED',
-     'description': 'Start of the first window of the event, seconds from the start of the file'},
+     'description': 'Seconds from the start of the file: the middle hop of the first window (0 for the first)'},
     {'name': 'end_seconds', 'type': 'FLOAT', 'mode': 'REQUIRED',
-     'description': 'End of the last window of the event, clamped to the file duration'},
+     'description': 'Seconds: the middle hop of the last window ends (the file duration for the last window)'},
     {'name': 'label', 'type': 'STRING', 'mode': 'REQUIRED', 'description': 'Label of every window of the event'},
     {'name': 'confidence', 'type': 'FLOAT', 'mode': 'REQUIRED',
      'description': 'Mean probability of the label over the windows of the event'},
@@ -82,6 +87,12 @@ ERRORS_CLUSTER_FIELDS = ('stage', 'error_type')
 EVENTS_PARTITION_FIELD = 'processed_at'
 EVENTS_CLUSTER_FIELDS = ('label',)
 MAX_MESSAGE_CHARS = 1024
+LATEST_VIEW_SUFFIX = '_latest'
+# The view's first column: which table the row came from.
+OUTCOME_COLUMN, RESULT_OUTCOME, ERROR_OUTCOME = 'outcome', 'result', 'error'
+KEY_COLUMNS = ('audio_file', 'generation')
+_STANDARD_SQL_TYPES = {'STRING': 'STRING', 'FLOAT': 'FLOAT64', 'INTEGER': 'INT64', 'BOOLEAN': 'BOOL',
+                       'TIMESTAMP': 'TIMESTAMP'}
 # A result row on its way to the sink carries its file's event rows under this key; the sinks split them off
 # (SQLite writes both in one transaction; BigQuery writes them to the events table).
 ROW_EVENTS_KEY = '_events'
@@ -157,6 +168,53 @@ def error_row(failure: FailedAudio, failed_at: float) -> dict[str, Any]:
         'retryable': bool(failure.retryable),
         'attempts': int(failure.attempts),
     }
+
+
+def latest_view_name(output_table: str) -> str:
+    """``<output_table>_latest``, in the same notation as the table name."""
+    return output_table + LATEST_VIEW_SUFFIX
+
+
+def _sql_type(field: dict[str, Any]) -> str:
+    if field['type'] == 'RECORD':
+        inner = ', '.join(f"{f['name']} {_sql_type(f)}" for f in field['fields'])
+        kind = f'STRUCT<{inner}>'
+    else:
+        kind = _STANDARD_SQL_TYPES[field['type']]
+    return f'ARRAY<{kind}>' if field.get('mode') == 'REPEATED' else kind
+
+
+def latest_view_columns() -> list[str]:
+    """The view's columns: outcome, the key, the result columns, then the error columns."""
+    names = [OUTCOME_COLUMN, *KEY_COLUMNS]
+    for field in PROCESSED_FIELDS + ERROR_FIELDS:
+        if field['name'] not in names:
+            names.append(field['name'])
+    return names
+
+
+def _branch(table: str, outcome: str, own: list[dict[str, Any]]) -> str:
+    fields = {f['name']: f for f in PROCESSED_FIELDS + ERROR_FIELDS}
+    own_names = {f['name'] for f in own}
+    columns = [f"'{outcome}' AS {OUTCOME_COLUMN}"]
+    for name in latest_view_columns()[1:]:
+        columns.append(name if name in own_names else f'CAST(NULL AS {_sql_type(fields[name])}) AS {name}')
+    return f'SELECT {", ".join(columns)}\n  FROM `{table}`'
+
+
+def latest_view_query(results_table_id: str, errors_table_id: str) -> str:
+    """Standard SQL: per (audio_file, generation) the newest result row, else the newest error row.
+
+    ``results_table_id`` / ``errors_table_id`` are ``PROJECT.DATASET.TABLE``. ``WHERE TRUE`` is there
+    because BigQuery has required a WHERE, GROUP BY or HAVING next to QUALIFY; the same text runs on
+    the local emulator (tests/results/test_latest_view.py runs it there on duplicated rows).
+    """
+    order = (f"CASE WHEN {OUTCOME_COLUMN} = '{RESULT_OUTCOME}' THEN 0 ELSE 1 END, "
+             f'COALESCE({PARTITION_FIELD}, {ERRORS_PARTITION_FIELD}) DESC')
+    return (f'SELECT {", ".join(latest_view_columns())}\nFROM (\n'
+            f'  {_branch(results_table_id, RESULT_OUTCOME, PROCESSED_FIELDS)}\n'
+            f'  UNION ALL\n  {_branch(errors_table_id, ERROR_OUTCOME, ERROR_FIELDS)}\n)\n'
+            f'WHERE TRUE\nQUALIFY ROW_NUMBER() OVER (PARTITION BY {", ".join(KEY_COLUMNS)} ORDER BY {order}) = 1\n')
 
 
 def source_of(row: dict[str, Any]) -> AudioObject:

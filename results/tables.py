@@ -42,3 +42,18 @@ def existing_keys(output_table: str, error_table: str) -> set[tuple[str, str]]:
     from results import bigquery_store  # the BigQuery client library loads only when a BigQuery table is named
 
     return bigquery_store.existing_keys(output_table) | bigquery_store.existing_keys(error_table)
+
+
+def key_states(output_table: str, error_table: str) -> dict[tuple[str, str], str]:
+    """(audio_file, generation) -> RESULT, PERMANENT_ERROR or RETRYABLE_ERROR (``sqlite_store``), from either store.
+
+    What a batch replay decides on: skip a result or a permanent error, retry a key whose only rows are
+    retryable errors.
+    """
+    if is_sqlite_path(output_table):
+        states = sqlite_store.key_states(error_table) if error_table != output_table else {}
+        states.update(sqlite_store.key_states(output_table))
+        return states
+    from results import bigquery_store  # the BigQuery client library loads only when a BigQuery table is named
+
+    return bigquery_store.key_states(output_table, error_table)

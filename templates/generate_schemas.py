@@ -19,6 +19,9 @@ from templates.generated_file import REPO_ROOT, write_or_check
 
 SCHEMA_DIR = REPO_ROOT / 'templates' / 'schema'
 TABLES_ENV = SCHEMA_DIR / 'tables.env'
+LATEST_VIEW_SQL = SCHEMA_DIR / 'latest_view.sql'
+# provision.sh puts the real table ids (PROJECT.DATASET.TABLE) in place of these.
+RESULTS_PLACEHOLDER, ERRORS_PLACEHOLDER = '@RESULTS_TABLE@', '@ERRORS_TABLE@'
 
 
 def schema_json(table: str) -> str:
@@ -34,12 +37,20 @@ def tables_env() -> str:
             f'ERRORS_PARTITION_FIELD={schema.ERRORS_PARTITION_FIELD}\n'
             f'ERRORS_CLUSTER_FIELDS={",".join(schema.ERRORS_CLUSTER_FIELDS)}\n'
             f'EVENTS_PARTITION_FIELD={schema.EVENTS_PARTITION_FIELD}\n'
-            f'EVENTS_CLUSTER_FIELDS={",".join(schema.EVENTS_CLUSTER_FIELDS)}\n')
+            f'EVENTS_CLUSTER_FIELDS={",".join(schema.EVENTS_CLUSTER_FIELDS)}\n'
+            f'LATEST_VIEW_SUFFIX={schema.LATEST_VIEW_SUFFIX}\n')
+
+
+def latest_view_sql() -> str:
+    """The view's query with placeholders for the two tables (a .sql file cannot carry a comment header:
+    ``bq mk --view`` takes the text as it is)."""
+    return schema.latest_view_query(RESULTS_PLACEHOLDER, ERRORS_PLACEHOLDER)
 
 
 def generated_files() -> dict:
     files = {SCHEMA_DIR / f'{table}.json': schema_json(table) for table in schema.TABLES}
     files[TABLES_ENV] = tables_env()
+    files[LATEST_VIEW_SQL] = latest_view_sql()
     return files
 
 

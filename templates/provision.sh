@@ -13,8 +13,8 @@ Usage: PROJECT=my-project [REGION=us-central1] templates/provision.sh [--dry-run
 
 Creates (only what is missing): the APIs, four buckets (input, spectrograms, models, Dataflow
 staging), the Pub/Sub topic and subscription, the input bucket's OBJECT_FINALIZE notification
-(JSON payload), the BigQuery dataset, results table (partitioned by day, clustered) and error
-table from templates/schema/, the Artifact Registry repository, and two service accounts:
+(JSON payload), the BigQuery dataset, results table (partitioned by day, clustered), error
+table and the <results>_latest view from templates/schema/, the Artifact Registry repository, and two service accounts:
   audio-pipeline-worker  runs the Dataflow launcher and workers, with only the roles they use
   audio-pipeline-build   runs the Cloud Build that builds the image (templates/build.sh)
 
@@ -104,16 +104,32 @@ exists bq --project_id="$PROJECT" show --format=none "$OUTPUT_TABLE" ||
     --time_partitioning_type=DAY --time_partitioning_field="$RESULTS_PARTITION_FIELD" \
     --clustering_fields="$RESULTS_CLUSTER_FIELDS" \
     --description="One row per processed audio file" "$OUTPUT_TABLE"
-exists bq --project_id="$PROJECT" show --format=none "$ERROR_TABLE" ||
+if exists bq --project_id="$PROJECT" show --format=none "$ERROR_TABLE"; then
+  # A table provisioned before a column existed gets it (new columns are NULLABLE; same schema: no change).
+  run bq --project_id="$PROJECT" update --schema="$TEMPLATES_DIR/schema/errors.json" "$ERROR_TABLE"
+else
   run bq --project_id="$PROJECT" mk --table --schema="$TEMPLATES_DIR/schema/errors.json" \
     --time_partitioning_type=DAY --time_partitioning_field="$ERRORS_PARTITION_FIELD" \
     --clustering_fields="$ERRORS_CLUSTER_FIELDS" \
     --description="One row per audio file that failed" "$ERROR_TABLE"
+fi
 exists bq --project_id="$PROJECT" show --format=none "$EVENTS_TABLE" ||
   run bq --project_id="$PROJECT" mk --table --schema="$TEMPLATES_DIR/schema/events.json" \
     --time_partitioning_type=DAY --time_partitioning_field="$EVENTS_PARTITION_FIELD" \
     --clustering_fields="$EVENTS_CLUSTER_FIELDS" \
     --description="One row per event (what was heard when) in a processed audio file" "$EVENTS_TABLE"
+# Readers use the view: one row per (audio_file, generation), the newest result, else the newest error
+# (streaming inserts are at-least-once and --reprocess appends). Its SQL comes from results/schema.py.
+LATEST_VIEW="${OUTPUT_TABLE}${LATEST_VIEW_SUFFIX}"
+VIEW_SQL="$(tr '\n' ' ' <"$TEMPLATES_DIR/schema/latest_view.sql")"
+VIEW_SQL="${VIEW_SQL//@RESULTS_TABLE@/${OUTPUT_TABLE/:/.}}"
+VIEW_SQL="${VIEW_SQL//@ERRORS_TABLE@/${ERROR_TABLE/:/.}}"
+if exists bq --project_id="$PROJECT" show --format=none "$LATEST_VIEW"; then
+  run bq --project_id="$PROJECT" update --use_legacy_sql=false --view="$VIEW_SQL" "$LATEST_VIEW"
+else
+  run bq --project_id="$PROJECT" mk --use_legacy_sql=false --view="$VIEW_SQL" \
+    --description="One row per audio file version: the newest result, else the newest error" "$LATEST_VIEW"
+fi
 
 section "Artifact Registry: the pipeline image"
 exists gcloud artifacts repositories describe "$REPOSITORY" --location="$REGION" --project="$PROJECT" ||

@@ -134,3 +134,10 @@ def cloud_storage(tmp_path_factory):
                 os.environ.pop('STORAGE_EMULATOR_HOST', None)
             else:
                 os.environ['STORAGE_EMULATOR_HOST'] = saved_env
+
+
+@pytest.fixture
+def model_on_local_stack(local_stack, tiny_model_dir) -> str:
+    """The tiny model copied onto the stack's storage emulator: ``--model_uri gs://...``, as Dataflow jobs take it."""
+    storage = CloudStorage(local_stack.env()['STORAGE_EMULATOR_HOST'])
+    return storage.upload_dir(tiny_model_dir, f'gs://{local_stack.config.output_bucket}/models/tiny')

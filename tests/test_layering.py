@@ -25,6 +25,9 @@ RANK = {package: rank for rank, packages in enumerate(LAYERS) for package in pac
 TOP = len(LAYERS) - 1
 # What the lowest layer must never need: it is plain Python, NumPy and the audio libraries.
 NOT_IN_AUDIO = ('apache_beam', 'google', 'tensorflow', 'keras')
+# The dashboard and the emulator stack work with results and Cloud Storage objects (results/, cloud/) and start the
+# pipeline as a command; they never reach into its options or stages.
+NOT_FROM_TOOLS = {'app': ('pipeline', 'transforms'), 'stack': ('pipeline', 'transforms')}
 
 
 def imported_modules(path: pathlib.Path) -> list[tuple[int, str]]:
@@ -47,6 +50,8 @@ def violations(package: str) -> list[str]:
             where = f'{path.relative_to(ROOT)}:{line} imports {module}'
             if top in RANK and top != package and (RANK[top] > rank or (RANK[top] == rank and rank != TOP)):
                 found.append(f'{where} (layer {RANK[top]} above or beside layer {rank})')
+            if top in NOT_FROM_TOOLS.get(package, ()):
+                found.append(f'{where} ({package}/ uses results/ and cloud/, not the pipeline\'s internals)')
             if package == 'audio' and top in NOT_IN_AUDIO:
                 found.append(f'{where} (audio/ is pure: no Beam, Google Cloud or TensorFlow)')
     return found

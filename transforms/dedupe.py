@@ -2,13 +2,15 @@
 
 * Streaming: Pub/Sub and Cloud Storage notifications are at-least-once, so a
   stateful per-key dedupe drops a (uri, generation) seen within the TTL.
-* Batch replay: keys that already have a result or an error row are skipped
-  (read once, at the start, as a side input), so replaying the same backlog
-  twice adds no rows; ``--reprocess`` turns that off.
+* Batch replay: keys that already have a result row or a permanent error row
+  are skipped (read once, at the start, as a side input), so replaying the same
+  backlog twice adds no rows; keys whose only rows are retryable errors are
+  retried (``--retry_failed`` retries permanent errors too); ``--reprocess``
+  turns skipping off.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable, Optional
+from typing import Callable, Mapping, Optional
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -37,31 +39,40 @@ class DropRepeatedNotifications(beam.PTransform):
 
 class _SkipKnown(beam.DoFn):
 
-    def __init__(self):
+    def __init__(self, done_states: frozenset[str]):
+        self._done_states = done_states
         self._skipped = Metrics.counter(METRICS_NAMESPACE, 'files_skipped_already_processed')
+        self._retried = Metrics.counter(METRICS_NAMESPACE, 'files_retried')
 
     def process(self, obj, known):
-        if obj.key in known:
+        state = known.get(obj.key)
+        if state in self._done_states:
             self._skipped.inc()
             return
+        if state is not None:  # it has only error rows that are to be retried
+            self._retried.inc()
         yield obj
 
 
 class SkipAlreadyProcessed(beam.PTransform):
-    """Batch: drop objects whose (uri, generation) already has a result or an error row.
+    """Batch: drop objects whose (uri, generation) already has a row in one of ``done_states``.
 
-    ``read_keys`` runs once on a worker at the start and returns (audio_file, generation) pairs.
+    ``read_states`` runs once on a worker at the start and returns {(audio_file, generation): state}
+    (``results.sqlite_store.key_states``: RESULT, PERMANENT_ERROR or RETRYABLE_ERROR).
     """
 
-    def __init__(self, read_keys: Optional[Callable[[], Iterable[tuple[str, str]]]]):
+    def __init__(self, read_states: Optional[Callable[[], Mapping[tuple[str, str], str]]],
+                 done_states: frozenset[str]):
         super().__init__()
-        self._read_keys = read_keys
+        self._read_states = read_states
+        self._done_states = done_states
 
     def expand(self, objects):
-        if self._read_keys is None:
+        if self._read_states is None:
             return objects
-        read_keys = self._read_keys
+        read_states = self._read_states
         known = (objects.pipeline
                  | 'Start' >> beam.Create([None])
-                 | 'ReadExistingKeys' >> beam.FlatMap(lambda _: ((object_key(f, g), True) for f, g in read_keys())))
-        return objects | 'Skip' >> beam.ParDo(_SkipKnown(), known=beam.pvalue.AsDict(known))
+                 | 'ReadExistingKeys' >> beam.FlatMap(
+                     lambda _: ((object_key(f, g), state) for (f, g), state in read_states().items())))
+        return objects | 'Skip' >> beam.ParDo(_SkipKnown(self._done_states), known=beam.pvalue.AsDict(known))

@@ -1,4 +1,8 @@
-"""Inference stage: batched RunInference over each file's windows, aggregated per file."""
+"""Inference stage: batched RunInference over each file's windows, aggregated per file.
+
+Aggregation turns a file's ``[windows, labels]`` probabilities into its label and, unless events are off,
+its events (``audio.events``), both from the same labels in one pass over the same array.
+"""
 from __future__ import annotations
 
 from typing import Optional
@@ -9,40 +13,73 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.ml.inference.utils import WatchFilePattern
 
+from audio.events import EventSettings, Timing, detect_events
 from audio.records import Classification, FailedAudio, ProcessedAudio
 from model.handlers import FileScores, WindowedClassifierHandler
+from model.metadata import BACKGROUND_LABEL, ModelMetadata
 from transforms import METRICS_NAMESPACE
 from transforms.coders import Samples
-from transforms.sources import FAILED, StageOutputs
+from transforms.failures import FAILED, StageOutputs
 
 
-def aggregate(probabilities: np.ndarray, labels: tuple[str, ...], model_version: str) -> Classification:
-    """A file's label is the arg-max of its windows' mean probabilities."""
-    probabilities = np.asarray(probabilities, dtype=np.float64)
-    mean = probabilities.mean(axis=0)
+def aggregate(probabilities: np.ndarray, labels: tuple[str, ...], model_version: str,
+              events: Optional[EventSettings] = None, timing: Optional[Timing] = None) -> Classification:
+    """A file's label is the arg-max of its windows' mean probabilities; its events come from the same windows.
+
+    ``events`` None: events are not computed (``Classification.events`` is None, the row's event_count NULL).
+    """
+    probabilities = np.asarray(probabilities)
+    mean = probabilities.mean(axis=0, dtype=np.float64)
     best = int(np.argmax(mean))
+    found = None
+    if events is not None:
+        assert timing is not None, 'events need the windows timing (audio.events.window_timing)'
+        found = tuple(detect_events(probabilities, labels, timing, events))
     return Classification(label=labels[best], confidence=float(mean[best]),
                           scores=tuple((label, float(p)) for label, p in zip(labels, mean)),
-                          model_version=model_version, windows=len(probabilities))
+                          model_version=model_version, windows=len(probabilities), events=found)
+
+
+def event_settings(min_confidence: float) -> EventSettings:
+    """Events as the pipeline finds them: the model contract's background label is never an event."""
+    return EventSettings(min_confidence=min_confidence, background_label=BACKGROUND_LABEL)
+
+
+def window_timing(metadata: ModelMetadata, duration_seconds: float) -> Timing:
+    return Timing(hop_seconds=metadata.hop_samples / metadata.sample_rate_hz,
+                  window_seconds=metadata.window_samples / metadata.sample_rate_hz,
+                  duration_seconds=duration_seconds)
 
 
 class _Aggregate(beam.DoFn):
     """Names the scores with the labels of the model that produced them (FileScores.labels): after a model
     update they are the new model's, never a copy taken when the graph was built."""
 
-    def __init__(self):
+    def __init__(self, metadata: Optional[ModelMetadata] = None, events: Optional[EventSettings] = None):
+        # Only the windowing (rate, window, hop) is read from here: a model update may not change it
+        # (``model.handlers`` rejects one that does), while labels may change and come with the scores.
+        self._metadata = metadata
+        self._events = events
         self._classified = Metrics.counter(METRICS_NAMESPACE, 'files_classified')
         self._windows = Metrics.distribution(METRICS_NAMESPACE, 'windows_per_file')
+        self._event_count = Metrics.distribution(METRICS_NAMESPACE, 'events_per_file')
 
     def process(self, keyed: tuple[ProcessedAudio, FileScores]):
         item, result = keyed
         try:
-            classification = aggregate(result.inference, result.labels, str(result.model_id))
+            # Events name windows with the same labels as the file's label: the producing model's.
+            timing = None
+            if self._events:
+                assert self._metadata is not None, 'events need the model metadata (its windowing)'
+                timing = window_timing(self._metadata, item.info.duration_seconds)
+            classification = aggregate(result.inference, result.labels, str(result.model_id), self._events, timing)
         except Exception as e:
             yield beam.pvalue.TaggedOutput(FAILED, FailedAudio(item.source, 'inference', type(e).__name__, str(e)))
             return
         self._classified.inc()
         self._windows.update(classification.windows)
+        if classification.events is not None:
+            self._event_count.update(len(classification.events))
         yield item, classification
 
 
@@ -65,9 +102,11 @@ class ClassifyAudio(beam.PTransform):
     """DecodedAudio (with spectrogram) -> (ProcessedAudio, Classification)."""
 
     def __init__(self, handler: WindowedClassifierHandler, watch_pattern: Optional[str] = None,
-                 watch_interval_seconds: float = 60.0):
+                 watch_interval_seconds: float = 60.0, events: Optional[EventSettings] = None):
+        """``events``: how to find each file's events (``event_settings``), or None not to."""
         super().__init__()
         self._handler = handler
+        self._events = events
         self._watch_pattern = watch_pattern
         self._watch_interval = watch_interval_seconds
 
@@ -81,7 +120,7 @@ class ClassifyAudio(beam.PTransform):
         predictions, dead_letters = (
             keyed | 'RunInference' >> RunInference(KeyedModelHandler(self._handler),
                                                    model_metadata_pcoll=model_updates).with_exception_handling())
-        out = predictions | 'Aggregate' >> beam.ParDo(_Aggregate()).with_outputs(
+        out = predictions | 'Aggregate' >> beam.ParDo(_Aggregate(self._handler.metadata, self._events)).with_outputs(
             FAILED, main='ok')
         failed_batches = dead_letters.failed_inferences | 'FailedBatches' >> beam.FlatMap(_failed_batch)
         failed = (out[FAILED], failed_batches) | 'AllFailures' >> beam.Flatten()

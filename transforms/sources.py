@@ -6,8 +6,9 @@
 from __future__ import annotations
 
 import glob
+import logging
 import os
-from typing import NamedTuple, Optional, Sequence
+from typing import Optional, Sequence
 
 import apache_beam as beam
 from apache_beam.io import fileio
@@ -19,13 +20,10 @@ from audio.records import AudioObject, FailedAudio
 from transforms import METRICS_NAMESPACE
 from cloud.notification import Ignored, MalformedNotification, parse_notification
 from cloud.objects import gcs_generation, local_generation, split_gcs
+from transforms.failures import (DEFAULT_RETRIER, FAILED, ObjectGone, Retrier, StageFailure, StageOutputs,
+                                 as_read_failure, tagged)
 
-FAILED = 'failed'
-
-
-class StageOutputs(NamedTuple):
-    ok: beam.PCollection
-    failed: beam.PCollection
+_LOG = logging.getLogger(__name__)
 
 
 class _ParseNotification(beam.DoFn):
@@ -44,8 +42,7 @@ class _ParseNotification(beam.DoFn):
         except MalformedNotification as e:
             self._malformed.inc()
             uri = e.uri or f'pubsub:message/{getattr(message, "message_id", None) or "unknown"}'
-            yield beam.pvalue.TaggedOutput(FAILED, FailedAudio(
-                AudioObject(uri=uri, name=uri), 'parse', 'MalformedNotification', str(e)))
+            yield tagged(FailedAudio(AudioObject(uri=uri, name=uri), 'parse', 'MalformedNotification', str(e)))
             return
         if isinstance(parsed, Ignored):
             self._ignored[parsed.reason].inc()
@@ -87,35 +84,46 @@ def static_prefix(pattern: str) -> str:
     return head if cut == len(pattern) else head[:head.rfind('/') + 1]
 
 
+def _live_generation(path: str) -> str:
+    """The generation of a matched object now; ObjectGone when it was deleted after it matched."""
+    if path.startswith('gs://'):
+        generation = gcs_generation(path)
+        if generation is None:
+            raise ObjectGone(f'{path} was deleted after it matched')
+        return generation
+    return local_generation(path)
+
+
 class _ToAudioObject(beam.DoFn):
 
-    def __init__(self, pattern: str):
+    def __init__(self, pattern: str, retrier: Retrier):
         self._root = static_prefix(pattern)
+        self._retrier = retrier
         self._matched = Metrics.counter(METRICS_NAMESPACE, 'files_matched')
+        self._retries = Metrics.counter(METRICS_NAMESPACE, 'transient_retries_read')
+
+    def _log_retry(self, path: str):
+        def log(error: BaseException, wait: float) -> None:
+            self._retries.inc()
+            _LOG.warning('describing %s failed (%s: %s); retrying in %.1f s', path, type(error).__name__,
+                         str(error)[:200], wait)
+        return log
 
     def process(self, metadata: FileMetadata):
         self._matched.inc()
         path = metadata.path
         if path.startswith('gs://'):
             bucket, name = split_gcs(path)
-            try:
-                generation = gcs_generation(path)
-            except Exception as e:  # an unreadable object is one input's failure, not the job's
-                yield beam.pvalue.TaggedOutput(FAILED, FailedAudio(
-                    AudioObject(uri=path, name=name), 'read', type(e).__name__, str(e)))
-                return
-            if generation is None:
-                yield beam.pvalue.TaggedOutput(FAILED, FailedAudio(
-                    AudioObject(uri=path, name=name), 'read', 'ObjectGone', f'{path} was deleted after it matched'))
-                return
         else:
             bucket, name = None, os.path.relpath(path, self._root) if self._root else path
-            try:
-                generation = local_generation(path)
-            except OSError as e:
-                yield beam.pvalue.TaggedOutput(FAILED, FailedAudio(
-                    AudioObject(uri=path, name=name), 'read', 'ObjectGone', str(e)))
-                return
+        obj = AudioObject(uri=path, name=name, bucket=bucket)
+        try:
+            generation, _ = self._retrier.call(lambda: _live_generation(path),
+                                               classify=lambda e: as_read_failure(e, obj),
+                                               on_retry=self._log_retry(path))
+        except StageFailure as f:  # one unreadable object is one input's failure, not the job's
+            yield tagged(f.failed_audio(obj, 'read'))
+            return
         yield AudioObject(uri=path, name=name, generation=generation, bucket=bucket,
                           size=metadata.size_in_bytes, event_time=metadata.last_updated_in_seconds or None)
 
@@ -124,10 +132,12 @@ class MatchFiles(beam.PTransform):
     """Every file a glob matches (except our own outputs and uploads still being saved) -> AudioObject, spread
     across workers. ``listed``: the files a watch-mode listing already found (FileMetadata), matched no more."""
 
-    def __init__(self, pattern: str, ignore_prefix: str, listed: Optional[Sequence[FileMetadata]] = None):
+    def __init__(self, pattern: str, ignore_prefix: str, retrier: Retrier = DEFAULT_RETRIER,
+                 listed: Optional[Sequence[FileMetadata]] = None):
         super().__init__()
         self._pattern = pattern  # gs://, or local and absolute (pipeline.main.parse), like ignore_prefix
         self._ignore_prefix = ignore_prefix
+        self._retrier = retrier
         self._listed = listed
 
     def expand(self, pbegin):
@@ -140,7 +150,8 @@ class MatchFiles(beam.PTransform):
                        self._ignore_prefix)
                    # Matching happens in one place; spread the files over all workers before decoding.
                    | 'Spread' >> beam.Reshuffle()
-                   | 'Describe' >> beam.ParDo(_ToAudioObject(self._pattern)).with_outputs(FAILED, main='ok'))
+                   | 'Describe' >> beam.ParDo(_ToAudioObject(self._pattern, self._retrier)).with_outputs(FAILED,
+                                                                                                       main='ok'))
         return StageOutputs(matched.ok, matched[FAILED])
 
 

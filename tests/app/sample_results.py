@@ -37,6 +37,7 @@ class Sample:
     input_dir: str
     processed: list[dict]
     errors: list[dict]
+    events: dict[tuple[str, str], list[dict]]   # (audio_file, generation) -> its event rows, in time order
 
 
 def scores_for(label: str, rng: np.random.Generator) -> list[dict]:
@@ -78,6 +79,7 @@ def build(root: str, files: int = 12, errors: int = 3, seed: int = 7, start: dt.
             'channels': 1, 'event_time': schema.timestamp(event.timestamp()),
             'processed_at': schema.timestamp(event.timestamp() + latency),
         })
+        processed[-1]['event_count'] = len(sample_events(processed[-1], i))
     error_rows = []
     for i in range(errors):
         stage, error_type, message = ERRORS[i % len(ERRORS)]
@@ -88,10 +90,23 @@ def build(root: str, files: int = 12, errors: int = 3, seed: int = 7, start: dt.
             'failed_at': schema.timestamp(failed.timestamp()),
         })
     db_path = os.path.join(root, 'results.db')
+    events = {(r['audio_file'], r['generation']): sample_events(r, i) for i, r in enumerate(processed)}
     with sqlite_store.connect(db_path) as conn:
-        sqlite_store.write_processed(conn, processed)
+        sqlite_store.write_processed(conn, [{**r, schema.ROW_EVENTS_KEY: events[(r['audio_file'], r['generation'])]}
+                                            for r in processed])
         sqlite_store.write_errors(conn, error_rows)
-    return Sample(db_path=db_path, input_dir=input_dir, processed=processed, errors=error_rows)
+    return Sample(db_path=db_path, input_dir=input_dir, processed=processed, errors=error_rows, events=events)
+
+
+def sample_events(row: dict, i: int) -> list[dict]:
+    """The file's own label heard over its middle; every odd file also has a second label near its end."""
+    d = row['duration_seconds']
+    spans = [(0.2 * d, 0.6 * d, row['label'], 0.91)]
+    if i % 2 == 1:
+        spans.append((0.7 * d, 0.95 * d, LABELS[(LABELS.index(row['label']) + 1) % len(LABELS)], 0.64))
+    return [{'audio_file': row['audio_file'], 'generation': row['generation'], 'start_seconds': round(a, 3),
+             'end_seconds': round(b, 3), 'label': label, 'confidence': c, 'model_version': row['model_version'],
+             'processed_at': row['processed_at']} for a, b, label, c in spans]
 
 
 def bulk_rows(count: int, start: dt.datetime = START) -> list[dict]:

@@ -31,7 +31,9 @@ def _replay(stack, model_dir: str, output_table: str, log_path: str) -> None:
     assert done.returncode == 0, open(log_path).read()[-4000:]
 
 
-def test_batch_replay_from_gcs_writes_each_object_once_and_skips_it_next_time(local_stack, tiny_model_dir, tmp_path):
+def test_batch_replay_from_gcs_writes_each_object_once_and_skips_it_next_time(local_stack, model_on_local_stack,
+                                                                              tmp_path):
+    """The model too is read from Cloud Storage (the storage emulator), as a Dataflow job reads it."""
     stack, bucket = local_stack, local_stack.config.upload_bucket
     output_table = f'{stack.config.project}:{stack.config.dataset}.replay'
     error_table = output_table + '_errors'
@@ -50,20 +52,21 @@ def test_batch_replay_from_gcs_writes_each_object_once_and_skips_it_next_time(lo
     expected.error(f'gs://{bucket}/replay/notes.txt', notes['generation'], 'NotAudio')
     log = str(tmp_path / 'replay.log')
 
-    _replay(stack, tiny_model_dir, output_table, log)
+    _replay(stack, model_on_local_stack, output_table, log)
     rows = Rows.read(output_table, error_table)
     assert rows.result_keys == {key: 1 for key in expected.results}
+    assert {r['model_version'] for r in rows.results} == {'tiny-test-1'}
     assert {(r['audio_file'], r['generation']): r['error_type'] for r in rows.errors} == expected.errors
     assert len(rows.errors) == len(expected.errors)
 
     # Replaying the same backlog adds nothing; a new object and a new generation are all that is processed.
-    _replay(stack, tiny_model_dir, output_table, log)
+    _replay(stack, model_on_local_stack, output_table, log)
     assert Rows.read(output_table, error_table).result_keys == rows.result_keys
     new, _ = uploader.write(bucket, 'replay/day2/new.wav', wav(5))
     newer, _ = uploader.write(bucket, 'replay/day1/clip 0.wav', wav(6))
     expected.result(f'gs://{bucket}/{new["name"]}', new['generation'])
     expected.result(f'gs://{bucket}/{newer["name"]}', newer['generation'])
-    _replay(stack, tiny_model_dir, output_table, log)
+    _replay(stack, model_on_local_stack, output_table, log)
     rows = Rows.read(output_table, error_table)
     assert rows.result_keys == {key: 1 for key in expected.results}
     assert len(rows.errors) == len(expected.errors)

@@ -22,10 +22,10 @@ REDELIVERED = 10
 AWKWARD_NAMES = ('clip {i:02d}', '#{i} what?', 'ünïcødé {i}', '-dash {i}', 'deep/er/x {i}', '..dots {i}')
 
 
-def test_streaming_upload_gives_one_row_per_object_generation(local_stack, tiny_model_dir):
+def test_streaming_upload_gives_one_row_per_object_generation(local_stack, model_on_local_stack):
     stack, config = local_stack, local_stack.config
     bucket = config.upload_bucket
-    service = streaming.start_pipeline(stack, tiny_model_dir, ['--max_batch_duration_secs', '1'])
+    service = streaming.start_pipeline(stack, model_on_local_stack, ['--max_batch_duration_secs', '1'])
     uploader = Uploader(config.topic_path)
     expected = Expected()
 

@@ -3,7 +3,11 @@
 What runs: the production ``ClassifyAudio`` (RunInference with
 ``model_metadata_pcoll``, ``KeyedModelHandler``, ``SavedModelHandler.update_model_path``)
 and the production SQLite sink, in a streaming pipeline on the local streaming
-runner, with a real second model export on disk.
+runner, with real model exports on the storage emulator (a real process): the
+handler, the metadata and the update all read them through Beam's FileSystems,
+as on Dataflow. A compatible update is applied; one that changes the labels,
+their order or the sample rate is rejected (logged; the running model keeps
+serving, and rows keep its version and labels).
 
 What is stood in for, and why: Beam's ``WatchFilePattern``, which cannot run on
 the local streaming runner (Beam 2.77's Python direct runner rejects its
@@ -136,10 +140,10 @@ def test_a_compatible_model_update_on_cloud_storage_is_applied_and_no_file_is_lo
 @pytest.mark.parametrize('change', [dict(labels=LABELS[::-1]), dict(labels=('clicks', 'hum', 'tone', 'noise')),
                                     dict(rate=16000)], ids=['label order', 'labels', 'sample rate'])
 def test_an_incompatible_model_update_is_rejected_and_the_running_model_keeps_serving(tmp_path, monkeypatch,
-                                                                                     caplog, change):
-    models = str(tmp_path / 'models')
-    first = export_version(models, 'swap-v1', seed=1)
-    incompatible = export_version(models, 'swap-bad', seed=2, **change)
+                                                                                     caplog, change, cloud_storage):
+    local, remote = str(tmp_path / 'models'), f'gs://models/{tmp_path.name}'   # one folder per case
+    first = cloud_storage.upload_dir(export_version(local, 'swap-v1', seed=1), f'{remote}/swap-v1')
+    incompatible = cloud_storage.upload_dir(export_version(local, 'swap-bad', seed=2, **change), f'{remote}/swap-bad')
     with caplog.at_level(logging.ERROR, logger='model.handlers'):
         rows, _ = run_with_update(first, incompatible, str(tmp_path / 'results.db'), monkeypatch)
     assert {r['model_version'] for r in rows.values()} == {'swap-v1'}

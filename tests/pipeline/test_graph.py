@@ -6,8 +6,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipeline.graph import build_pipeline, existing_keys_reader
+from pipeline.graph import build_pipeline, done_states, key_states_reader
 from pipeline.options import validate, with_absolute_paths
+from cloud.objects import local_generation
 from results import sqlite_store
 from tests.helpers import write_bytes, write_clip
 
@@ -50,5 +51,32 @@ def test_a_replay_reads_the_table_once_and_skips_every_file_it_already_has(tmp_p
 
 def test_the_skip_reads_results_and_errors_only_for_batch_without_reprocess(tmp_path, tiny_model_dir):
     config = config_for(tmp_path, tiny_model_dir)
-    assert existing_keys_reader(config)() == set()
-    assert existing_keys_reader(config_for(tmp_path, tiny_model_dir, '--reprocess')) is None
+    assert key_states_reader(config)() == {}
+    assert key_states_reader(config_for(tmp_path, tiny_model_dir, '--reprocess')) is None
+    assert done_states(config) == {sqlite_store.RESULT, sqlite_store.PERMANENT_ERROR}
+    assert done_states(config_for(tmp_path, tiny_model_dir, '--retry_failed')) == {sqlite_store.RESULT}
+
+
+def _error_row(path, retryable: bool, error_type: str) -> dict:
+    return {'audio_file': path, 'generation': local_generation(path), 'stage': 'read', 'error_type': error_type,
+            'message': 'm', 'failed_at': '2026-11-26T07:00:00.000000Z', 'retryable': retryable, 'attempts': 4}
+
+
+def test_a_replay_retries_files_with_only_retryable_errors_and_retry_failed_also_permanent_ones(tmp_path,
+                                                                                               tiny_model_dir):
+    outage = write_clip(tmp_path / 'in', 'outage.wav', label='tone')
+    upgraded = write_clip(tmp_path / 'in', 'upgraded.wav', label='chirp', seed=1)
+    done = write_clip(tmp_path / 'in', 'done.wav', label='hum', seed=2)
+    config = config_for(tmp_path, tiny_model_dir)
+    run_graph(config_for(tmp_path, tiny_model_dir), ['outage.wav', 'upgraded.wav', 'done.wav'], [])
+    # As if outage.wav had met an outage (retryable) and upgraded.wav an older decoder (permanent).
+    with sqlite_store.connect(config.output_table) as conn:
+        conn.execute('DELETE FROM processed WHERE audio_file IN (?, ?)', (outage, upgraded))
+        sqlite_store.write_errors(conn, [_error_row(outage, True, 'ServiceUnavailable'),
+                                         _error_row(upgraded, False, 'Corrupt')])
+    run_graph(config, ['outage.wav'], [])                  # retried and repaired; the others skipped
+    states = sqlite_store.key_states(config.output_table)
+    assert [states[(p, local_generation(p))] for p in (outage, upgraded, done)] == [
+        sqlite_store.RESULT, sqlite_store.PERMANENT_ERROR, sqlite_store.RESULT]
+    run_graph(config_for(tmp_path, tiny_model_dir, '--retry_failed'), ['upgraded.wav'], [])
+    assert sqlite_store.counts(config.output_table) == (3, 0)

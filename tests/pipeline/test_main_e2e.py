@@ -87,3 +87,22 @@ def test_own_outputs_under_the_input_folder_are_not_reingested(tmp_path, tiny_mo
     assert run_pipeline(folder, db, spectrograms, tiny_model_dir, '--reprocess') == 0
     assert run_pipeline(folder, db, spectrograms, tiny_model_dir, '--reprocess') == 0
     assert sqlite_store.counts(str(db)) == (1, 0)
+
+
+def test_the_output_is_progress_and_summary_without_third_party_start_up_chatter(tmp_path, tiny_model_dir):
+    import subprocess
+    import sys
+
+    write_clip(tmp_path / 'in', 'a.wav')
+    env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}  # as a user runs it, no make
+    args = [sys.executable, '-m', 'pipeline.main', '--input_pattern', f'{tmp_path}/in/**', '--output_table',
+            str(tmp_path / 'r.db'), '--spectrogram_location', str(tmp_path / 's'), '--model_uri', tiny_model_dir,
+            '--inference_runtime', 'savedmodel', '--progress']
+    quiet = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
+    assert quiet.returncode == 0, quiet.stderr
+    assert 'Done in' in quiet.stdout and 'Processing 1 files' in quiet.stderr
+    for noise in ('oneDNN', 'absl::InitializeLog', 'Resource module is not available'):
+        assert noise not in quiet.stderr, quiet.stderr
+    verbose = subprocess.run(args + ['--reprocess', '--verbose'], capture_output=True, text=True, env=env,
+                             timeout=300)
+    assert verbose.returncode == 0 and 'oneDNN' in verbose.stderr  # what --verbose brings back

@@ -58,22 +58,6 @@ def test_rows_real_bigquery_would_refuse_by_field_names():
     assert row_problem(_row(None), fields) == 'missing required field(s): generation'
 
 
-@pytest.fixture
-def bigquery_emulator(tmp_path, monkeypatch):
-    from cloud.emulators import BIGQUERY
-    from stack.config import StackConfig
-    from stack.emulators import LocalStack
-
-    stack = LocalStack(str(tmp_path / 'stack'), StackConfig().with_free_ports())
-    stack.start_service(BIGQUERY)
-    monkeypatch.setenv('BIGQUERY_EMULATOR_HOST', f'http://127.0.0.1:{stack.services[BIGQUERY].port}')
-    monkeypatch.setenv('GOOGLE_CLOUD_PROJECT', 'local-project')
-    try:
-        yield stack
-    finally:
-        stack.stop()
-
-
 @pytest.mark.e2e
 def test_tables_keys_and_counts(bigquery_emulator):
     assert bigquery_store.existing_keys('local-project:audio.processed') == set()

@@ -15,7 +15,7 @@ import sys
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 TEMPLATES = REPO / 'templates'
-SCRIPTS = ('provision.sh', 'build.sh', 'run.sh', 'teardown.sh')
+SCRIPTS = ('provision.sh', 'build.sh', 'run.sh', 'teardown.sh', 'smoke.sh')
 PROJECT = 'test-project'
 TOPIC_PATH = f'projects/{PROJECT}/topics/audio-uploads'
 IMAGE_IN_SPEC = f'us-central1-docker.pkg.dev/{PROJECT}/audio-pipeline/audio-pipeline:abc123-20260101-000000'
@@ -33,6 +33,11 @@ case "$args" in
   " storage cat "*) printf '{"image": "%s", "metadata": {"name": "x"}, "sdkInfo": {"language": "PYTHON"}}\n' \
     "$FAKE_IMAGE" ;;
   " dataflow jobs list "*) printf '%s' "$FAKE_ACTIVE_JOBS" ;;
+  " dataflow flex-template build "*)  # --print-only: the spec, naming the image it was given
+    for a in "$@"; do
+      [[ "$a" != --image=* ]] || printf '{"image": "%s", "sdkInfo": {"language": "PYTHON"}}\n' "${a#--image=}"
+    done ;;
+  *" query "*) printf '%b' "${FAKE_QUERY_ROWS:-}" ;;
 esac
 exit 0
 '''

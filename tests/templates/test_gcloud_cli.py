@@ -23,7 +23,7 @@ ALL_SETTINGS = dict(MODEL_ENDPOINT='projects/p/locations/us-central1/endpoints/1
                     MODEL_WATCH_PATTERN='gs://m/models/*/metadata.json', SUBNETWORK='regions/r/subnetworks/s',
                     DISABLE_PUBLIC_IPS='1', TRANSFORM_NAME_MAPPINGS='A=B', TAG='v1')
 RUNS = [('provision.sh',), ('build.sh',), ('run.sh', 'streaming'), ('run.sh', 'streaming', '--update'),
-        ('run.sh', 'replay', 'gs://b/{x,y}/**', '--reprocess'), ('run.sh', 'drain'), ('teardown.sh',)]
+        ('run.sh', 'replay', 'gs://b/{x,y}/**', '--reprocess'), ('run.sh', 'drain'), ('teardown.sh',), ('smoke.sh',)]
 
 
 @functools.lru_cache(maxsize=None)

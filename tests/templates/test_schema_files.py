@@ -37,7 +37,8 @@ def test_partitioning_and_clustering_come_from_results_schema():
                         'ERRORS_PARTITION_FIELD': schema.ERRORS_PARTITION_FIELD,
                         'ERRORS_CLUSTER_FIELDS': ','.join(schema.ERRORS_CLUSTER_FIELDS),
                         'EVENTS_PARTITION_FIELD': schema.EVENTS_PARTITION_FIELD,
-                        'EVENTS_CLUSTER_FIELDS': ','.join(schema.EVENTS_CLUSTER_FIELDS)}
+                        'EVENTS_CLUSTER_FIELDS': ','.join(schema.EVENTS_CLUSTER_FIELDS),
+                        'LATEST_VIEW_SUFFIX': schema.LATEST_VIEW_SUFFIX}
     for table_fields, partition, cluster in ((schema.PROCESSED_FIELDS, schema.PARTITION_FIELD, schema.CLUSTER_FIELDS),
                                              (schema.ERROR_FIELDS, schema.ERRORS_PARTITION_FIELD,
                                               schema.ERRORS_CLUSTER_FIELDS)):
@@ -55,3 +56,9 @@ def test_stale_files_are_reported_not_silently_used(tmp_path, monkeypatch, capsy
     assert generate_schemas.main(['--check']) == 1
     assert 'stale' in capsys.readouterr().err
     assert generate_schemas.main([]) == 0 and stale.read_text() == generate_schemas.schema_json('processed')
+
+
+def test_the_provisioned_view_is_results_schemas_query_over_the_provisioned_tables():
+    sql = (TEMPLATES / 'schema' / 'latest_view.sql').read_text()
+    assert sql == schema.latest_view_query('@RESULTS_TABLE@', '@ERRORS_TABLE@')
+    assert 'QUALIFY ROW_NUMBER() OVER (PARTITION BY audio_file, generation' in sql

@@ -12,8 +12,9 @@ import pytest
 from tests.templates.script_runner import (IMAGE_IN_SPEC, PROJECT, TOPIC_PATH, fake_cloud_env, find, flag_value,
                                            flag_values, logged_calls, make_fake_cloud_bin, run_script)
 
-# Calls that leave a project as it was when what they set is already there.
-IDEMPOTENT = ('add-iam-policy-binding', 'enable', 'service-agent')
+# Calls that leave a project as it was when what they set is already there (`bq update` sets the error
+# table's schema and the _latest view's query to what they already are on a provisioned project).
+IDEMPOTENT = ('add-iam-policy-binding', 'enable', 'service-agent', 'update')
 OUR_NOTIFICATION = f'7\t//pubsub.googleapis.com/{TOPIC_PATH}\n'
 OTHER_NOTIFICATION = f'8\t//pubsub.googleapis.com/projects/{PROJECT}/topics/someone-else\n'
 
@@ -43,7 +44,7 @@ def test_provision_on_a_fresh_project_creates_everything(cloud):
     created = [c for c in calls if 'create' in c[:5] or 'mk' in c[:3]]
     assert len(find(created, 'gcloud', 'storage', 'buckets', 'create')) == 4
     assert len(find(created, 'gcloud', 'iam', 'service-accounts', 'create')) == 2
-    assert len([c for c in created if c[0] == 'bq']) == 4  # dataset, results, errors, events
+    assert len([c for c in created if c[0] == 'bq']) == 5  # dataset, results, errors, events, the _latest view
     for kind in (('pubsub', 'topics'), ('pubsub', 'subscriptions'), ('storage', 'buckets', 'notifications'),
                  ('artifacts', 'repositories')):
         assert len(find(created, 'gcloud', *kind, 'create')) == 1, kind
@@ -57,6 +58,20 @@ def test_provision_twice_changes_nothing_the_second_time(cloud):
     assert result.returncode == 0, result.stderr
     assert [c for c in calls if is_change(c)] == []
     assert len([c for c in calls if 'add-iam-policy-binding' in c]) == 14  # 1 publisher, 10 worker, 3 build
+
+
+def test_provision_of_a_provisioned_project_adds_new_error_columns_and_keeps_the_view_current(cloud):
+    from results import schema
+    from tests.templates.script_runner import TEMPLATES
+
+    result, calls = cloud('provision.sh', state='provisioned', notifications=OUR_NOTIFICATION)
+    assert result.returncode == 0, result.stderr
+    updates = find(calls, 'bq', f'--project_id={PROJECT}', 'update')
+    assert [(u[-1], flag_value(u, '--schema')) for u in updates if flag_value(u, '--schema')] == \
+        [(f'{PROJECT}:audio_pipeline.results_errors', str(TEMPLATES / 'schema' / 'errors.json'))]
+    (view,) = [u for u in updates if flag_value(u, '--view')]
+    assert view[-1] == f'{PROJECT}:audio_pipeline.results' + schema.LATEST_VIEW_SUFFIX
+    assert 'QUALIFY ROW_NUMBER()' in flag_value(view, '--view')
 
 
 def test_provision_adds_our_notification_next_to_someone_elses(cloud):
@@ -136,3 +151,36 @@ def test_teardown_of_a_torn_down_project_deletes_nothing(cloud):
     result, calls = cloud('teardown.sh', '--yes', state='fresh')
     assert result.returncode == 0, result.stderr
     assert [c for c in calls if is_change(c) and 'remove-iam-policy-binding' not in c] == []
+
+
+@pytest.fixture
+def clip(tmp_path):
+    path = tmp_path / 'tone.wav'
+    path.write_bytes(b'RIFF')
+    return str(path)
+
+
+def test_smoke_builds_launches_uploads_and_reports_the_row(cloud, clip):
+    row = '[{"audio_file": "gs://x", "label": "tone", "confidence": "0.97"}]'
+    result, calls = cloud('smoke.sh', CLIP=clip, FAKE_QUERY_ROWS=row, POLL_SECONDS='0')
+    assert result.returncode == 0, result.stderr
+    assert 'OK: the template built, the job launched' in result.stdout and '"label": "tone"' in result.stdout
+    (spec_upload, _) = find(calls, 'gcloud', 'storage', 'cp')[:2]
+    assert spec_upload[4].endswith('.json')           # build.sh ran, spec patched and uploaded
+    (launch,) = find(calls, 'gcloud', 'dataflow', 'flex-template', 'run')
+    assert '--update' not in launch
+    (upload,) = [c for c in find(calls, 'gcloud', 'storage', 'cp') if c[3] == clip]
+    assert upload[4].startswith(f'gs://{PROJECT}-audio-input/smoke/') and upload[4].endswith('-tone.wav')
+    queries = [c for c in find(calls, 'bq') if upload[4] in c[-1]]
+    assert len(queries) == 2 and all('query' in q for q in queries)   # its result row, then its error row
+
+
+def test_smoke_updates_a_running_job_and_fails_on_an_error_row_or_no_row(cloud, clip):
+    error = '[{"audio_file": "gs://x", "error_type": "NotAudio"}]'
+    result, calls = cloud('smoke.sh', CLIP=clip, FAKE_QUERY_ROWS=error, POLL_SECONDS='0',
+                          active_jobs='2026-01-01_00_00_00-123\n')
+    assert result.returncode != 0 and 'became an error row' in result.stderr
+    (launch,) = find(calls, 'gcloud', 'dataflow', 'flex-template', 'run')
+    assert '--update' in launch
+    result, _ = cloud('smoke.sh', CLIP=clip, POLL_SECONDS='0', SMOKE_TIMEOUT_SECONDS='0')
+    assert result.returncode != 0 and 'no row for gs://' in result.stderr

@@ -124,6 +124,16 @@ class TestProvision:
         assert flag_value(tables[events], '--time_partitioning_field') == schema.EVENTS_PARTITION_FIELD
         assert flag_value(tables[events], '--clustering_fields') == ','.join(schema.EVENTS_CLUSTER_FIELDS)
 
+    def test_the_latest_view_is_results_schemas_query_over_the_provisioned_tables(self, commands):
+        results = f'{PROJECT}:audio_pipeline.results'
+        (view,) = [c for c in find(commands, 'bq', f'--project_id={PROJECT}', 'mk') if any(
+            a.startswith('--view=') for a in c)]
+        assert view[-1] == results + schema.LATEST_VIEW_SUFFIX
+        assert flag_value(view, '--use_legacy_sql') == 'false'
+        expected = schema.latest_view_query(f'{PROJECT}.audio_pipeline.results',
+                                            f'{PROJECT}.audio_pipeline.results_errors')
+        assert flag_value(view, '--view') == expected.replace('\n', ' ')
+
     def test_every_create_is_preceded_by_a_probe_for_the_same_resource(self, commands):
         for i, command in enumerate(commands):
             if command[0] == 'gcloud' and 'create' in command[:5]:
@@ -357,9 +367,11 @@ class TestReadme:
                 assert f'`{label}`' in section, label
 
     def test_every_setting_in_the_commands_is_one_the_scripts_read(self, section):
-        scripts = (TEMPLATES / 'common.sh').read_text() + (TEMPLATES / 'run.sh').read_text()
+        scripts = ''.join(p.read_text() for p in sorted(TEMPLATES.glob('*.sh')))
+        scripts += (TEMPLATES.parent / 'Makefile').read_text()   # make variables (BEAM_IMAGE_REQUIREMENTS=...)
         dockerfile = (TEMPLATES.parent / 'Dockerfile').read_text()
         settings = set(re.findall(r'\b([A-Z][A-Z_]{3,})=', section))
         assert {'PROJECT', 'REGION', 'MODEL_URI', 'TRANSFORM_NAME_MAPPINGS'} <= settings
         for setting in settings:
-            assert f'{setting}=' in scripts or f'${{{setting}' in scripts or f'ENV {setting}=' in dockerfile, setting
+            assert (f'{setting}=' in scripts or f'${{{setting}' in scripts or f'ENV {setting}=' in dockerfile
+                    or f'ARG {setting}=' in dockerfile), setting

@@ -5,35 +5,53 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from audio.records import AudioObject
+from results.sqlite_store import PERMANENT_ERROR, RESULT, RETRYABLE_ERROR
 from transforms.dedupe import SkipAlreadyProcessed
 
 OBJECTS = [AudioObject(uri='/in/a.wav', name='a.wav', generation='1'),
            AudioObject(uri='/in/a.wav', name='a.wav', generation='2'),   # a newer version of a done file
-           AudioObject(uri='/in/b.wav', name='b.wav', generation='1')]
+           AudioObject(uri='/in/b.wav', name='b.wav', generation='1'),
+           AudioObject(uri='/in/c.wav', name='c.wav', generation='1'),
+           AudioObject(uri='/in/d.wav', name='d.wav', generation='1')]
+DEFAULT_DONE = frozenset({RESULT, PERMANENT_ERROR})
 
 
-def kept_uris_and_generations(read_keys):
+def run_skip(read_states, done=DEFAULT_DONE):
+    """(kept (uri, generation)s, {counter: value}) of one run."""
     p = TestPipeline(runner='FnApiRunner')
-    kept = p | beam.Create(OBJECTS) | SkipAlreadyProcessed(read_keys)
-    assert_that(kept | beam.Map(lambda o: (o.uri, o.generation)), equal_to(
-        [(o.uri, o.generation) for o in OBJECTS if (o.uri, o.generation) not in set(read_keys() if read_keys else ())]))
+    kept = p | beam.Create(OBJECTS) | SkipAlreadyProcessed(read_states, done)
+    states = read_states() if read_states else {}
+    expected = [(o.uri, o.generation) for o in OBJECTS if states.get((o.uri, o.generation)) not in done]
+    assert_that(kept | beam.Map(lambda o: (o.uri, o.generation)), equal_to(expected))
     result = p.run()
     result.wait_until_finish()
-    counters = result.metrics().query(MetricsFilter().with_name('files_skipped_already_processed'))['counters']
-    return sum(c.committed for c in counters)
+    counters = {}
+    for name in ('files_skipped_already_processed', 'files_retried'):
+        found = result.metrics().query(MetricsFilter().with_name(name))['counters']
+        counters[name] = sum(c.committed for c in found)
+    return expected, counters
 
 
 def already_done():
-    return [('/in/a.wav', '1'), ('/in/gone.wav', '3')]
+    return {('/in/a.wav', '1'): RESULT, ('/in/gone.wav', '3'): RESULT, ('/in/b.wav', '1'): PERMANENT_ERROR,
+            ('/in/c.wav', '1'): RETRYABLE_ERROR}
 
 
-def test_files_with_a_row_for_their_generation_are_skipped_and_counted():
-    assert kept_uris_and_generations(already_done) == 1
+def test_results_and_permanent_errors_are_skipped_and_retryable_errors_retried():
+    kept, counters = run_skip(already_done)
+    assert kept == [('/in/a.wav', '2'), ('/in/c.wav', '1'), ('/in/d.wav', '1')]
+    assert counters == {'files_skipped_already_processed': 2, 'files_retried': 1}
+
+
+def test_retry_failed_retries_permanent_errors_too():
+    kept, counters = run_skip(already_done, frozenset({RESULT}))
+    assert ('/in/b.wav', '1') in kept and ('/in/a.wav', '1') not in kept
+    assert counters == {'files_skipped_already_processed': 1, 'files_retried': 2}
 
 
 def test_without_a_reader_every_file_goes_on():
-    assert kept_uris_and_generations(None) == 0
+    assert run_skip(None)[1] == {'files_skipped_already_processed': 0, 'files_retried': 0}
 
 
 def test_an_empty_table_skips_nothing():
-    assert kept_uris_and_generations(list) == 0
+    assert run_skip(dict)[1] == {'files_skipped_already_processed': 0, 'files_retried': 0}

@@ -62,3 +62,21 @@ def test_scores_are_named_by_the_labels_of_the_model_that_produced_them():
     ((_, classification),) = list(_Aggregate().process((processed, scores)))
     assert (classification.label, classification.model_version) == ('no', 'other-v2')
     assert [label for label, _ in classification.scores] == ['yes', 'no']
+
+
+def test_events_come_from_the_same_windows_and_labels_as_the_file_label():
+    """After a model update the events are named by the new model's labels too (they travel with the scores)."""
+    from audio.records import AudioInfo, AudioObject, ProcessedAudio
+    from model.metadata import ModelMetadata
+    from transforms.inference import event_settings
+
+    item = ProcessedAudio(AudioObject('f.wav', 'f.wav', '1'), AudioInfo(16000, 1, 2.5), 'f.png')
+    windowing = ModelMetadata(model_version='v1', labels=('a', 'b', 'background'))   # 1 s windows, 0.5 s hop
+    probabilities = np.array([[.1, .1, .8], [.9, .05, .05], [.8, .1, .1], [.1, .1, .8]], dtype=np.float32)
+    scores = FileScores(example=None, inference=probabilities, model_id='v2', labels=('yes', 'no', 'background'))
+    ((_, result),) = list(_Aggregate(windowing, event_settings(0.5)).process((item, scores)))
+    (event,) = result.events
+    assert (event.label, event.start_seconds, event.end_seconds) == ('yes', 1.0, 1.5)
+    assert event.confidence == pytest.approx(0.85)
+    ((_, without),) = list(_Aggregate(windowing, None).process((item, scores)))
+    assert without.events is None and without.label == result.label

@@ -7,6 +7,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from audio.records import AudioInfo, AudioObject, DecodedAudio
 from audio.synth import sine_sweep
+from transforms.failures import Retrier
 from transforms.spectrogram import RenderSpectrogram
 
 
@@ -31,10 +32,13 @@ def test_writes_one_png_per_file_under_the_location(tmp_path):
         assert_that(uris, check)
 
 
-def test_an_unwritable_location_fails_the_file_not_the_job(tmp_path):
+def test_an_unwritable_location_is_retried_then_fails_the_file_retryably_not_the_job(tmp_path):
+    # Not the file's fault (the operator fixes the location, then a replay retries it): transient.
     blocker = tmp_path / 'file'
     blocker.write_text('a file where a folder should be')
+    retrier = Retrier(deadline_s=0.5, initial_s=0.05)
     with TestPipeline(runner='FnApiRunner') as p:
         out = p | beam.Create([decoded('a.wav', np.zeros(16000, np.float32))]) | RenderSpectrogram(str(blocker),
-                                                                                                   800)
-        assert_that(out.failed | beam.Map(lambda f: (f.source.uri, f.stage)), equal_to([('/in/a.wav', 'spectrogram')]))
+                                                                                                  800, retrier)
+        assert_that(out.failed | beam.Map(lambda f: (f.source.uri, f.stage, f.retryable, f.attempts > 1)),
+                    equal_to([('/in/a.wav', 'spectrogram', True, True)]))
