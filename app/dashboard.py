@@ -29,19 +29,15 @@ from app.pending import pending_uploads
 from app.queries import Filters
 from app.retry import requeue
 from app.settings import REFRESH_CHOICES, Settings, parse
-<<<<<<< HEAD
-from app.upload import MB, UPLOAD_TYPES, save_upload
-=======
 from app.timeline import show_timeline
-from app.upload import MB, save_upload
->>>>>>> 93445b2f475431db7fd4fdbdaf114d159dd476e0
+from app.upload import MB, UPLOAD_TYPES, save_upload
 
 TIME_RANGES = {'All time': None, 'Last hour': dt.timedelta(hours=1), 'Last 24 hours': dt.timedelta(days=1),
                'Last 7 days': dt.timedelta(days=7), 'Between dates': 'dates'}
 PAGE_SIZES = (10, 20, 50, 100)
 RECENT_ERRORS = 20
 PENDING_SHOWN = 20
-FILTER_KEYS = ('labels', 'confidence', 'time_range', 'dates', 'name')
+FILTER_KEYS = ('labels', 'confidence', 'time_range', 'dates', 'name', 'event_label')
 _MARKDOWN = re.compile(r'([\\`*_{}\[\]()#+\-.!|~<>$:])')
 
 
@@ -97,6 +93,7 @@ def load_url_state(settings: Settings) -> None:
     if view.dates:
         st.session_state['dates'] = view.dates
     st.session_state['name'] = view.name
+    st.session_state['event_label'] = view.event_label or 'Any'
     st.session_state['page'] = view.page
     if view.page_size:
         st.session_state['page_size'] = view.page_size
@@ -114,6 +111,7 @@ def save_url_state(settings: Settings) -> None:
         time_range=st.session_state.get('time_range') or 'All time',
         dates=tuple(dates) if dates and len(dates) == 2 else None,
         name=st.session_state.get('name') or '', page=int(st.session_state.get('page') or 1),
+        event_label='' if st.session_state.get('event_label') in (None, 'Any') else st.session_state['event_label'],
         page_size=st.session_state.get('page_size'), inspect=st.session_state.get('inspect'),
         refresh=st.session_state.get('refresh'))
     wanted = urlstate.to_params(view, settings.page_size, settings.refresh_seconds)
@@ -131,6 +129,7 @@ def clear_filters() -> None:
     st.session_state['confidence'] = (0.0, 1.0)
     st.session_state['time_range'] = 'All time'
     st.session_state['name'] = ''
+    st.session_state['event_label'] = 'Any'
     st.session_state.pop('dates', None)
     st.session_state['page'] = 1
 
@@ -163,19 +162,20 @@ def filter_controls(data: Optional[DashboardData]) -> Filters:
     elif TIME_RANGES[range_name] is not None:
         since = now - TIME_RANGES[range_name]
     name = st.sidebar.text_input('Name contains', key='name', placeholder='part of the file name or path')
-<<<<<<< HEAD
+    try:
+        event_labels = data.event_labels() if data else []
+    except ResultsUnavailable:
+        event_labels = []
+    if st.session_state.get('event_label') not in ['Any'] + event_labels:
+        st.session_state['event_label'] = 'Any'
+    event_label = st.sidebar.selectbox('Has an event of label', ['Any'] + event_labels, key='event_label',
+                                       help='Only files in which this label was heard somewhere (events).')
     filters = Filters(labels=tuple(chosen), min_confidence=low, max_confidence=high, since=since, until=until,
-                      name=name)
+                      name=name, event_label='' if event_label == 'Any' else event_label)
     active = filters != Filters() or range_name != 'All time'
     st.sidebar.button('Clear filters', on_click=clear_filters, disabled=not active, key='clear_filters',
                       help='Back to every file (the URL keeps the filters: reload or share it to see the same view)')
     return filters
-=======
-    event_label = st.sidebar.selectbox('Has an event of label', ['Any'] + data.event_labels(), key='event_label',
-                                       help='Only files in which this label was heard somewhere (events).')
-    return Filters(labels=tuple(labels), min_confidence=low, max_confidence=high, since=since, until=until,
-                   name=name, event_label='' if event_label == 'Any' else event_label)
->>>>>>> 93445b2f475431db7fd4fdbdaf114d159dd476e0
 
 
 def refresh_control() -> int:
@@ -238,7 +238,7 @@ def overview(data: DashboardData, filters: Filters, summary: Summary) -> None:
     cols[0].metric('Processed', f'{summary.files:,}')
     only = filters.results_only
     cols[1].metric('Failed', f'{summary.failed:,}',
-                   help='Errors have no label or confidence: under those filters this counts the failures of the '
+                   help='Errors have no label, confidence or events: under those filters this counts the failures of the '
                         'time range and name.' if only else None)
     rate = summary.failure_rate
     cols[2].metric('Failure rate', '–' if rate is None else f'{rate:.1%}',
@@ -372,30 +372,18 @@ def file_detail(data: DashboardData, filters: Filters, page: Optional[Page], sum
                         on_click=_open, args=after or (None,), help='The older file after this one in the list')
     left, right = st.columns([3, 2])
     with left:
-<<<<<<< HEAD
-        media_panel(row)
-=======
-        try:
-            png = _image(row['spectrogram_image'])
-            st.image(png, width='stretch', output_format='PNG', alt=f'Spectrogram of {short_name(audio_file)}')
-            show_timeline(data.events(row), row['duration_seconds'] or 0.0, png)
-        except MediaUnavailable as e:
-            st.warning(f'Spectrogram not shown: {e}')
-        try:
-            st.audio(_audio(audio_file, generation), format=audio_mime_type(audio_file))
-        except MediaUnavailable as e:
-            st.warning(f'Audio not playable here: {e}')
->>>>>>> 93445b2f475431db7fd4fdbdaf114d159dd476e0
+        media_panel(data, row)
     with right:
         scores_panel(row)
         metadata_panel(row)
 
 
-def media_panel(row: dict) -> None:
+def media_panel(data: DashboardData, row: dict) -> None:
     name = short_name(row['audio_file'])
     try:
-        st.image(_image(row['spectrogram_image']), width='stretch', output_format='PNG',
-                 alt=f'Spectrogram of {name}')
+        png = _image(row['spectrogram_image'])
+        st.image(png, width='stretch', output_format='PNG', alt=f'Spectrogram of {name}')
+        show_timeline(data.events(row), row['duration_seconds'] or 0.0, png)  # what was heard when (app/timeline)
     except MediaUnavailable as e:
         st.warning(f'Spectrogram not shown: {text(e)}')
     try:
@@ -498,12 +486,7 @@ def main() -> None:
     refresh = refresh_control()
     upload_panel(settings)
     # New filter choices: back to the first page. (The choices, not the Filters: "last hour" moves with the clock.)
-<<<<<<< HEAD
     choices = _filter_choices()
-=======
-    choices = tuple(str(st.session_state.get(k)) for k in ('labels', 'confidence', 'time_range', 'dates', 'name',
-                                                          'event_label'))
->>>>>>> 93445b2f475431db7fd4fdbdaf114d159dd476e0
     if st.session_state.get('filter_choices') != choices:
         st.session_state['filter_choices'] = choices
         st.session_state['page'] = 1

@@ -47,8 +47,8 @@ class Filters:
 
     @property
     def results_only(self) -> bool:
-        """Whether a filter applies that error rows cannot match (they have no label or confidence)."""
-        return bool(self.labels) or self.confidence_is_limited
+        """Whether a filter applies that error rows cannot match (they have no label, confidence or events)."""
+        return bool(self.labels) or self.confidence_is_limited or bool(self.event_label)
 
     def shared(self) -> 'Filters':
         """The filters that apply to results and errors alike (time and name)."""
@@ -213,7 +213,6 @@ def distinct_labels(d: Dialect) -> Query:
     return Query('SELECT DISTINCT label FROM {processed} WHERE label IS NOT NULL ORDER BY label')
 
 
-<<<<<<< HEAD
 def results_export(d: Dialect, filters: Filters, limit: int = EXPORT_LIMIT) -> Query:
     """Every matching result (up to ``limit``), newest first: the list as a CSV file."""
     where, params = _where(d, filters, 'processed_at', results=True)
@@ -232,7 +231,8 @@ def keys_with_rows(d: Dialect, audio_files: list[str]) -> Query:
                  f'SELECT audio_file, generation FROM {{processed}} WHERE audio_file IN ({marks}) UNION '
                  f'SELECT audio_file, generation FROM {{errors}} WHERE audio_file IN ({marks})',
                  dict(zip(names, audio_files)))
-=======
+
+
 def file_events(d: Dialect, audio_file: str, generation: str, processed_at: Any) -> Query:
     """The events of one result row, in time order: those written with it (the same ``processed_at``).
 
@@ -247,4 +247,3 @@ def file_events(d: Dialect, audio_file: str, generation: str, processed_at: Any)
 
 def event_labels(d: Dialect) -> Query:
     return Query('SELECT DISTINCT label FROM {events} ORDER BY label')
->>>>>>> 93445b2f475431db7fd4fdbdaf114d159dd476e0

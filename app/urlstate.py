@@ -24,6 +24,7 @@ class ViewState:
     time_range: str = 'All time'
     dates: Optional[tuple[dt.date, dt.date]] = None
     name: str = ''
+    event_label: str = ''
     page: int = 1
     page_size: Optional[int] = None
     inspect: Optional[tuple[str, str]] = None   # (audio_file, generation)
@@ -71,6 +72,9 @@ def from_params(params: Mapping[str, Sequence[str]]) -> ViewState:
     name = _first(params, 'name')
     if name:
         state['name'] = name
+    event_label = _first(params, 'event')
+    if event_label:
+        state['event_label'] = event_label
     page = _int(_first(params, 'page'))
     if page and page > 0:
         state['page'] = page
@@ -99,6 +103,8 @@ def to_params(state: ViewState, default_page_size: int, default_refresh: int) ->
         params['from'], params['to'] = state.dates[0].isoformat(), state.dates[1].isoformat()
     if state.name:
         params['name'] = state.name
+    if state.event_label:
+        params['event'] = state.event_label
     if state.page > 1:
         params['page'] = str(state.page)
     if state.page_size and state.page_size != default_page_size:

@@ -159,13 +159,10 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     except OptionsError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
-<<<<<<< HEAD
+    quiet_startup(config.verbose)
     if config.watch:
         from pipeline.watch import run_watch
         return run_watch(options, config)
-=======
-    quiet_startup(config.verbose)
->>>>>>> 93445b2f475431db7fd4fdbdaf114d159dd476e0
     expected = None
     if config.input_pattern and not config.input_pattern.startswith('gs://'):
         from transforms.sources import count_local_matches

@@ -135,7 +135,6 @@ OPTIONS: tuple[Option, ...] = (
     Option('dedupe_ttl_seconds',
            'Streaming: how long a (file, generation) already seen is remembered, to drop redelivered notifications.',
            type=int, default=3600, regex=r'^[0-9]+$'),
-<<<<<<< HEAD
     Option('watch',
            'Local runs: keep running over input_pattern (a folder or a gs:// prefix, for buckets without '
            'notifications) and process each new file, and each new version of a file, once, a few seconds after '
@@ -144,7 +143,6 @@ OPTIONS: tuple[Option, ...] = (
            is_flag=True, default=False, in_template=False),
     Option('watch_interval_seconds', 'Watch mode: how often input_pattern is listed for new files.',
            type=float, default=2.0, in_template=False, positive=True),
-=======
     Option('events',
            'Write what was heard when: one row per event (a run of windows with the same label, not background, '
            'each at least event_min_confidence) to <output_table>_events in BigQuery or the "events" table of the '
@@ -157,7 +155,6 @@ OPTIONS: tuple[Option, ...] = (
            'Mark the events on the spectrogram PNG itself: thin labelled bands under the time axis, so the image '
            'alone tells what was heard when.',
            is_flag=True, default=False, regex=r'^(true|false)$', label='Events on spectrograms'),
->>>>>>> 93445b2f475431db7fd4fdbdaf114d159dd476e0
     Option('progress', 'Local runs: print progress and a summary while the pipeline runs.',
            is_flag=True, default=False, in_template=False),
     Option('verbose', 'Also show the start-up messages of TensorFlow and Beam that are hidden by default.',
@@ -217,12 +214,9 @@ class PipelineConfig:
     event_min_confidence: float
     spectrogram_events: bool
     progress: bool
-<<<<<<< HEAD
     watch: bool
     watch_interval_seconds: float
-=======
     verbose: bool
->>>>>>> 93445b2f475431db7fd4fdbdaf114d159dd476e0
     streaming: bool
 
     @property
