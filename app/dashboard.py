@@ -223,7 +223,8 @@ def pending_section(data: DashboardData, settings: Settings) -> None:
     who = ('the pipeline beside this page picks them up within seconds' if settings.pipeline_running else
            'no pipeline was started with this page: run `make run`, or `make ui` for the whole loop')
     with st.container(border=True, key='pending'):
-        st.markdown(f':material/hourglass_top: **{count} file{"s" if count != 1 else ""} waiting for the pipeline** ({who})')
+        files = f'{count} file{"s" if count != 1 else ""}'
+        st.markdown(f':material/hourglass_top: **{files} waiting for the pipeline** ({who})')
         now = dt.datetime.now(dt.timezone.utc).timestamp()
         st.dataframe(pd.DataFrame({
             'File': [short_name(f.path) for f in pending.files[:PENDING_SHOWN]],
@@ -238,8 +239,8 @@ def overview(data: DashboardData, filters: Filters, summary: Summary) -> None:
     cols[0].metric('Processed', f'{summary.files:,}')
     only = filters.results_only
     cols[1].metric('Failed', f'{summary.failed:,}',
-                   help='Errors have no label, confidence or events: under those filters this counts the failures of the '
-                        'time range and name.' if only else None)
+                   help='Errors have no label, confidence or events: under those filters this counts the failures '
+                        'of the time range and name.' if only else None)
     rate = summary.failure_rate
     cols[2].metric('Failure rate', '–' if rate is None else f'{rate:.1%}',
                    help=(f'{summary.failed:,} failed of {summary.files_all + summary.failed:,} files in this time '

@@ -1,6 +1,6 @@
 """Uploads still waiting for the pipeline: files in the input location whose version has no row yet.
 
-Listed with the watch mode's own lister (``pipeline.watch.Lister``: the same glob
+Listed with the watch mode's own lister (``cloud.listing.Lister``: the same glob
 rules, the same files skipped), newest first and bounded, then looked up in the
 results by ``(audio_file, generation)``, the key every row carries.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.data import DashboardData
-from pipeline.watch import Listed, Lister
+from cloud.listing import Listed, Lister
 
 MAX_LISTED = 500   # the newest files looked at; an old backlog is the pipeline's business, not the page's
 

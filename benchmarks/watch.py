@@ -75,7 +75,7 @@ def run(args) -> dict:
                 with open(path, 'wb') as f:
                     f.write(wav)
                 written = time.monotonic()
-                if not _wait(lambda: path in _rows(db), 120):
+                if not _wait(lambda path=path: path in _rows(db), 120):
                     raise RuntimeError(f'no row for {path}:\n' + open(log.name).read()[-3000:])
                 latencies.append(time.monotonic() - written)
                 time.sleep(max(0.0, args.gap - latencies[-1]))

@@ -25,81 +25,21 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from typing import Callable, Iterable, Optional
 
 import apache_beam as beam
-from apache_beam.io.filesystem import FileMetadata, FileSystem
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from cloud.listing import Listed, Lister
 from model.handlers import SavedModelHandler
-from audio.naming import is_partial_upload, is_under
 from pipeline.options import PipelineConfig
 from results import tables
-from transforms.sources import static_prefix
 
 _LOG = logging.getLogger('pipeline.watch')
-
-
-@dataclass(frozen=True)
-class Listed:
-    """One file as a listing saw it."""
-    path: str
-    size: int
-    generation: str       # Cloud Storage generation, or the local modification time in ns (as the rows record it)
-    modified: float       # seconds since the epoch
-    whole: bool = False   # a Cloud Storage object is finalized when listed; a local file may still be growing
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return self.path, self.generation
-
-    def metadata(self) -> FileMetadata:
-        return FileMetadata(self.path, self.size, self.modified)
-
-
-class Lister:
-    """Lists what ``pattern`` matches, with Beam's glob rules (``**`` recursive), minus what must not be read:
-    the pipeline's own outputs (spectrograms, the SQLite results file and its journal) and uploads being saved."""
-
-    def __init__(self, pattern: str, ignore: Iterable[str] = ()):
-        self.pattern = pattern
-        self._regex = re.compile(FileSystem.translate_pattern(pattern))
-        self._root = static_prefix(pattern)
-        self._ignore = [p for p in ignore if p]
-
-    def _wanted(self, path: str) -> bool:
-        return (bool(self._regex.match(path)) and not is_partial_upload(path)
-                and not any(path == p or is_under(path, p) for p in self._ignore))
-
-    def list(self) -> dict[str, Listed]:
-        files = self._list_gcs() if self.pattern.startswith('gs://') else self._list_local()
-        return {f.path: f for f in files if self._wanted(f.path)}
-
-    def _list_local(self) -> Iterable[Listed]:
-        root = self._root if os.path.isdir(self._root) else os.path.dirname(self._root)
-        for folder, _, names in os.walk(root or '.'):
-            for name in names:
-                path = os.path.join(folder, name)
-                try:
-                    st = os.stat(path)
-                except OSError:  # gone between the walk and the stat
-                    continue
-                yield Listed(path, st.st_size, str(st.st_mtime_ns), st.st_mtime)
-
-    def _list_gcs(self) -> Iterable[Listed]:
-        from cloud.objects import split_gcs, storage_client
-
-        bucket, prefix = split_gcs(self._root)
-        for blob in storage_client().list_blobs(bucket, prefix=prefix):
-            path = f'gs://{bucket}/{blob.name}'
-            updated = blob.updated.timestamp() if blob.updated else 0.0
-            yield Listed(path, blob.size or 0, str(blob.generation), updated, whole=True)
 
 
 def ready(now: dict[str, Listed], before: dict[str, Listed], settle_seconds: float,
@@ -127,7 +67,7 @@ class _DoneKeys:
         self._stamp: object = None
 
     def _sqlite_stamp(self) -> object:
-        stamps = []
+        stamps: list[Optional[tuple[int, int]]] = []
         for path in {self._config.output_table, self._config.error_table}:
             for part in (path, path + '-wal'):
                 try:
@@ -198,6 +138,7 @@ def watch(config: PipelineConfig, run_batch: RunBatch, stop: Optional[threading.
     """Lists, picks the ready files without rows, runs them; every ``watch_interval_seconds`` until ``stop``."""
     stop = stop or threading.Event()
     interval = config.watch_interval_seconds
+    assert config.input_pattern  # validate(): --watch needs it
     lister = Lister(config.input_pattern, ignored_paths(config))
     done = _DoneKeys(config)
     before: dict[str, Listed] = {}

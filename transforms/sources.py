@@ -19,6 +19,7 @@ from audio.naming import is_partial_upload, is_under
 from audio.records import AudioObject, FailedAudio
 from transforms import METRICS_NAMESPACE
 from cloud.notification import Ignored, MalformedNotification, parse_notification
+from cloud.listing import static_prefix
 from cloud.objects import gcs_generation, local_generation, split_gcs
 from transforms.failures import (DEFAULT_RETRIER, FAILED, ObjectGone, Retrier, StageFailure, StageOutputs,
                                  as_read_failure, tagged)
@@ -75,13 +76,6 @@ class ReadNotifications(beam.PTransform):
         return (pbegin
                 | 'ReadFromPubSub' >> beam.io.ReadFromPubSub(subscription=self._subscription, with_attributes=True)
                 | 'Parse' >> ParseNotifications(self._ignore_prefix))
-
-
-def static_prefix(pattern: str) -> str:
-    """The part of a glob before its first wildcard, cut at a folder boundary."""
-    cut = min([i for i, c in enumerate(pattern) if c in '*?['] or [len(pattern)])
-    head = pattern[:cut]
-    return head if cut == len(pattern) else head[:head.rfind('/') + 1]
 
 
 def _live_generation(path: str) -> str:

@@ -7,7 +7,6 @@ import csv
 import io
 import os
 import re
-import sqlite3
 
 import numpy as np
 import pytest

@@ -10,8 +10,8 @@ def as_lists(params: dict) -> dict:
 
 def test_round_trip():
     state = ViewState(labels=('hum', 'chirp'), confidence=(0.2, 0.9), time_range='Between dates',
-                      dates=(dt.date(2026, 3, 1), dt.date(2026, 3, 2)), name='park', event_label='hum', page=3, page_size=50,
-                      inspect=('/in/a b#1.wav', '17'), refresh=5)
+                      dates=(dt.date(2026, 3, 1), dt.date(2026, 3, 2)), name='park', event_label='hum', page=3,
+                      page_size=50, inspect=('/in/a b#1.wav', '17'), refresh=5)
     assert from_params(as_lists(to_params(state, 20, 0))) == state
 
 

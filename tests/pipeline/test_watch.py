@@ -5,7 +5,8 @@ import pytest
 
 from pipeline.main import parse
 from pipeline.options import OptionsError
-from pipeline.watch import Listed, Lister, ignored_paths, ready
+from cloud.listing import Listed, Lister
+from pipeline.watch import ignored_paths, ready
 from tests.helpers import write_bytes
 
 
