@@ -281,11 +281,10 @@ def _open(key: tuple[str, str], page: Optional[int] = None) -> None:
         st.session_state['page'] = page
 
 
-def _selected_row(table_key: str, keys: list[tuple[str, str]], shown_selected: list[int]) -> None:
-    """A click on a row opens it. (A grid drawn with the opened file's row selected may report that selection
-    back; that is not a click. Clicking the open row again clears the box but keeps the file open.)"""
+def _selected_row(table_key: str, keys: list[tuple[str, str]]) -> None:
+    """A click on a row opens it (clicking the ticked row again clears its box but keeps the file open)."""
     rows = st.session_state[table_key].selection.rows
-    if rows and rows != shown_selected and rows[0] < len(keys):
+    if rows and rows[0] < len(keys):
         _open(keys[rows[0]])
 
 
@@ -324,14 +323,15 @@ def files_section(data: DashboardData, filters: Filters, summary: Summary, defau
     })
     opened = st.session_state.get('inspect')
     selected = [keys.index(opened)] if opened in keys else []
-    # Keyed by what the page holds: a new page or new rows start without a stale selection.
-    table_key = f'files_{abs(hash((tuple(keys), tuple(selected))))}'
+    # Keyed by the rows shown, not by the selection: a grid re-keyed on every click would report its new
+    # selection back in a second run, and a click made meanwhile could be lost. The box marks the row clicked.
+    table_key = f'files_{abs(hash(tuple(keys)))}'
     st.container(key='files_table').dataframe(
-                 table, hide_index=True, key=table_key, on_select=lambda: _selected_row(table_key, keys, selected),
-                 selection_mode='single-row', selection_default={'selection': {'rows': selected, 'columns': []}},
-                 column_config={'Confidence': st.column_config.NumberColumn(format='%.2f'),
-                                'File': st.column_config.TextColumn(width='large')},
-                 alt='Processed files on this page')
+        table, hide_index=True, key=table_key, on_select=lambda: _selected_row(table_key, keys),
+        selection_mode='single-row', selection_default={'selection': {'rows': selected, 'columns': []}},
+        column_config={'Confidence': st.column_config.NumberColumn(format='%.2f'),
+                       'File': st.column_config.TextColumn(width='large')},
+        alt='Processed files on this page')
     return page
 
 

@@ -101,3 +101,6 @@ def settled(page, timeout_ms: int = 30_000) -> None:
     lands on the buttons of the finished page, not on ones about to be replaced."""
     page.wait_for_timeout(300)
     page.locator('[data-testid="stStatusWidget"]').wait_for(state='hidden', timeout=timeout_ms)
+    # A grid drawn with a new selection reports it back once more (a second, short run): let it pass too.
+    page.wait_for_timeout(1200)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state='hidden', timeout=timeout_ms)

@@ -11,7 +11,7 @@ import pytest
 from audio import encode, synth
 from results import bigquery_store
 from tests.app import sample_results
-from tests.app.browser import dashboard, launch_chromium, open_page
+from tests.app.browser import grid_rows, dashboard, launch_chromium, open_page
 
 pytestmark = pytest.mark.e2e
 playwright_api = pytest.importorskip('playwright.sync_api')
@@ -56,7 +56,7 @@ def test_dashboard_over_the_local_stack(local_stack, tmp_path):
         image = page.get_by_role('img', name=f'Spectrogram of day/{os.path.basename(newest["audio_file"])}')
         image.evaluate('img => img.decode()')  # read from the storage emulator through the server
         assert image.evaluate('img => img.naturalWidth') > 0
-        assert page.get_by_role('table', name='Recent errors').locator('tbody tr').count() == 1
+        expect(grid_rows(page, 'errors_table')).to_have_count(1)
 
         wav = encode.encode(synth.sine_sweep(1.0, 16000), 16000, 'wav')
         page.locator('input[type=file]').set_input_files([{'name': 'new take.wav', 'mimeType': 'audio/wav',
