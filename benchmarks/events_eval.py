@@ -9,6 +9,8 @@ Builds one long recording from labelled clips at known times (gaps of low noise 
         --report artifacts/reports/events-theo.json
     # the demo classes (no data needed):
     python -m benchmarks.events_eval --model artifacts/models/demo --demo --seconds 60
+    # several sequences (--seed 0..4) pooled into one set of figures:
+    python -m benchmarks.events_eval pool artifacts/reports/events-theo*.json
 
 Truth boundaries are the clip's sound, not its file: the clip trimmed to its 20 ms frames within 35 dB of its
 loudest (``audio.synth.audible_extent``), so leading and trailing room tone does not count. A truth
@@ -115,7 +117,29 @@ def run_pipeline(wav: str, model: str, work: str, extra: Sequence[str] = ()) -> 
     return sorted(sqlite_store.read_table(db, 'events'), key=lambda e: e['start_seconds'])
 
 
+def pool(paths: Sequence[str]) -> dict:
+    """The figures of several reports (one sequence each) taken together."""
+    reports = [json.load(open(p)) for p in paths]
+    starts = np.array([x for r in reports for x in r['start_errors']])
+    ends = np.array([x for r in reports for x in r['end_errors']])
+    hop = reports[0]['hop_seconds']
+    counts = {k: sum(r[k] for r in reports) for k in ('sounds', 'events', 'found_right_label', 'matched_wrong_label',
+                                                      'missed', 'events_not_on_a_sound')}
+    pooled = {'sequences': len(reports), 'seeds': [r['seed'] for r in reports], **counts,
+              'start_mean_abs': round(float(np.abs(starts).mean()), 3),
+              'start_max_abs': round(float(np.abs(starts).max()), 3),
+              'end_mean_abs': round(float(np.abs(ends).mean()), 3), 'end_max_abs': round(float(np.abs(ends).max()), 3),
+              'starts_within_one_hop': int(within(starts, hop)), 'ends_within_one_hop': int(within(ends, hop))}
+    print(json.dumps(pooled, indent=2))
+    return pooled
+
+
 def main(argv: Optional[Sequence[str]] = None) -> dict:
+    import sys
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ['pool']:
+        return pool(argv[1:])
     parser = argparse.ArgumentParser(prog='python -m benchmarks.events_eval', description=__doc__.split('\n\n')[0])
     parser.add_argument('--model', required=True)
     source = parser.add_mutually_exclusive_group(required=True)

@@ -1,6 +1,7 @@
 """Memory: the pipeline's peak for one long file (1 hour, several hours) and for many short files.
 
     python -m benchmarks.memory [--hours 1,3] [--workers 1,2] [--counts 100,2500,10000] [--input DIR]
+    python -m benchmarks.memory --hours 1 --counts '' --workers 1 --events-cost 2   # events on vs off, twice each
 
 Each run is the whole pipeline (``pipeline.main``) in a fresh process tree,
 sampled every 50 ms (``benchmarks.treemem``): the sum of RSS over the tree
@@ -8,7 +9,9 @@ sampled every 50 ms (``benchmarks.treemem``): the sum of RSS over the tree
 counted once: the tree's real footprint), and the largest single process.
 With one worker the runner works in-process; with more, each worker is its
 own process holding its own TensorFlow and model, and the long file is in
-one of them. Long files are 44.1 kHz stereo FLAC (a typical upload),
+one of them. ``--events-cost N`` runs each long-file case N times with events
+(the default) and N times with ``--events=false``, alternating, to show what
+finding and writing events costs. Long files are 44.1 kHz stereo FLAC (a typical upload),
 generated once and kept under artifacts/benchmarks/inputs/. File counts
 beyond what the input folder holds reuse its files under other names.
 """
@@ -39,24 +42,38 @@ def long_file_folder(hours: float, cache: str) -> str:
     return folder
 
 
-def _record(label: str, workers: int, run, files: int) -> dict:
-    return {'case': label, 'workers': workers, 'files': files, 'seconds': run.seconds, 'ok_rows': run.ok_rows,
-            'error_rows': run.error_rows, **run.memory.as_dict()}
+def _record(label: str, workers: int, run, files: int, events: bool = True) -> dict:
+    return {'case': label, 'workers': workers, 'files': files, 'events': events, 'seconds': run.seconds,
+            'cpu_seconds': run.cpu_seconds, 'ok_rows': run.ok_rows, 'error_rows': run.error_rows,
+            **run.memory.as_dict()}
+
+
+def _event_count(out: str) -> Optional[int]:
+    from results import sqlite_store
+
+    rows = sqlite_store.read_table(os.path.join(out, 'results.db'), sqlite_store.PROCESSED)
+    return rows[0].get('event_count') if rows else None
 
 
 def measure(hours: list[float], counts: list[int], workers: list[int], model_dir: str, cache: str,
-            short_folder: Optional[str], scratch: str, log=print) -> list[dict]:
+            short_folder: Optional[str], scratch: str, log=print, events_cost: int = 0) -> list[dict]:
     runs = []
     out = os.path.join(scratch, 'out')
+    # Events on (the default) and off, alternating, so that a change of machine load hits both alike.
+    modes = [True, False] * events_cost or [True]
     for h in hours:
         folder = long_file_folder(h, cache)
         for n in workers:
-            log(f'{h:g}-hour file, {n} worker(s) ...')
-            run = run_pipeline(folder, model_dir, n, out, extra=['--max_duration_seconds', str(h * 3600 + 60)])
-            if run.ok_rows != 1:
-                raise RuntimeError(f'the {h:g}-hour file was not processed (error rows: {run.error_rows})')
-            runs.append(_record(f'{h:g}-hour file', n, run, 1))
-            shutil.rmtree(out, ignore_errors=True)
+            for events in modes:
+                log(f'{h:g}-hour file, {n} worker(s), events {"on" if events else "off"} ...')
+                extra = ['--max_duration_seconds', str(h * 3600 + 60)] + ([] if events else ['--events=false'])
+                run = run_pipeline(folder, model_dir, n, out, extra=extra)
+                if run.ok_rows != 1:
+                    raise RuntimeError(f'the {h:g}-hour file was not processed (error rows: {run.error_rows})')
+                record = _record(f'{h:g}-hour file', n, run, 1, events)
+                record['event_count'] = _event_count(out)
+                runs.append(record)
+                shutil.rmtree(out, ignore_errors=True)
     for count in counts:
         subset = repeated_folder(short_folder, count, os.path.join(scratch, f'n{count}'))
         for n in workers:
@@ -70,12 +87,14 @@ def measure(hours: list[float], counts: list[int], workers: list[int], model_dir
 
 
 def render(runs: list[dict]) -> str:
-    rows = [[r['case'], r['workers'], report.fmt(r['seconds']), report.fmt(r['peak_rss_mib']),
-             report.fmt(r['peak_pss_mib']), report.fmt(r['max_process_hwm_mib']), r['max_processes'],
-             'yes' if r['max_process_hwm_mib'] < GIB else 'no']
+    rows = [[r['case'], r['workers'], 'on' if r.get('events', True) else 'off',
+             '–' if r.get('event_count') is None else r['event_count'], report.fmt(r['seconds']),
+             report.fmt(r.get('cpu_seconds')),
+             report.fmt(r['peak_rss_mib']), report.fmt(r['peak_pss_mib']), report.fmt(r['max_process_hwm_mib']),
+             r['max_processes'], 'yes' if r['max_process_hwm_mib'] < GIB else 'no']
             for r in runs]
-    return report.table(['case', 'workers', 'wall s', 'tree RSS MiB', 'tree PSS MiB', 'largest process MiB',
-                         'processes', 'process < 1 GiB'], rows)
+    return report.table(['case', 'workers', 'events', 'event rows', 'wall s', 'CPU s', 'tree RSS MiB', 'tree PSS MiB',
+                         'largest process MiB', 'processes', 'process < 1 GiB'], rows)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -88,6 +107,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument('--input', help='folder of short files (default as for benchmarks.throughput)')
     parser.add_argument('--model', default=DEFAULT_MODEL_URI)
     parser.add_argument('--cache', default=report.INPUTS_DIR, help='where generated audio is kept between runs')
+    parser.add_argument('--events-cost', type=int, default=0, metavar='N',
+                        help='run each long-file case N times with events and N times with --events=false')
     parser.add_argument('--out', help=f'JSON file (default: {report.RESULTS_DIR}/memory.json)')
     args = parser.parse_args(argv)
 
@@ -101,7 +122,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     scratch = tempfile.mkdtemp(prefix='bench-memory-')
     try:
         runs = measure(args.hours, args.counts, args.workers, model_dir, args.cache, short_folder, scratch,
-                       log=lambda m: print('  ' + m, flush=True))
+                       log=lambda m: print('  ' + m, flush=True), events_cost=args.events_cost)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     print()

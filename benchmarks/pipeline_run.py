@@ -16,8 +16,12 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 from benchmarks.inputs import ROOT
-from benchmarks.treemem import TreeMemory, run_measured
+from benchmarks.treemem import TreeMemory, cores_between, run_measured
 from results import sqlite_store
+
+# The steady state: from the time the first STEADY_FROM of the rows were written to the time STEADY_TO were,
+# which leaves out start-up (imports, model load, matching) and the tail where one worker finishes alone.
+STEADY_FROM, STEADY_TO = 0.1, 0.9
 
 _MARK = 'PIPELINE_RUN_SECONDS='
 
@@ -30,6 +34,29 @@ class PipelineRun:
     ok_rows: int
     error_rows: int
     memory: TreeMemory
+    steady_files_per_second: Optional[float] = None   # rows written per second in the steady state
+    steady_cores: Optional[float] = None              # CPU seconds / wall seconds of the tree in the steady state
+
+    @property
+    def cores(self) -> float:
+        """CPU seconds / wall seconds over the whole child process, imports included."""
+        return self.cpu_seconds / self.process_seconds
+
+
+def steady_state(table: str, timeline) -> tuple[Optional[float], Optional[float]]:
+    """(rows per second, cores) between the rows at STEADY_FROM and STEADY_TO of the run, by their processed_at."""
+    import datetime as dt
+
+    with sqlite_store.connect(table) as conn:
+        stamps = sorted(dt.datetime.strptime(value, '%Y-%m-%dT%H:%M:%S.%fZ').replace(tzinfo=dt.timezone.utc)
+                        .timestamp() for (value,) in conn.execute(f'SELECT processed_at FROM {sqlite_store.PROCESSED}'))
+    if len(stamps) < 20:
+        return None, None
+    first, last = int(STEADY_FROM * (len(stamps) - 1)), int(STEADY_TO * (len(stamps) - 1))
+    start, end = stamps[first], stamps[last]
+    if end <= start:
+        return None, None
+    return (last - first) / (end - start), cores_between(timeline, start, end)
 
 
 def child_env() -> dict[str, str]:
@@ -40,9 +67,11 @@ def child_env() -> dict[str, str]:
 
 
 def worker_spec(text: str) -> tuple[int, Optional[str]]:
-    """``2`` -> (2 workers, the pipeline's own choice of running mode); ``2t`` -> (2, threads in one process)."""
+    """``2`` -> (2 workers, the pipeline's own choice of running mode); ``2t`` -> (2, threads in one process);
+    ``2p`` -> (2, one process each)."""
     text = text.strip()
-    return (int(text[:-1]), 'multi_threading') if text.endswith('t') else (int(text), None)
+    modes = {'t': 'multi_threading', 'p': 'multi_processing'}
+    return (int(text[:-1]), modes[text[-1]]) if text[-1:] in modes else (int(text), None)
 
 
 def run_pipeline(input_folder: str, model_dir: str, workers: Optional[int], out_dir: Optional[str] = None,
@@ -57,14 +86,17 @@ def run_pipeline(input_folder: str, model_dir: str, workers: Optional[int], out_
             '--spectrogram_location', os.path.join(out_dir, 'spectrograms'), '--model_uri', model_dir,
             *(['--direct_num_workers', str(workers)] if workers else []),
             *(['--direct_running_mode', running_mode] if running_mode else []), *extra]
+    timeline: list[tuple[float, float]] = []
     result, memory, process_seconds, cpu_seconds = run_measured(
-        [sys.executable, '-m', 'benchmarks.pipeline_run', '--', *args], env=child_env(), cwd=ROOT)
+        [sys.executable, '-m', 'benchmarks.pipeline_run', '--', *args], env=child_env(), cwd=ROOT, timeline=timeline)
     marked = [line for line in result.stdout.splitlines() if line.startswith(_MARK)]
     if result.returncode != 0 or not marked:
         raise RuntimeError(f'the pipeline failed (exit {result.returncode}):\n{result.stderr[-3000:]}')
     ok, failed = sqlite_store.counts(table)
+    steady_rate, steady_cores = steady_state(table, timeline)
     return PipelineRun(seconds=float(marked[-1][len(_MARK):]), process_seconds=process_seconds,
-                       cpu_seconds=cpu_seconds, ok_rows=ok, error_rows=failed, memory=memory)
+                       cpu_seconds=cpu_seconds, ok_rows=ok, error_rows=failed, memory=memory,
+                       steady_files_per_second=steady_rate, steady_cores=steady_cores)
 
 
 def _child(argv: list[str]) -> int:

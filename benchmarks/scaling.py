@@ -4,12 +4,14 @@
 
 Each run is the whole pipeline (``pipeline.main``) on a spread subset of the
 input. A straight line through wall time against file count separates the
-fixed start-up cost (the intercept: worker processes, TensorFlow, the model)
+fixed start-up cost (the intercept: worker processes, imports, the model)
 from the cost of one more file (the slope), which should not grow with the
 number of files; nor should peak memory. ``--workers`` entries are worker
 counts in the pipeline's own running mode (one worker: in the runner's
-process; more: one process each), or with ``t`` (``2t``) that many threads in
-one process, Beam's ``--direct_running_mode multi_threading``.
+process; more: the pipeline's choice), or with ``t`` (``2t``) that many threads in
+one process, Beam's ``--direct_running_mode multi_threading``, or with ``p`` (``2p``) one process each.
+Cores is CPU seconds / wall seconds of the whole run; the steady columns are the rate and the cores between
+the moments 10% and 90% of the rows were written (``benchmarks.pipeline_run.steady_state``).
 """
 from __future__ import annotations
 
@@ -50,6 +52,8 @@ def measure(folder: str, counts: list[int], workers: list[str], repeats: int, mo
                 shutil.rmtree(out, ignore_errors=True)
                 runs.append({'files': len(files), 'workers': spec, 'seconds': run.seconds,
                              'files_per_second': len(files) / run.seconds, 'cpu_seconds': run.cpu_seconds,
+                             'cores': run.cores, 'steady_files_per_second': run.steady_files_per_second,
+                             'steady_cores': run.steady_cores,
                              'rows': run.ok_rows + run.error_rows, **run.memory.as_dict()})
     return runs
 
@@ -61,7 +65,9 @@ def summarise(runs: list[dict]) -> dict:
     cells = {f'workers {w}, {n} files': {'workers': w, 'files': n,
                                         **{m: report.summary([r[m] for r in rs])
                                            for m in ('seconds', 'files_per_second', 'cpu_seconds', 'peak_rss_mib',
-                                                     'peak_pss_mib')}}
+                                                     'peak_pss_mib', 'cores')},
+                                        **{m: report.summary([r[m] for r in rs if r.get(m)] or [0])
+                                           for m in ('steady_files_per_second', 'steady_cores')}}
              for (w, n), rs in groups.items()}
     fits = {}
     for w in dict.fromkeys(r['workers'] for r in runs):
@@ -75,10 +81,12 @@ def render(summary: dict) -> str:
     rows = [[f"{c['workers']}", f"{c['files']}", report.fmt(c['seconds']['median']),
              report.fmt(c['files_per_second']['median']), report.spread_text(c['files_per_second']),
              report.fmt(1000 * c['seconds']['median'] / c['files']),
-             report.fmt(1000 * c['cpu_seconds']['median'] / c['files']), report.fmt(c['peak_rss_mib']['median'])]
+             report.fmt(1000 * c['cpu_seconds']['median'] / c['files']), report.fmt(c['cores']['median']),
+             report.fmt(c['steady_files_per_second']['median'] or None),
+             report.fmt(c['steady_cores']['median'] or None), report.fmt(c['peak_rss_mib']['median'])]
             for c in sorted(summary['cells'].values(), key=lambda c: (c['workers'], c['files']))]
-    out = report.table(['workers', 'files', 'wall s', 'files/s', 'spread', 'wall ms/file', 'CPU ms/file',
-                        'peak RSS MiB'], rows)
+    out = report.table(['workers', 'files', 'wall s', 'files/s', 'spread', 'wall ms/file', 'CPU ms/file', 'cores',
+                        'steady files/s', 'steady cores', 'peak RSS MiB'], rows)
     if summary['fits']:
         out += '\n\n' + report.table(
             ['fit: wall = fixed + files x per-file', 'fixed s', 'ms per extra file', 'marginal files/s'],
@@ -92,7 +100,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument('--input', help='folder of audio files (default as for benchmarks.throughput)')
     parser.add_argument('--counts', type=report.int_list, default=[100, 500, 2500], help='file counts, comma-separated')
     parser.add_argument('--workers', type=lambda t: [w.strip() for w in t.split(',') if w.strip()],
-                        default=['1', '2'], help='worker counts, comma-separated; 2t: 2 threads in one process')
+                        default=['1', '2'],
+                        help='worker counts, comma-separated; 2t: 2 threads in one process, 2p: 2 processes')
     parser.add_argument('--repeats', type=int, default=2)
     parser.add_argument('--model', default=DEFAULT_MODEL_URI)
     parser.add_argument('--out', help=f'JSON file (default: {report.RESULTS_DIR}/scaling.json)')

@@ -1,6 +1,11 @@
 """Throughput, side by side in one run: the pipeline, the original per-file design, and a bare loop.
 
-    python -m benchmarks.throughput [--input DIR] [--files N] [--repeats 3] [--workers N]
+    python -m benchmarks.throughput [--sets clips5,fsdd] [--clips5 300] [--input DIR] [--files N] [--repeats 3]
+                                    [--workers N] [--inference_runtime auto|litert|savedmodel]
+
+Two sets of files, each contested separately: ``clips5``, 5-second mono 44.1 kHz WAV clips (a typical upload;
+generated once and kept under artifacts/benchmarks/inputs/), and ``fsdd``, the short spoken-digit clips
+(``--input``, default ../shared/datasets/fsdd/recordings when present, else 2,500 generated clips like them).
 
 (a) the pipeline in batch on the embedded default (``pipeline.main``: match, decode, spectrogram PNG,
     RunInference, SQLite rows), end to end: from the start of the run to the last row, so its start-up
@@ -10,6 +15,10 @@
     and on the work alone (the practical limit);
 (a') with ``--threads-too``: the pipeline again, its workers as threads in one process
     (Beam's ``--direct_running_mode multi_threading``) instead of one process each.
+
+Cores: CPU seconds / wall seconds of each contender (the pipeline's whole process tree). For (a) also its
+steady state: rows per second and cores between the moments 10% and 90% of its rows were written (start-up and
+the tail left out): the rate of one more file, which the ratios "per extra file" compare with (b) and (c)'s work.
 
 All three get the same cores: (b) and (c) run in as many processes as the pipeline has workers. The
 repeats are interleaved (a, c, b, a, c, b, ...) so that a change in the machine's load hits all three.
@@ -27,7 +36,8 @@ from typing import Optional, Sequence
 
 from benchmarks import report
 from benchmarks.bare import BareLoop
-from benchmarks.inputs import list_audio, pipeline_folder, require_model, resolve_input, spread_subset
+from benchmarks.inputs import (generate_clips, list_audio, pipeline_folder, require_model, resolve_input,
+                               spread_subset)
 from benchmarks.original import OriginalDesign
 from benchmarks.pipeline_run import run_pipeline
 from benchmarks.workers import run_loop
@@ -44,7 +54,7 @@ CONTENDERS = {
 
 
 def measure(folder: str, files: list[str], model_dir: str, workers: int, repeats: int, original_every: int,
-            scratch: str, threads_too: bool = False, log=print) -> dict:
+            scratch: str, threads_too: bool = False, log=print, runtime: str = 'auto') -> dict:
     metadata = load_metadata(model_dir)
     input_folder = pipeline_folder(folder, files, scratch)
     original_files = files[::original_every]
@@ -53,21 +63,24 @@ def measure(folder: str, files: list[str], model_dir: str, workers: int, repeats
     for repeat in range(repeats):
         out = os.path.join(scratch, f'run{repeat}')
         log(f'repeat {repeat + 1}/{repeats}: (a) pipeline on {len(files)} files ...')
-        a = run_pipeline(input_folder, model_dir, workers, os.path.join(out, 'a'))
+        a = run_pipeline(input_folder, model_dir, workers, os.path.join(out, 'a'),
+                         extra=['--inference_runtime', runtime])
         if a.ok_rows + a.error_rows != len(files):
             raise RuntimeError(f'the pipeline wrote {a.ok_rows} + {a.error_rows} rows for {len(files)} files')
-        runs['a'].append(_rates(len(files), a.seconds, a.cpu_seconds, None))
-        runs['a'][-1].update(peak_rss_mib=a.memory.peak_rss_mib, error_rows=a.error_rows)
+        runs['a'].append(_rates(len(files), a.seconds, a.cpu_seconds, None, cores=a.cores))
+        runs['a'][-1].update(peak_rss_mib=a.memory.peak_rss_mib, error_rows=a.error_rows,
+                             steady_files_per_second=a.steady_files_per_second, steady_cores=a.steady_cores)
         if threads_too:
             log(f'repeat {repeat + 1}/{repeats}: (a\') pipeline, {workers} threads in one process ...')
             t = run_pipeline(input_folder, model_dir, workers, os.path.join(out, 'a_threads'),
-                             running_mode='multi_threading')
-            runs['a_threads'].append(_rates(len(files), t.seconds, t.cpu_seconds, None))
+                             running_mode='multi_threading', extra=['--inference_runtime', runtime])
+            runs['a_threads'].append(_rates(len(files), t.seconds, t.cpu_seconds, None, cores=t.cores))
             runs['a_threads'][-1].update(peak_rss_mib=t.memory.peak_rss_mib)
 
         log(f'repeat {repeat + 1}/{repeats}: (c) bare loop on {len(files)} files ...')
         c = run_loop(functools.partial(BareLoop, model_dir, metadata, os.path.join(out, 'c', 'spectrograms'),
-                                       os.path.join(out, 'c', 'results.db'), root=folder), files, workers, files[0])
+                                       os.path.join(out, 'c', 'results.db'), root=folder, runtime=runtime),
+                     files, workers, files[0])
         runs['c'].append(_rates(c.files, c.launch_seconds, c.launch_cpu_seconds, c.audio_seconds))
         runs['c_work'].append(_rates(c.files, c.seconds, c.cpu_seconds, c.audio_seconds))
         steps['c'].append({k: v / c.files for k, v in c.steps.items()})
@@ -88,8 +101,10 @@ def measure(folder: str, files: list[str], model_dir: str, workers: int, repeats
             'workers': workers, 'audio_seconds': audio_seconds}
 
 
-def _rates(files: int, seconds: float, cpu_seconds: float, audio_seconds: Optional[float]) -> dict:
+def _rates(files: int, seconds: float, cpu_seconds: float, audio_seconds: Optional[float],
+           cores: Optional[float] = None) -> dict:
     return {'files': files, 'seconds': seconds, 'files_per_second': files / seconds, 'cpu_seconds': cpu_seconds,
+            'cores': cores if cores is not None else cpu_seconds / seconds,
             'cpu_ms_per_file': 1000 * cpu_seconds / files, 'audio_seconds': audio_seconds,
             'audio_seconds_per_second': audio_seconds / seconds if audio_seconds is not None else None}
 
@@ -97,8 +112,13 @@ def _rates(files: int, seconds: float, cpu_seconds: float, audio_seconds: Option
 def summarise(result: dict) -> dict:
     runs = result['runs']
     stats = {key: {metric: report.summary([r[metric] for r in runs[key]])
-                   for metric in ('files_per_second', 'audio_seconds_per_second', 'cpu_ms_per_file', 'seconds')}
+                   for metric in ('files_per_second', 'audio_seconds_per_second', 'cpu_ms_per_file', 'seconds',
+                                  'cores')}
              for key in runs}
+    steady = [r for r in runs['a'] if r.get('steady_files_per_second')]
+    if steady:
+        stats['a_steady'] = {'files_per_second': report.summary([r['steady_files_per_second'] for r in steady]),
+                             'cores': report.summary([r['steady_cores'] for r in steady if r['steady_cores']] or [0])}
     # Ratios of each repeat's paired runs, then their median: a slow moment hits both sides of a pair.
     pairs = {'a/b': ('a', 'b'), 'a/c': ('a', 'c'), 'a/c (work only)': ('a', 'c_work')}
     ratios = {name: report.summary([x['files_per_second'] / y['files_per_second']
@@ -106,6 +126,10 @@ def summarise(result: dict) -> dict:
     if 'a_threads' in runs:
         ratios["a'/b"] = report.summary([x['files_per_second'] / y['files_per_second']
                                          for x, y in zip(runs['a_threads'], runs['b'])])
+    if steady and len(steady) == len(runs['a']):
+        for name, den in (('a/b per extra file (steady state)', 'b'), ('a/c per extra file (steady state)', 'c_work')):
+            ratios[name] = report.summary([x['steady_files_per_second'] / y['files_per_second']
+                                           for x, y in zip(runs['a'], runs[den])])
     ratios['CPU per file, b/a'] = report.summary([y['cpu_ms_per_file'] / x['cpu_ms_per_file']
                                                    for x, y in zip(runs['a'], runs['b'])])
     return {'stats': stats, 'ratios': ratios}
@@ -120,8 +144,15 @@ def render(result: dict, summary: dict) -> str:
         files = result['original_files'] if key == 'b' else result['files']
         rows.append([label, files, report.fmt(s['seconds']['median']), report.fmt(s['files_per_second']['median']),
                      report.spread_text(s['files_per_second']), report.fmt(s['audio_seconds_per_second']['median']),
-                     report.fmt(s['cpu_ms_per_file']['median'])])
-    lines = [report.table(['contender', 'files', 'wall s', 'files/s', 'spread', 'audio s/s', 'CPU ms/file'], rows),
+                     report.fmt(s['cpu_ms_per_file']['median']), report.fmt(s['cores']['median'])])
+        if key == 'a' and 'a_steady' in summary['stats']:
+            steady = summary['stats']['a_steady']
+            rows.append(['(a) pipeline, steady state (10%-90% of rows)', '', '',
+                         report.fmt(steady['files_per_second']['median']),
+                         report.spread_text(steady['files_per_second']), '', '',
+                         report.fmt(steady['cores']['median'])])
+    lines = [report.table(['contender', 'files', 'wall s', 'files/s', 'spread', 'audio s/s', 'CPU ms/file',
+                           'cores (CPU/wall)'], rows),
              '', report.table(['ratio (median of paired runs)', 'value', 'spread'],
                               [[name, f"{report.fmt(s['median'])}x", report.spread_text(s)]
                                for name, s in summary['ratios'].items()])]
@@ -134,11 +165,33 @@ def render(result: dict, summary: dict) -> str:
     return '\n'.join(lines)
 
 
+def input_sets(names: list[str], clips5: int, given: Optional[str], files: int, cache: str = report.INPUTS_DIR
+               ) -> list[tuple[str, str, str, list[str]]]:
+    """(name, description, folder, files) of each set asked for."""
+    sets = []
+    for name in names:
+        if name == 'clips5':
+            folder = os.path.join(cache, f'clips5-{clips5}')
+            if len(list_audio(folder)) != clips5:
+                generate_clips(folder, clips5, seed=5, min_s=5.0, max_s=5.0, rate=44100)
+            sets.append((name, f'{clips5} generated 5-s mono 44.1 kHz WAV clips', folder, list_audio(folder)))
+        elif name == 'fsdd':
+            folder, description = resolve_input(given, cache)
+            sets.append((name, description, folder, spread_subset(list_audio(folder), files)))
+        else:
+            raise SystemExit(f'unknown input set {name!r}: clips5 or fsdd')
+    return sets
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog='python -m benchmarks.throughput', description=__doc__.split('\n')[0])
-    parser.add_argument('--input', help='folder of audio files (default: ../shared/datasets/fsdd/recordings when '
+    parser.add_argument('--sets', type=lambda t: [w.strip() for w in t.split(',') if w.strip()],
+                        default=['clips5', 'fsdd'], help='input sets, comma-separated (default clips5,fsdd)')
+    parser.add_argument('--clips5', type=int, default=300, help='how many 5-s clips in the clips5 set (default 300)')
+    parser.add_argument('--input', help='folder for the fsdd set (default: ../shared/datasets/fsdd/recordings when '
                                         'present, else 2,500 generated clips)')
-    parser.add_argument('--files', type=int, default=0, help='use this many files, spread over the folder (0: all)')
+    parser.add_argument('--files', type=int, default=0, help='fsdd set: use this many files, spread over the folder '
+                                                             '(0: all)')
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--workers', type=int, default=os.cpu_count() or 1,
                         help='pipeline workers, and processes for (b) and (c) (default: all cores)')
@@ -146,30 +199,42 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help='(b) processes every Nth file of the set (default 10; 1 for all)')
     parser.add_argument('--threads-too', action='store_true',
                         help="also run the pipeline with its workers as threads in one process (a')")
+    parser.add_argument('--inference_runtime', default='auto', choices=('auto', 'litert', 'savedmodel'),
+                        help='how (a) and (c) run the model (default: auto, as the pipeline)')
     parser.add_argument('--model', default=DEFAULT_MODEL_URI, help='exported model directory (default: `make model`)')
+    parser.add_argument('--cache', default=report.INPUTS_DIR, help='where generated audio is kept between runs')
     parser.add_argument('--out', help=f'JSON file (default: {report.RESULTS_DIR}/throughput.json)')
     args = parser.parse_args(argv)
 
     model_dir = require_model(args.model)
-    folder, description = resolve_input(args.input, report.INPUTS_DIR)
-    files = spread_subset(list_audio(folder), args.files)
-    if not files:
-        raise SystemExit(f'no audio files under {folder}')
-    before = report.machine()
-    print(f'Throughput: {len(files)} files from {description}, {args.workers} workers, {args.repeats} repeats; '
-          f'load average {before["load_average"][0]:.1f} on {before["cpus"]} cores', flush=True)
-    scratch = tempfile.mkdtemp(prefix='bench-throughput-')
-    try:
-        result = measure(folder, files, model_dir, args.workers, args.repeats, args.original_every, scratch,
-                         args.threads_too, log=lambda m: print('  ' + m, flush=True))
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    summary = summarise(result)
-    print()
-    print(render(result, summary))
-    path = report.save('throughput', {'input': description, 'machine_before': before, **result, **summary},
-                       args.out)
-    print(f'\nwrote {path}')
+    from model.serving import choose_runtime
+
+    serving = choose_runtime(load_metadata(model_dir), args.inference_runtime)   # what (a) and (c) will use
+    results = {}
+    for name, description, folder, files in input_sets(args.sets, args.clips5, args.input, args.files, args.cache):
+        if not files:
+            raise SystemExit(f'no audio files in the {name} set')
+        before = report.machine()
+        print(f'Throughput [{name}]: {len(files)} files, {description}, {args.workers} workers, {args.repeats} '
+              f'repeats, inference {serving}; load average {before["load_average"][0]:.1f} on '
+              f'{before["cpus"]} cores', flush=True)
+        scratch = tempfile.mkdtemp(prefix='bench-throughput-')
+        try:
+            result = measure(folder, files, model_dir, args.workers, args.repeats, args.original_every, scratch,
+                             args.threads_too, log=lambda m: print('  ' + m, flush=True),
+                             runtime=args.inference_runtime)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        summary = summarise(result)
+        after = report.machine()
+        print()
+        print(render(result, summary))
+        print(f'\n(load average {before["load_average"][0]:.1f} before, {after["load_average"][0]:.1f} after)\n',
+              flush=True)
+        results[name] = {'input': description, 'machine_before': before, 'machine_after': after, **result,
+                         **summary}
+    path = report.save('throughput', {'inference_runtime': serving, 'sets': results}, args.out)
+    print(f'wrote {path}')
     return 0
 
 

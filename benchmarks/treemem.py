@@ -76,8 +76,34 @@ def _pss_kib(pid: int) -> int:
     return 0
 
 
+_TICKS = os.sysconf('SC_CLK_TCK') if hasattr(os, 'sysconf') else 100
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of one live process (all its threads), from /proc/PID/stat."""
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            fields = f.read().rsplit(')', 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS   # fields 14 and 15 of stat(5), after the name
+
+
+def cores_between(timeline: Sequence[tuple[float, float]], start: float, end: float) -> Optional[float]:
+    """Cores the tree kept busy between two wall-clock times (CPU seconds / wall seconds), from its
+    (time, CPU so far) samples; None when fewer than two samples fall in the span."""
+    inside = [(t, c) for t, c in timeline if start <= t <= end]
+    if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+        return None
+    return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0])
+
+
 class TreeSampler:
-    """Samples a running process tree in a background thread until stopped."""
+    """Samples a running process tree in a background thread until stopped.
+
+    Besides memory it keeps a timeline of (wall-clock time, CPU seconds of the live tree), so a caller can
+    tell how many cores the run kept busy over any stretch of it (``cores_between``).
+    """
 
     def __init__(self, root_pid: int, interval_s: float = 0.05):
         self._root = root_pid
@@ -85,6 +111,7 @@ class TreeSampler:
         self._stop = threading.Event()
         self._hwm_kib: dict[int, int] = {}
         self.result = TreeMemory()
+        self.timeline: list[tuple[float, float]] = []
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self) -> 'TreeSampler':
@@ -99,7 +126,9 @@ class TreeSampler:
     def sample(self) -> None:
         pids = tree_pids(self._root)
         rss = pss = 0
+        cpu = 0.0
         for pid in pids:
+            cpu += _cpu_seconds(pid)
             status = _status_kib(pid, ('VmRSS', 'VmHWM'))
             rss += status.get('VmRSS', 0)
             if 'VmHWM' in status:
@@ -110,6 +139,7 @@ class TreeSampler:
         r.peak_pss_mib = max(r.peak_pss_mib, pss / 1024)
         r.max_processes = max(r.max_processes, len(pids))
         r.samples += 1
+        self.timeline.append((time.time(), cpu))
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -124,11 +154,13 @@ def children_cpu_seconds() -> float:
 
 
 def run_measured(command: Sequence[str], env: Optional[dict] = None, cwd: Optional[str] = None,
-                 interval_s: float = 0.05) -> tuple[subprocess.CompletedProcess, TreeMemory, float, float]:
+                 interval_s: float = 0.05, timeline: Optional[list] = None
+                 ) -> tuple[subprocess.CompletedProcess, TreeMemory, float, float]:
     """Runs ``command`` to completion.
 
     Returns its result (output captured), the tree's memory, wall seconds, and the CPU seconds of the whole
     tree (every descendant is reaped by its parent, so the kernel adds it to this process's children's usage).
+    ``timeline``, if given, receives the sampler's (time, CPU of the live tree) samples.
     """
     cpu_before = children_cpu_seconds()
     started = time.perf_counter()
@@ -136,6 +168,8 @@ def run_measured(command: Sequence[str], env: Optional[dict] = None, cwd: Option
                             text=True)
     with TreeSampler(proc.pid, interval_s) as sampler:
         stdout, stderr = proc.communicate()
+    if timeline is not None:
+        timeline.extend(sampler.timeline)
     seconds = time.perf_counter() - started
     cpu = children_cpu_seconds() - cpu_before
     return subprocess.CompletedProcess(list(command), proc.returncode, stdout, stderr), sampler.result, seconds, cpu

@@ -17,7 +17,7 @@ import dataclasses
 import datetime
 import os
 import time
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from model import datasets
 from model.background import background_examples, typical_class_size
@@ -144,7 +144,7 @@ def main(argv: Optional[Sequence[str]] = None) -> ModelMetadata:
           f'labels {labels}', flush=True)
     train = datasets.load(train_examples, config.sample_rate_hz)
     test = datasets.load(test_examples, config.sample_rate_hz)
-    description = {'data': os.path.abspath(args.data), 'layout': layout, 'split': split}
+    description: dict[str, Any] = {'data': os.path.abspath(args.data), 'layout': layout, 'split': split}
     if args.background_class:
         train, test, labels = with_background(train, test, labels, config)
         description['background_class'] = True

@@ -2,7 +2,7 @@
 
 Top-level labels are stable (Dataflow's ``--update`` maps running state by
 them): ReadNotifications | MatchFiles, Dedupe, Decode, RenderSpectrogram,
-Classify, WriteResults, CollectFailures, WriteErrors.
+Classify, [MarkSpectrogramEvents, only with --spectrogram_events], WriteResults, CollectFailures, WriteErrors.
 """
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ Only local runs are configured here; on Dataflow (or any other runner) Beam deci
 """
 from __future__ import annotations
 
+import logging
 import os
 from typing import Optional
 
@@ -50,6 +51,52 @@ def skip_credential_lookup() -> None:
         auth._Credentials._credentials_init = True
 
 
+# Notifications the local streaming runner takes per Pub/Sub pull, i.e. per bundle. Beam's DirectRunner asks
+# for 10; each bundle then pays the runner's per-bundle costs (DoFn set-up and introspection, a BigQuery
+# insert call, a pull and an acknowledge round trip) for 10 files. Measured on a bulk drain
+# (benchmarks/drain.py, 240 files): see docs/benchmarks.md.
+STREAMING_PULL_MESSAGES = 100
+
+
+class _LargerPulls:
+    """A Pub/Sub subscriber client whose ``pull`` asks for up to ``max_messages`` at a time."""
+
+    def __init__(self, client, max_messages: int):
+        self._client = client
+        self._max_messages = max_messages
+
+    def pull(self, *args, **kwargs):
+        kwargs['max_messages'] = max(self._max_messages, kwargs.get('max_messages') or 0)
+        return self._client.pull(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+
+def larger_streaming_pulls(max_messages: int = STREAMING_PULL_MESSAGES) -> None:
+    """Makes the local streaming runner pull up to ``max_messages`` notifications per bundle (Beam: 10).
+
+    Beam 2.77's ``_PubSubReadEvaluator`` hard-codes ``max_messages=10``; this wraps the subscriber client
+    it gets, in this process only. Nothing else changes: the runner still acknowledges what it pulled on
+    receipt, and every later step (dedupe, inference batching, the sinks) sees the same elements, in
+    bigger bundles. If Beam's internals move, the runner keeps its own pull size (logged).
+    """
+    try:
+        from apache_beam.runners.direct.transform_evaluator import _PubSubReadEvaluator
+        original = _PubSubReadEvaluator.__dict__['_get_subscriber_client'].__func__
+    except (ImportError, KeyError, AttributeError) as e:
+        logging.getLogger(__name__).warning('Pub/Sub pull size left at Beam\'s default: %s', e)
+        return
+    if getattr(original, 'larger_pulls', False):
+        return
+
+    def get_subscriber_client(cls, transform):
+        return _LargerPulls(original(cls, transform), max_messages)
+
+    get_subscriber_client.larger_pulls = True  # type: ignore[attr-defined]
+    _PubSubReadEvaluator._get_subscriber_client = classmethod(get_subscriber_client)  # type: ignore[method-assign,assignment]
+
+
 # Each worker process imports Beam and TensorFlow and loads the model (~5 s of CPU and ~750 MiB each);
 # on this project's benchmark (2 cores) threads beat processes up to roughly 6,000 files.
 PROCESSES_FROM_FILES = 5000
@@ -73,6 +120,7 @@ def configure_runner(options: PipelineOptions, config: PipelineConfig,
     if anonymous:
         skip_credential_lookup()
     if config.streaming:  # pipeline.main.parse has set --streaming
+        larger_streaming_pulls()
         from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
         return BundleBasedDirectRunner()
     direct = options.view_as(DirectOptions)

@@ -99,11 +99,15 @@ section "BigQuery: dataset, results, error and events tables (schema from result
 exists bq --project_id="$PROJECT" show --format=none "$PROJECT:$DATASET" ||
   run bq --project_id="$PROJECT" mk --dataset --location="$REGION" \
     --description="Audio pipeline results" "$PROJECT:$DATASET"
-exists bq --project_id="$PROJECT" show --format=none "$OUTPUT_TABLE" ||
+if exists bq --project_id="$PROJECT" show --format=none "$OUTPUT_TABLE"; then
+  # A results table from before event_count gets it (NULLABLE; the view below selects it).
+  run bq --project_id="$PROJECT" update --schema="$TEMPLATES_DIR/schema/processed.json" "$OUTPUT_TABLE"
+else
   run bq --project_id="$PROJECT" mk --table --schema="$TEMPLATES_DIR/schema/processed.json" \
     --time_partitioning_type=DAY --time_partitioning_field="$RESULTS_PARTITION_FIELD" \
     --clustering_fields="$RESULTS_CLUSTER_FIELDS" \
     --description="One row per processed audio file" "$OUTPUT_TABLE"
+fi
 if exists bq --project_id="$PROJECT" show --format=none "$ERROR_TABLE"; then
   # A table provisioned before a column existed gets it (new columns are NULLABLE; same schema: no change).
   run bq --project_id="$PROJECT" update --schema="$TEMPLATES_DIR/schema/errors.json" "$ERROR_TABLE"

@@ -92,9 +92,11 @@ class CloudStorage:
                                      client_options={'api_endpoint': host})
 
     def bucket(self, name: str):
+        from google.api_core.exceptions import Conflict
+
         try:
             return self.client.create_bucket(name)
-        except Exception:   # already made by an earlier test of the module
+        except Conflict:   # already made by an earlier test of the module
             return self.client.bucket(name)
 
     def upload_dir(self, local_dir: str, gs_dir: str) -> str:

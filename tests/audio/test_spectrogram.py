@@ -62,3 +62,23 @@ def test_pooling_keeps_a_short_event_visible():
 def test_clip_shorter_than_one_fft_frame_renders():
     png = render_png(np.ones(100, np.float32) * 0.1, RATE, 'tiny')
     assert Image.open(io.BytesIO(png)).width > 0
+
+
+def test_event_bands_are_drawn_under_the_time_axis_at_the_plot_time_scale():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from audio.spectrogram import EVENT_STRIP, add_event_bands, plot_columns, render_png
+    from audio.synth import sine_sweep
+
+    png = render_png(sine_sweep(4.0, 16000), 16000, 'x.wav')
+    marked = add_event_bands(png, 4.0, [(1.0, 2.0, 'tone')])
+    with Image.open(io.BytesIO(png)) as before, Image.open(io.BytesIO(marked)) as after:
+        assert after.size == (before.width, before.height + EVENT_STRIP)
+        assert np.array_equal(np.asarray(after)[:before.height], np.asarray(before))   # the plot is untouched
+        strip = np.asarray(after.convert('RGB'))[before.height:]
+    left, width = plot_columns(before.width)
+    coloured = np.flatnonzero((strip[4] != 255).any(axis=1))   # the band's row
+    assert abs(coloured[0] - (left + (width - 1) * 0.25)) <= 1 and abs(coloured[-1] - (left + (width - 1) * 0.5)) <= 1

@@ -33,14 +33,39 @@ def _run(module, *args, tmp_path):
 
 
 def test_throughput_compares_the_three_on_the_same_files(clips, tiny_model_dir, tmp_path):
-    stdout, result = _run('throughput', '--input', clips, '--model', tiny_model_dir, '--repeats', '1',
-                          '--workers', '1', '--original-every', '2', tmp_path=tmp_path)
+    stdout, payload = _run('throughput', '--sets', 'clips5,fsdd', '--clips5', '2', '--input', clips,
+                           '--cache', str(tmp_path / 'cache'), '--model', tiny_model_dir, '--repeats', '1',
+                           '--workers', '1', '--original-every', '2', tmp_path=tmp_path)
+    assert set(payload['sets']) == {'clips5', 'fsdd'}
+    clips5 = payload['sets']['clips5']
+    assert clips5['files'] == 2 and clips5['audio_seconds'] == pytest.approx(10.0, abs=0.01)
+    result = payload['sets']['fsdd']
     assert result['files'] == 6 and result['original_files'] == 3
     assert [r['files'] for r in result['runs']['a']] == [6] and result['runs']['c'][0]['files'] == 6
     assert result['runs']['b'][0]['files'] == 3
+    assert all(r['cores'] > 0 for key in ('a', 'b', 'c', 'c_work') for r in result['runs'][key])
     assert set(result['ratios']) >= {'a/b', 'a/c', 'a/c (work only)'}
     assert 'pyplot figure + savefig' in result['steps_seconds_per_file']['b'][0]
-    assert '(a) pipeline, end to end' in stdout and 'a/b' in stdout
+    assert '(a) pipeline, end to end' in stdout and 'a/b' in stdout and 'cores (CPU/wall)' in stdout
+
+
+def test_steady_state_is_read_from_the_rows_and_the_cpu_timeline(tmp_path):
+    """Rows 10%..90% of the way through, and the tree's CPU over the same span."""
+    from audio.records import AudioInfo, AudioObject, Classification, ProcessedAudio
+    from benchmarks.pipeline_run import steady_state
+    from results import schema, sqlite_store
+
+    table = str(tmp_path / 'r.db')
+    t0 = 1_800_000_000.0
+    rows = [schema.processed_row(ProcessedAudio(AudioObject(uri=f'/x/{i}.wav', name=f'{i}.wav', generation='1'),
+                                                AudioInfo(8000, 1, 0.5), f'/x/{i}.png'),
+                                 Classification('tone', 1.0, (('tone', 1.0),), 'v', 1), t0 + 0.5 * i)
+            for i in range(101)]   # 2 rows a second
+    with sqlite_store.connect(table) as conn:
+        sqlite_store.write_processed(conn, rows)
+    timeline = [(t0 + 0.1 * k, 0.15 * k) for k in range(600)]   # 1.5 cores
+    rate, cores = steady_state(table, timeline)
+    assert rate == pytest.approx(2.0) and cores == pytest.approx(1.5)
 
 
 def test_stages_times_every_stage(clips, tiny_model_dir, tmp_path):
@@ -48,7 +73,10 @@ def test_stages_times_every_stage(clips, tiny_model_dir, tmp_path):
                           tmp_path=tmp_path)
     names = set(result['stages'])
     assert {'read + decode (own rate)', 'spectrogram PNG (STFT, image, encode)', 'row, batched (500 per commit)',
-            'inference, batch of 64 windows (per window)', '5 s clip: spectrogram PNG (target <= 10 ms)'} <= names
+            'inference SavedModel: model call, batch of 64 (per window)',
+            'inference LiteRT through the handler, 5-s files, 63 windows a batch (per window)',
+            'inference SavedModel through the handler, 5-s files, 63 windows a batch (per window)',
+            '5 s clip: spectrogram PNG (target <= 10 ms)'} <= names
     assert all(s['cpu_ms']['median'] >= 0 for s in result['stages'].values())
     assert 'spectrogram PNG' in stdout
 

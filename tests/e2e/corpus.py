@@ -132,6 +132,22 @@ def pipeline_log_tail(stack, chars: int = 4000) -> str:
 WAIT_S = 300
 
 
+def assert_events_match_their_rows(output_table: str, results: list[dict]) -> int:
+    """Each result row's ``event_count`` equals its event rows in ``<output_table>_events`` (same file, generation
+    and processed_at), and there are no others; returns how many event rows there are."""
+    from results.tables import default_events_table
+
+    events = bigquery_store.read_rows(default_events_table(output_table))
+    per_row = collections.Counter((e['audio_file'], e['generation'], e['processed_at']) for e in events)
+    for row in results:
+        assert row['event_count'] is not None, row
+        assert per_row.pop((row['audio_file'], row['generation'], row['processed_at']), 0) == row['event_count'], row
+    assert not per_row, f'event rows without their result row: {per_row}'
+    for event in events:
+        assert 0 <= event['start_seconds'] < event['end_seconds'] and event['label'] in DEMO_LABELS
+    return len(events)
+
+
 def stack_rows(stack) -> Rows:
     """The result and error rows in the stack's BigQuery emulator."""
     return Rows.read(stack.config.output_table, stack.config.error_table)

@@ -14,7 +14,7 @@ import pytest
 
 from stack import streaming
 from stack.uploads import Uploader
-from tests.e2e.corpus import Expected, Rows, broken_files, clip, wav
+from tests.e2e.corpus import Expected, Rows, assert_events_match_their_rows, broken_files, clip, wav
 
 pytestmark = pytest.mark.e2e
 RUN_TIMEOUT_S = 300
@@ -24,7 +24,9 @@ def _replay(stack, model_dir: str, output_table: str, log_path: str) -> None:
     config = stack.config
     argv = [sys.executable, '-m', 'pipeline.main', '--input_pattern', f'gs://{config.upload_bucket}/replay/**',
             '--output_table', output_table, '--spectrogram_location', f'gs://{config.output_bucket}/replay-spectrograms',
-            '--temp_location', f'gs://{config.output_bucket}/tmp', '--model_uri', model_dir]
+            '--temp_location', f'gs://{config.output_bucket}/tmp', '--model_uri', model_dir,
+            # The test model is untrained: a low threshold makes its windows into events, to write some.
+            '--event_min_confidence', '0.05']
     with open(log_path, 'ab') as log:
         done = subprocess.run(argv, env=streaming.pipeline_env(stack), stdout=log, stderr=subprocess.STDOUT,
                               timeout=RUN_TIMEOUT_S)
@@ -58,10 +60,13 @@ def test_batch_replay_from_gcs_writes_each_object_once_and_skips_it_next_time(lo
     assert {r['model_version'] for r in rows.results} == {'tiny-test-1'}
     assert {(r['audio_file'], r['generation']): r['error_type'] for r in rows.errors} == expected.errors
     assert len(rows.errors) == len(expected.errors)
+    events = assert_events_match_their_rows(output_table, rows.results)
+    assert events >= len(rows.results)
 
     # Replaying the same backlog adds nothing; a new object and a new generation are all that is processed.
     _replay(stack, model_on_local_stack, output_table, log)
     assert Rows.read(output_table, error_table).result_keys == rows.result_keys
+    assert assert_events_match_their_rows(output_table, rows.results) == events, 'a replay adds no events'
     new, _ = uploader.write(bucket, 'replay/day2/new.wav', wav(5))
     newer, _ = uploader.write(bucket, 'replay/day1/clip 0.wav', wav(6))
     expected.result(f'gs://{bucket}/{new["name"]}', new['generation'])

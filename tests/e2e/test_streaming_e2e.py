@@ -8,12 +8,15 @@ and rows are read back from the BigQuery emulator.
 """
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from stack import clients, notifications, streaming
 from stack.processes import is_alive
 from stack.uploads import Uploader, publish
-from tests.e2e.corpus import Expected, broken_files, clip, pipeline_log_tail, settle, stack_rows, wait_accounted, wav
+from tests.e2e.corpus import (Expected, assert_events_match_their_rows, broken_files, clip, pipeline_log_tail, settle,
+                              stack_rows, wait_accounted, wav)
 
 pytestmark = pytest.mark.e2e
 GOOD_FILES = 44
@@ -25,7 +28,9 @@ AWKWARD_NAMES = ('clip {i:02d}', '#{i} what?', 'ünïcødé {i}', '-dash {i}', '
 def test_streaming_upload_gives_one_row_per_object_generation(local_stack, model_on_local_stack):
     stack, config = local_stack, local_stack.config
     bucket = config.upload_bucket
-    service = streaming.start_pipeline(stack, model_on_local_stack, ['--max_batch_duration_secs', '1'])
+    # The test model is untrained: a low event threshold makes its windows into events, to stream some.
+    service = streaming.start_pipeline(stack, model_on_local_stack, ['--max_batch_duration_secs', '1',
+                                                                     '--event_min_confidence', '0.05'])
     uploader = Uploader(config.topic_path)
     expected = Expected()
 
@@ -84,6 +89,17 @@ def test_streaming_upload_gives_one_row_per_object_generation(local_stack, model
     gone_messages = [r['message'] for r in rows.errors if r['error_type'] == 'ObjectGone']
     assert all('no longer exists' in m for m in gone_messages), gone_messages
     assert all(r['stage'] == 'read' for r in rows.errors if r['error_type'] == 'ObjectGone')
+
+    # Each result row's events arrive with it (streaming inserts into <table>_events, seconds apart), none twice.
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            assert assert_events_match_their_rows(config.output_table, rows.results) >= len(rows.results)
+            break
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(2)
 
     # Every result row points at a PNG in the storage emulator.
     for row in rows.results:

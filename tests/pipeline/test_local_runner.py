@@ -90,3 +90,35 @@ def test_configured_credentials_are_used_even_against_emulators(monkeypatch, tmp
 def test_dataflow_is_left_to_beam():
     options, config = parse(STREAM + ['--runner', 'DataflowRunner'])
     assert configure_runner(options, config) is None
+
+
+def test_local_streaming_pulls_up_to_a_hundred_notifications_per_bundle():
+    """Beam's local streaming runner asks Pub/Sub for 10 messages a pull; the launcher makes it 100."""
+    from apache_beam.runners.direct.transform_evaluator import _PubSubReadEvaluator
+
+    from pipeline.local_runner import STREAMING_PULL_MESSAGES, _LargerPulls
+
+    class Recording:
+        def __init__(self):
+            self.calls = []
+
+        def pull(self, **kwargs):
+            self.calls.append(kwargs)
+            return 'response'
+
+        def acknowledge(self, **kwargs):
+            return 'acked'
+
+    options, config = parse(STREAM)
+    configure_runner(options, config)
+    configure_runner(options, config)   # twice: wrapped once
+    inner = Recording()
+    client = _LargerPulls(inner, STREAMING_PULL_MESSAGES)
+    assert client.pull(subscription='s', max_messages=10, timeout=30) == 'response'
+    assert inner.calls == [{'subscription': 's', 'max_messages': STREAMING_PULL_MESSAGES, 'timeout': 30}]
+    assert client.acknowledge(subscription='s', ack_ids=['a']) == 'acked'   # everything else passes through
+    # The evaluator gets its subscriber client through the wrapper, and only one wrapper deep.
+    wrapped = _PubSubReadEvaluator.__dict__['_get_subscriber_client'].__func__
+    assert getattr(wrapped, 'larger_pulls', False)
+    inner_functions = [c.cell_contents for c in wrapped.__closure__ if callable(c.cell_contents)]
+    assert inner_functions and not any(getattr(f, 'larger_pulls', False) for f in inner_functions)

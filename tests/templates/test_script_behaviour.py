@@ -60,15 +60,17 @@ def test_provision_twice_changes_nothing_the_second_time(cloud):
     assert len([c for c in calls if 'add-iam-policy-binding' in c]) == 14  # 1 publisher, 10 worker, 3 build
 
 
-def test_provision_of_a_provisioned_project_adds_new_error_columns_and_keeps_the_view_current(cloud):
+def test_provision_of_a_provisioned_project_adds_new_columns_and_keeps_the_view_current(cloud):
     from results import schema
     from tests.templates.script_runner import TEMPLATES
 
     result, calls = cloud('provision.sh', state='provisioned', notifications=OUR_NOTIFICATION)
     assert result.returncode == 0, result.stderr
     updates = find(calls, 'bq', f'--project_id={PROJECT}', 'update')
+    # New NULLABLE columns: the error table's retryable/attempts, the results table's event_count.
     assert [(u[-1], flag_value(u, '--schema')) for u in updates if flag_value(u, '--schema')] == \
-        [(f'{PROJECT}:audio_pipeline.results_errors', str(TEMPLATES / 'schema' / 'errors.json'))]
+        [(f'{PROJECT}:audio_pipeline.results', str(TEMPLATES / 'schema' / 'processed.json')),
+         (f'{PROJECT}:audio_pipeline.results_errors', str(TEMPLATES / 'schema' / 'errors.json'))]
     (view,) = [u for u in updates if flag_value(u, '--view')]
     assert view[-1] == f'{PROJECT}:audio_pipeline.results' + schema.LATEST_VIEW_SUFFIX
     assert 'QUALIFY ROW_NUMBER()' in flag_value(view, '--view')

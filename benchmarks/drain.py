@@ -1,0 +1,114 @@
+"""Streaming bulk drain on the local stack: a backlog of notifications at once, how fast the rows arrive.
+
+    python -m benchmarks.drain [--files 240] [--duplicates 0.3] [--seconds 2] [-- PIPELINE OPTIONS]
+
+Starts its own emulator stack and the streaming pipeline (as ``make run-streaming``), processes one warm-up
+file (start-up is reported apart), then uploads ``--files`` clips and publishes their OBJECT_FINALIZE
+notifications all at once, a ``--duplicates`` fraction of them twice (Pub/Sub delivers at least once).
+Drain rate: files / (last row visible in the BigQuery emulator - first publish). Exactly once: every file
+must get exactly one row, none twice (counted in the tables), or the run exits 1.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from benchmarks.latency import Arrivals, make_clip
+from stack import streaming
+from stack.config import StackConfig
+from stack.emulators import LocalStack
+from stack.uploads import Uploader
+
+
+def measure(stack: LocalStack, args) -> dict:
+    bucket = stack.config.upload_bucket
+    uploader = Uploader(stack.config.topic_path)
+    objects = [uploader.write(bucket, f'drain/clip {i:04d}.wav', make_clip(i, args.seconds))[0]
+               for i in range(args.files + 1)]
+    keys = [(f'gs://{bucket}/{o["name"]}', o['generation']) for o in objects]
+    rng = np.random.default_rng(0)
+    twice = set(rng.choice(np.arange(1, len(objects)), int(args.duplicates * args.files), replace=False).tolist())
+    began = time.monotonic()
+    streaming.start_pipeline(stack, args.model_uri, args.pipeline_args)
+    with Arrivals(stack, args.poll) as arrivals:
+        uploader.announce(objects[0])
+        if not arrivals.wait_for(keys[:1], args.startup_timeout):
+            raise SystemExit(f'warm-up row did not arrive; see {stack.services["pipeline"].log}')
+        startup = time.monotonic() - began
+        cpu_before = _tree_cpu(stack)
+        services_before = _services_cpu(stack)
+        start = time.monotonic()
+        for i, resource in enumerate(objects[1:], start=1):
+            uploader.announce(resource)
+            if i in twice:
+                uploader.announce(resource)
+        publish_seconds = time.monotonic() - start
+        drained = arrivals.wait_for(keys[1:], args.drain_timeout)
+        last = max(arrivals.seen.get(k, time.monotonic()) for k in keys[1:])
+        cpu_used = _tree_cpu(stack) - cpu_before
+        services = {name: round(cpu - services_before.get(name, 0.0), 1) for name, cpu in _services_cpu(stack).items()}
+        time.sleep(3 * args.poll + 2)   # would a duplicate row still turn up?
+        rows_total = arrivals.rows_total
+    ended_cleanly = streaming.stop_pipeline(stack)
+    seconds = last - start
+    return {
+        'files': args.files, 'notifications': args.files + len(twice), 'duplicated': len(twice),
+        'clip_seconds': args.seconds, 'pipeline_args': args.pipeline_args,
+        'startup_to_first_row_s': round(startup, 1), 'publish_seconds': round(publish_seconds, 1),
+        'all_rows_arrived': drained, 'drain_seconds': round(seconds, 2),
+        'files_per_second': round(args.files / seconds, 2), 'pipeline_cpu_seconds': round(cpu_used, 1),
+        'pipeline_cores': round(cpu_used / seconds, 2),
+        'cpu_seconds_by_service': services,   # the emulators share the machine with the pipeline
+        'rows_in_tables_incl_warmup': rows_total, 'expected_rows_incl_warmup': args.files + 1,
+        'pipeline_stopped_on_sigterm': ended_cleanly, 'cpus': os.cpu_count(),
+        'load_average_1m_at_end': round(os.getloadavg()[0], 1),
+    }
+
+
+def _tree_cpu(stack: LocalStack, name: str = streaming.PIPELINE) -> float:
+    from benchmarks.treemem import _cpu_seconds, tree_pids
+
+    return sum(_cpu_seconds(pid) for pid in tree_pids(stack.services[name].pid))
+
+
+def _services_cpu(stack: LocalStack) -> dict[str, float]:
+    return {name: _tree_cpu(stack, name) for name in stack.services}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--files', type=int, default=240)
+    parser.add_argument('--duplicates', type=float, default=0.3, help='fraction of notifications published twice')
+    parser.add_argument('--seconds', type=float, default=2.0, help='length of each audio clip')
+    parser.add_argument('--poll', type=float, default=0.5, help='seconds between BigQuery polls')
+    parser.add_argument('--model_uri', default=None, help='default: the pipeline\'s (the demo model)')
+    parser.add_argument('--startup_timeout', type=float, default=180.0)
+    parser.add_argument('--drain_timeout', type=float, default=600.0)
+    parser.add_argument('--out', help='also write the figures as JSON here')
+    parser.add_argument('pipeline_args', nargs=argparse.REMAINDER, help='more pipeline options, after --')
+    args = parser.parse_args(argv)
+    args.pipeline_args = [a for a in args.pipeline_args if a != '--']
+    state_dir = tempfile.mkdtemp(prefix='drain-stack-')
+    stack = LocalStack(state_dir, StackConfig().with_free_ports())
+    stack.start()
+    try:
+        with stack.activated():
+            result = measure(stack, args)
+    finally:
+        stack.stop()
+    print(json.dumps(result, indent=2))
+    if args.out:
+        with open(args.out, 'w') as f:
+            json.dump(result, f, indent=2)
+    exactly_once = result['rows_in_tables_incl_warmup'] == result['expected_rows_incl_warmup']
+    return 0 if result['all_rows_arrived'] and exactly_once else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
