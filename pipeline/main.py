@@ -1,6 +1,7 @@
 """Entry point: ``python -m pipeline.main [options]`` (also the Flex Template's FLEX_TEMPLATE_PYTHON_PY_FILE).
 
 Batch replay:  --input_pattern 'DIR/**' --output_table results.db --spectrogram_location images/
+Watch mode:    --input_pattern 'DIR/**' --watch --output_table results.db --spectrogram_location images/
 Streaming:     --input_subscription projects/P/subscriptions/S --output_table P:D.T
                --spectrogram_location gs://B/spectrograms --runner DataflowRunner ...
 """
@@ -167,6 +168,9 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         print(f'error: {e}', file=sys.stderr)
         return 2
     quiet_startup(config.verbose)
+    if config.watch:
+        from pipeline.watch import run_watch
+        return run_watch(options, config)
     expected = None
     if config.input_pattern and not config.input_pattern.startswith('gs://'):
         from transforms.sources import count_local_matches
