@@ -54,8 +54,14 @@ def ready(now: dict[str, Listed], before: dict[str, Listed], settle_seconds: flo
 
 
 def done_keys(config: PipelineConfig) -> set[tuple[str, str]]:
-    """Every (audio_file, generation) with a result or an error row: those files are done."""
-    return tables.existing_keys(config.output_table, config.error_table)
+    """Every (audio_file, generation) with a result or a permanent error row: those files are done.
+
+    A file whose only rows are retryable errors is tried again, as a batch replay would (docs/reliability.md).
+    """
+    from pipeline.graph import done_states
+
+    done = done_states(config)
+    return {key for key, state in tables.key_states(config.output_table, config.error_table).items() if state in done}
 
 
 class _DoneKeys:
