@@ -14,8 +14,9 @@ of matching again).
   interval) - a file still being copied waits. A Cloud Storage object is
   whole once it is listed.
 * **Crash-safe by construction**: the only state is the results themselves. A
-  file is done when its ``(audio_file, generation)`` has a result or an error
-  row; after ``kill -9`` a restart lists again and runs what has no row, and the
+  file is done when its ``(audio_file, generation)`` has a result or a permanent
+  error row (one with only retryable errors is tried again, as a replay would);
+  after ``kill -9`` a restart lists again and runs what has no row, and the
   batch run's own ``Dedupe`` re-reads the rows first, so nothing is written
   twice (SQLite's primary key would refuse it anyway).
 * Removing a file's error row (the dashboard's "retry" action) makes it pending
