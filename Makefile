@@ -88,17 +88,22 @@ template-metadata: | $(STAMP) ## Regenerate templates/metadata.json and template
 shellcheck: | $(STAMP) ## Lint the deploy scripts (templates/*.sh)
 	$(VENV)/bin/shellcheck --external-sources templates/*.sh
 
-# The dashboard (app/): serve it, and what its browser tests need.
+# The dashboard (app/): the whole local loop, and what its browser tests need.
 .PHONY: ui ui-stack browser dashboard-screenshot
 UI_PORT ?= 8501
-UI_ARGS ?= --results $(DEMO_OUTPUT)/results.db --input $(DEMO_INPUT)
+UI_RESULTS ?= $(DEMO_OUTPUT)/results.db
+UI_INPUT ?= $(DEMO_INPUT)
+# Appended last, so they override (argparse keeps the last value): UI_ARGS="--results X" keeps --input.
+UI_ARGS ?=
+# UI_WATCH= serves the page alone, with no pipeline beside it (e.g. over BigQuery results).
+UI_WATCH ?= --watch
 CHROMIUM := /usr/bin/chromium
 
-ui: $(STAMP) ## Serve the results dashboard on http://127.0.0.1:8501 (UI_ARGS=... for other results or input)
-	$(PY) -m app.serve --port $(UI_PORT) $(UI_ARGS)
+ui: $(DEMO_MODEL)/metadata.json $(DEMO_INPUT) ## Dashboard on http://127.0.0.1:UI_PORT (8501) + a watch-mode pipeline over its upload folder; Ctrl-C stops both
+	$(PY) -m app.serve $(UI_WATCH) --port $(UI_PORT) --results $(UI_RESULTS) --input $(UI_INPUT) $(UI_ARGS)
 
-ui-stack: $(STAMP) ## Serve the dashboard over the running local stack (python -m stack start first)
-	$(PY) -m app.serve --stack --port $(UI_PORT)
+ui-stack: $(DEMO_MODEL)/metadata.json stack ## The same through the emulators: stack (started if needed) + its streaming pipeline + dashboard
+	$(PY) -m app.serve --stack $(UI_WATCH) --port $(UI_PORT) --model_uri $(DEMO_MODEL) $(UI_ARGS)
 
 browser: ## Install Debian's chromium + chromium-driver if missing (the dashboard's browser tests)
 	@test -x $(CHROMIUM) && test -x /usr/bin/chromedriver || { \

@@ -57,7 +57,13 @@ class SqliteBackend:
         except sqlite3.OperationalError as e:
             if 'no such table' in str(e):
                 raise ResultsUnavailable(f'{self.path} has no results tables yet ({e}).') from e
+            if 'no such column' in str(e):
+                raise ResultsUnavailable(f'{self.path} was written by an older pipeline ({e}); the next pipeline '
+                                         'run brings its tables up to date.') from e
             raise
+        except sqlite3.DatabaseError as e:  # a file that is not SQLite, or a damaged one
+            raise ResultsUnavailable(f'{self.path} cannot be read as a SQLite database ({e}); --results takes '
+                                     f'{WHAT_RESULTS_ARE}.') from e
         finally:
             conn.close()
 
@@ -133,8 +139,35 @@ def _bigquery_param(name: str, value: Any) -> bigquery.ScalarQueryParameter:
     return bigquery.ScalarQueryParameter(name, kind, value)
 
 
+SQLITE_HEADER = b'SQLite format 3\x00'
+WHAT_RESULTS_ARE = ('a SQLite file written by the pipeline (its --output_table ending in .db) or a BigQuery table '
+                    'PROJECT:DATASET.TABLE')
+
+
+def sqlite_problem(path: str) -> str:
+    """Why an existing file cannot be the results database, or '' if it looks like one."""
+    try:
+        with open(path, 'rb') as f:
+            head = f.read(len(SQLITE_HEADER))
+    except OSError as e:
+        return f'{path} cannot be read ({e.strerror})'
+    if head and head != SQLITE_HEADER:
+        return f'{path} is not a SQLite database; --results takes {WHAT_RESULTS_ARE}.'
+    return ''
+
+
 def open_backend(results: str, error_table: str | None = None) -> Backend:
-    """A SQLite path (``*.db``) or a BigQuery table, as the pipeline's ``--output_table`` names them."""
-    if is_sqlite_path(results):
+    """A SQLite file (``*.db``, or any existing SQLite file) or a BigQuery table, as the pipeline's
+    ``--output_table`` names them. Anything else raises ResultsUnavailable with what to give instead."""
+    if is_sqlite_path(results) or os.path.isfile(results):
+        problem = sqlite_problem(results) if os.path.exists(results) else ''
+        if problem:
+            raise ResultsUnavailable(problem)
         return SqliteBackend(results)
-    return BigQueryBackend(results, error_table)
+    if os.sep in results or not is_bigquery_table(results):
+        raise ResultsUnavailable(f'{results!r} is neither an existing file nor a BigQuery table; --results takes '
+                                 f'{WHAT_RESULTS_ARE}.')
+    try:
+        return BigQueryBackend(results, error_table)
+    except ValueError as e:
+        raise ResultsUnavailable(f'{e}; --results takes {WHAT_RESULTS_ARE}.') from e

@@ -28,7 +28,8 @@ def label_chart(label_counts: list[dict[str, Any]]) -> alt.Chart:
     frame = pd.DataFrame(label_counts or [], columns=['label', 'files'])
     frame['label'] = frame['label'].fillna('(none)')
     return alt.Chart(frame, title='Files per label').mark_bar(color='#4c78a8').encode(
-        x=alt.X('files:Q', title='files'),
+        # Counts are whole: no 0.5 ticks when there are only a few files.
+        x=alt.X('files:Q', title='files', axis=alt.Axis(tickMinStep=1, format='d')),
         y=alt.Y('label:N', sort='-x', title=None),
         tooltip=['label', 'files'],
     ).properties(height=alt.Step(BAR_STEP))

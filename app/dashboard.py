@@ -1,32 +1,49 @@
 """The results dashboard page (Streamlit). Start it with ``python -m app.serve`` or ``make ui``.
 
-Sidebar: filters, auto-refresh, upload. Main: overview figures and charts,
-one page of files, the inspected file (spectrogram, audio, scores, metadata)
-and recent errors. Everything below the title re-runs on its own every
-``refresh`` seconds (a Streamlit fragment), so a streaming run's new rows
-appear without touching the page.
+Sidebar: filters (kept in the URL, with a clear button), auto-refresh, upload.
+Main: uploads still pending, overview figures and charts, one page of files (click
+a row to open it; CSV export of everything the filters match), the opened file
+(spectrogram, audio, scores, metadata; previous/next), and recent errors (select
+rows to read their whole message or retry them). Everything below the title
+re-runs on its own every ``refresh`` seconds (a Streamlit fragment), so a running
+pipeline's new rows appear without touching the page.
+
+Every name and message that comes from a file is shown as text, never as Markdown.
 """
 from __future__ import annotations
 
 import datetime as dt
+import io
+import re
 import sys
+from typing import Any, Optional
 
 import pandas as pd
 import streamlit as st
 
-from app import charts
+from app import charts, urlstate
 from app.backends import ResultsUnavailable
-from app.data import DashboardData, Summary, open_data
-from app.media import MAX_AUDIO_BYTES, MAX_IMAGE_BYTES, MediaUnavailable, audio_mime_type, read_media
+from app.data import DashboardData, Page, Summary, open_data
+from app.media import (MAX_AUDIO_BYTES, MAX_IMAGE_BYTES, MediaUnavailable, playable_audio, read_media)
+from app.pending import pending_uploads
 from app.queries import Filters
+from app.retry import requeue
 from app.settings import REFRESH_CHOICES, Settings, parse
 from app.timeline import show_timeline
-from app.upload import MB, save_upload
+from app.upload import MB, UPLOAD_TYPES, save_upload
 
 TIME_RANGES = {'All time': None, 'Last hour': dt.timedelta(hours=1), 'Last 24 hours': dt.timedelta(days=1),
                'Last 7 days': dt.timedelta(days=7), 'Between dates': 'dates'}
 PAGE_SIZES = (10, 20, 50, 100)
 RECENT_ERRORS = 20
+PENDING_SHOWN = 20
+FILTER_KEYS = ('labels', 'confidence', 'time_range', 'dates', 'name', 'event_label')
+_MARKDOWN = re.compile(r'([\\`*_{}\[\]()#+\-.!|~<>$:])')
+
+
+def text(value: Any) -> str:
+    """A file name or message made safe for Streamlit's Markdown: shown as typed, never as formatting."""
+    return _MARKDOWN.sub(r'\\\1', str(value))
 
 
 @st.cache_resource(show_spinner=False)
@@ -34,15 +51,15 @@ def _data(results: str, error_table: str | None) -> DashboardData:
     return open_data(results, error_table)
 
 
-# Cached so an auto-refresh does not fetch the inspected file again; few audio entries, as each may be 64 MB.
+# Cached so an auto-refresh does not fetch the opened file again; few audio entries, as each may be 64 MB.
 @st.cache_data(max_entries=64, ttl=600, show_spinner=False)
 def _image(uri: str) -> bytes:
     return read_media(uri, MAX_IMAGE_BYTES)
 
 
 @st.cache_data(max_entries=4, ttl=600, show_spinner=False)
-def _audio(uri: str, generation: str) -> bytes:  # the generation keys the cache: a file replaced is read again
-    return read_media(uri, MAX_AUDIO_BYTES)
+def _audio(uri: str, generation: str) -> tuple[bytes, str, str]:  # the generation keys the cache
+    return playable_audio(uri, read_media(uri, MAX_AUDIO_BYTES))
 
 
 def when(value: dt.datetime | None) -> str:
@@ -52,6 +69,8 @@ def when(value: dt.datetime | None) -> str:
 def seconds(value: float | None) -> str:
     if value is None:
         return '–'
+    if value < 1:
+        return f'{value * 1000:.0f} ms'  # a sub-second clip is not "0.0 s" (its player shows 0:00)
     return f'{value:.1f} s' if value < 120 else f'{value / 60:.1f} min'
 
 
@@ -60,32 +79,109 @@ def short_name(uri: str) -> str:
     return '/'.join(uri.rstrip('/').split('/')[-2:]) or uri
 
 
-def filter_controls(data: DashboardData) -> Filters:
+# ---- URL <-> widgets -------------------------------------------------------------------------------------------
+
+def load_url_state(settings: Settings) -> None:
+    """Once per browser session: the URL's view becomes the widgets' starting values."""
+    if st.session_state.get('url_loaded'):
+        return
+    st.session_state['url_loaded'] = True
+    view = urlstate.from_params({k: st.query_params.get_all(k) for k in st.query_params.keys()})
+    st.session_state['labels'] = list(view.labels)
+    st.session_state['confidence'] = view.confidence
+    st.session_state['time_range'] = view.time_range
+    if view.dates:
+        st.session_state['dates'] = view.dates
+    st.session_state['name'] = view.name
+    st.session_state['event_label'] = view.event_label or 'Any'
+    st.session_state['page'] = view.page
+    if view.page_size:
+        st.session_state['page_size'] = view.page_size
+    if view.inspect:
+        st.session_state['inspect'] = view.inspect
+    st.session_state['refresh'] = view.refresh if view.refresh in REFRESH_CHOICES else settings.refresh_seconds
+    st.session_state['filter_choices'] = _filter_choices()  # the URL's page is not reset by "new filters"
+
+
+def save_url_state(settings: Settings) -> None:
+    dates = st.session_state.get('dates')
+    view = urlstate.ViewState(
+        labels=tuple(st.session_state.get('labels') or ()),
+        confidence=tuple(st.session_state.get('confidence') or (0.0, 1.0)),
+        time_range=st.session_state.get('time_range') or 'All time',
+        dates=tuple(dates) if dates and len(dates) == 2 else None,
+        name=st.session_state.get('name') or '', page=int(st.session_state.get('page') or 1),
+        event_label='' if st.session_state.get('event_label') in (None, 'Any') else st.session_state['event_label'],
+        page_size=st.session_state.get('page_size'), inspect=st.session_state.get('inspect'),
+        refresh=st.session_state.get('refresh'))
+    wanted = urlstate.to_params(view, settings.page_size, settings.refresh_seconds)
+    current = {k: st.query_params.get_all(k) for k in st.query_params.keys()}
+    if {k: v if isinstance(v, list) else [v] for k, v in wanted.items()} != current:
+        st.query_params.from_dict(wanted)
+
+
+def _filter_choices() -> tuple[str, ...]:
+    return tuple(str(st.session_state.get(k)) for k in FILTER_KEYS)
+
+
+def clear_filters() -> None:
+    st.session_state['labels'] = []
+    st.session_state['confidence'] = (0.0, 1.0)
+    st.session_state['time_range'] = 'All time'
+    st.session_state['name'] = ''
+    st.session_state['event_label'] = 'Any'
+    st.session_state.pop('dates', None)
+    st.session_state['page'] = 1
+
+
+# ---- sidebar ---------------------------------------------------------------------------------------------------
+
+def filter_controls(data: Optional[DashboardData]) -> Filters:
+    """Always drawn, with or without results yet: the label choices fill in when results appear."""
     st.sidebar.header('Filters')
-    labels = st.sidebar.multiselect('Label', data.labels(), key='labels', placeholder='All labels')
-    low, high = st.sidebar.slider('Confidence', 0.0, 1.0, (0.0, 1.0), step=0.01, key='confidence')
+    try:
+        labels = data.labels() if data else []
+    except ResultsUnavailable:
+        labels = []
+    st.session_state['sidebar_labels'] = labels
+    # A label from a link that these results do not have is dropped, not an error.
+    st.session_state['labels'] = [x for x in st.session_state.get('labels', []) if x in labels]
+    chosen = st.sidebar.multiselect('Label', labels, key='labels', placeholder='All labels')
+    low, high = st.sidebar.slider('Confidence', 0.0, 1.0, step=0.01, key='confidence')
     range_name = st.sidebar.selectbox('Time range (processed at)', list(TIME_RANGES), key='time_range')
     since = until = None
     now = dt.datetime.now(dt.timezone.utc)
     if TIME_RANGES[range_name] == 'dates':
         today = now.date()
-        chosen = st.sidebar.date_input('From / to (UTC dates)', (today - dt.timedelta(days=6), today), key='dates')
-        if len(chosen) == 2:  # while the second date is being picked, keep the range open
-            since = dt.datetime.combine(chosen[0], dt.time(), dt.timezone.utc)
-            until = dt.datetime.combine(chosen[1] + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
+        if 'dates' not in st.session_state:
+            st.session_state['dates'] = (today - dt.timedelta(days=6), today)
+        chosen_dates = st.sidebar.date_input('From / to (UTC dates)', key='dates')
+        if len(chosen_dates) == 2:  # while the second date is being picked, keep the range open
+            since = dt.datetime.combine(chosen_dates[0], dt.time(), dt.timezone.utc)
+            until = dt.datetime.combine(chosen_dates[1] + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
     elif TIME_RANGES[range_name] is not None:
         since = now - TIME_RANGES[range_name]
     name = st.sidebar.text_input('Name contains', key='name', placeholder='part of the file name or path')
-    event_label = st.sidebar.selectbox('Has an event of label', ['Any'] + data.event_labels(), key='event_label',
+    try:
+        event_labels = data.event_labels() if data else []
+    except ResultsUnavailable:
+        event_labels = []
+    if st.session_state.get('event_label') not in ['Any'] + event_labels:
+        st.session_state['event_label'] = 'Any'
+    event_label = st.sidebar.selectbox('Has an event of label', ['Any'] + event_labels, key='event_label',
                                        help='Only files in which this label was heard somewhere (events).')
-    return Filters(labels=tuple(labels), min_confidence=low, max_confidence=high, since=since, until=until,
-                   name=name, event_label='' if event_label == 'Any' else event_label)
+    filters = Filters(labels=tuple(chosen), min_confidence=low, max_confidence=high, since=since, until=until,
+                      name=name, event_label='' if event_label == 'Any' else event_label)
+    active = filters != Filters() or range_name != 'All time'
+    st.sidebar.button('Clear filters', on_click=clear_filters, disabled=not active, key='clear_filters',
+                      help='Back to every file (the URL keeps the filters: reload or share it to see the same view)')
+    return filters
 
 
-def refresh_control(settings: Settings) -> int:
-    return st.sidebar.selectbox('Auto-refresh', REFRESH_CHOICES, index=REFRESH_CHOICES.index(settings.refresh_seconds),
+def refresh_control() -> int:
+    return st.sidebar.selectbox('Auto-refresh', REFRESH_CHOICES,
                                 format_func=lambda s: 'Off' if s == 0 else f'Every {s} s', key='refresh',
-                                help='Re-read the results while a streaming run is adding rows.')
+                                help='Re-read the results while a pipeline is adding rows.')
 
 
 def upload_panel(settings: Settings) -> None:
@@ -93,9 +189,12 @@ def upload_panel(settings: Settings) -> None:
     if not settings.input_location:
         st.sidebar.caption('Upload is off: start the dashboard with `--input FOLDER` or `--input gs://BUCKET/PREFIX`.')
         return
-    st.sidebar.caption(f'Files go to the pipeline\'s input, `{settings.input_location}`. '
-                       f'Audio files only, up to {settings.max_upload_mb} MB each.')
-    files = st.sidebar.file_uploader('Audio files', accept_multiple_files=True, key='uploads',
+    processed_by = ('A pipeline runs beside this page: each upload becomes a row within seconds.'
+                    if settings.pipeline_running else
+                    'Processed when a pipeline runs over this input (`make ui` runs one beside the page).')
+    st.sidebar.caption(f'Files go to the pipeline\'s input, `{settings.input_location}`. Audio files only, up to '
+                       f'{settings.max_upload_mb} MB each. {processed_by}')
+    files = st.sidebar.file_uploader('Audio files', accept_multiple_files=True, key='uploads', type=UPLOAD_TYPES,
                                      max_upload_size=settings.max_upload_mb)
     # A dropped file stays in the widget across reruns; store each one once and keep its outcome.
     outcomes = st.session_state.setdefault('upload_outcomes', {})
@@ -104,15 +203,49 @@ def upload_panel(settings: Settings) -> None:
             outcomes[file.file_id] = save_upload(settings.input_location, file.name, file.getvalue(),
                                                  settings.max_upload_mb * MB, settings.notify_topic)
         outcome = outcomes[file.file_id]
-        (st.sidebar.success if outcome.ok else st.sidebar.error)(outcome.message)
+        (st.sidebar.success if outcome.ok else st.sidebar.error)(text(outcome.message))
+
+
+# ---- main area -------------------------------------------------------------------------------------------------
+
+def pending_section(data: DashboardData, settings: Settings) -> None:
+    """Uploads (files in the input) that have no row yet: the person sees their file is on its way."""
+    if not settings.input_location:
+        return
+    try:
+        pending = pending_uploads(data, settings.input_location)
+    except Exception as e:  # listing a bucket can fail (no access, outage); the rest of the page still works
+        st.caption(f'Pending uploads not shown: {text(type(e).__name__)}: {text(e)}')
+        return
+    if not pending.files:
+        return
+    count = len(pending.files)
+    who = ('the pipeline beside this page picks them up within seconds' if settings.pipeline_running else
+           'no pipeline was started with this page: run `make run`, or `make ui` for the whole loop')
+    with st.container(border=True, key='pending'):
+        files = f'{count} file{"s" if count != 1 else ""}'
+        st.markdown(f':material/hourglass_top: **{files} waiting for the pipeline** ({who})')
+        now = dt.datetime.now(dt.timezone.utc).timestamp()
+        st.dataframe(pd.DataFrame({
+            'File': [short_name(f.path) for f in pending.files[:PENDING_SHOWN]],
+            'Size': [f'{f.size / 1024:,.0f} KB' if f.size >= 1024 else f'{f.size} B'
+                     for f in pending.files[:PENDING_SHOWN]],
+            'Waiting': [seconds(max(0.0, now - f.modified)) for f in pending.files[:PENDING_SHOWN]],
+        }), hide_index=True, key='pending_table')
 
 
 def overview(data: DashboardData, filters: Filters, summary: Summary) -> None:
     cols = st.columns(5)
     cols[0].metric('Processed', f'{summary.files:,}')
-    cols[1].metric('Failed', f'{summary.failed:,}')
+    only = filters.results_only
+    cols[1].metric('Failed', f'{summary.failed:,}',
+                   help='Errors have no label, confidence or events: under those filters this counts the failures '
+                        'of the time range and name.' if only else None)
     rate = summary.failure_rate
-    cols[2].metric('Failure rate', '–' if rate is None else f'{rate:.1%}')
+    cols[2].metric('Failure rate', '–' if rate is None else f'{rate:.1%}',
+                   help=(f'{summary.failed:,} failed of {summary.files_all + summary.failed:,} files in this time '
+                         'range and name (label and confidence do not apply to failures).') if only else
+                   'Failed / (processed + failed).')
     cols[3].metric('Mean latency', seconds(summary.mean_latency_seconds),
                    help='Upload (object finalized) to result row. Max: ' + seconds(summary.max_latency_seconds))
     last = summary.last_processed_at
@@ -131,101 +264,211 @@ def overview(data: DashboardData, filters: Filters, summary: Summary) -> None:
         right.caption('No latency to show: these rows carry no upload (event) time.')
 
 
-def files_section(data: DashboardData, filters: Filters, summary: Summary, default_page_size: int) -> None:
-    st.subheader('Files')
+def _csv(data: DashboardData, filters: Filters) -> bytes:
+    rows = data.export_rows(filters)
+    frame = pd.DataFrame(rows)
+    for column in ('processed_at', 'event_time'):
+        if column in frame:
+            frame[column] = frame[column].map(lambda v: v.isoformat() if v is not None else '')
+    out = io.StringIO()
+    frame.to_csv(out, index=False)
+    return out.getvalue().encode('utf-8')
+
+
+def _open(key: tuple[str, str], page: Optional[int] = None) -> None:
+    st.session_state['inspect'] = key
+    if page is not None:
+        st.session_state['page'] = page
+
+
+def _selected_row(table_key: str, keys: list[tuple[str, str]]) -> None:
+    """A click on a row opens it (clicking the ticked row again clears its box but keeps the file open)."""
+    rows = st.session_state[table_key].selection.rows
+    if rows and rows[0] < len(keys):
+        _open(keys[rows[0]])
+
+
+def files_section(data: DashboardData, filters: Filters, summary: Summary, default_page_size: int) -> Optional[Page]:
+    head, download = st.columns([4, 1])
+    head.subheader('Files')
     if not summary.files:
         st.info('No processed files match the filters.')
-        return
+        return None
+    download.download_button('Download CSV', data=lambda: _csv(data, filters), file_name='audio-results.csv',
+                             mime='text/csv', key='csv', icon=':material/download:',
+                             help=f'Every file matching the filters ({summary.files:,} rows), as CSV.')
     size = st.session_state.get('page_size', default_page_size)
     pages = max(1, -(-summary.files // size))
     st.session_state['page'] = min(max(1, st.session_state.get('page', 1)), pages)
     nav = st.columns([1, 1, 4])
     number = nav[0].number_input(f'Page (of {pages:,})', min_value=1, max_value=pages, step=1, key='page')
-    sizes = sorted(set(PAGE_SIZES) | {default_page_size})
+    sizes = sorted(set(PAGE_SIZES) | {default_page_size, size})
     nav[1].selectbox('Per page', sizes, index=sizes.index(size), key='page_size')
     page = data.page(filters, number, size, summary.files)
     first = (page.number - 1) * size + 1
-    nav[2].caption(f'Files {first:,}–{first + len(page.rows) - 1:,} of {summary.files:,}, newest first')
+    nav[2].caption(f'Files {first:,}–{first + len(page.rows) - 1:,} of {summary.files:,}, newest first. '
+                   'Click a row to open the file.')
 
+    keys = [(r['audio_file'], r['generation']) for r in page.rows]
+    if st.session_state.get('inspect') is None and keys:
+        st.session_state['inspect'] = keys[0]
     table = pd.DataFrame({
         'Processed (UTC)': [when(r['processed_at']) for r in page.rows],
         'File': [short_name(r['audio_file']) for r in page.rows],
         'Label': [r['label'] for r in page.rows],
-        'Confidence': [f'{r["confidence"]:.2f}' if r['confidence'] is not None else '–' for r in page.rows],
+        'Confidence': [r['confidence'] for r in page.rows],
         'Duration': [seconds(r['duration_seconds']) for r in page.rows],
         'Events': ['–' if r.get('event_count') is None else str(r['event_count']) for r in page.rows],
         'Model': [r['model_version'] for r in page.rows],
     })
-    st.table(table, hide_index=True, alt='Processed files on this page')
+    opened = st.session_state.get('inspect')
+    selected = [keys.index(opened)] if opened in keys else []
+    # Keyed by the rows shown, not by the selection: a grid re-keyed on every click would report its new
+    # selection back in a second run, and a click made meanwhile could be lost. The box marks the row clicked.
+    table_key = f'files_{abs(hash(tuple(keys)))}'
+    st.container(key='files_table').dataframe(
+        table, hide_index=True, key=table_key, on_select=lambda: _selected_row(table_key, keys),
+        selection_mode='single-row', selection_default={'selection': {'rows': selected, 'columns': []}},
+        column_config={'Confidence': st.column_config.NumberColumn(format='%.2f'),
+                       'File': st.column_config.TextColumn(width='large')},
+        alt='Processed files on this page')
+    return page
 
+
+def _neighbours(data: DashboardData, filters: Filters, page: Page, summary: Summary,
+                opened: tuple[str, str]) -> tuple[Optional[tuple], Optional[tuple]]:
+    """(previous, next) as ((audio_file, generation), page number), along the list's order across pages."""
     keys = [(r['audio_file'], r['generation']) for r in page.rows]
-    labels = {(r['audio_file'], r['generation']): f'{short_name(r["audio_file"])} · {r["label"]} · '
-              f'{when(r["processed_at"])}' for r in page.rows}
-    chosen = st.selectbox('Inspect a file on this page', keys, format_func=labels.get, key='inspect')
-    if chosen:
-        file_detail(data, *chosen)
+    if opened not in keys:
+        return None, ((keys[0], page.number) if keys else None)
+    i = keys.index(opened)
+    before = (keys[i - 1], page.number) if i > 0 else None
+    after = (keys[i + 1], page.number) if i + 1 < len(keys) else None
+    if before is None and page.number > 1:
+        rows = data.page(filters, page.number - 1, page.size, summary.files).rows
+        before = ((rows[-1]['audio_file'], rows[-1]['generation']), page.number - 1) if rows else None
+    if after is None and page.number < page.count:
+        rows = data.page(filters, page.number + 1, page.size, summary.files).rows
+        after = ((rows[0]['audio_file'], rows[0]['generation']), page.number + 1) if rows else None
+    return before, after
 
 
-def file_detail(data: DashboardData, audio_file: str, generation: str) -> None:
-    row = data.result(audio_file, generation)
-    if row is None:
-        st.warning(f'{audio_file} is no longer in the results.')
+def file_detail(data: DashboardData, filters: Filters, page: Optional[Page], summary: Summary) -> None:
+    """The opened file. Built from panels (media, scores, metadata) so more can slot in, e.g. an events timeline."""
+    opened = st.session_state.get('inspect')
+    if not opened:
         return
-    st.markdown(f'#### {short_name(audio_file)}')
+    audio_file, generation = opened
+    row = data.result(audio_file, generation)
+    head, prev_col, next_col = st.columns([6, 1, 1], vertical_alignment='bottom')
+    if row is None:
+        head.warning(f'{text(audio_file)} (version {text(generation)}) is not among the results.')
+        return
+    head.markdown(f'#### {text(short_name(audio_file))}')
+    if page is not None:
+        before, after = _neighbours(data, filters, page, summary, opened)
+        prev_col.button('◀ Previous', key='previous', disabled=before is None, width='stretch',
+                        on_click=_open, args=before or (None,), help='The newer file before this one in the list')
+        next_col.button('Next ▶', key='next', disabled=after is None, width='stretch',
+                        on_click=_open, args=after or (None,), help='The older file after this one in the list')
     left, right = st.columns([3, 2])
     with left:
-        try:
-            png = _image(row['spectrogram_image'])
-            st.image(png, width='stretch', output_format='PNG', alt=f'Spectrogram of {short_name(audio_file)}')
-            show_timeline(data.events(row), row['duration_seconds'] or 0.0, png)
-        except MediaUnavailable as e:
-            st.warning(f'Spectrogram not shown: {e}')
-        try:
-            st.audio(_audio(audio_file, generation), format=audio_mime_type(audio_file))
-        except MediaUnavailable as e:
-            st.warning(f'Audio not playable here: {e}')
+        media_panel(data, row)
     with right:
-        st.altair_chart(charts.score_chart(row['scores'], row['label']), width='stretch',
-                        alt=f'Scores of {short_name(audio_file)}')
-        confidence = f'{row["confidence"]:.3f}' if row['confidence'] is not None else '–'
-        metadata = {
-            'Label': row['label'] or '–', 'Confidence': confidence, 'Model': row['model_version'] or '–',
-            'Duration': seconds(row['duration_seconds']), 'Sample rate': f'{row["sample_rate_hz"] or "–"} Hz',
-            'Channels': str(row['channels'] or '–'), 'Uploaded (UTC)': when(row['event_time']),
-            'Processed (UTC)': when(row['processed_at']), 'Generation': row['generation'],
-            'Audio file': audio_file, 'Spectrogram': row['spectrogram_image'] or '–'}
-        st.table(pd.DataFrame({'Field': list(metadata), 'Value': list(metadata.values())}), hide_index=True,
-                 hide_header=True, alt='Metadata of the inspected file')
+        scores_panel(row)
+        metadata_panel(row)
 
 
-def errors_section(data: DashboardData, filters: Filters, summary: Summary) -> None:
+def media_panel(data: DashboardData, row: dict) -> None:
+    name = short_name(row['audio_file'])
+    try:
+        png = _image(row['spectrogram_image'])
+        st.image(png, width='stretch', output_format='PNG', alt=f'Spectrogram of {name}')
+        show_timeline(data.events(row), row['duration_seconds'] or 0.0, png)  # what was heard when (app/timeline)
+    except MediaUnavailable as e:
+        st.warning(f'Spectrogram not shown: {text(e)}')
+    try:
+        audio, mime, note = _audio(row['audio_file'], row['generation'])
+        st.audio(audio, format=mime)
+        st.caption(text(f'Duration {seconds(row["duration_seconds"])}' + (f'. {note}' if note else '')))
+    except MediaUnavailable as e:
+        st.warning(f'Audio not playable here: {text(e)}')
+
+
+def scores_panel(row: dict) -> None:
+    st.altair_chart(charts.score_chart(row['scores'], row['label']), width='stretch',
+                    alt=f'Scores of {short_name(row["audio_file"])}')
+
+
+def metadata_panel(row: dict) -> None:
+    confidence = f'{row["confidence"]:.3f}' if row['confidence'] is not None else '–'
+    metadata = {
+        'Label': row['label'] or '–', 'Confidence': confidence, 'Model': row['model_version'] or '–',
+        'Duration': seconds(row['duration_seconds']), 'Sample rate': f'{row["sample_rate_hz"] or "–"} Hz',
+        'Channels': str(row['channels'] or '–'), 'Uploaded (UTC)': when(row['event_time']),
+        'Processed (UTC)': when(row['processed_at']), 'Generation': row['generation'],
+        'Audio file': row['audio_file'], 'Spectrogram': row['spectrogram_image'] or '–'}
+    # st.table wraps long paths (a grid would cut them) and renders Markdown: every value goes through text().
+    st.table(pd.DataFrame({'Field': list(metadata), 'Value': [text(v) for v in metadata.values()]}),
+             hide_index=True, hide_header=True, alt='Metadata of the opened file')
+
+
+def errors_section(data: DashboardData, filters: Filters, summary: Summary, settings: Settings) -> None:
     st.subheader('Recent errors')
     if not summary.failed:
         st.success('No failed files in this time range.')
         return
     errors = data.recent_errors(filters, RECENT_ERRORS)
     st.caption(f'The {len(errors)} most recent of {summary.failed:,} failed files. Label and confidence filters '
-               'do not apply to errors.')
-    st.table(pd.DataFrame({
+               'do not apply to errors. Select rows to read the whole message or to retry them.')
+    table = pd.DataFrame({
         'Failed (UTC)': [when(e['failed_at']) for e in errors],
         'File': [short_name(e['audio_file']) for e in errors],
         'Stage': [e['stage'] for e in errors],
         'Error': [e['error_type'] for e in errors],
+        'Retryable': [bool(e.get('retryable')) for e in errors],
         'Reason': [e['message'] or '' for e in errors],
-    }), hide_index=True, alt='Recent errors')
+    })
+    keys = tuple((e['audio_file'], e['generation']) for e in errors)
+    event = st.container(key='errors_table').dataframe(
+                         table, hide_index=True, key=f'errors_{abs(hash(keys))}', on_select='rerun',
+                         selection_mode='multi-row', alt='Recent errors',
+                         column_config={'Reason': st.column_config.TextColumn(width='large'),
+                                        'Retryable': st.column_config.CheckboxColumn(
+                                            help='A bad moment (outage, lock, full disk), not a bad file')})
+    chosen = [errors[i] for i in event.selection.rows if i < len(errors)]
+    if chosen:
+        with st.container(border=True, key='error_messages'):
+            for e in chosen:
+                st.markdown(f'**{text(short_name(e["audio_file"]))}** · {text(e["stage"])} · '
+                            f'{text(e["error_type"])}' + (f' · {e["attempts"]} attempts' if e.get('attempts') else ''))
+                st.text(e['message'] or '')
+        retryable = sum(1 for e in chosen if e.get('retryable'))
+        if st.button(f'Retry {retryable} failed file{"s" if retryable != 1 else ""}', key='retry',
+                     disabled=not retryable, icon=':material/replay:',
+                     help='Put the selected retryable files back in the queue (permanent errors are not retried)'):
+            outcome = requeue(settings.results, chosen, settings.input_location)
+            st.session_state['retry_message'] = outcome.message
+    if st.session_state.get('retry_message'):
+        st.info(text(st.session_state['retry_message']))
     with st.expander('Failures by stage'):
-        st.table(pd.DataFrame(data.errors_by_stage(filters)).rename(
+        st.dataframe(pd.DataFrame(data.errors_by_stage(filters)).rename(
             columns={'stage': 'Stage', 'error_type': 'Error', 'files': 'Files'}), hide_index=True)
 
 
 def live_results(data: DashboardData, filters: Filters, settings: Settings) -> None:
     try:
+        pending_section(data, settings)
         summary = data.summary(filters)
+        if data.labels() != st.session_state.get('sidebar_labels'):
+            st.rerun(scope='app')  # results (or new labels) appeared: redraw the filters with them
         overview(data, filters, summary)
-        files_section(data, filters, summary, settings.page_size)
-        errors_section(data, filters, summary)
+        page = files_section(data, filters, summary, settings.page_size)
+        file_detail(data, filters, page, summary)
+        errors_section(data, filters, summary, settings)
     except ResultsUnavailable as e:
-        st.info(str(e))
+        st.info(text(e))
+    save_url_state(settings)
     st.caption(f'Read at {when(dt.datetime.now(dt.timezone.utc))} UTC')
 
 
@@ -233,17 +476,18 @@ def main() -> None:
     settings = parse(sys.argv[1:])
     st.set_page_config(page_title='Audio results', layout='wide')
     st.title('Audio results')
-    data = _data(settings.results, settings.error_table)
-    st.caption(f'Results: {data.backend.description}')
+    load_url_state(settings)
     try:
-        filters = filter_controls(data)
-    except ResultsUnavailable:  # no results yet: the results section below says so, and how to get some
-        filters = Filters()
-    refresh = refresh_control(settings)
+        data = _data(settings.results, settings.error_table)
+    except ResultsUnavailable as e:  # not a results database at all: say what --results takes, no traceback
+        st.error(text(e))
+        st.stop()
+    st.caption(f'Results: {text(data.backend.description)}')
+    filters = filter_controls(data)
+    refresh = refresh_control()
     upload_panel(settings)
     # New filter choices: back to the first page. (The choices, not the Filters: "last hour" moves with the clock.)
-    choices = tuple(str(st.session_state.get(k)) for k in ('labels', 'confidence', 'time_range', 'dates', 'name',
-                                                          'event_label'))
+    choices = _filter_choices()
     if st.session_state.get('filter_choices') != choices:
         st.session_state['filter_choices'] = choices
         st.session_state['page'] = 1

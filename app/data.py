@@ -25,8 +25,9 @@ TIMESTAMP_COLUMNS = frozenset(
 
 @dataclass(frozen=True)
 class Summary:
-    files: int
-    failed: int
+    files: int          # results matching every filter
+    failed: int         # errors matching the filters errors can match (time, name)
+    files_all: int      # results matching those same filters: the failure rate's other half
     mean_confidence: Optional[float]
     mean_latency_seconds: Optional[float]
     max_latency_seconds: Optional[float]
@@ -36,7 +37,9 @@ class Summary:
 
     @property
     def failure_rate(self) -> Optional[float]:
-        total = self.files + self.failed
+        """Failed / (processed + failed), both under the same filters: errors have no label or confidence,
+        so a label or confidence filter narrows the list but not the rate."""
+        total = self.files_all + self.failed
         return self.failed / total if total else None
 
 
@@ -60,7 +63,12 @@ class DashboardData:
     def summary(self, filters: Filters) -> Summary:
         results = self._rows(queries.results_summary(self.dialect, filters))[0]
         errors = self._rows(queries.errors_summary(self.dialect, filters))[0]
-        return Summary(files=int(results['files'] or 0), failed=int(errors['failed'] or 0),
+        files = int(results['files'] or 0)
+        if filters.results_only:
+            files_all = int(self._rows(queries.results_summary(self.dialect, filters.shared()))[0]['files'] or 0)
+        else:
+            files_all = files
+        return Summary(files=files, failed=int(errors['failed'] or 0), files_all=files_all,
                        mean_confidence=results['mean_confidence'],
                        mean_latency_seconds=results['mean_latency_seconds'],
                        max_latency_seconds=results['max_latency_seconds'],
@@ -115,6 +123,16 @@ class DashboardData:
 
     def errors_by_stage(self, filters: Filters) -> list[dict[str, Any]]:
         return self._rows(queries.errors_by_stage(self.dialect, filters))
+
+    def export_rows(self, filters: Filters, limit: int = queries.EXPORT_LIMIT) -> list[dict[str, Any]]:
+        return self._rows(queries.results_export(self.dialect, filters, limit))
+
+    def keys_with_rows(self, audio_files: list[str], chunk: int = 400) -> set[tuple[str, str]]:
+        found: set[tuple[str, str]] = set()
+        for i in range(0, len(audio_files), chunk):
+            rows = self.backend.rows(queries.keys_with_rows(self.dialect, audio_files[i:i + chunk]))
+            found |= {(r['audio_file'], str(r['generation'])) for r in rows}
+        return found
 
 
 def open_data(results: str, error_table: str | None = None) -> DashboardData:

@@ -25,6 +25,12 @@ AUDIO_MIME_TYPES = {
 }
 
 
+# What Chromium, Firefox and Safari play natively; anything else is sent as a WAV copy made on the server.
+BROWSER_PLAYABLE = frozenset({'audio/wav', 'audio/flac', 'audio/ogg', 'audio/mpeg', 'audio/mp4', 'audio/aac',
+                              'audio/webm'})
+PLAYBACK_RATE = 22050  # for a copy decoded through FFmpeg (formats libsndfile does not read)
+
+
 class MediaUnavailable(Exception):
     """The file cannot be shown; the message says why (missing, too large, no access)."""
 
@@ -69,3 +75,30 @@ def _read_gcs(uri: str, max_bytes: int) -> bytes:
 def audio_mime_type(uri: str) -> str:
     ext = posixpath.splitext(uri)[1].lower().lstrip('.')
     return AUDIO_MIME_TYPES.get(ext) or mimetypes.guess_type(uri)[0] or 'application/octet-stream'
+
+
+def playable_audio(uri: str, data: bytes) -> tuple[bytes, str, str]:
+    """(bytes, MIME type, note) a browser can play. AIFF, CAF, AU, WMA, AMR... are decoded here and sent as a
+    16-bit WAV copy (the note says so); a file that cannot be decoded raises MediaUnavailable."""
+    mime = audio_mime_type(uri)
+    if mime in BROWSER_PLAYABLE:
+        return data, mime, ''
+    import io
+
+    import numpy as np
+    import soundfile
+
+    try:
+        samples, rate = soundfile.read(io.BytesIO(data), dtype='float32', always_2d=True)
+    except Exception:  # not a libsndfile format: decode through FFmpeg (mono, at PLAYBACK_RATE)
+        from audio.decode import DecodeError, decode
+
+        try:
+            mono, _ = decode(io.BytesIO(data), PLAYBACK_RATE, max_duration_s=4 * 3600, size=len(data))
+        except DecodeError as e:
+            raise MediaUnavailable(f'cannot be decoded for playback ({e})') from e
+        samples, rate = np.asarray(mono, dtype=np.float32)[:, None], PLAYBACK_RATE
+    out = io.BytesIO()
+    soundfile.write(out, samples, rate, format='WAV', subtype='PCM_16')
+    kind = posixpath.splitext(uri)[1].lstrip('.').upper() or 'this format'
+    return out.getvalue(), 'audio/wav', f'{kind} does not play in browsers: playing a WAV copy made on the server.'

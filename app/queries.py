@@ -20,7 +20,11 @@ PAGE_COLUMNS = ('audio_file', 'generation', 'label', 'confidence', 'model_versio
                 'event_count', 'event_time', 'processed_at')
 EVENT_COLUMNS = ('start_seconds', 'end_seconds', 'label', 'confidence')
 DETAIL_COLUMNS = tuple(f['name'] for f in PROCESSED_FIELDS)
-ERROR_COLUMNS = ('audio_file', 'generation', 'stage', 'error_type', 'message', 'failed_at')
+ERROR_COLUMNS = ('audio_file', 'generation', 'stage', 'error_type', 'message', 'failed_at', 'retryable', 'attempts')
+# The CSV export: what the list shows, for every matching row (bounded: a spreadsheet, not a backup).
+EXPORT_COLUMNS = ('processed_at', 'audio_file', 'generation', 'label', 'confidence', 'duration_seconds',
+                  'sample_rate_hz', 'channels', 'model_version', 'event_time', 'spectrogram_image')
+EXPORT_LIMIT = 100_000
 # Latency-over-time buckets: the smallest step giving at most MAX_POINTS points over the time span shown.
 BUCKET_STEPS = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400)
 MAX_POINTS = 60
@@ -40,6 +44,15 @@ class Filters:
     @property
     def confidence_is_limited(self) -> bool:
         return self.min_confidence > 0.0 or self.max_confidence < 1.0
+
+    @property
+    def results_only(self) -> bool:
+        """Whether a filter applies that error rows cannot match (they have no label, confidence or events)."""
+        return bool(self.labels) or self.confidence_is_limited or bool(self.event_label)
+
+    def shared(self) -> 'Filters':
+        """The filters that apply to results and errors alike (time and name)."""
+        return Filters(since=self.since, until=self.until, name=self.name)
 
 
 @dataclass(frozen=True)
@@ -198,6 +211,26 @@ def errors_by_stage(d: Dialect, filters: Filters) -> Query:
 
 def distinct_labels(d: Dialect) -> Query:
     return Query('SELECT DISTINCT label FROM {processed} WHERE label IS NOT NULL ORDER BY label')
+
+
+def results_export(d: Dialect, filters: Filters, limit: int = EXPORT_LIMIT) -> Query:
+    """Every matching result (up to ``limit``), newest first: the list as a CSV file."""
+    where, params = _where(d, filters, 'processed_at', results=True)
+    params['limit'] = int(limit)
+    return Query(f'SELECT {", ".join(EXPORT_COLUMNS)} FROM {{processed}} {where} '
+                 f'ORDER BY processed_at DESC, {d.tie_break} LIMIT {d.param("limit")}', params)
+
+
+def keys_with_rows(d: Dialect, audio_files: list[str]) -> Query:
+    """(audio_file, generation) of the result and error rows of these files: what is not pending."""
+    names = [f'f{i}' for i in range(len(audio_files))]
+    marks = ', '.join(d.param(n) for n in names) or 'NULL'
+    return Query(f'SELECT audio_file, generation FROM {{processed}} WHERE audio_file IN ({marks}) UNION DISTINCT '
+                 f'SELECT audio_file, generation FROM {{errors}} WHERE audio_file IN ({marks})'
+                 if d.name == 'bigquery' else
+                 f'SELECT audio_file, generation FROM {{processed}} WHERE audio_file IN ({marks}) UNION '
+                 f'SELECT audio_file, generation FROM {{errors}} WHERE audio_file IN ({marks})',
+                 dict(zip(names, audio_files)))
 
 
 def file_events(d: Dialect, audio_file: str, generation: str, processed_at: Any) -> Query:

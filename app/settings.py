@@ -32,14 +32,19 @@ class Settings:
     refresh_seconds: int
     max_upload_mb: int
     page_size: int
+    pipeline_running: bool = False  # app.serve --watch started a pipeline over input_location beside the page
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='python -m app.serve', description='Serve the results dashboard.',
                                 epilog=f'Server: --host (default {DEFAULT_HOST}: this machine only), '
-                                       f'--port (default {DEFAULT_PORT}). --stack [STATE_DIR]: serve over the '
+                                       f'--port (default {DEFAULT_PORT}). --watch: also run the pipeline in watch mode '
+                                       'over --input, writing --results (the whole local loop, `make ui`; '
+                                       '--spectrograms DIR, --model_uri DIR for it); Ctrl-C stops both. '
+                                       '--stack [STATE_DIR]: serve over the '
                                        'running local stack (python -m stack start): its results, upload bucket and '
-                                       'notification topic, its emulator variables, refresh every 5 s.')
+                                       'notification topic, its emulator variables, refresh every 5 s; with --watch '
+                                       'it also starts the stack\'s streaming pipeline if none runs.')
     p.add_argument('--results', default=os.environ.get('DASHBOARD_RESULTS'),
                    help='results to show: a SQLite file ending in .db, or a BigQuery table PROJECT:DATASET.TABLE '
                         '(the pipeline\'s --output_table). Env: DASHBOARD_RESULTS')
@@ -56,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
                    help='initial auto-refresh interval in seconds (0: off); the page has a control for it')
     p.add_argument('--max_upload_mb', type=int, default=DEFAULT_MAX_UPLOAD_MB, help='largest file one may upload')
     p.add_argument('--page_size', type=int, default=20, help='files per page in the list')
+    p.add_argument('--pipeline_running', action='store_true',
+                   help='set by app.serve --watch: a pipeline watches --input, so uploads are processed as they come')
     return p
 
 

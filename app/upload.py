@@ -14,15 +14,20 @@ from __future__ import annotations
 import os
 import posixpath
 import tempfile
+import unicodedata
 from dataclasses import dataclass
 
 from app.media import audio_mime_type
-from audio.naming import AUDIO_EXTENSIONS, is_audio_name, safe_component
+from audio.naming import (AUDIO_EXTENSIONS, PARTIAL_UPLOAD_PREFIX, PARTIAL_UPLOAD_SUFFIX, is_audio_name,
+                          safe_component)
 from cloud.objects import split_gcs, storage_client
 
 DEFAULT_MAX_UPLOAD_MB = 200
 MB = 1024 * 1024  # as Streamlit counts an upload's megabytes
 MAX_NAME_ATTEMPTS = 1000
+UPLOAD_MODE = 0o644
+# What the file picker offers (the browser filters by extension before anything is sent).
+UPLOAD_TYPES = sorted(AUDIO_EXTENSIONS)
 
 
 @dataclass(frozen=True)
@@ -51,11 +56,33 @@ def check_upload(name: str, size: int, max_bytes: int) -> str:
     return ''
 
 
+# Linux and Cloud Storage allow 255 bytes per name (UTF-8); room is kept for "-999" and the extension.
+MAX_STEM_BYTES = 200
+
+
+def _cut_to_bytes(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes, at a character boundary."""
+    return text.encode('utf-8')[:limit].decode('utf-8', 'ignore')
+
+
+def _symbol_names(text: str) -> str:
+    """'🎵🎶' -> 'musical_note-multiple_musical_notes': a readable stem for a name made only of symbols."""
+    names = [unicodedata.name(c, '').lower().replace(' ', '_') for c in text if not c.isspace()]
+    return '-'.join(n for n in names if n)
+
+
 def safe_name(name: str) -> str:
-    """The dropped file's base name made safe: no folders, no leading dots or dashes, a lower-case extension."""
+    """The dropped file's base name made safe: no folders, no leading dots or dashes, a lower-case extension,
+    at most 255 bytes; a name of symbols only (emoji) is spelled out rather than collapsing to ``_``."""
     base = name.replace('\\', '/').rsplit('/', 1)[-1]
     stem, dot, ext = base.rpartition('.')  # the extension as is_audio_name reads it, so it survives
-    return f'{safe_component(stem)}.{safe_component(ext).lower()}' if dot else safe_component(base)
+    if not dot:
+        stem, ext = base, ''
+    safe_stem = safe_component(stem)
+    if not safe_stem.strip('_') and stem.strip('._- '):
+        safe_stem = safe_component(_symbol_names(stem)) or safe_stem
+    safe_stem = _cut_to_bytes(safe_stem, MAX_STEM_BYTES).rstrip('._') or '_'
+    return f'{safe_stem}.{safe_component(ext).lower()}' if dot else safe_stem
 
 
 def _candidates(name: str):
@@ -82,7 +109,7 @@ def save_upload(destination: str, name: str, data: bytes, max_bytes: int,
         else:
             saved = _save_local(destination, safe_name(name), data)
     except Exception as e:  # disk full, no permission, bucket missing: report it on the page
-        return UploadOutcome(name, problem=f'could not be saved: {type(e).__name__}: {e}')
+        return UploadOutcome(name, problem=f'could not be saved: {_reason(e)}')
     if notify_topic:
         try:
             _announce(notify_topic, blob, data)
@@ -92,11 +119,20 @@ def save_upload(destination: str, name: str, data: bytes, max_bytes: int,
     return UploadOutcome(name, saved_as=saved)
 
 
+def _reason(e: Exception) -> str:
+    """What went wrong, without the server's paths (a temporary name means nothing to the person uploading)."""
+    if isinstance(e, OSError) and e.strerror:
+        return f'{e.strerror} ({type(e).__name__})'
+    return f'{type(e).__name__}: {e}'
+
+
 def _save_local(folder: str, name: str, data: bytes) -> str:
     os.makedirs(folder, exist_ok=True)
-    # A hidden, non-audio temporary name: the pipeline ignores it while it is being written.
-    fd, partial = tempfile.mkstemp(prefix='.upload-', suffix='.partial', dir=folder)
+    # A hidden, non-audio temporary name: sources never read it while it is being written.
+    fd, partial = tempfile.mkstemp(prefix=PARTIAL_UPLOAD_PREFIX, suffix=PARTIAL_UPLOAD_SUFFIX, dir=folder)
     try:
+        # mkstemp makes it 0600; a pipeline running as another user must be able to read the upload.
+        os.fchmod(fd, UPLOAD_MODE)
         with os.fdopen(fd, 'wb') as f:
             f.write(data)
         for candidate in _candidates(name):

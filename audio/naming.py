@@ -21,8 +21,18 @@ AUDIO_EXTENSIONS = frozenset({
     'caf', 'au', 'snd', 'wma', 'amr', '3gp', 'mka'})
 AUDIO_CONTENT_TYPE_PREFIXES = ('audio/', 'video/webm', 'video/mp4')
 _UNSAFE = re.compile(r'[^\w.-]+', re.UNICODE)
-_MAX_COMPONENT = 120  # characters; well under the 255-byte file name limit even in UTF-8
+_MAX_COMPONENT = 120  # UTF-8 bytes: with the generation, hash and .png a name stays under the 255-byte limit
 _MAX_DEPTH = 16
+
+
+# How the dashboard names an upload while it is being written (app/upload.py): sources never read one.
+PARTIAL_UPLOAD_PREFIX = '.upload-'
+PARTIAL_UPLOAD_SUFFIX = '.partial'
+
+
+def is_partial_upload(path: str) -> bool:
+    base = path.rsplit('/', 1)[-1]
+    return base.startswith(PARTIAL_UPLOAD_PREFIX) and base.endswith(PARTIAL_UPLOAD_SUFFIX)
 
 
 def is_audio_name(name: str, content_type: str | None = None) -> bool:
@@ -38,7 +48,8 @@ def safe_component(part: str) -> str:
     part = _UNSAFE.sub('_', part).strip('._') or '_'
     if part.startswith('-'):
         part = '_' + part[1:]  # never looks like a command-line flag
-    return part[:_MAX_COMPONENT]
+    # Cut by bytes, at a character boundary: 120 CJK characters are 360 bytes, too long for a file name.
+    return part.encode('utf-8')[:_MAX_COMPONENT].decode('utf-8', 'ignore')
 
 
 def spectrogram_relpath(source: AudioObject) -> str:

@@ -40,7 +40,8 @@ ENV_VARS = {PUBSUB: 'PUBSUB_EMULATOR_HOST', STORAGE: 'STORAGE_EMULATOR_HOST', BI
 PROJECT_ENV = 'GOOGLE_CLOUD_PROJECT'
 EMULATOR_DEFAULT_PROJECT = 'local-project'
 # While the emulator is down (a restart, a fault test) inserts wait for it this long before failing the bundle;
-# real BigQuery clients wait as long (google-cloud-bigquery's default deadline).
+# real BigQuery clients wait as long (google-cloud-bigquery's default deadline). The sinks pass their
+# --transient_retry_seconds instead, so a test can outlast this deadline without waiting ten minutes.
 OUTAGE_DEADLINE_SECONDS = 600.0
 REQUEST_TIMEOUT_SECONDS = 60.0
 
@@ -97,18 +98,19 @@ class EmulatorBigQueryClient:
     and builds its clients lazily in the process that uses them.
     """
 
-    def __init__(self, endpoint: str, project: str):
+    def __init__(self, endpoint: str, project: str, outage_deadline: float = OUTAGE_DEADLINE_SECONDS):
         self.endpoint = endpoint
         self.project = project
+        self.outage_deadline = outage_deadline
         self._apitools: Any = None
         self._bq: Optional[bigquery.Client] = None
         self._fields: dict[str, list[dict[str, Any]]] = {}
 
     def __getstate__(self):
-        return {'endpoint': self.endpoint, 'project': self.project}
+        return {'endpoint': self.endpoint, 'project': self.project, 'outage_deadline': self.outage_deadline}
 
     def __setstate__(self, state):
-        self.__init__(state['endpoint'], state['project'])
+        self.__init__(state['endpoint'], state['project'], state.get('outage_deadline', OUTAGE_DEADLINE_SECONDS))
 
     # Beam's BigQueryWrapper calls client.tables.Get(...), client.datasets.Insert(...), and so on.
     def _apitools_client(self):
@@ -131,16 +133,19 @@ class EmulatorBigQueryClient:
                                        client_options=ClientOptions(api_endpoint=self.endpoint))
         return self._bq
 
+    def _wait_for_outage(self) -> api_retry.Retry:
+        """Waits out an outage for ``outage_deadline``, then RetryError; a refusal comes back at once."""
+        return api_retry.Retry(predicate=_is_outage, initial=0.5, maximum=5.0, timeout=self.outage_deadline)
+
     def _table_fields(self, table: str) -> list[dict[str, Any]]:
         if table not in self._fields:
-            self._fields[table] = [f.to_api_repr() for f in self._client().get_table(table).schema]
+            got = self._client().get_table(table, retry=self._wait_for_outage(), timeout=REQUEST_TIMEOUT_SECONDS)
+            self._fields[table] = [f.to_api_repr() for f in got.schema]
         return self._fields[table]
 
     def _insert(self, table: str, rows: list[dict], row_ids: Optional[list], ignore_unknown_values: bool):
-        # Waits out an outage; a refusal (HTTP 500 for a wrong-typed value) comes back at once.
-        wait_for_outage = api_retry.Retry(predicate=_is_outage, initial=0.5, maximum=5.0,
-                                          timeout=OUTAGE_DEADLINE_SECONDS)
-        return self._client().insert_rows_json(table, rows, row_ids=row_ids, retry=wait_for_outage,
+        # (A refusal, HTTP 500 for a wrong-typed value, is not an outage: it comes back at once.)
+        return self._client().insert_rows_json(table, rows, row_ids=row_ids, retry=self._wait_for_outage(),
                                                ignore_unknown_values=ignore_unknown_values,
                                                timeout=REQUEST_TIMEOUT_SECONDS)
 
@@ -183,9 +188,11 @@ def row_problem(row: dict[str, Any], fields: list[dict[str, Any]], ignore_unknow
     return ''
 
 
-def beam_test_client(project: Optional[str] = None) -> Optional[EmulatorBigQueryClient]:
+def beam_test_client(project: Optional[str] = None,
+                     outage_deadline: float = OUTAGE_DEADLINE_SECONDS) -> Optional[EmulatorBigQueryClient]:
     """The ``test_client`` for ``WriteToBigQuery`` when BIGQUERY_EMULATOR_HOST is set, else None."""
     url = endpoint(BIGQUERY)
     if url is None:
         return None
-    return EmulatorBigQueryClient(url, project or os.environ.get(PROJECT_ENV) or EMULATOR_DEFAULT_PROJECT)
+    return EmulatorBigQueryClient(url, project or os.environ.get(PROJECT_ENV) or EMULATOR_DEFAULT_PROJECT,
+                                  outage_deadline)

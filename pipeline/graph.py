@@ -7,9 +7,10 @@ Classify, [MarkSpectrogramEvents, only with --spectrogram_events], WriteResults,
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Sequence
 
 import apache_beam as beam
+from apache_beam.io.filesystem import FileMetadata
 
 from model.handlers import WindowedClassifierHandler
 from pipeline.options import PipelineConfig
@@ -52,8 +53,10 @@ class GraphOutputs(NamedTuple):
 
 
 def build_pipeline(p: beam.Pipeline, config: PipelineConfig,
-                   handler: Optional[WindowedClassifierHandler] = None) -> GraphOutputs:
-    """Adds the whole graph to ``p``; ``handler`` defaults to the one the options choose."""
+                   handler: Optional[WindowedClassifierHandler] = None,
+                   listed_files: Optional[Sequence[FileMetadata]] = None) -> GraphOutputs:
+    """Adds the whole graph to ``p``; ``handler`` defaults to the one the options choose. ``listed_files``:
+    watch mode's run over the files its listing found (pipeline/watch.py)."""
     register_coders()
     handler = handler or make_handler(config)
     retrier = Retrier(config.transient_retry_seconds)
@@ -63,7 +66,8 @@ def build_pipeline(p: beam.Pipeline, config: PipelineConfig,
         objects = source.ok | 'Dedupe' >> DropRepeatedNotifications(config.dedupe_ttl_seconds)
     else:
         assert config.input_pattern
-        source = p | 'MatchFiles' >> MatchFiles(config.input_pattern, config.spectrogram_location, retrier)
+        source = p | 'MatchFiles' >> MatchFiles(config.input_pattern, config.spectrogram_location, retrier,
+                                                listed_files)
         objects = source.ok | 'Dedupe' >> SkipAlreadyProcessed(key_states_reader(config), done_states(config))
 
     decoded = objects | 'Decode' >> DecodeAudio(handler.metadata.sample_rate_hz, config.max_duration_seconds,

@@ -1,6 +1,7 @@
 """Entry point: ``python -m pipeline.main [options]`` (also the Flex Template's FLEX_TEMPLATE_PYTHON_PY_FILE).
 
 Batch replay:  --input_pattern 'DIR/**' --output_table results.db --spectrogram_location images/
+Watch mode:    --input_pattern 'DIR/**' --watch --output_table results.db --spectrogram_location images/
 Streaming:     --input_subscription projects/P/subscriptions/S --output_table P:D.T
                --spectrogram_location gs://B/spectrograms --runner DataflowRunner ...
 """
@@ -104,24 +105,32 @@ class _Repairs:
             done = done_states(config)
             self._retry = {key for key, state in self._read().items() if state not in done}
 
-    def line(self, result) -> str:
+    def counts(self, result) -> tuple[int, int]:
+        """(files retried, files repaired) by the run that gave ``result``."""
         if self._read is None:
-            return ''
-        retried = _counter(result, 'files_retried')
+            return 0, 0
         after = self._read()
-        repaired = len([key for key in self._retry if after.get(key) == sqlite_store.RESULT])
+        return (_counter(result, 'files_retried'),
+                len([key for key in self._retry if after.get(key) == sqlite_store.RESULT]))
+
+    @staticmethod
+    def line(retried: int, repaired: int) -> str:
         return (f'{retried} files retried (only error rows before: retryable ones, or any with --retry_failed), '
                 f'{repaired} repaired (now have a result).')
 
 
-def _summary(config: PipelineConfig, progress: _Progress, result, seconds: float, repairs: str) -> str:
+def _summary(config: PipelineConfig, progress: _Progress, result, seconds: float,
+             repairs: Optional[tuple[int, int]]) -> str:
     ok, failed = progress.delta()
+    # A retried file's error row is replaced (still failing) or removed (repaired): count it as processed.
+    retried = repairs[0] if repairs else 0
+    failed += retried
     skipped = _counter(result, 'files_skipped_already_processed')
     total_ok, total_failed = sqlite_store.counts(config.output_table)
     lines = [
         f'Done in {seconds:.1f} s: {ok} files ok, {failed} failed'
         + (f', {skipped} skipped (already processed; --reprocess to redo them)' if skipped else '') + '.',
-        *([f'  replay: {repairs}'] if repairs else []),
+        *([f'  replay: {_Repairs.line(*repairs)}'] if repairs and retried else []),
         (f'  results:      {config.output_table}  (table "processed": {total_ok} rows, '
          f'"errors": {total_failed} rows)'),
         f'  spectrograms: {config.spectrogram_location}',
@@ -159,6 +168,9 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         print(f'error: {e}', file=sys.stderr)
         return 2
     quiet_startup(config.verbose)
+    if config.watch:
+        from pipeline.watch import run_watch
+        return run_watch(options, config)
     expected = None
     if config.input_pattern and not config.input_pattern.startswith('gs://'):
         from transforms.sources import count_local_matches
@@ -179,11 +191,11 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
             # Local runs finish here. On Dataflow the launcher (a Flex Template's, too) submits and
             # returns; blocking on a streaming job would never end.
             result.wait_until_finish()
-    repaired = repairs.line(result) if repairs is not None else ''
+    counts = repairs.counts(result) if repairs is not None else None
     if progress is not None:
-        print(_summary(config, progress, result, time.monotonic() - started, repaired), flush=True)
-    elif repaired:
-        print(f'Replay: {repaired}', file=sys.stderr, flush=True)
+        print(_summary(config, progress, result, time.monotonic() - started, counts), flush=True)
+    elif counts is not None:
+        print(f'Replay: {_Repairs.line(*counts)}', file=sys.stderr, flush=True)
     return 0
 
 

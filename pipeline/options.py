@@ -18,6 +18,7 @@ from typing import Any, Optional
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from results.tables import BQ_TABLE_RE, default_error_table, default_events_table, is_sqlite_path
+from transforms.failures import DEFAULT_TRANSIENT_RETRY_SECONDS  # the stages' default is the option's
 
 DEFAULT_MODEL_URI = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'artifacts', 'models',
                                  'demo')
@@ -129,12 +130,20 @@ OPTIONS: tuple[Option, ...] = (
            'up: the file then gets an error row with retryable = true, which a batch replay retries (a store that '
            'stays unwritable fails the bundle instead, for the runner to retry). 0 = do not retry. Bad input '
            'is never retried.',
-           type=float, default=600.0, regex=r'^[0-9]+(\.[0-9]+)?$'),
+           type=float, default=DEFAULT_TRANSIENT_RETRY_SECONDS, regex=r'^[0-9]+(\.[0-9]+)?$'),
     Option('spectrogram_max_width', 'Upper bound on the pixel width of the spectrogram plot of a long file.',
            type=int, default=1600, regex=r'^[0-9]+$', positive=True),
     Option('dedupe_ttl_seconds',
            'Streaming: how long a (file, generation) already seen is remembered, to drop redelivered notifications.',
            type=int, default=3600, regex=r'^[0-9]+$'),
+    Option('watch',
+           'Local runs: keep running over input_pattern (a folder or a gs:// prefix, for buckets without '
+           'notifications) and process each new file, and each new version of a file, once, a few seconds after '
+           'it appears; a file still being written is read once its size stops changing. Stop with Ctrl-C; '
+           'restarting the same command after a crash processes whatever has no row yet.',
+           is_flag=True, default=False, in_template=False),
+    Option('watch_interval_seconds', 'Watch mode: how often input_pattern is listed for new files.',
+           type=float, default=2.0, in_template=False, positive=True),
     Option('events',
            'Write what was heard when: one row per event (a run of windows with the same label, not background, '
            'each at least event_min_confidence) to <output_table>_events in BigQuery or the "events" table of the '
@@ -206,6 +215,8 @@ class PipelineConfig:
     event_min_confidence: float
     spectrogram_events: bool
     progress: bool
+    watch: bool
+    watch_interval_seconds: float
     verbose: bool
     streaming: bool
 
@@ -253,6 +264,14 @@ def validate(options: PipelineOptions) -> PipelineConfig:
     if o.model_watch_pattern and o.model_endpoint:
         problems.append('--model_watch_pattern updates the in-worker model; '
                         'it cannot be combined with --model_endpoint')
+    if o.watch and not o.input_pattern:
+        problems.append('--watch needs --input_pattern (the folder or gs:// prefix to watch); a Pub/Sub '
+                        'subscription already streams')
+    if o.watch and o.reprocess:
+        problems.append('--watch cannot be combined with --reprocess (it would redo every file every interval)')
+    if o.watch and 'direct' not in str(runner).lower():
+        problems.append('--watch runs locally (a loop of local batch runs); on Dataflow stream from the bucket\'s '
+                        'Pub/Sub notifications with --input_subscription')
     if o.reprocess and o.input_subscription:
         problems.append('--reprocess applies to batch replay (--input_pattern) only')
     if o.retry_failed and o.input_subscription:

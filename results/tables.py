@@ -32,18 +32,6 @@ def default_events_table(output_table: str) -> str:
     return output_table if is_sqlite_path(output_table) else f'{output_table}_events'
 
 
-def existing_keys(output_table: str, error_table: str) -> set[tuple[str, str]]:
-    """(audio_file, generation) of every result and error row, from whichever store the names mean.
-
-    Both count as done: a batch replay writes no second row for a file that already has one.
-    """
-    if is_sqlite_path(output_table):
-        return set().union(*(sqlite_store.existing_keys(path) for path in {output_table, error_table}))
-    from results import bigquery_store  # the BigQuery client library loads only when a BigQuery table is named
-
-    return bigquery_store.existing_keys(output_table) | bigquery_store.existing_keys(error_table)
-
-
 def key_states(output_table: str, error_table: str) -> dict[tuple[str, str], str]:
     """(audio_file, generation) -> RESULT, PERMANENT_ERROR or RETRYABLE_ERROR (``sqlite_store``), from either store.
 

@@ -20,6 +20,7 @@ messages themselves.
 """
 from __future__ import annotations
 
+import logging
 import random
 import sqlite3
 import time
@@ -33,6 +34,7 @@ from audio.records import AudioObject, FailedAudio
 from cloud.notification import MalformedNotification
 
 FAILED = 'failed'
+_LOG = logging.getLogger(__name__)
 DEFAULT_TRANSIENT_RETRY_SECONDS = 600.0
 T = TypeVar('T')
 
@@ -125,6 +127,7 @@ class StageFailure(Exception):
         if not self.permanent:
             message = (f'transient failure outlasted {self.attempts} attempts over {self.seconds:.0f} s '
                        f'(--transient_retry_seconds); a batch replay retries this file: {message}')
+            _LOG.warning('%s of %s: %s', stage, source.uri, message[:500])
         return FailedAudio(source, stage, error_type(self.error), message, retryable=not self.permanent,
                            attempts=self.attempts)
 

@@ -93,9 +93,11 @@ def _describe(error) -> tuple[str, str]:
 
 
 def _failed_batch(failure) -> list[FailedAudio]:
+    """A batch RunInference gave up on (after the handler's own retries, e.g. Vertex AI throttling): the
+    moment's fault as far as anyone can tell (transforms/failures.py), so retryable: a replay retries it."""
     batch, error = failure
     error_type, message = _describe(error)
-    return [FailedAudio(item.source, 'inference', error_type, message) for item, _ in batch]
+    return [FailedAudio(item.source, 'inference', error_type, message, retryable=True) for item, _ in batch]
 
 
 class ClassifyAudio(beam.PTransform):

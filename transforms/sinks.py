@@ -117,7 +117,7 @@ class _WriteSqlite(beam.DoFn):
                 yield f.failed_audio(schema.source_of(row), 'write')
 
 
-def _bigquery_write(rows, table: str, table_kind: str, streaming: bool):
+def _bigquery_write(rows, table: str, table_kind: str, streaming: bool, retrier: Retrier):
     partition, cluster = {
         sqlite_store.PROCESSED: (schema.PARTITION_FIELD, schema.CLUSTER_FIELDS),
         sqlite_store.ERRORS: (schema.ERRORS_PARTITION_FIELD, schema.ERRORS_CLUSTER_FIELDS),
@@ -131,7 +131,9 @@ def _bigquery_write(rows, table: str, table_kind: str, streaming: bool):
         write_disposition=BigQueryDisposition.WRITE_APPEND,
         insert_retry_strategy=RetryStrategy.RETRY_ON_TRANSIENT_ERROR,
         additional_bq_parameters=extra,
-        test_client=beam_test_client())  # None on Google Cloud
+        # None on Google Cloud. On the emulator, an outage is waited out for the retry budget; longer, the
+        # bundle fails and the runner retries it (as google-cloud-bigquery's own 600 s deadline does).
+        test_client=beam_test_client(outage_deadline=retrier.deadline_s))
 
 
 def _bigquery_failure(failed_row) -> FailedAudio:
@@ -149,7 +151,7 @@ def _write(rows, table: str, table_kind: str, streaming: bool, retrier: Retrier)
         out = rows | 'ToSqlite' >> beam.ParDo(_WriteSqlite(table, table_kind, retrier)).with_outputs(FAILED,
                                                                                                        main='done')
         return out[FAILED]
-    result = _bigquery_write(rows, table, table_kind, streaming)
+    result = _bigquery_write(rows, table, table_kind, streaming, retrier)
     if not streaming:
         # A load job succeeds or fails as a whole (and then fails the pipeline): no per-row failures.
         return rows.pipeline | 'NoRowFailures' >> beam.Create([])

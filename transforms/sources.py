@@ -8,16 +8,18 @@ from __future__ import annotations
 import glob
 import logging
 import os
+from typing import Optional, Sequence
 
 import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import FileMetadata
 from apache_beam.metrics import Metrics
 
-from audio.naming import is_under
+from audio.naming import is_partial_upload, is_under
 from audio.records import AudioObject, FailedAudio
 from transforms import METRICS_NAMESPACE
 from cloud.notification import Ignored, MalformedNotification, parse_notification
+from cloud.listing import static_prefix
 from cloud.objects import gcs_generation, local_generation, split_gcs
 from transforms.failures import (DEFAULT_RETRIER, FAILED, ObjectGone, Retrier, StageFailure, StageOutputs,
                                  as_read_failure, tagged)
@@ -76,13 +78,6 @@ class ReadNotifications(beam.PTransform):
                 | 'Parse' >> ParseNotifications(self._ignore_prefix))
 
 
-def static_prefix(pattern: str) -> str:
-    """The part of a glob before its first wildcard, cut at a folder boundary."""
-    cut = min([i for i, c in enumerate(pattern) if c in '*?['] or [len(pattern)])
-    head = pattern[:cut]
-    return head if cut == len(pattern) else head[:head.rfind('/') + 1]
-
-
 def _live_generation(path: str) -> str:
     """The generation of a matched object now; ObjectGone when it was deleted after it matched."""
     if path.startswith('gs://'):
@@ -128,19 +123,25 @@ class _ToAudioObject(beam.DoFn):
 
 
 class MatchFiles(beam.PTransform):
-    """Every file a glob matches (except our own outputs) -> AudioObject, spread across workers."""
+    """Every file a glob matches (except our own outputs and uploads still being saved) -> AudioObject, spread
+    across workers. ``listed``: the files a watch-mode listing already found (FileMetadata), matched no more."""
 
-    def __init__(self, pattern: str, ignore_prefix: str, retrier: Retrier = DEFAULT_RETRIER):
+    def __init__(self, pattern: str, ignore_prefix: str, retrier: Retrier = DEFAULT_RETRIER,
+                 listed: Optional[Sequence[FileMetadata]] = None):
         super().__init__()
         self._pattern = pattern  # gs://, or local and absolute (pipeline.main.parse), like ignore_prefix
         self._ignore_prefix = ignore_prefix
         self._retrier = retrier
+        self._listed = listed
 
     def expand(self, pbegin):
+        match = (beam.Create(list(self._listed)) if self._listed is not None
+                 else fileio.MatchFiles(self._pattern, empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW))
         matched = (pbegin
-                   | 'Match' >> fileio.MatchFiles(self._pattern, empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW)
-                   | 'SkipOwnOutputs' >> beam.Filter(lambda m, prefix: not (prefix and is_under(m.path, prefix)),
-                                                     self._ignore_prefix)
+                   | 'Match' >> match
+                   | 'SkipOwnOutputs' >> beam.Filter(
+                       lambda m, prefix: not (prefix and is_under(m.path, prefix)) and not is_partial_upload(m.path),
+                       self._ignore_prefix)
                    # Matching happens in one place; spread the files over all workers before decoding.
                    | 'Spread' >> beam.Reshuffle()
                    | 'Describe' >> beam.ParDo(_ToAudioObject(self._pattern, self._retrier)).with_outputs(FAILED,

@@ -72,3 +72,35 @@ def open_page(browser, url: str, width: int = 1400, height: int = 1600):
     page.goto(url)
     page.get_by_test_id('stMetricValue').first.wait_for()
     return page
+
+
+# st.dataframe draws on a canvas; Streamlit also renders each visible row in an accessible (hidden) table.
+ROW_HEIGHT = 35  # the grid's default row height, header included
+
+
+def grid(page, container_key: str):
+    """The st.dataframe inside the ``st.container(key=...)`` of that name."""
+    return page.locator(f'.st-key-{container_key} [data-testid="stDataFrame"]')
+
+
+def grid_rows(page, container_key: str):
+    return grid(page, container_key).locator('tbody tr[role="row"]')
+
+
+def click_grid_row(page, container_key: str, index: int, column_x: float = 10) -> None:
+    """Clicks row ``index`` (0-based) where a person would: its selection box at the left edge."""
+    canvas = grid(page, container_key).locator('canvas').first
+    canvas.wait_for()
+    canvas.scroll_into_view_if_needed()  # a mouse click lands only inside the viewport
+    box = canvas.bounding_box()
+    page.mouse.click(box['x'] + column_x, box['y'] + ROW_HEIGHT * (index + 1) + ROW_HEIGHT / 2)
+
+
+def settled(page, timeout_ms: int = 30_000) -> None:
+    """Waits until the page's script run is over (Streamlit shows its status widget while one runs), so a click
+    lands on the buttons of the finished page, not on ones about to be replaced."""
+    page.wait_for_timeout(300)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state='hidden', timeout=timeout_ms)
+    # A grid drawn with a new selection reports it back once more (a second, short run): let it pass too.
+    page.wait_for_timeout(1200)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state='hidden', timeout=timeout_ms)

@@ -72,7 +72,8 @@ def build(root: str, files: int = 12, errors: int = 3, seed: int = 7, start: dt.
         event = start + dt.timedelta(minutes=i * 360 / max(1, files) + float(rng.uniform(0, 5)))
         latency = 2.0 + 6.0 * (i / max(1, files)) ** 2 + float(rng.uniform(0, 1.5))
         processed.append({
-            'audio_file': audio_path, 'generation': str(1_700_000_000_000_000_000 + i),
+            # A local file's generation is its modification time in ns, as the pipeline records it.
+            'audio_file': audio_path, 'generation': str(os.stat(audio_path).st_mtime_ns),
             'spectrogram_image': png_path, 'label': best['label'], 'confidence': best['score'], 'scores': scores,
             'model_version': MODEL_VERSION, 'duration_seconds': len(samples) / RATE, 'sample_rate_hz': RATE,
             'channels': 1, 'event_time': schema.timestamp(event.timestamp()),
@@ -122,3 +123,35 @@ def bulk_rows(count: int, start: dt.datetime = START) -> list[dict]:
             'event_time': schema.timestamp(t - 3.0 - math.sin(i) ** 2), 'processed_at': schema.timestamp(t),
         })
     return rows
+
+
+def add_file(sample: Sample, name: str, kind: str = 'wav', duration: float = 2.0, label: str = 'tone',
+             processed_at: dt.datetime | None = None, seed: int = 11) -> dict:
+    """One more real file with its spectrogram and result row (newest unless ``processed_at`` says otherwise)."""
+    rng = np.random.default_rng(seed)
+    samples = synth.make(label, rng, duration, RATE)
+    audio_path = encode.write(os.path.join(sample.input_dir, name), samples, RATE, kind)
+    png_path = os.path.join(os.path.dirname(sample.db_path), 'spectrograms', os.path.basename(name) + '.png')
+    with open(png_path, 'wb') as f:
+        f.write(render_png(samples, RATE, name, SpectrogramStyle(min_width=480, max_width=800)))
+    scores = scores_for(label, rng)
+    best = max(scores, key=lambda s: s['score'])
+    when = processed_at or dt.datetime.now(dt.timezone.utc)
+    row = {'audio_file': audio_path, 'generation': str(os.stat(audio_path).st_mtime_ns),
+           'spectrogram_image': png_path, 'label': best['label'], 'confidence': best['score'], 'scores': scores,
+           'model_version': MODEL_VERSION, 'duration_seconds': len(samples) / RATE, 'sample_rate_hz': RATE,
+           'channels': 1, 'event_time': schema.timestamp(when.timestamp() - 2),
+           'processed_at': schema.timestamp(when.timestamp())}
+    with sqlite_store.connect(sample.db_path) as conn:
+        sqlite_store.write_processed(conn, [row])
+    return row
+
+
+def add_error(sample: Sample, audio_file: str, generation: str, message: str, retryable: bool = False,
+              error_type: str = 'OperationalError', stage: str = 'write') -> dict:
+    row = {'audio_file': audio_file, 'generation': generation, 'stage': stage, 'error_type': error_type,
+           'message': message, 'failed_at': schema.timestamp(dt.datetime.now(dt.timezone.utc).timestamp()),
+           'retryable': retryable, 'attempts': 5 if retryable else 1}
+    with sqlite_store.connect(sample.db_path) as conn:
+        sqlite_store.write_errors(conn, [row])
+    return row

@@ -14,7 +14,7 @@ import tempfile
 from playwright.sync_api import sync_playwright
 
 from tests.app import sample_results
-from tests.app.browser import dashboard, launch_chromium, open_page
+from tests.app.browser import click_grid_row, dashboard, launch_chromium, open_page, settled
 
 WIDTH, HEIGHT = 1400, 2150
 
@@ -26,12 +26,17 @@ def take(out: str) -> None:
         with dashboard(args, os.path.join(root, 'dashboard.log')) as url, sync_playwright() as p:
             browser = launch_chromium(p)
             page = open_page(browser, url, WIDTH, HEIGHT)
-            # Inspect a chirp: its sweep reads best in a small picture.
-            page.get_by_test_id('stSelectbox').filter(has_text='Inspect a file').click()
-            page.get_by_role('option').filter(has_text='· chirp ·').first.click()
-            image = page.get_by_role('img', name='Spectrogram of ').first
+            # Open a chirp (click its row): its sweep reads best in a small picture.
+            newest_first = sorted(sample.processed, key=lambda r: r['processed_at'], reverse=True)[:10]
+            chirp = next(i for i, r in enumerate(newest_first) if r['label'] == 'chirp')
+            settled(page)
+            click_grid_row(page, 'files_table', chirp)
+            name = os.path.basename(newest_first[chirp]['audio_file'])
+            image = page.get_by_role('img', name=f'Spectrogram of input/{name}')
             image.wait_for()
             image.evaluate('img => img.decode()')
+            settled(page)
+            page.evaluate('window.scrollTo(0, 0)')
             page.evaluate('document.activeElement.blur()')  # no focus ring in the picture
             page.wait_for_timeout(1500)  # let the charts finish their first draw
             os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)

@@ -3,6 +3,8 @@ Debian's headless Chromium through Playwright. Nothing is mocked.
 """
 from __future__ import annotations
 
+import csv
+import io
 import os
 import re
 
@@ -13,11 +15,12 @@ from PIL import Image
 from audio import encode, synth
 from results import sqlite_store
 from tests.app import sample_results
-from tests.app.browser import dashboard, launch_chromium, open_page
+from tests.app.browser import click_grid_row, dashboard, grid, grid_rows, launch_chromium, open_page, settled
 
 pytestmark = pytest.mark.e2e
 playwright_api = pytest.importorskip('playwright.sync_api')
 expect = playwright_api.expect
+expect.set_options(timeout=20_000)  # a rerun that reads new rows and images takes seconds on a busy machine
 
 
 @pytest.fixture(scope='module')
@@ -53,12 +56,30 @@ def metric(page, label: str):
         'stMetricValue')
 
 
-def table_rows(page, name: str):
-    return page.get_by_role('table', name=name).locator('tbody tr')
-
-
 def newest(rows: list[dict]) -> dict:
     return max(rows, key=lambda r: r['processed_at'])
+
+
+def in_order(rows: list[dict]) -> list[dict]:
+    return sorted(rows, key=lambda r: r['processed_at'], reverse=True)
+
+
+def heading(page):
+    return page.locator('h4')
+
+
+def click(page, name: str) -> None:
+    settled(page)
+    page.get_by_role('button', name=name).click()
+
+
+def click_row(page, table: str, index: int) -> None:
+    settled(page)
+    click_grid_row(page, table, index)
+
+
+def shown(row: dict) -> str:
+    return 'input/' + os.path.basename(row['audio_file'])  # the page names a file with its folder
 
 
 def test_overview_shows_the_totals(page, sample):
@@ -69,13 +90,12 @@ def test_overview_shows_the_totals(page, sample):
     for label in {r['label'] for r in sample.processed}:
         expect(label_chart).to_contain_text(label)
     expect(page.get_by_test_id('stVegaLiteChart').filter(has_text='Processing latency')).to_be_visible()
-    expect(table_rows(page, 'Processed files on this page')).to_have_count(10)  # the first page only
+    expect(grid_rows(page, 'files_table')).to_have_count(10)  # the first page only
 
 
 def test_inspected_file_shows_spectrogram_audio_and_scores(page, sample):
     row = newest(sample.processed)
-    name = 'input/' + os.path.basename(row['audio_file'])  # the page names a file with its folder
-    image = page.get_by_role('img', name=f'Spectrogram of {name}')
+    image = page.get_by_role('img', name=f'Spectrogram of {shown(row)}')
     expect(image).to_be_visible()
     image.evaluate('img => img.decode()')  # resolves once the browser has the image decoded
     natural = image.evaluate('img => [img.naturalWidth, img.naturalHeight]')
@@ -91,11 +111,46 @@ def test_inspected_file_shows_spectrogram_audio_and_scores(page, sample):
     for item in row['scores']:
         expect(scores).to_contain_text(item['label'])
     assert scores.locator('path[aria-roledescription="bar"], .mark-rect path').count() == len(row['scores'])
-    expect(page.get_by_role('table', name='Metadata of the inspected file')).to_contain_text(row['audio_file'])
+    expect(page.get_by_role('table', name='Metadata of the opened file')).to_contain_text(row['audio_file'])
+
+
+def test_clicking_a_row_opens_its_file_and_previous_next_walk_the_list(browser, url, sample):
+    page = open_page(browser, url, 1400, 2200)
+    rows = in_order(sample.processed)
+    expect(heading(page)).to_have_text(shown(rows[0]))
+    click_row(page, 'files_table', 3)
+    expect(heading(page)).to_have_text(shown(rows[3]))
+    expect(page.get_by_role('img', name=f'Spectrogram of {shown(rows[3])}')).to_be_visible()
+    click(page, 'Next ▶')
+    expect(heading(page)).to_have_text(shown(rows[4]))
+    click(page, '◀ Previous')
+    click(page, '◀ Previous')
+    expect(heading(page)).to_have_text(shown(rows[2]))
+    # The opened file is in the URL: a reload (or a shared link) opens it again.
+    page.wait_for_url(re.compile('file='))
+    page.reload()
+    expect(heading(page)).to_have_text(shown(rows[2]))
+    page.close()
+
+
+def test_next_crosses_to_the_next_page(browser, url, sample):
+    from urllib.parse import urlencode
+
+    rows = in_order(sample.processed)
+    # A link to the last file of page 1 (as the URL keeps it); Next opens the first of page 2, Previous comes back.
+    page = open_page(browser, f'{url}/?{urlencode({"file": rows[9]["audio_file"], "gen": rows[9]["generation"]})}')
+    expect(heading(page)).to_have_text(shown(rows[9]))
+    click(page, 'Next ▶')
+    expect(heading(page)).to_have_text(shown(rows[10]))
+    expect(page.get_by_label(re.compile('Page'))).to_have_value('2')
+    click(page, '◀ Previous')
+    expect(heading(page)).to_have_text(shown(rows[9]))
+    expect(page.get_by_label(re.compile('Page'))).to_have_value('1')
+    page.close()
 
 
 def test_recent_errors_show_stage_and_reason(page, sample):
-    rows = table_rows(page, 'Recent errors')
+    rows = grid_rows(page, 'errors_table')
     expect(rows).to_have_count(len(sample.errors))
     first = rows.filter(has_text='broken-00.mp3')
     error = next(e for e in sample.errors if e['audio_file'].endswith('broken-00.mp3'))
@@ -103,42 +158,96 @@ def test_recent_errors_show_stage_and_reason(page, sample):
         expect(first).to_contain_text(text)
 
 
-def test_name_filter_narrows_the_list(page, sample):
+def test_name_filter_narrows_the_list_and_lives_in_the_url(page, sample):
     expected = [r for r in sample.processed if 'park' in r['audio_file']]
     assert 0 < len(expected) < len(sample.processed)
     page.get_by_label('Name contains').fill('park')
     page.get_by_label('Name contains').press('Enter')
     expect(metric(page, 'Processed')).to_have_text(str(len(expected)))
-    rows = table_rows(page, 'Processed files on this page')
+    rows = grid_rows(page, 'files_table')
     expect(rows).to_have_count(len(expected))
     for i in range(len(expected)):
         expect(rows.nth(i)).to_contain_text('park')
+    page.wait_for_url(re.compile(r'name=park'))
+    page.reload()  # the filter survives a reload
+    expect(page.get_by_label('Name contains')).to_have_value('park')
+    expect(metric(page, 'Processed')).to_have_text(str(len(expected)))
+    page.get_by_role('button', name='Clear filters').click()
+    expect(page.get_by_label('Name contains')).to_have_value('')
+    expect(metric(page, 'Processed')).to_have_text(str(len(sample.processed)))
+    page.wait_for_url(lambda u: 'name=' not in u)
 
 
-def test_label_filter_narrows_the_list(page, sample):
+def test_label_filter_narrows_the_list_but_not_the_failure_rate(page, sample):
     label = sample.processed[0]['label']
     expected = [r for r in sample.processed if r['label'] == label]
     page.get_by_test_id('stMultiSelect').click()
     page.get_by_role('option', name=label, exact=True).click()
     page.keyboard.press('Escape')
     expect(metric(page, 'Processed')).to_have_text(str(len(expected)))
-    rows = table_rows(page, 'Processed files on this page')
+    rows = grid_rows(page, 'files_table')
     expect(rows).to_have_count(min(10, len(expected)))
     for i in range(min(10, len(expected))):
         expect(rows.nth(i).locator('td').nth(2)).to_have_text(label)
+    # Errors have no label: the rate stays failed / (all processed + failed) in this time range and name.
+    expect(metric(page, 'Failed')).to_have_text(str(len(sample.errors)))
+    expect(metric(page, 'Failure rate')).to_have_text(f'{3 / 15:.1%}')
 
 
-def test_upload_lands_in_the_input_folder(page, sample):
+def test_csv_export_holds_every_filtered_row(page, sample):
+    with page.expect_download() as download:
+        page.get_by_role('button', name='Download CSV').click()
+    content = open(download.value.path(), encoding='utf-8').read()
+    rows = list(csv.DictReader(io.StringIO(content)))
+    assert len(rows) == len(sample.processed) > 10  # all of them, not the page shown
+    assert {r['audio_file'] for r in rows} == {r['audio_file'] for r in sample.processed}
+    assert {'label', 'confidence', 'processed_at', 'generation'} <= set(rows[0])
+
+
+def test_count_axis_has_whole_numbers_only(browser, tmp_path):
+    few = sample_results.build(str(tmp_path), files=3, errors=0)  # one file per label: ticks 0..1
+    with dashboard(['--results', few.db_path], str(tmp_path / 'dashboard.log')) as served:
+        page = open_page(browser, served)
+        chart = page.get_by_test_id('stVegaLiteChart').filter(has_text='Files per label')
+        expect(chart).to_be_visible()
+        labels = chart.locator('g.role-axis-label text')
+        labels.first.wait_for()
+        ticks = labels.all_text_contents()
+        numbers = [t for t in ticks if re.fullmatch(r'[\d.,]+', t)]
+        assert numbers and all(re.fullmatch(r'\d+', t) for t in numbers), ticks
+        page.close()
+
+
+def test_the_file_picker_offers_audio_only(page):
+    accept = page.locator('input[type=file]').get_attribute('accept')
+    assert '.wav' in accept and '.flac' in accept and '.aiff' in accept
+    assert '.txt' not in accept and '.pdf' not in accept
+
+
+def test_upload_lands_in_the_input_folder_readable_and_pending(page, sample):
     wav = encode.encode(synth.sine_sweep(1.0, 16000), 16000, 'wav')
     page.locator('input[type=file]').set_input_files([
         {'name': 'field recording #1.wav', 'mimeType': 'audio/wav', 'buffer': wav},
-        {'name': 'notes.txt', 'mimeType': 'text/plain', 'buffer': b'not audio'},
+        {'name': '*draft* __v2__.wav', 'mimeType': 'audio/wav', 'buffer': wav},
     ])
     saved = os.path.join(sample.input_dir, 'field_recording_1.wav')
     expect(page.get_by_test_id('stAlert').filter(has_text='field recording #1.wav: saved as')).to_contain_text(saved)
-    expect(page.get_by_test_id('stAlert').filter(has_text='notes.txt')).to_contain_text('not an audio file')
+    # The name as typed, not as Markdown.
+    expect(page.get_by_test_id('stAlert').filter(has_text='*draft* __v2__.wav: saved as')).to_be_visible()
     assert open(saved, 'rb').read() == wav
-    assert not [f for f in os.listdir(sample.input_dir) if f.startswith(('notes', '.upload-'))]
+    assert os.stat(saved).st_mode & 0o777 == 0o644  # a pipeline running as another user can read it
+    assert not [f for f in os.listdir(sample.input_dir) if f.startswith('.upload-')]
+    # No pipeline runs beside this page: the upload is shown as waiting for one.
+    pending = page.locator('.st-key-pending')
+    expect(pending).to_contain_text('waiting for the pipeline', timeout=15_000)
+    expect(pending).to_contain_text('field_recording_1.wav')
+
+
+def test_a_non_audio_file_is_refused_in_the_picker(page, sample):
+    page.locator('input[type=file]').set_input_files([
+        {'name': 'notes.txt', 'mimeType': 'text/plain', 'buffer': b'not audio'}])
+    expect(page.get_by_test_id('stFileUploader')).to_contain_text(re.compile('not allowed|not supported', re.I))
+    assert not os.path.exists(os.path.join(sample.input_dir, 'notes.txt'))
 
 
 def test_oversized_upload_is_refused_with_a_message(page, sample):
@@ -164,3 +273,156 @@ def test_auto_refresh_shows_rows_added_by_a_running_pipeline(browser, tmp_path):
         # No reload, no click: the refresh brings the new rows in.
         expect(metric(page, 'Processed')).to_have_text('7', timeout=45_000)
         page.close()
+
+
+def test_filters_appear_when_the_results_file_appears_later(browser, tmp_path):
+    db = tmp_path / 'later' / 'results.db'
+    with dashboard(['--results', str(db), '--refresh', '5'], str(tmp_path / 'dashboard.log')) as served:
+        page = browser.new_page(viewport={'width': 1400, 'height': 1600})
+        page.goto(served)
+        expect(page.get_by_text('No results database')).to_be_visible(timeout=30_000)
+        expect(page.get_by_label('Name contains')).to_be_visible()
+        later = sample_results.build(str(tmp_path / 'later'), files=3, errors=0)  # the pipeline's first rows
+        expect(metric(page, 'Processed')).to_have_text('3', timeout=45_000)
+        settled(page)
+        page.get_by_test_id('stMultiSelect').click()  # the label filter now offers the new labels
+        for label in {r['label'] for r in later.processed}:
+            expect(page.get_by_role('option', name=label, exact=True)).to_be_visible()
+        page.close()
+
+
+@pytest.mark.parametrize('kind', ['sqlite-not-named-db', 'text-named-db', 'nothing'])
+def test_bad_results_give_a_message_not_a_traceback(browser, tmp_path, kind):
+    if kind == 'sqlite-not-named-db':
+        sample = sample_results.build(str(tmp_path), files=2, errors=0)
+        results = str(tmp_path / 'results.sqlite')
+        os.rename(sample.db_path, results)
+    elif kind == 'text-named-db':
+        results = str(tmp_path / 'junk.db')
+        open(results, 'w').write('these are not the rows you are looking for\n' * 20)
+    else:
+        results = str(tmp_path / 'no' / 'such' / 'results.sqlite')
+    with dashboard(['--results', results], str(tmp_path / 'dashboard.log')) as served:
+        page = browser.new_page(viewport={'width': 1400, 'height': 1600})
+        page.goto(served)
+        main = page.get_by_test_id('stMain')
+        if kind == 'sqlite-not-named-db':
+            expect(metric(page, 'Processed')).to_have_text('2', timeout=30_000)  # a SQLite file is read as such
+        elif kind == 'text-named-db':
+            expect(main).to_contain_text('is not a SQLite database', timeout=30_000)
+        else:
+            expect(main).to_contain_text('neither an existing file nor a BigQuery table', timeout=30_000)
+        for leak in ('Traceback', 'ValueError', 'DatabaseError', 'not a BigQuery table ('):
+            expect(main).not_to_contain_text(leak)
+        page.close()
+
+
+# ---- files with awkward properties, and the errors a person acts on ---------------------------------------------
+
+@pytest.fixture(scope='module')
+def awkward(tmp_path_factory):
+    import datetime as dt
+
+    root = str(tmp_path_factory.mktemp('awkward'))
+    sample = sample_results.build(root, files=3, errors=0)
+    now = dt.datetime.now(dt.timezone.utc)
+    rows = {
+        'aiff': sample_results.add_file(sample, 'take.aiff', kind='aiff', processed_at=now - dt.timedelta(minutes=3)),
+        'short': sample_results.add_file(sample, 'blip.wav', duration=0.4, processed_at=now - dt.timedelta(minutes=2)),
+        'markdown': sample_results.add_file(sample, '*draft* __v2__ take ~~old~~.wav',
+                                            processed_at=now - dt.timedelta(minutes=1)),
+    }
+    locked = sample_results.add_file(sample, 'locked.wav', processed_at=now - dt.timedelta(minutes=4))
+    with sqlite_store.connect(sample.db_path) as conn:  # it failed on a locked database instead
+        conn.execute('DELETE FROM processed WHERE audio_file = ?', (locked['audio_file'],))
+    errors = {
+        'retryable': sample_results.add_error(sample, locked['audio_file'], locked['generation'],
+                                              'database is locked', retryable=True),
+        'long': sample_results.add_error(sample, os.path.join(sample.input_dir, 'noise.mp3'), '7',
+                                         'Invalid data: ' + 'frame header missing; ' * 300, retryable=False,
+                                         error_type='Corrupt', stage='decode'),
+    }
+    log = str(tmp_path_factory.mktemp('logs') / 'awkward.log')
+    with dashboard(['--results', sample.db_path, '--input', sample.input_dir], log) as served:
+        yield served, sample, rows, errors
+
+
+def open_row(page, rows: list[dict], wanted: dict) -> None:
+    index = [r['audio_file'] for r in rows].index(wanted['audio_file'])
+    click_row(page, 'files_table', index)
+    expect(heading(page)).to_have_text(shown(wanted))
+
+
+def listed(sample) -> list[dict]:
+    return in_order(sqlite_store.read_table(sample.db_path, 'processed'))
+
+
+def test_names_are_text_not_markdown(browser, awkward):
+    served, sample, rows, _ = awkward
+    page = open_page(browser, served)
+    open_row(page, listed(sample), rows['markdown'])
+    expect(heading(page)).to_have_text('input/*draft* __v2__ take ~~old~~.wav')
+    assert heading(page).locator('em, strong, del').count() == 0
+    expect(grid_rows(page, 'files_table').first).to_contain_text('*draft* __v2__ take ~~old~~.wav')
+    metadata = page.get_by_role('table', name='Metadata of the opened file')
+    expect(metadata).to_contain_text(rows['markdown']['audio_file'])
+    assert metadata.locator('em, strong, del').count() == 0
+    page.close()
+
+
+def test_aiff_plays_through_a_wav_copy(browser, awkward):
+    served, sample, rows, _ = awkward
+    page = open_page(browser, served)
+    open_row(page, listed(sample), rows['aiff'])
+    audio = page.locator('audio')
+    expect(audio).to_have_count(1)
+    state = audio.evaluate('''a => new Promise(resolve => {
+        const done = () => resolve({duration: a.duration, error: a.error && a.error.code});
+        if (a.readyState >= 1 || a.error) return done();
+        a.addEventListener('loadedmetadata', done); a.addEventListener('error', done); a.load(); })''')
+    assert state['error'] is None and abs(state['duration'] - rows['aiff']['duration_seconds']) < 0.05, state
+    expect(page.get_by_text('AIFF does not play in browsers')).to_be_visible()
+    page.close()
+
+
+def test_sub_second_clips_show_milliseconds(browser, awkward):
+    served, sample, rows, _ = awkward
+    page = open_page(browser, served)
+    open_row(page, listed(sample), rows['short'])
+    expect(page.get_by_text('Duration 400 ms')).to_be_visible()
+    expect(grid_rows(page, 'files_table').filter(has_text='blip.wav')).to_contain_text('400 ms')
+    page.close()
+
+
+def test_a_long_error_message_is_one_line_until_selected(browser, awkward):
+    served, _, _, errors = awkward
+    page = open_page(browser, served)
+    table = grid(page, 'errors_table')
+    expect(grid_rows(page, 'errors_table')).to_have_count(2)
+    # The grid keeps every row one line high, whatever the message's length.
+    assert table.bounding_box()['height'] <= 3 * 35 + 10
+    rows = sqlite_store.read_table(awkward[1].db_path, 'errors')
+    order = [e['audio_file'] for e in sorted(rows, key=lambda e: e['failed_at'], reverse=True)]
+    click_row(page, 'errors_table', order.index(errors['long']['audio_file']))
+    messages = page.locator('.st-key-error_messages')
+    expect(messages).to_contain_text(errors['long']['message'].strip()[:200])
+    assert errors['long']['message'].strip() in messages.inner_text()
+    expect(page.get_by_role('button', name=re.compile('^Retry 0'))).to_be_disabled()  # permanent: no retry
+    page.close()
+
+
+def test_retry_requeues_a_retryable_failure(browser, awkward):
+    served, sample, _, errors = awkward
+    page = open_page(browser, served)
+    rows = sqlite_store.read_table(sample.db_path, 'errors')
+    order = [e['audio_file'] for e in sorted(rows, key=lambda e: e['failed_at'], reverse=True)]
+    click_row(page, 'errors_table', order.index(errors['retryable']['audio_file']))
+    page.get_by_role('button', name='Retry 1 failed file').click()
+    expect(page.get_by_text('back in the queue')).to_be_visible()
+    left = {(e['audio_file'], e['generation']) for e in sqlite_store.read_table(sample.db_path, 'errors')}
+    assert (errors['retryable']['audio_file'], errors['retryable']['generation']) not in left
+    assert (errors['long']['audio_file'], errors['long']['generation']) in left  # only what was retried
+    # With no row left, the file is pending again: any pipeline over the input processes it.
+    page.reload()
+    expect(page.locator('.st-key-pending')).to_contain_text('locked.wav', timeout=15_000)
+    page.close()

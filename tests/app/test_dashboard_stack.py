@@ -10,8 +10,9 @@ import pytest
 
 from audio import encode, synth
 from results import bigquery_store
+from results.tables import default_events_table
 from tests.app import sample_results
-from tests.app.browser import dashboard, launch_chromium, open_page
+from tests.app.browser import grid_rows, dashboard, launch_chromium, open_page
 
 pytestmark = pytest.mark.e2e
 playwright_api = pytest.importorskip('playwright.sync_api')
@@ -25,7 +26,7 @@ def publish_results(stack, sample) -> list[dict]:
 
     config = stack.config
     storage = clients.storage_client()
-    rows = []
+    rows, events = [], []
     for row in sample.processed:
         name = os.path.basename(row['audio_file'])
         audio = storage.bucket(config.upload_bucket).blob(f'day/{name}')
@@ -34,9 +35,13 @@ def publish_results(stack, sample) -> list[dict]:
         png.upload_from_filename(row['spectrogram_image'], content_type='image/png')
         rows.append(dict(row, audio_file=f'gs://{config.upload_bucket}/day/{name}',
                          spectrogram_image=f'gs://{config.output_bucket}/spectrograms/day/{name}.png'))
+        events += [dict(e, audio_file=rows[-1]['audio_file'])
+                   for e in sample.events[(row['audio_file'], row['generation'])]]
     bq = bigquery_store.client()
     assert bq.insert_rows_json(bigquery_store.table_id(config.output_table), rows) == []
     assert bq.insert_rows_json(bigquery_store.table_id(config.error_table), sample.errors) == []
+    events_table = bigquery_store.table_id(default_events_table(config.output_table))
+    assert bq.insert_rows_json(events_table, events) == []
     return rows
 
 
@@ -56,7 +61,12 @@ def test_dashboard_over_the_local_stack(local_stack, tmp_path):
         image = page.get_by_role('img', name=f'Spectrogram of day/{os.path.basename(newest["audio_file"])}')
         image.evaluate('img => img.decode()')  # read from the storage emulator through the server
         assert image.evaluate('img => img.naturalWidth') > 0
-        assert page.get_by_role('table', name='Recent errors').locator('tbody tr').count() == 1
+        expect(grid_rows(page, 'errors_table')).to_have_count(1)
+        # The inspected file's events, read from <output_table>_events, under its spectrogram.
+        newest_events = [e for key, file_events in sample.events.items() for e in file_events
+                         if os.path.basename(key[0]) == os.path.basename(newest['audio_file'])]
+        assert newest_events
+        expect(page.frame_locator('iframe').first.locator('.band')).to_have_count(len(newest_events))
 
         wav = encode.encode(synth.sine_sweep(1.0, 16000), 16000, 'wav')
         page.locator('input[type=file]').set_input_files([{'name': 'new take.wav', 'mimeType': 'audio/wav',

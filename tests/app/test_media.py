@@ -51,3 +51,23 @@ def test_gcs_objects_are_read_through_the_storage_client(tmp_path, monkeypatch):
                 read_media('gs://spectrograms/day/a.wav.png', 10)
         finally:
             media.storage_client.cache_clear()
+
+
+def test_browser_formats_are_sent_as_they_are_and_aiff_as_a_wav_copy(tmp_path):
+    import io
+
+    import numpy as np
+    import soundfile
+
+    from audio import encode, synth
+
+    samples = synth.make('tone', np.random.default_rng(0), 0.5, 16000)
+    wav = encode.encode(samples, 16000, 'wav')
+    assert media.playable_audio('gs://b/a.wav', wav) == (wav, 'audio/wav', '')
+    aiff = encode.encode(samples, 16000, 'aiff')
+    data, mime, note = media.playable_audio('/in/take.aiff', aiff)
+    assert mime == 'audio/wav' and data[:4] == b'RIFF' and 'AIFF' in note
+    copy, rate = soundfile.read(io.BytesIO(data))
+    assert rate == 16000 and len(copy) == len(samples)
+    with pytest.raises(MediaUnavailable, match='cannot be decoded'):
+        media.playable_audio('/in/x.aiff', b'FORM' + b'\x00' * 40)

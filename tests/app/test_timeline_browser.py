@@ -8,7 +8,7 @@ from PIL import Image
 
 from audio.spectrogram import plot_columns
 from tests.app import sample_results
-from tests.app.browser import dashboard, launch_chromium, open_page
+from tests.app.browser import grid, grid_rows, dashboard, launch_chromium, open_page
 
 pytestmark = pytest.mark.e2e
 playwright_api = pytest.importorskip('playwright.sync_api')
@@ -72,9 +72,9 @@ def test_timeline_lines_up_with_the_spectrogram_and_plays_from_the_chosen_event(
 
 
 def test_file_list_shows_event_counts_and_filters_by_event_label(page, sample):
-    rows = page.get_by_role('table', name='Processed files on this page').locator('tbody tr')
+    rows = grid_rows(page, 'files_table')
     expect(rows).to_have_count(len(sample.processed))
-    header = page.get_by_role('table', name='Processed files on this page').locator('thead th')
+    header = grid(page, 'files_table').locator('thead th')
     names = [header.nth(i).inner_text().strip() for i in range(header.count())]
     events_column = names.index('Events')
     newest_first = sorted(sample.processed, key=lambda r: r['processed_at'], reverse=True)

@@ -22,9 +22,42 @@ WAV = b'RIFF' + b'\x00' * 100  # the bytes are not inspected: the pipeline decod
     ('.wav', '_.wav'),
     ('what?#1.m4a', 'what_1.m4a'),
     ('ünïcødé.opus', 'ünïcødé.opus'),
+    ('🎵🎶.wav', 'musical_note-multiple_musical_notes.wav'),   # symbols only: spelled out, not '_.wav'
+    ('😀.mp3', 'grinning_face.mp3'),
+    ('*draft* __v2__ take ~~old~~.wav', 'draft___v2___take_old.wav'),
 ])
 def test_safe_name_keeps_a_plain_base_name_and_its_extension(name, expected):
     assert safe_name(name) == expected
+
+
+def test_long_non_ascii_names_fit_the_file_name_limit(tmp_path):
+    # 200 CJK characters are 600 bytes: cut by bytes (not characters), at a character boundary.
+    name = '録音' * 100 + '.wav'
+    outcome = save_upload(str(tmp_path), name, WAV, MAX)
+    assert outcome.ok, outcome.message
+    saved = os.path.basename(outcome.saved_as)
+    assert len(saved.encode('utf-8')) <= 255 and saved.startswith('録音録音') and saved.endswith('.wav')
+    again = save_upload(str(tmp_path), name, WAV, MAX)  # its -1 twin fits too
+    assert again.ok and len(os.path.basename(again.saved_as).encode('utf-8')) <= 255
+
+
+def test_emoji_only_names_do_not_collapse(tmp_path):
+    a = save_upload(str(tmp_path), '🎸.wav', WAV, MAX)
+    b = save_upload(str(tmp_path), '🥁.wav', WAV, MAX)
+    assert {os.path.basename(a.saved_as), os.path.basename(b.saved_as)} == {'guitar.wav', 'drum_with_drumsticks.wav'}
+
+
+def test_saved_uploads_are_readable_by_other_users(tmp_path):
+    outcome = save_upload(str(tmp_path), 'a.wav', WAV, MAX)
+    assert os.stat(outcome.saved_as).st_mode & 0o777 == 0o644
+
+
+def test_a_save_error_names_no_server_path(tmp_path):
+    blocker = tmp_path / 'not-a-folder'
+    blocker.write_text('a file where the input folder should be')
+    outcome = save_upload(str(blocker / 'inbox'), 'a.wav', WAV, MAX)
+    assert not outcome.ok and 'could not be saved' in outcome.message
+    assert str(tmp_path) not in outcome.message, outcome.message
 
 
 @pytest.mark.parametrize('name, size, problem', [

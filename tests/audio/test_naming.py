@@ -7,7 +7,7 @@ from audio.records import AudioObject
 
 AWKWARD = ['a b.wav', 'ünïcødé/ñame.flac', 'x#frag.mp3', 'what?.ogg', '-rf.wav', '--help', 'a/b/c/d.wav',
            '../../etc/passwd', '/abs/path.wav', 'a/../../b.wav', './x.wav', '...', 'a\\..\\b.wav', 'con.wav',
-           'x' * 400 + '.wav', 'new\nline.wav', 'tab\t.wav', '']
+           'x' * 400 + '.wav', '音' * 200 + '.wav', '🎵' * 100 + '.wav', 'new\nline.wav', 'tab\t.wav', '']
 
 
 @pytest.mark.parametrize('name', AWKWARD)

@@ -89,6 +89,27 @@ def test_own_outputs_under_the_input_folder_are_not_reingested(tmp_path, tiny_mo
     assert sqlite_store.counts(str(db)) == (1, 0)
 
 
+def test_a_replay_repairs_a_retryable_error_and_says_so(tmp_path, tiny_model_dir, capsys):
+    from cloud.objects import local_generation
+
+    folder = tmp_path / 'in'
+    clips = [write_clip(folder, f'c{i}.wav', seconds=1.0, seed=i) for i in range(2)]
+    db, spectrograms = tmp_path / 'r.db', tmp_path / 's'
+    assert run_pipeline(folder, db, spectrograms, tiny_model_dir) == 0
+    with sqlite_store.connect(str(db)) as conn:  # as if an outage had outlasted the retries for c0
+        conn.execute('DELETE FROM processed WHERE audio_file = ?', (clips[0],))
+        sqlite_store.write_errors(conn, [{
+            'audio_file': clips[0], 'generation': local_generation(clips[0]), 'stage': 'read',
+            'error_type': 'RetryError', 'message': 'storage down', 'failed_at': '2026-11-26T07:00:00.000000Z',
+            'retryable': True, 'attempts': 12}])
+    capsys.readouterr()
+    assert run_pipeline(folder, db, spectrograms, tiny_model_dir, '--progress') == 0
+    out = capsys.readouterr().out
+    assert '1 files ok, 0 failed, 1 skipped' in out
+    assert 'replay: 1 files retried' in out and '1 repaired (now have a result)' in out
+    assert sqlite_store.counts(str(db)) == (2, 0)
+
+
 def test_the_output_is_progress_and_summary_without_third_party_start_up_chatter(tmp_path, tiny_model_dir):
     import subprocess
     import sys

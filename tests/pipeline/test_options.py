@@ -39,6 +39,9 @@ def test_streaming_from_a_subscription_to_bigquery():
      'needs Dataflow'),
     (['--input_pattern', 'x', '--max_duration_seconds', '0', *BASE], 'max_duration_seconds must be positive'),
     (['--input_subscription', 'projects/p-1234/subscriptions/audio-sub', '--reprocess', *BASE], '--reprocess'),
+    (['--input_subscription', 'projects/p-1234/subscriptions/audio-sub', '--retry_failed', *BASE],
+     '--retry_failed applies to batch'),
+    (['--input_pattern', 'x', '--transient_retry_seconds', '-1', *BASE], '--transient_retry_seconds must be 0'),
     (['--input_pattern', 'x', '--error_table', 'p:d.t', *BASE], 'same backend'),
     (['--input_pattern', 'gs://b/x', '--runner', 'DataflowRunner', *BASE], 'on Dataflow'),
 ])
@@ -46,6 +49,12 @@ def test_bad_combinations_fail_before_the_job_starts(args, needle):
     with pytest.raises(OptionsError) as e:
         config_of(*args)
     assert needle in str(e.value)
+
+
+def test_the_retry_budget_defaults_to_ten_minutes_and_zero_means_one_try():
+    assert config_of('--input_pattern', 'x', *BASE).transient_retry_seconds == 600.0
+    assert config_of('--input_pattern', 'x', '--transient_retry_seconds', '0', *BASE).transient_retry_seconds == 0
+    assert config_of('--input_pattern', 'x', '--retry_failed', *BASE).retry_failed
 
 
 def test_every_problem_is_listed_at_once():

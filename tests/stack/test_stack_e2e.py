@@ -8,7 +8,7 @@ import pytest
 from google.api_core import exceptions
 from google.cloud import pubsub_v1
 
-from results import bigquery_store
+from results import bigquery_store, schema
 from results.schema import ERROR_FIELDS, PROCESSED_FIELDS
 from stack import clients, processes
 from cloud.emulators import ENV_VARS, STORAGE
@@ -51,6 +51,9 @@ def test_start_creates_what_the_pipeline_expects(local_stack):
         got = bq.get_table(bigquery_store.table_id(table))
         assert [f.to_api_repr()['name'] for f in got.schema] == [f['name'] for f in fields]
         assert got.time_partitioning is not None
+    # The view readers use (one row per file version), provisioned with the tables.
+    latest = bq.get_table(bigquery_store.table_id(schema.latest_view_name(config.output_table)))
+    assert latest.table_type == 'VIEW'
 
     # The CLI finds the same stack from its state directory.
     done = _cli(local_stack, 'env')

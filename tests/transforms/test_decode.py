@@ -1,3 +1,5 @@
+import io
+
 import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
@@ -5,6 +7,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from audio.records import AudioObject
 from tests.helpers import write_bytes, write_clip
 from transforms.decode import DecodeAudio
+from transforms.failures import Retrier
 
 
 def test_decode_stage_splits_good_and_bad_files(tmp_path):
@@ -29,3 +32,57 @@ def test_too_long_becomes_a_failure(tmp_path):
         out = p | beam.Create([AudioObject(uri=path, name='long.wav')]) | DecodeAudio(16000, max_duration_seconds=5)
         assert_that(out.failed | beam.Map(lambda f: f.error_type), equal_to(['TooLong']))
         assert_that(out.ok, equal_to([]), label='NothingDecoded')
+
+
+class _FlakyStream(io.BytesIO):
+    """A file whose bytes stop arriving after ``good_reads`` reads: Cloud Storage going away mid-file."""
+
+    def __init__(self, data: bytes, good_reads: int):
+        super().__init__(data)
+        self._left = good_reads
+
+    def read(self, *args):
+        if self._left <= 0:
+            raise ConnectionError('Connection aborted: storage went away')
+        self._left -= 1
+        return super().read(*args)
+
+    def readinto(self, buffer):
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+
+def _decode_once(monkeypatch, obj, streams, retrier):
+    """Runs the stage's DoFn on one object, its attempts reading ``streams`` in turn."""
+    import transforms.decode as stage
+    monkeypatch.setattr(stage, 'open_object', lambda _: streams.pop(0))
+    fn = stage._Decode(16000, 60.0, retrier)
+    return list(fn.process(obj))
+
+
+def test_a_read_that_fails_mid_file_is_retried_not_reported_as_a_damaged_file(tmp_path, monkeypatch):
+    data = open(write_clip(tmp_path, 'a.flac', 'flac', seconds=2.0), 'rb').read()
+    obj = AudioObject(uri='gs://b/a.flac', name='a.flac', generation='3', size=len(data))
+    out = _decode_once(monkeypatch, obj, [_FlakyStream(data, 1), _FlakyStream(data, 10 ** 6)],
+                       Retrier(deadline_s=5, initial_s=0.01))
+    assert [type(o).__name__ for o in out] == ['DecodedAudio'] and len(out[0].samples) == 32000
+
+
+def test_a_read_failing_past_the_budget_is_a_retryable_read_error_row(tmp_path, monkeypatch):
+    data = open(write_clip(tmp_path, 'a.flac', 'flac', seconds=2.0), 'rb').read()
+    obj = AudioObject(uri='gs://b/a.flac', name='a.flac', generation='3', size=len(data))
+    streams = [_FlakyStream(data, 1) for _ in range(1000)]
+    (tagged,) = _decode_once(monkeypatch, obj, streams, Retrier(deadline_s=0.2, initial_s=0.01))
+    failure = tagged.value
+    assert (failure.stage, failure.error_type, failure.retryable) == ('read', 'ConnectionError', True)
+    assert failure.attempts > 1
+
+
+def test_a_bad_file_is_one_permanent_row_on_the_first_try_even_with_a_long_budget(tmp_path, monkeypatch):
+    data = b'\x00\x01garbage' * 100
+    obj = AudioObject(uri='gs://b/fake.ogg', name='fake.ogg', generation='3', size=len(data))
+    (tagged,) = _decode_once(monkeypatch, obj, [io.BytesIO(data)], Retrier(deadline_s=600))
+    failure = tagged.value
+    # One attempt: a second one would have needed a second stream (there is none) after a wait.
+    assert (failure.stage, failure.error_type, failure.retryable, failure.attempts) == ('decode', 'NotAudio', False, 1)

@@ -49,9 +49,9 @@ def test_a_failing_batch_becomes_one_failure_per_file(tiny_model_dir):
 
     with TestPipeline(runner='FnApiRunner') as p:
         out = p | beam.Create([item('a.wav', 1.0), item('b.wav', 2.0)]) | ClassifyAudio(Exploding(tiny_model_dir))
-        assert_that(out.failed | beam.Map(lambda f: (f.source.name, f.stage, f.error_type, f.message)),
-                    equal_to([('a.wav', 'inference', 'RuntimeError', 'model exploded'),
-                              ('b.wav', 'inference', 'RuntimeError', 'model exploded')]))
+        assert_that(out.failed | beam.Map(lambda f: (f.source.name, f.stage, f.error_type, f.message, f.retryable)),
+                    equal_to([('a.wav', 'inference', 'RuntimeError', 'model exploded', True),
+                              ('b.wav', 'inference', 'RuntimeError', 'model exploded', True)]))
         assert_that(out.ok, equal_to([]), label='NoResults')
 
 

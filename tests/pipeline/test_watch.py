@@ -1,0 +1,52 @@
+"""Watch mode's pieces: listing with Beam's glob rules, what counts as ready, the options."""
+import os
+
+import pytest
+
+from pipeline.main import parse
+from pipeline.options import OptionsError
+from cloud.listing import Listed, Lister
+from pipeline.watch import ignored_paths, ready
+from tests.helpers import write_bytes
+
+
+def test_lister_follows_the_glob_and_skips_outputs_and_partial_uploads(tmp_path):
+    root = tmp_path / 'in'
+    wanted = [write_bytes(root, 'a.wav', b'x'), write_bytes(root, 'deep/er/b.flac', b'xy'),
+              write_bytes(root, 'notes.txt', b'z')]  # batch gives a non-audio file its NotAudio row; so does watch
+    write_bytes(root, '.upload-abc.partial', b'half')        # the dashboard writing an upload
+    write_bytes(root, 'images/x.png', b'png')                # our own spectrograms
+    write_bytes(root, 'results.db', b'db')
+    write_bytes(root, 'results.db-wal', b'wal')
+    lister = Lister(f'{root}/**', [str(root / 'images'), str(root / 'results.db'), str(root / 'results.db-wal')])
+    listed = lister.list()
+    assert sorted(listed) == sorted(wanted)
+    a = listed[wanted[0]]
+    assert a.size == 1 and a.generation == str(os.stat(wanted[0]).st_mtime_ns) and not a.whole
+    assert sorted(Lister(f'{root}/*.wav').list()) == [wanted[0]]
+
+
+def test_a_file_is_ready_when_it_stopped_changing():
+    grown = Listed('/in/a.wav', 10, '1', modified=100.0)
+    still = Listed('/in/a.wav', 20, '2', modified=101.0)
+    clock = lambda: 101.5  # noqa: E731
+    assert ready({grown.path: still}, {grown.path: grown}, 2.0, clock) == []        # still growing
+    assert ready({still.path: still}, {still.path: still}, 2.0, clock) == [still]   # same in two listings
+    assert ready({still.path: still}, {}, 2.0, clock) == []                         # just appeared, just touched
+    old = Listed('/in/old.wav', 5, '3', modified=10.0)
+    assert ready({old.path: old}, {}, 2.0, clock) == [old]                          # found at a restart: quiet
+    gcs = Listed('gs://b/x.wav', 5, '17', modified=101.4, whole=True)
+    assert ready({gcs.path: gcs}, {}, 2.0, clock) == [gcs]                          # objects are finalized
+
+
+def test_watch_options(tmp_path):
+    common = ['--output_table', str(tmp_path / 'r.db'), '--spectrogram_location', str(tmp_path / 'img')]
+    _, config = parse(['--input_pattern', f'{tmp_path}/**', '--watch', *common])
+    assert config.watch and config.watch_interval_seconds == 2.0
+    assert str(tmp_path / 'r.db-wal') in ignored_paths(config)
+    for bad, message in ((['--input_subscription', 'projects/pppppp/subscriptions/sss', '--watch'], 'needs --input'),
+                         (['--input_pattern', 'x/**', '--watch', '--reprocess'], 'reprocess'),
+                         (['--input_pattern', 'x/**', '--watch', '--watch_interval_seconds', '0'], 'positive'),
+                         (['--input_pattern', 'x/**', '--watch', '--runner', 'DataflowRunner'], 'Dataflow')):
+        with pytest.raises(OptionsError, match=message):
+            parse([*bad, *common])
