@@ -41,3 +41,19 @@ def test_python_dash_m_names_a_module_that_exists(page):
 def test_the_readme_maps_every_package():
     readme = (ROOT / 'README.md').read_text()
     assert [package for package in PACKAGES if f'| `{package}/`' not in readme] == []
+
+
+def test_no_unresolved_merge_conflicts():
+    """A merge left half-done must not land: no conflict markers in any tracked text file."""
+    import subprocess
+
+    tracked = subprocess.run(['git', 'ls-files'], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    marked = []
+    for name in tracked.splitlines():
+        path = ROOT / name
+        if path.suffix in {'.png', '.wav', '.flac', '.mp3', '.tflite'} or not path.is_file():
+            continue
+        text = path.read_text(errors='replace')
+        if re.search(r'^(<{7} |>{7} |={7}$)', text, re.MULTILINE):
+            marked.append(name)
+    assert marked == []
