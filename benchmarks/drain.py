@@ -19,28 +19,18 @@ import time
 
 import numpy as np
 
-from benchmarks.latency import Arrivals, make_clip
+from benchmarks.latency import warmed_stream
 from stack import streaming
 from stack.config import StackConfig
 from stack.emulators import LocalStack
-from stack.uploads import Uploader
 
 
 def measure(stack: LocalStack, args) -> dict:
-    bucket = stack.config.upload_bucket
-    uploader = Uploader(stack.config.topic_path)
-    objects = [uploader.write(bucket, f'drain/clip {i:04d}.wav', make_clip(i, args.seconds))[0]
-               for i in range(args.files + 1)]
-    keys = [(f'gs://{bucket}/{o["name"]}', o['generation']) for o in objects]
     rng = np.random.default_rng(0)
-    twice = set(rng.choice(np.arange(1, len(objects)), int(args.duplicates * args.files), replace=False).tolist())
-    began = time.monotonic()
-    streaming.start_pipeline(stack, args.model_uri, args.pipeline_args)
-    with Arrivals(stack, args.poll) as arrivals:
-        uploader.announce(objects[0])
-        if not arrivals.wait_for(keys[:1], args.startup_timeout):
-            raise SystemExit(f'warm-up row did not arrive; see {stack.services["pipeline"].log}')
-        startup = time.monotonic() - began
+    twice = set(rng.choice(np.arange(1, args.files + 1), int(args.duplicates * args.files), replace=False).tolist())
+    with warmed_stream(stack, args, 'drain', args.files) as warm:
+        uploader, objects, keys, arrivals, startup = (warm.uploader, warm.objects, warm.keys, warm.arrivals,
+                                                      warm.startup_seconds)
         cpu_before = _tree_cpu(stack)
         services_before = _services_cpu(stack)
         start = time.monotonic()

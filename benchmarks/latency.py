@@ -14,6 +14,8 @@ model load) is reported apart. Prints p50/p95/p99 and rows versus uploads.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -94,11 +96,16 @@ def run(args) -> dict:
         stack.stop()
 
 
-def measure(stack: LocalStack, args) -> dict:
+@contextlib.contextmanager
+def warmed_stream(stack: LocalStack, args, prefix: str, count: int):
+    """Uploads ``count`` + 1 clips, starts the streaming pipeline and waits for the first one's row.
+
+    Yields a WarmStream whose first object (the warm-up) is done and whose other ``count`` are uploaded but not
+    yet announced; start-up (imports, model load, first bundle) is measured apart from what follows.
+    """
     bucket = stack.config.upload_bucket
     uploader = Uploader(stack.config.topic_path)
-    count = int(round(args.rate * args.duration))
-    objects = [uploader.write(bucket, f'bench/clip {i:04d}.wav', make_clip(i, args.seconds))[0]
+    objects = [uploader.write(bucket, f'{prefix}/clip {i:04d}.wav', make_clip(i, args.seconds))[0]
                for i in range(count + 1)]
     keys = [(f'gs://{bucket}/{o["name"]}', o['generation']) for o in objects]
     began = time.monotonic()
@@ -107,8 +114,23 @@ def measure(stack: LocalStack, args) -> dict:
         uploader.announce(objects[0])
         if not arrivals.wait_for(keys[:1], args.startup_timeout):
             raise SystemExit(f'warm-up row did not arrive; see {stack.services["pipeline"].log}')
-        startup = time.monotonic() - began
+        yield WarmStream(uploader, objects, keys, arrivals, time.monotonic() - began)
 
+
+@dataclasses.dataclass
+class WarmStream:
+    uploader: Uploader
+    objects: list[dict]
+    keys: list[tuple[str, str]]
+    arrivals: Arrivals
+    startup_seconds: float
+
+
+def measure(stack: LocalStack, args) -> dict:
+    count = int(round(args.rate * args.duration))
+    with warmed_stream(stack, args, 'bench', count) as warm:
+        uploader, objects, keys, arrivals, startup = (warm.uploader, warm.objects, warm.keys, warm.arrivals,
+                                                      warm.startup_seconds)
         published: dict[tuple[str, str], float] = {}
         start = time.monotonic()
         for i, (resource, key) in enumerate(zip(objects[1:], keys[1:])):
