@@ -124,6 +124,9 @@ def test_clicking_a_row_opens_its_file_and_previous_next_walk_the_list(browser, 
     click(page, 'Next ▶')
     expect(heading(page)).to_have_text(shown(rows[4]))
     click(page, '◀ Previous')
+    # Each button carries the file it opens as drawn: wait for the page a click produced before the next click
+    # (on a loaded machine the status widget may not have shown yet when `settled` looks).
+    expect(heading(page)).to_have_text(shown(rows[3]))
     click(page, '◀ Previous')
     expect(heading(page)).to_have_text(shown(rows[2]))
     # The opened file is in the URL: a reload (or a shared link) opens it again.
