@@ -63,7 +63,15 @@ def test_new_files_and_versions_once_and_a_kill_9_loses_and_repeats_nothing(tmp_
     proc = start_watch(pattern, db, spectrograms, tiny_model_dir, log)
     try:
         wait_for(lambda: len(keys(db)) == len(first), 180, 'rows for the files there at the start', log)
-        second = [write_clip(folder, f'second/{i:02d}.wav', seconds=1.0, seed=20 + i) for i in range(30)]
+        # All 30 appear at once (written elsewhere, then one rename, as a copy tool's final step does), so one
+        # listing sees them together however fast the runs before it were.
+        staging = tmp_path / 'staging'
+        for i in range(30):
+            # One modification time for all: the watcher takes a file whose mtime is already old as complete on
+            # first sight, and a newer one after a second listing, which would split the 30 into two runs.
+            os.utime(write_clip(staging, f'second/{i:02d}.wav', seconds=1.0, seed=20 + i), (1.7e9, 1.7e9))
+        os.rename(staging / 'second', folder / 'second')
+        second = [os.path.join(folder, 'second', f'{i:02d}.wav') for i in range(30)]
         first += second
         wait_for(lambda: '30 new files' in open(log).read(), 60, 'a run over the 30 new files', log)
         time.sleep(0.3)
