@@ -1,4 +1,4 @@
-"""TensorFlow's C++ start-up lines, which ignore ``TF_CPP_MIN_LOG_LEVEL``, kept off stderr while it loads.
+"""TensorFlow's and LiteRT's C++ start-up lines, which ignore ``TF_CPP_MIN_LOG_LEVEL``, kept off stderr.
 
 Importing TensorFlow 2.21 prints, whatever ``TF_CPP_MIN_LOG_LEVEL`` says, absl's
 "All log messages before absl::InitializeLog() is called are written to STDERR"
@@ -22,7 +22,8 @@ from typing import Iterator
 
 LEVEL_ENV = 'TF_CPP_MIN_LOG_LEVEL'
 # absl's INFO line (I + MMDD, time, thread id, file:line]), and absl's notice that precedes its first line.
-_HIDDEN = re.compile(rb'^(I\d{4} [\d:.]+ +\d+ [^ \]]+:\d+\] |WARNING: All log messages before absl::InitializeLog\(\))')
+_HIDDEN = re.compile(rb'^(I\d{4} [\d:.]+ +\d+ [^ \]]+:\d+\] |WARNING: All log messages before absl::InitializeLog\(\)'
+                     rb'|INFO: Created TensorFlow Lite XNNPACK delegate for CPU)')
 _LOCK = threading.Lock()  # one redirect of fd 2 at a time
 
 

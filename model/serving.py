@@ -17,6 +17,7 @@ SavedModel; ``runtime='savedmodel'`` or ``'litert'`` forces one. The scores agre
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any, Iterator, Optional
 
@@ -27,6 +28,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from model.features import FeatureConfig, mel_weight_matrix
 from model.handlers import SavedModelHandler, iter_windows
 from model.metadata import ModelMetadata, join
+from model.native_logs import info_logs_hidden
 
 LITERT = 'litert'
 SAVEDMODEL = 'savedmodel'
@@ -125,13 +127,16 @@ class LiteRTModel:
         if state is None:
             from ai_edge_litert.interpreter import Interpreter
 
-            interpreter = Interpreter(model_content=self._content, num_threads=self._num_threads)
+            with info_logs_hidden():  # LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate" line
+                interpreter = Interpreter(model_content=self._content, num_threads=self._num_threads)
             state = self._local.state = [interpreter, interpreter.get_input_details()[0]['index'],
                                          interpreter.get_output_details()[0]['index'], None]
         interpreter, input_index, _, allocated = state
         if allocated != shape:  # resize only when the batch shape changes (allocation costs a little)
             interpreter.resize_tensor_input(input_index, list(shape))
-            interpreter.allocate_tensors()
+            # The delegate is applied (and announces itself) on the first allocation only.
+            with info_logs_hidden() if allocated is None else contextlib.nullcontext():
+                interpreter.allocate_tensors()
             state[3] = shape
         return state
 
