@@ -56,25 +56,41 @@ def skip_credential_lookup() -> None:
 # insert call, a pull and an acknowledge round trip) for 10 files. Measured on a bulk drain
 # (benchmarks/drain.py, 240 files): see docs/benchmarks.md.
 STREAMING_PULL_MESSAGES = 100
+# How long one pull may wait for a notification (its gRPC deadline). Beam asks for 30 s. The local runner
+# executes one thing at a time on one thread, and it pulls whenever nothing else is runnable -- also while
+# elements wait in a stateful step for a processing-time timer (RunInference's batching timer, the dedupe
+# TTL): an empty subscription then held every row of the last batch back for ~30 s (benchmarks/drain.py:
+# 30 of a 49-s drain). With 2 s the runner is back within ~2 s to fire the timer; an idle pipeline makes
+# one cheap pull every 1-2 s. An empty pull that reaches the deadline is an empty answer, not an error.
+STREAMING_PULL_WAIT_SECONDS = 2.0
 
 
 class _LargerPulls:
-    """A Pub/Sub subscriber client whose ``pull`` asks for up to ``max_messages`` at a time."""
+    """A Pub/Sub subscriber client whose ``pull`` asks for up to ``max_messages`` and waits ``wait_s`` at most."""
 
-    def __init__(self, client, max_messages: int):
+    def __init__(self, client, max_messages: int, wait_s: float = STREAMING_PULL_WAIT_SECONDS):
         self._client = client
         self._max_messages = max_messages
+        self._wait_s = wait_s
 
     def pull(self, *args, **kwargs):
+        from google.api_core import exceptions as api_exceptions
+        from google.pubsub_v1 import PullResponse
+
         kwargs['max_messages'] = max(self._max_messages, kwargs.get('max_messages') or 0)
-        return self._client.pull(*args, **kwargs)
+        kwargs['timeout'] = min(self._wait_s, kwargs.get('timeout') or self._wait_s)
+        try:
+            return self._client.pull(*args, **kwargs)
+        except api_exceptions.DeadlineExceeded:   # nothing arrived in time: nothing was delivered either
+            return PullResponse()
 
     def __getattr__(self, name):
         return getattr(self._client, name)
 
 
 def larger_streaming_pulls(max_messages: int = STREAMING_PULL_MESSAGES) -> None:
-    """Makes the local streaming runner pull up to ``max_messages`` notifications per bundle (Beam: 10).
+    """Makes the local streaming runner pull up to ``max_messages`` notifications per bundle (Beam: 10),
+    waiting at most ``STREAMING_PULL_WAIT_SECONDS`` for them (Beam: 30 s).
 
     Beam 2.77's ``_PubSubReadEvaluator`` hard-codes ``max_messages=10``; this wraps the subscriber client
     it gets, in this process only. Nothing else changes: the runner still acknowledges what it pulled on
