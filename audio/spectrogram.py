@@ -23,6 +23,8 @@ import numpy as np
 import scipy.fft
 from PIL import Image, ImageDraw, ImageFont
 
+from audio.framing import frames as frame_view
+
 
 @dataclass(frozen=True)
 class SpectrogramStyle:
@@ -58,7 +60,7 @@ def power_spectrogram(samples: np.ndarray, style: SpectrogramStyle) -> tuple[np.
     for first in range(0, n_frames, block):
         count = min(block, n_frames - first)
         start = first * hop
-        frames = np.lib.stride_tricks.sliding_window_view(padded[start:start + (count - 1) * hop + n_fft], n_fft)[::hop]
+        frames = frame_view(padded[start:start + (count - 1) * hop + n_fft], n_fft, hop)
         spectrum = scipy.fft.rfft(frames * window, axis=1)
         power = spectrum.real ** 2 + spectrum.imag ** 2
         if group > 1:

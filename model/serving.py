@@ -23,8 +23,8 @@ from typing import Any, Iterator, Optional
 import numpy as np
 import scipy.fft
 import scipy.sparse
-from numpy.lib.stride_tricks import sliding_window_view
 
+from audio.framing import frames as frame_view
 from model.features import FeatureConfig, mel_weight_matrix
 from model.handlers import SavedModelHandler, iter_windows
 from model.metadata import ModelMetadata, join
@@ -74,8 +74,7 @@ class LogMelFrontEnd:
     def __call__(self, samples: np.ndarray) -> np.ndarray:
         """``[..., samples]`` -> ``[..., frames, n_mels]``: one signal, or a stack of equal-length ones at once."""
         c = self.config
-        frames = sliding_window_view(np.asarray(samples, dtype=np.float32), c.frame_length, axis=-1
-                                     )[..., ::c.frame_step, :]
+        frames = frame_view(np.ascontiguousarray(samples, dtype=np.float32), c.frame_length, c.frame_step)
         lead = frames.shape[:-1]
         frames = frames.reshape(-1, c.frame_length)   # a copy only for a stack of signals
         out = np.empty((len(frames), c.n_mels), np.float32)
@@ -114,8 +113,8 @@ def window_patches(samples: np.ndarray, metadata: ModelMetadata, front_end: LogM
         if len(segment) < stop - start:
             segment = np.pad(segment, (0, stop - start - len(segment)))
         log_mel = front_end(segment)
-        # [windows, n_mels, frames] views -> [windows, frames, n_mels]
-        yield sliding_window_view(log_mel, frames_per_window, axis=0)[::hop_frames].transpose(0, 2, 1)
+        # [windows, frames, n_mels] views of the file's frames
+        yield frame_view(log_mel.T, frames_per_window, hop_frames).transpose(1, 2, 0)
 
 
 class LiteRTModel:
