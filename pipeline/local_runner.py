@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineRunner
@@ -113,22 +113,38 @@ def larger_streaming_pulls(max_messages: int = STREAMING_PULL_MESSAGES) -> None:
     _PubSubReadEvaluator._get_subscriber_client = classmethod(get_subscriber_client)  # type: ignore[method-assign,assignment]
 
 
-# Each worker process imports Beam and TensorFlow and loads the model (~5 s of CPU and ~750 MiB each);
-# on this project's benchmark (2 cores) threads beat processes up to roughly 6,000 files.
-PROCESSES_FROM_FILES = 5000
+class Backlog(NamedTuple):
+    """What a local batch run has to do: how many files, how many bytes in all."""
+    files: int
+    bytes: int
+
+
+# A process per core pays off only on a backlog of big files. Each worker process imports Beam and loads the
+# model (LiteRT: ~1.5 s of CPU and ~250 MiB each), and Beam's runner then moves every element between processes;
+# in exchange the work escapes the GIL, which threads hold for about half of a file's CPU time (a py-spy --gil
+# profile of the worker threads: numpy calls on small arrays, soundfile's Python read callbacks, PNG encoding).
+# Measured on 2 cores (docs/benchmarks.md, "Threads or processes"): see the figures there.
+PROCESSES_FROM_BYTES = 512 << 20
+PROCESSES_MIN_MEAN_FILE_BYTES = 128 << 10
+
+
+def repays_processes(backlog: Optional[Backlog]) -> bool:
+    """Whether a local batch backlog is worth a process per core (else threads in one process)."""
+    return (backlog is not None and backlog.bytes >= PROCESSES_FROM_BYTES
+            and backlog.bytes >= backlog.files * PROCESSES_MIN_MEAN_FILE_BYTES)
 
 
 def configure_runner(options: PipelineOptions, config: PipelineConfig,
-                     expected_files: Optional[int] = None) -> Optional[PipelineRunner]:
+                     backlog: Optional[Backlog] = None) -> Optional[PipelineRunner]:
     """Local runs: pick the local runner that works offline and use every core.
 
     Beam's DirectRunner first tries the Prism runner, which it would download; offline that
     fails (with an error in the log) before it falls back. So choose directly: the FnApiRunner
-    (all cores) for batch, the BundleBasedDirectRunner for streaming. Batch runs use threads (one
-    TensorFlow, fast start; decoding, FFTs, PNG encoding and inference release the GIL) unless a
-    local backlog is big enough to repay a process per core. Against the emulators with no
-    credentials configured, Beam is told up front to connect anonymously; that answer lives in this
-    process, so such a run always uses threads. ``--direct_running_mode`` overrides the choice.
+    (all cores) for batch, the BundleBasedDirectRunner for streaming. Batch runs use threads (one model,
+    fast start) unless a local backlog of big files repays a process per core (``repays_processes``).
+    Against the emulators with no credentials configured, Beam is told up front to connect anonymously;
+    that answer lives in this process, so such a run always uses threads. ``--direct_running_mode``
+    overrides the choice.
     """
     if not _is_direct(options):
         return None
@@ -145,8 +161,7 @@ def configure_runner(options: PipelineOptions, config: PipelineConfig,
     if direct.direct_num_workers > 1 and direct.direct_running_mode == 'in_memory':
         touches_gcs = any(p and p.startswith('gs://') for p in (config.input_pattern, config.spectrogram_location,
                                                                 config.model_uri))
-        big_backlog = (expected_files or 0) >= PROCESSES_FROM_FILES
-        processes = big_backlog and not (anonymous and touches_gcs)
+        processes = repays_processes(backlog) and not (anonymous and touches_gcs)
         direct.direct_running_mode = 'multi_processing' if processes else 'multi_threading'
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
     return FnApiRunner()
