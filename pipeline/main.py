@@ -39,11 +39,18 @@ def parse(argv: Sequence[str]) -> tuple[PipelineOptions, PipelineConfig]:
 
 
 class _KnownNoise(logging.Filter):
-    """Drops Beam's "Resource module is not available" warning: Beam 2.77 sets ``resource`` to None when its
-    ModelManager cannot import torch (not used here), then warns at every memory check of RunInference."""
+    """Drops Beam's known noise, also as relayed from worker processes ("Worker: severity: WARN ... message: ..."):
+
+    - "Resource module is not available": Beam 2.77 sets ``resource`` to None when its ModelManager cannot
+      import torch (not used here), then warns at every memory check of RunInference;
+    - "No semi_persistent_directory found": a worker process started by the local runner has none; the
+      pipeline registers no objects that need it (its coders travel inside the pipeline).
+    """
+    KNOWN = ('Resource module is not available', 'No semi_persistent_directory found')
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith('Resource module is not available')
+        message = record.getMessage()
+        return not any(known in message for known in self.KNOWN)
 
 
 def quiet_startup(verbose: bool) -> None:
