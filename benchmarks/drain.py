@@ -40,7 +40,8 @@ def measure(stack: LocalStack, args) -> dict:
                 uploader.announce(resource)
         publish_seconds = time.monotonic() - start
         drained = arrivals.wait_for(keys[1:], args.drain_timeout)
-        last = max(arrivals.seen.get(k, time.monotonic()) for k in keys[1:])
+        arrived = sorted(arrivals.seen.get(k, time.monotonic()) - start for k in keys[1:])
+        last = start + arrived[-1]
         cpu_used = _tree_cpu(stack) - cpu_before
         services = {name: round(cpu - services_before.get(name, 0.0), 1) for name, cpu in _services_cpu(stack).items()}
         time.sleep(3 * args.poll + 2)   # would a duplicate row still turn up?
@@ -52,6 +53,8 @@ def measure(stack: LocalStack, args) -> dict:
         'clip_seconds': args.seconds, 'pipeline_args': args.pipeline_args,
         'startup_to_first_row_s': round(startup, 1), 'publish_seconds': round(publish_seconds, 1),
         'all_rows_arrived': drained, 'drain_seconds': round(seconds, 2),
+        # when the first row, and 25/50/75% of the rows, were visible (s after the first publish; poll resolution)
+        'rows_visible_at_s': [round(arrived[int(q * (len(arrived) - 1))], 1) for q in (0, 0.25, 0.5, 0.75)],
         'files_per_second': round(args.files / seconds, 2), 'pipeline_cpu_seconds': round(cpu_used, 1),
         'pipeline_cores': round(cpu_used / seconds, 2),
         'cpu_seconds_by_service': services,   # the emulators share the machine with the pipeline

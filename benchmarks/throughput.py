@@ -1,7 +1,8 @@
 """Throughput, side by side in one run: the pipeline, the original per-file design, and a bare loop.
 
     python -m benchmarks.throughput [--sets clips5,fsdd] [--clips5 300] [--input DIR] [--files N] [--repeats 3]
-                                    [--workers N] [--inference_runtime auto|litert|savedmodel]
+                                    [--workers N] [--modes threads,processes]
+                                    [--inference_runtime auto|litert|savedmodel]
 
 Two sets of files, each contested separately: ``clips5``, 5-second mono 44.1 kHz WAV clips (a typical upload;
 generated once and kept under artifacts/benchmarks/inputs/), and ``fsdd``, the short spoken-digit clips
@@ -13,8 +14,9 @@ generated once and kept under artifacts/benchmarks/inputs/), and ``fsdd``, the s
 (b) the original per-file design (``benchmarks.original``), timed on the work alone, start-up excluded;
 (c) the same work as the pipeline in a plain loop, no Beam (``benchmarks.bare``): end to end like (a),
     and on the work alone (the practical limit);
-(a') with ``--threads-too``: the pipeline again, its workers as threads in one process
-    (Beam's ``--direct_running_mode multi_threading``) instead of one process each.
+(a') with ``--modes threads,processes`` (either or both): the pipeline again in that running mode, forced:
+    its workers as threads in one process (Beam's ``--direct_running_mode multi_threading``), or one process
+    each (``multi_processing``). (a) is the pipeline's own choice for the backlog (pipeline/local_runner.py).
 
 Cores: CPU seconds / wall seconds of each contender (the pipeline's whole process tree). For (a) also its
 steady state: rows per second and cores between the moments 10% and 90% of its rows were written (start-up and
@@ -47,35 +49,38 @@ from pipeline.options import DEFAULT_MODEL_URI
 CONTENDERS = {
     'a': '(a) pipeline, end to end',
     'a_threads': "(a') pipeline, threads, end to end",
+    'a_processes': "(a') pipeline, processes, end to end",
     'b': '(b) original design, work only',
     'c': '(c) bare loop, end to end',
     'c_work': '(c) bare loop, work only',
 }
 
 
+# --modes: the pipeline forced into a running mode, beside its own choice (a).
+MODES = {'threads': ('a_threads', 'multi_threading'), 'processes': ('a_processes', 'multi_processing')}
+PIPELINE_RUNS = ('a', 'a_threads', 'a_processes')
+
+
 def measure(folder: str, files: list[str], model_dir: str, workers: int, repeats: int, original_every: int,
-            scratch: str, threads_too: bool = False, log=print, runtime: str = 'auto') -> dict:
+            scratch: str, modes: Sequence[str] = (), log=print, runtime: str = 'auto') -> dict:
     metadata = load_metadata(model_dir)
     input_folder = pipeline_folder(folder, files, scratch)
     original_files = files[::original_every]
-    runs: dict[str, list[dict]] = {key: [] for key in CONTENDERS if threads_too or key != 'a_threads'}
+    forced = [MODES[m] for m in modes]
+    runs: dict[str, list[dict]] = {key: [] for key in CONTENDERS
+                                   if key not in PIPELINE_RUNS[1:] or key in dict(forced)}
     steps: dict[str, list[dict]] = {'b': [], 'c': []}
     for repeat in range(repeats):
         out = os.path.join(scratch, f'run{repeat}')
-        log(f'repeat {repeat + 1}/{repeats}: (a) pipeline on {len(files)} files ...')
-        a = run_pipeline(input_folder, model_dir, workers, os.path.join(out, 'a'),
-                         extra=['--inference_runtime', runtime])
-        if a.ok_rows + a.error_rows != len(files):
-            raise RuntimeError(f'the pipeline wrote {a.ok_rows} + {a.error_rows} rows for {len(files)} files')
-        runs['a'].append(_rates(len(files), a.seconds, a.cpu_seconds, None, cores=a.cores))
-        runs['a'][-1].update(peak_rss_mib=a.memory.peak_rss_mib, error_rows=a.error_rows,
-                             steady_files_per_second=a.steady_files_per_second, steady_cores=a.steady_cores)
-        if threads_too:
-            log(f'repeat {repeat + 1}/{repeats}: (a\') pipeline, {workers} threads in one process ...')
-            t = run_pipeline(input_folder, model_dir, workers, os.path.join(out, 'a_threads'),
-                             running_mode='multi_threading', extra=['--inference_runtime', runtime])
-            runs['a_threads'].append(_rates(len(files), t.seconds, t.cpu_seconds, None, cores=t.cores))
-            runs['a_threads'][-1].update(peak_rss_mib=t.memory.peak_rss_mib)
+        for key, running_mode in [('a', None), *forced]:
+            log(f'repeat {repeat + 1}/{repeats}: {CONTENDERS[key]} on {len(files)} files ...')
+            a = run_pipeline(input_folder, model_dir, workers, os.path.join(out, key), running_mode=running_mode,
+                             extra=['--inference_runtime', runtime])
+            if a.ok_rows + a.error_rows != len(files):
+                raise RuntimeError(f'the pipeline wrote {a.ok_rows} + {a.error_rows} rows for {len(files)} files')
+            runs[key].append(_rates(len(files), a.seconds, a.cpu_seconds, None, cores=a.cores))
+            runs[key][-1].update(peak_rss_mib=a.memory.peak_rss_mib, error_rows=a.error_rows,
+                                 steady_files_per_second=a.steady_files_per_second, steady_cores=a.steady_cores)
 
         log(f'repeat {repeat + 1}/{repeats}: (c) bare loop on {len(files)} files ...')
         c = run_loop(functools.partial(BareLoop, model_dir, metadata, os.path.join(out, 'c', 'spectrograms'),
@@ -94,7 +99,7 @@ def measure(folder: str, files: list[str], model_dir: str, workers: int, repeats
 
     # The pipeline reports no audio duration of its own; the bare loop decoded the very same files.
     audio_seconds = runs['c'][0]['audio_seconds']
-    for run in runs['a'] + runs.get('a_threads', []):
+    for run in (r for key in PIPELINE_RUNS for r in runs.get(key, [])):
         run['audio_seconds'] = audio_seconds
         run['audio_seconds_per_second'] = audio_seconds / run['seconds']
     return {'runs': runs, 'steps_seconds_per_file': steps, 'files': len(files), 'original_files': len(original_files),
@@ -115,21 +120,26 @@ def summarise(result: dict) -> dict:
                    for metric in ('files_per_second', 'audio_seconds_per_second', 'cpu_ms_per_file', 'seconds',
                                   'cores')}
              for key in runs}
-    steady = [r for r in runs['a'] if r.get('steady_files_per_second')]
-    if steady:
-        stats['a_steady'] = {'files_per_second': report.summary([r['steady_files_per_second'] for r in steady]),
-                             'cores': report.summary([r['steady_cores'] for r in steady if r['steady_cores']] or [0])}
+    pipeline_runs = [key for key in PIPELINE_RUNS if key in runs]
+    for key in pipeline_runs:
+        steady = [r for r in runs[key] if r.get('steady_files_per_second')]
+        if steady:
+            stats[f'{key}_steady'] = {
+                'files_per_second': report.summary([r['steady_files_per_second'] for r in steady]),
+                'cores': report.summary([r['steady_cores'] for r in steady if r['steady_cores']] or [0])}
     # Ratios of each repeat's paired runs, then their median: a slow moment hits both sides of a pair.
     pairs = {'a/b': ('a', 'b'), 'a/c': ('a', 'c'), 'a/c (work only)': ('a', 'c_work')}
     ratios = {name: report.summary([x['files_per_second'] / y['files_per_second']
                                     for x, y in zip(runs[num], runs[den])]) for name, (num, den) in pairs.items()}
-    if 'a_threads' in runs:
-        ratios["a'/b"] = report.summary([x['files_per_second'] / y['files_per_second']
-                                         for x, y in zip(runs['a_threads'], runs['b'])])
-    if steady and len(steady) == len(runs['a']):
-        for name, den in (('a/b per extra file (steady state)', 'b'), ('a/c per extra file (steady state)', 'c_work')):
-            ratios[name] = report.summary([x['steady_files_per_second'] / y['files_per_second']
-                                           for x, y in zip(runs['a'], runs[den])])
+    for key in pipeline_runs:
+        name = key.replace('a_', "a'(") + ')' if key != 'a' else 'a'
+        if key != 'a':
+            ratios[f'{name}/b'] = report.summary([x['files_per_second'] / y['files_per_second']
+                                                  for x, y in zip(runs[key], runs['b'])])
+        if all(r.get('steady_files_per_second') for r in runs[key]):
+            for den in ('b', 'c_work'):
+                ratios[f'{name}/{den[0]} per extra file (steady state)'] = report.summary(
+                    [x['steady_files_per_second'] / y['files_per_second'] for x, y in zip(runs[key], runs[den])])
     ratios['CPU per file, b/a'] = report.summary([y['cpu_ms_per_file'] / x['cpu_ms_per_file']
                                                    for x, y in zip(runs['a'], runs['b'])])
     return {'stats': stats, 'ratios': ratios}
@@ -145,9 +155,9 @@ def render(result: dict, summary: dict) -> str:
         rows.append([label, files, report.fmt(s['seconds']['median']), report.fmt(s['files_per_second']['median']),
                      report.spread_text(s['files_per_second']), report.fmt(s['audio_seconds_per_second']['median']),
                      report.fmt(s['cpu_ms_per_file']['median']), report.fmt(s['cores']['median'])])
-        if key == 'a' and 'a_steady' in summary['stats']:
-            steady = summary['stats']['a_steady']
-            rows.append(['(a) pipeline, steady state (10%-90% of rows)', '', '',
+        if f'{key}_steady' in summary['stats']:
+            steady = summary['stats'][f'{key}_steady']
+            rows.append([f'{label.split(", end to end")[0]}, steady state (10%-90% of rows)', '', '',
                          report.fmt(steady['files_per_second']['median']),
                          report.spread_text(steady['files_per_second']), '', '',
                          report.fmt(steady['cores']['median'])])
@@ -197,14 +207,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help='pipeline workers, and processes for (b) and (c) (default: all cores)')
     parser.add_argument('--original-every', type=int, default=10,
                         help='(b) processes every Nth file of the set (default 10; 1 for all)')
-    parser.add_argument('--threads-too', action='store_true',
-                        help="also run the pipeline with its workers as threads in one process (a')")
+    parser.add_argument('--modes', type=lambda t: [w.strip() for w in t.split(',') if w.strip()], default=[],
+                        help="also run the pipeline forced into these running modes (a'): threads, processes "
+                             "(comma-separated; default: none)")
     parser.add_argument('--inference_runtime', default='auto', choices=('auto', 'litert', 'savedmodel'),
                         help='how (a) and (c) run the model (default: auto, as the pipeline)')
     parser.add_argument('--model', default=DEFAULT_MODEL_URI, help='exported model directory (default: `make model`)')
     parser.add_argument('--cache', default=report.INPUTS_DIR, help='where generated audio is kept between runs')
     parser.add_argument('--out', help=f'JSON file (default: {report.RESULTS_DIR}/throughput.json)')
     args = parser.parse_args(argv)
+    if set(args.modes) - set(MODES):
+        parser.error(f'--modes: {", ".join(MODES)}')
 
     model_dir = require_model(args.model)
     from model.serving import choose_runtime
@@ -221,7 +234,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         scratch = tempfile.mkdtemp(prefix='bench-throughput-')
         try:
             result = measure(folder, files, model_dir, args.workers, args.repeats, args.original_every, scratch,
-                             args.threads_too, log=lambda m: print('  ' + m, flush=True),
+                             args.modes, log=lambda m: print('  ' + m, flush=True),
                              runtime=args.inference_runtime)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -11,6 +11,7 @@ it surfaces: on open or on the first read).
 from __future__ import annotations
 
 import functools
+import io
 import os
 from typing import BinaryIO, Optional
 
@@ -20,6 +21,10 @@ from audio.records import AudioObject
 from cloud import emulators
 
 READ_CHUNK = 8 * 1024 * 1024
+# An object up to this size is downloaded whole in one request (a BlobReader spends three on a small file:
+# the object's metadata, then a chunk, read again after the decoder seeks back to the start). Bigger
+# objects are read in READ_CHUNK pieces, so memory stays bounded by the same figure either way.
+WHOLE_OBJECT_BYTES = READ_CHUNK
 
 
 @functools.lru_cache(maxsize=1)
@@ -36,13 +41,15 @@ def split_gcs(uri: str) -> tuple[str, str]:
 
 
 def open_object(obj: AudioObject) -> BinaryIO:
-    """A seekable binary stream of the object's bytes (read lazily, in chunks).
+    """A seekable binary stream of the object's bytes (read lazily, in chunks; whole when it is small).
 
     Errors propagate as the client raised them; the stage classifies them (transforms/failures.py).
     """
     if obj.uri.startswith('gs://') and obj.generation:
         bucket, name = split_gcs(obj.uri)
         blob = storage_client().bucket(bucket).blob(name, generation=int(obj.generation))
+        if obj.size and obj.size <= WHOLE_OBJECT_BYTES:
+            return io.BytesIO(blob.download_as_bytes())
         return blob.open('rb', chunk_size=READ_CHUNK)
     return FileSystems.open(obj.uri, compression_type='uncompressed')
 
@@ -86,6 +93,24 @@ class WatchedStream:
 
     def __getattr__(self, name):
         return getattr(self._stream, name)
+
+
+def write_object(uri: str, data: bytes, content_type: str) -> None:
+    """Writes ``data`` to ``uri`` (gs:// or a local path), replacing what is there.
+
+    Cloud Storage: in one request. Beam's ``FileSystems.create`` always starts a resumable upload (one
+    request to open the session, one per chunk), which for a spectrogram PNG (tens of KiB) doubles the
+    round trips per file. The storage client sends an object of up to 8 MiB as one multipart upload and
+    switches to a resumable one above that. The client does not retry an upload without a generation
+    precondition; the caller's ``transforms.failures.Retrier`` does, and rewriting the same name with the
+    same bytes leaves one object. Errors propagate as the client raised them.
+    """
+    if uri.startswith('gs://'):
+        bucket, name = split_gcs(uri)
+        storage_client().bucket(bucket).blob(name).upload_from_string(data, content_type=content_type)
+        return
+    with FileSystems.create(uri, mime_type=content_type) as f:
+        f.write(data)
 
 
 def gcs_generation(uri: str) -> Optional[str]:

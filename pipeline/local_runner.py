@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineRunner
@@ -56,25 +56,41 @@ def skip_credential_lookup() -> None:
 # insert call, a pull and an acknowledge round trip) for 10 files. Measured on a bulk drain
 # (benchmarks/drain.py, 240 files): see docs/benchmarks.md.
 STREAMING_PULL_MESSAGES = 100
+# How long one pull may wait for a notification (its gRPC deadline). Beam asks for 30 s. The local runner
+# executes one thing at a time on one thread, and it pulls whenever nothing else is runnable -- also while
+# elements wait in a stateful step for a processing-time timer (RunInference's batching timer, the dedupe
+# TTL): an empty subscription then held every row of the last batch back for ~30 s (benchmarks/drain.py:
+# 30 of a 49-s drain). With 2 s the runner is back within ~2 s to fire the timer; an idle pipeline makes
+# one cheap pull every 1-2 s. An empty pull that reaches the deadline is an empty answer, not an error.
+STREAMING_PULL_WAIT_SECONDS = 2.0
 
 
 class _LargerPulls:
-    """A Pub/Sub subscriber client whose ``pull`` asks for up to ``max_messages`` at a time."""
+    """A Pub/Sub subscriber client whose ``pull`` asks for up to ``max_messages`` and waits ``wait_s`` at most."""
 
-    def __init__(self, client, max_messages: int):
+    def __init__(self, client, max_messages: int, wait_s: float = STREAMING_PULL_WAIT_SECONDS):
         self._client = client
         self._max_messages = max_messages
+        self._wait_s = wait_s
 
     def pull(self, *args, **kwargs):
+        from google.api_core import exceptions as api_exceptions
+        from google.pubsub_v1 import PullResponse
+
         kwargs['max_messages'] = max(self._max_messages, kwargs.get('max_messages') or 0)
-        return self._client.pull(*args, **kwargs)
+        kwargs['timeout'] = min(self._wait_s, kwargs.get('timeout') or self._wait_s)
+        try:
+            return self._client.pull(*args, **kwargs)
+        except api_exceptions.DeadlineExceeded:   # nothing arrived in time: nothing was delivered either
+            return PullResponse()
 
     def __getattr__(self, name):
         return getattr(self._client, name)
 
 
 def larger_streaming_pulls(max_messages: int = STREAMING_PULL_MESSAGES) -> None:
-    """Makes the local streaming runner pull up to ``max_messages`` notifications per bundle (Beam: 10).
+    """Makes the local streaming runner pull up to ``max_messages`` notifications per bundle (Beam: 10),
+    waiting at most ``STREAMING_PULL_WAIT_SECONDS`` for them (Beam: 30 s).
 
     Beam 2.77's ``_PubSubReadEvaluator`` hard-codes ``max_messages=10``; this wraps the subscriber client
     it gets, in this process only. Nothing else changes: the runner still acknowledges what it pulled on
@@ -97,22 +113,38 @@ def larger_streaming_pulls(max_messages: int = STREAMING_PULL_MESSAGES) -> None:
     _PubSubReadEvaluator._get_subscriber_client = classmethod(get_subscriber_client)  # type: ignore[method-assign,assignment]
 
 
-# Each worker process imports Beam and TensorFlow and loads the model (~5 s of CPU and ~750 MiB each);
-# on this project's benchmark (2 cores) threads beat processes up to roughly 6,000 files.
-PROCESSES_FROM_FILES = 5000
+class Backlog(NamedTuple):
+    """What a local batch run has to do: how many files, how many bytes in all."""
+    files: int
+    bytes: int
+
+
+# A process per core pays off only on a backlog of big files. Each worker process imports Beam and loads the
+# model (LiteRT: ~1.5 s of CPU and ~250 MiB each), and Beam's runner then moves every element between processes;
+# in exchange the work escapes the GIL, which threads hold for about half of a file's CPU time (a py-spy --gil
+# profile of the worker threads: numpy calls on small arrays, soundfile's Python read callbacks, PNG encoding).
+# Measured on 2 cores (docs/benchmarks.md, "Threads or processes"): see the figures there.
+PROCESSES_FROM_BYTES = 512 << 20
+PROCESSES_MIN_MEAN_FILE_BYTES = 128 << 10
+
+
+def repays_processes(backlog: Optional[Backlog]) -> bool:
+    """Whether a local batch backlog is worth a process per core (else threads in one process)."""
+    return (backlog is not None and backlog.bytes >= PROCESSES_FROM_BYTES
+            and backlog.bytes >= backlog.files * PROCESSES_MIN_MEAN_FILE_BYTES)
 
 
 def configure_runner(options: PipelineOptions, config: PipelineConfig,
-                     expected_files: Optional[int] = None) -> Optional[PipelineRunner]:
+                     backlog: Optional[Backlog] = None) -> Optional[PipelineRunner]:
     """Local runs: pick the local runner that works offline and use every core.
 
     Beam's DirectRunner first tries the Prism runner, which it would download; offline that
     fails (with an error in the log) before it falls back. So choose directly: the FnApiRunner
-    (all cores) for batch, the BundleBasedDirectRunner for streaming. Batch runs use threads (one
-    TensorFlow, fast start; decoding, FFTs, PNG encoding and inference release the GIL) unless a
-    local backlog is big enough to repay a process per core. Against the emulators with no
-    credentials configured, Beam is told up front to connect anonymously; that answer lives in this
-    process, so such a run always uses threads. ``--direct_running_mode`` overrides the choice.
+    (all cores) for batch, the BundleBasedDirectRunner for streaming. Batch runs use threads (one model,
+    fast start) unless a local backlog of big files repays a process per core (``repays_processes``).
+    Against the emulators with no credentials configured, Beam is told up front to connect anonymously;
+    that answer lives in this process, so such a run always uses threads. ``--direct_running_mode``
+    overrides the choice.
     """
     if not _is_direct(options):
         return None
@@ -129,8 +161,7 @@ def configure_runner(options: PipelineOptions, config: PipelineConfig,
     if direct.direct_num_workers > 1 and direct.direct_running_mode == 'in_memory':
         touches_gcs = any(p and p.startswith('gs://') for p in (config.input_pattern, config.spectrogram_location,
                                                                 config.model_uri))
-        big_backlog = (expected_files or 0) >= PROCESSES_FROM_FILES
-        processes = big_backlog and not (anonymous and touches_gcs)
+        processes = repays_processes(backlog) and not (anonymous and touches_gcs)
         direct.direct_running_mode = 'multi_processing' if processes else 'multi_threading'
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
     return FnApiRunner()

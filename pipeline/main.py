@@ -20,7 +20,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, StandardOptions
 
 from pipeline.graph import build_pipeline, done_states, key_states_reader
-from pipeline.local_runner import configure_runner
+from pipeline.local_runner import Backlog, configure_runner
 from pipeline.options import AudioPipelineOptions, OptionsError, PipelineConfig, validate, with_absolute_paths
 from results import sqlite_store
 
@@ -39,11 +39,18 @@ def parse(argv: Sequence[str]) -> tuple[PipelineOptions, PipelineConfig]:
 
 
 class _KnownNoise(logging.Filter):
-    """Drops Beam's "Resource module is not available" warning: Beam 2.77 sets ``resource`` to None when its
-    ModelManager cannot import torch (not used here), then warns at every memory check of RunInference."""
+    """Drops Beam's known noise, also as relayed from worker processes ("Worker: severity: WARN ... message: ..."):
+
+    - "Resource module is not available": Beam 2.77 sets ``resource`` to None when its ModelManager cannot
+      import torch (not used here), then warns at every memory check of RunInference;
+    - "No semi_persistent_directory found": a worker process started by the local runner has none; the
+      pipeline registers no objects that need it (its coders travel inside the pipeline).
+    """
+    KNOWN = ('Resource module is not available', 'No semi_persistent_directory found')
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith('Resource module is not available')
+        message = record.getMessage()
+        return not any(known in message for known in self.KNOWN)
 
 
 def quiet_startup(verbose: bool) -> None:
@@ -171,11 +178,12 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     if config.watch:
         from pipeline.watch import run_watch
         return run_watch(options, config)
-    expected = None
+    expected = backlog = None
     if config.input_pattern and not config.input_pattern.startswith('gs://'):
-        from transforms.sources import count_local_matches
-        expected = count_local_matches(config.input_pattern)
-    runner = configure_runner(options, config, expected)
+        from transforms.sources import local_backlog
+        backlog = Backlog(*local_backlog(config.input_pattern))
+        expected = backlog.files
+    runner = configure_runner(options, config, backlog)
     show_progress = config.progress and config.uses_sqlite and not config.streaming
     if show_progress:
         print(f'Processing {expected or "the"} files matching {config.input_pattern} ...', file=sys.stderr,

@@ -11,11 +11,17 @@
   yields a download URL that is cut at that character (HTTP 501). Cloud Storage
   percent-encodes the name; the client library downloads from ``mediaLink``.
 
+And one cost made smaller: the emulator rewrites its whole metadata file (every object's resource) after
+each write. Pretty-printed (``indent=2``), Python's JSON encoder runs in pure Python: ~8 ms per write with
+~500 objects in the stack, the bulk of each spectrogram upload of a streaming drain. The same file is
+written compactly (C encoder, ~3 ms); the emulator reads it back the same way.
+
     python -m stack.storage_emulator --data-dir DIR start --host 127.0.0.1 --port 9023
 """
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from http import HTTPStatus
 from urllib.parse import quote
@@ -60,10 +66,24 @@ def escaped_links(make_resource):
     return wrapped
 
 
+def write_metadata_compactly(storage) -> None:
+    """``gcp_storage_emulator.storage.Storage._write_config_to_file`` with the same content, not pretty-printed."""
+    data = {
+        'buckets': storage.buckets,
+        'objects': storage.objects,
+        'resumable': storage.resumable,
+        'bucket_iam_policies': storage.bucket_iam_policies,
+        'soft_deleted': storage.soft_deleted,
+    }
+    storage._store.write_bytes('.meta', json.dumps(data, separators=(',', ':')).encode('utf-8'))
+
+
 if __name__ == '__main__':
     # Before the server module builds its routing table from these names.
     objects.get = live_generation_only(objects.get)
     objects.download = live_generation_only(objects.download)
     objects._make_object_resource = escaped_links(objects._make_object_resource)
+    from gcp_storage_emulator.storage import Storage
+    Storage._write_config_to_file = write_metadata_compactly
     from gcp_storage_emulator.__main__ import main
     main(sys.argv[1:])

@@ -18,6 +18,7 @@ from apache_beam.metrics import Metrics
 from audio.naming import spectrogram_uri
 from audio.records import DecodedAudio
 from audio.spectrogram import SpectrogramStyle, add_event_bands, render_png
+from cloud.objects import write_object
 from transforms import METRICS_NAMESPACE
 from transforms.failures import (DEFAULT_RETRIER, FAILED, Retrier, StageFailure, StageOutputs, as_input_failure,
                                  tagged)
@@ -26,8 +27,7 @@ _LOG = logging.getLogger(__name__)
 
 
 def _write(uri: str, png: bytes) -> None:
-    with FileSystems.create(uri, mime_type='image/png') as f:
-        f.write(png)
+    write_object(uri, png, 'image/png')
 
 
 class _Render(beam.DoFn):
@@ -103,8 +103,7 @@ class _MarkEvents(beam.DoFn):
                     png = f.read()
                 marked = add_event_bands(png, item.info.duration_seconds,
                                          [(e.start_seconds, e.end_seconds, e.label) for e in result.events])
-                with FileSystems.create(item.spectrogram_uri, mime_type='image/png') as f:
-                    f.write(marked)
+                _write(item.spectrogram_uri, marked)
                 self._marked.inc()
             except Exception:
                 self._failed.inc()

@@ -35,7 +35,7 @@ def _run(module, *args, tmp_path):
 def test_throughput_compares_the_three_on_the_same_files(clips, tiny_model_dir, tmp_path):
     stdout, payload = _run('throughput', '--sets', 'clips5,fsdd', '--clips5', '2', '--input', clips,
                            '--cache', str(tmp_path / 'cache'), '--model', tiny_model_dir, '--repeats', '1',
-                           '--workers', '1', '--original-every', '2', tmp_path=tmp_path)
+                           '--workers', '1', '--original-every', '2', '--modes', 'threads', tmp_path=tmp_path)
     assert set(payload['sets']) == {'clips5', 'fsdd'}
     clips5 = payload['sets']['clips5']
     assert clips5['files'] == 2 and clips5['audio_seconds'] == pytest.approx(10.0, abs=0.01)
@@ -44,7 +44,8 @@ def test_throughput_compares_the_three_on_the_same_files(clips, tiny_model_dir, 
     assert [r['files'] for r in result['runs']['a']] == [6] and result['runs']['c'][0]['files'] == 6
     assert result['runs']['b'][0]['files'] == 3
     assert all(r['cores'] > 0 for key in ('a', 'b', 'c', 'c_work') for r in result['runs'][key])
-    assert set(result['ratios']) >= {'a/b', 'a/c', 'a/c (work only)'}
+    assert set(result['ratios']) >= {'a/b', 'a/c', 'a/c (work only)', "a'(threads)/b"}
+    assert [r['files'] for r in result['runs']['a_threads']] == [6]   # the forced running mode, beside (a)
     assert 'pyplot figure + savefig' in result['steps_seconds_per_file']['b'][0]
     assert '(a) pipeline, end to end' in stdout and 'a/b' in stdout and 'cores (CPU/wall)' in stdout
 

@@ -5,7 +5,8 @@ from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-from pipeline.local_runner import PROCESSES_FROM_FILES, configure_runner
+from pipeline.local_runner import (PROCESSES_FROM_BYTES, PROCESSES_MIN_MEAN_FILE_BYTES, Backlog,
+                                   configure_runner)
 from pipeline.main import parse
 
 LOCAL = ['--input_pattern', 'in/**', '--output_table', 'out.db', '--spectrogram_location', 'spec']
@@ -23,17 +24,26 @@ def clean_state(monkeypatch, tmp_path):
     monkeypatch.setattr(auth._Credentials, '_credentials', None)
 
 
-@pytest.mark.parametrize('files,mode', [(None, 'multi_threading'), (100, 'multi_threading'),
-                                        (PROCESSES_FROM_FILES, 'multi_processing')])
-def test_local_batch_uses_threads_unless_the_backlog_repays_a_process_per_core(files, mode):
+BIG_FILE = PROCESSES_MIN_MEAN_FILE_BYTES * 4
+MANY_BIG_FILES = Backlog(PROCESSES_FROM_BYTES // BIG_FILE, PROCESSES_FROM_BYTES)
+
+
+@pytest.mark.parametrize('backlog,mode', [
+    (None, 'multi_threading'),
+    (Backlog(100, 100 * BIG_FILE), 'multi_threading'),                 # too little work to repay the start
+    (MANY_BIG_FILES, 'multi_processing'),
+    (Backlog(PROCESSES_FROM_BYTES // (PROCESSES_MIN_MEAN_FILE_BYTES // 2), PROCESSES_FROM_BYTES),
+     'multi_threading'),                                               # as many bytes in small files
+])
+def test_local_batch_uses_threads_unless_a_backlog_of_big_files_repays_a_process_per_core(backlog, mode):
     options, config = parse(LOCAL + ['--direct_num_workers', '2'])
-    assert isinstance(configure_runner(options, config, files), FnApiRunner)
+    assert isinstance(configure_runner(options, config, backlog), FnApiRunner)
     assert options.view_as(DirectOptions).direct_running_mode == mode
 
 
 def test_an_explicit_running_mode_is_kept():
     options, config = parse(LOCAL + ['--direct_num_workers', '2', '--direct_running_mode', 'multi_processing'])
-    configure_runner(options, config, 10)
+    configure_runner(options, config, Backlog(10, 10 * BIG_FILE))
     assert options.view_as(DirectOptions).direct_running_mode == 'multi_processing'
 
 
@@ -67,7 +77,7 @@ def test_batch_from_the_storage_emulator_runs_in_threads_that_share_the_answer(m
     monkeypatch.setenv('STORAGE_EMULATOR_HOST', 'http://localhost:1')
     options, config = parse(['--input_pattern', 'gs://b/in/**', '--output_table', 'out.db',
                              '--spectrogram_location', 'gs://b/spec', '--direct_num_workers', '2'])
-    configure_runner(options, config, PROCESSES_FROM_FILES * 2)
+    configure_runner(options, config, MANY_BIG_FILES)
     assert options.view_as(DirectOptions).direct_running_mode == 'multi_threading'
     assert auth._Credentials._credentials_init
 
@@ -92,11 +102,12 @@ def test_dataflow_is_left_to_beam():
     assert configure_runner(options, config) is None
 
 
-def test_local_streaming_pulls_up_to_a_hundred_notifications_per_bundle():
-    """Beam's local streaming runner asks Pub/Sub for 10 messages a pull; the launcher makes it 100."""
+def test_local_streaming_pulls_up_to_a_hundred_notifications_per_bundle_and_waits_briefly():
+    """Beam's local streaming runner asks Pub/Sub for 10 messages a pull, waiting up to 30 s; the launcher
+    makes it 100, waiting STREAMING_PULL_WAIT_SECONDS."""
     from apache_beam.runners.direct.transform_evaluator import _PubSubReadEvaluator
 
-    from pipeline.local_runner import STREAMING_PULL_MESSAGES, _LargerPulls
+    from pipeline.local_runner import STREAMING_PULL_MESSAGES, STREAMING_PULL_WAIT_SECONDS, _LargerPulls
 
     class Recording:
         def __init__(self):
@@ -115,10 +126,60 @@ def test_local_streaming_pulls_up_to_a_hundred_notifications_per_bundle():
     inner = Recording()
     client = _LargerPulls(inner, STREAMING_PULL_MESSAGES)
     assert client.pull(subscription='s', max_messages=10, timeout=30) == 'response'
-    assert inner.calls == [{'subscription': 's', 'max_messages': STREAMING_PULL_MESSAGES, 'timeout': 30}]
+    assert inner.calls == [{'subscription': 's', 'max_messages': STREAMING_PULL_MESSAGES,
+                            'timeout': STREAMING_PULL_WAIT_SECONDS}]
     assert client.acknowledge(subscription='s', ack_ids=['a']) == 'acked'   # everything else passes through
     # The evaluator gets its subscriber client through the wrapper, and only one wrapper deep.
     wrapped = _PubSubReadEvaluator.__dict__['_get_subscriber_client'].__func__
     assert getattr(wrapped, 'larger_pulls', False)
     inner_functions = [c.cell_contents for c in wrapped.__closure__ if callable(c.cell_contents)]
     assert inner_functions and not any(getattr(f, 'larger_pulls', False) for f in inner_functions)
+
+
+def test_a_pull_that_reaches_its_deadline_is_an_empty_answer_and_other_errors_pass():
+    """Real Pub/Sub may let a pull with nothing to deliver run into its deadline; that delivered nothing."""
+    from google.api_core import exceptions as api_exceptions
+
+    from pipeline.local_runner import _LargerPulls
+
+    class Failing:
+        def __init__(self, error):
+            self.error = error
+
+        def pull(self, **kwargs):
+            raise self.error
+
+    response = _LargerPulls(Failing(api_exceptions.DeadlineExceeded('no message')), 100).pull(subscription='s')
+    assert list(response.received_messages) == []
+    with pytest.raises(api_exceptions.PermissionDenied):
+        _LargerPulls(Failing(api_exceptions.PermissionDenied('no')), 100).pull(subscription='s')
+
+
+@pytest.mark.e2e
+def test_pulls_from_the_pubsub_emulator_take_the_backlog_then_come_back_empty(local_stack):
+    """On the real emulator: a backlog arrives 100 per pull, every message once, and a pull of an empty
+    subscription comes back empty (after at most its short wait) instead of holding the runner for 30 s."""
+    from google.cloud import pubsub
+
+    from pipeline.local_runner import STREAMING_PULL_MESSAGES, _LargerPulls
+
+    publisher, subscriber = pubsub.PublisherClient(), pubsub.SubscriberClient()
+    project = local_stack.config.project
+    topic = publisher.topic_path(project, 'pull-size-test')
+    subscription = subscriber.subscription_path(project, 'pull-size-test')
+    publisher.create_topic(name=topic)
+    subscriber.create_subscription(name=subscription, topic=topic)
+    for future in [publisher.publish(topic, str(i).encode()) for i in range(150)]:
+        future.result()
+    client = _LargerPulls(subscriber, STREAMING_PULL_MESSAGES)
+    received, sizes = [], []
+    while len(received) < 150:
+        response = client.pull(subscription=subscription, max_messages=10, timeout=30)   # as Beam calls it
+        messages = list(response.received_messages)
+        assert messages, 'a pull came back empty while the backlog was not yet delivered'
+        sizes.append(len(messages))
+        received += [m.message.data for m in messages]
+        client.acknowledge(subscription=subscription, ack_ids=[m.ack_id for m in messages])
+    assert sorted(received) == sorted(str(i).encode() for i in range(150))
+    assert max(sizes) > 10 and all(n <= STREAMING_PULL_MESSAGES for n in sizes)
+    assert list(client.pull(subscription=subscription, max_messages=10, timeout=30).received_messages) == []
