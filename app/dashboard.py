@@ -458,7 +458,11 @@ def errors_section(data: DashboardData, filters: Filters, summary: Summary, sett
 
 def live_results(data: DashboardData, filters: Filters, settings: Settings) -> None:
     try:
-        pending_section(data, settings)
+        # One slot whether or not uploads wait, so the elements below keep their places when the box comes or goes:
+        # Streamlit keeps an element until the run draws another in its place, and with the box gone the figures
+        # were drawn one place up while the old ones still showed below (the page showed them twice for a moment).
+        with st.container(key='pending_slot'):
+            pending_section(data, settings)
         summary = data.summary(filters)
         if data.labels() != st.session_state.get('sidebar_labels'):
             st.rerun(scope='app')  # results (or new labels) appeared: redraw the filters with them

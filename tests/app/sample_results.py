@@ -126,8 +126,11 @@ def bulk_rows(count: int, start: dt.datetime = START) -> list[dict]:
 
 
 def add_file(sample: Sample, name: str, kind: str = 'wav', duration: float = 2.0, label: str = 'tone',
-             processed_at: dt.datetime | None = None, seed: int = 11) -> dict:
-    """One more real file with its spectrogram and result row (newest unless ``processed_at`` says otherwise)."""
+             processed_at: dt.datetime | None = None, seed: int = 11, record: bool = True) -> dict:
+    """One more real file with its spectrogram and result row (newest unless ``processed_at`` says otherwise).
+
+    ``record=False``: the row is returned but not written (the file waits for the pipeline; ``record`` it later).
+    """
     rng = np.random.default_rng(seed)
     samples = synth.make(label, rng, duration, RATE)
     audio_path = encode.write(os.path.join(sample.input_dir, name), samples, RATE, kind)
@@ -142,9 +145,15 @@ def add_file(sample: Sample, name: str, kind: str = 'wav', duration: float = 2.0
            'model_version': MODEL_VERSION, 'duration_seconds': len(samples) / RATE, 'sample_rate_hz': RATE,
            'channels': 1, 'event_time': schema.timestamp(when.timestamp() - 2),
            'processed_at': schema.timestamp(when.timestamp())}
-    with sqlite_store.connect(sample.db_path) as conn:
-        sqlite_store.write_processed(conn, [row])
+    if record:
+        record_rows(sample, [row])
     return row
+
+
+def record_rows(sample: Sample, rows: list[dict]) -> None:
+    """Writes result rows as the pipeline would."""
+    with sqlite_store.connect(sample.db_path) as conn:
+        sqlite_store.write_processed(conn, rows)
 
 
 def add_error(sample: Sample, audio_file: str, generation: str, message: str, retryable: bool = False,
