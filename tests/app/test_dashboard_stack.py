@@ -73,7 +73,7 @@ def test_dashboard_over_the_local_stack(local_stack, tmp_path):
                                                            'buffer': wav}])
         bucket = local_stack.config.upload_bucket
         expect(page.get_by_test_id('stAlert').filter(has_text='new take.wav')).to_contain_text(
-            f'saved as gs://{bucket}/new_take.wav')
+            f'saved as gs://{bucket}/new_take.wav', timeout=30_000)
         browser.close()
 
     from stack import clients
@@ -109,14 +109,16 @@ def test_ui_stack_upload_becomes_a_row_on_the_page(local_stack, tiny_model_dir, 
             page.locator('input[type=file]').set_input_files([{'name': 'stack take.wav', 'mimeType': 'audio/wav',
                                                                'buffer': wav}])
             bucket = local_stack.config.upload_bucket
+            # Bounded waits of their own: run alone, this module has Playwright's 5 s default.
             expect(page.get_by_test_id('stAlert').filter(has_text='stack take.wav')).to_contain_text(
-                f'saved as gs://{bucket}/stack_take.wav')
+                f'saved as gs://{bucket}/stack_take.wav', timeout=30_000)
             # No click, no reload: the stack's pipeline writes the row and the page (refresh 5 s) shows it.
             expect(processed.get_by_test_id('stMetricValue')).to_have_text('1', timeout=120_000)
             rows = grid_rows(page, 'files_table')
             expect(rows).to_have_count(1)
             expect(rows.first).to_contain_text(f'{bucket}/stack_take.wav')
-            expect(page.get_by_role('img', name=f'Spectrogram of {bucket}/stack_take.wav')).to_be_visible()
+            expect(page.get_by_role('img', name=f'Spectrogram of {bucket}/stack_take.wav')).to_be_visible(
+                timeout=30_000)
             browser.close()
         assert not processes.is_alive(pipeline_pid)
         assert PIPELINE not in LocalStack.load(local_stack.state_dir).services
