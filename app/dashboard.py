@@ -464,11 +464,15 @@ def live_results(data: DashboardData, filters: Filters, settings: Settings) -> N
             st.rerun(scope='app')  # results (or new labels) appeared: redraw the filters with them
         overview(data, filters, summary)
         page = files_section(data, filters, summary, settings.page_size)
+        # The view is settled (page, opened file): write the URL before drawing the file, so that a reload or a
+        # copied link made as soon as the file shows opens that file, not the one before (written at the end,
+        # the URL lagged the heading by the rest of the run: charts, media, the errors' queries).
+        save_url_state(settings)
         file_detail(data, filters, page, summary)
         errors_section(data, filters, summary, settings)
     except ResultsUnavailable as e:
         st.info(text(e))
-    save_url_state(settings)
+    save_url_state(settings)  # also when there are no results yet (the filters); unchanged: writes nothing
     st.caption(f'Read at {when(dt.datetime.now(dt.timezone.utc))} UTC')
 
 

@@ -85,3 +85,41 @@ def test_dashboard_over_the_local_stack(local_stack, tmp_path):
     assert finalized[0].attributes['eventType'] == 'OBJECT_FINALIZE'
     assert finalized[0].attributes['bucketId'] == bucket
     assert json.loads(finalized[0].data)['size'] == str(len(wav))
+
+
+def test_ui_stack_upload_becomes_a_row_on_the_page(local_stack, tiny_model_dir, tmp_path):
+    """``make ui-stack`` (``python -m app.serve --stack --watch``): the page and, beside it, the stack's streaming
+    pipeline, started by the server. A file uploaded on the page goes to the storage emulator, its notification to
+    Pub/Sub, its row to the BigQuery emulator, and the row onto the page with no other action; stopping the server
+    stops the pipeline it started."""
+    from stack import processes
+    from stack.emulators import PIPELINE, LocalStack
+
+    args = ['--stack', local_stack.state_dir, '--watch', '--model_uri', tiny_model_dir]
+    pipeline_pid = None
+    try:
+        with dashboard(args, str(tmp_path / 'ui-stack.log')) as url, playwright_api.sync_playwright() as p:
+            pipeline_pid = LocalStack.load(local_stack.state_dir).services[PIPELINE].pid
+            browser = launch_chromium(p)
+            page = open_page(browser, url)
+            expect(page.get_by_text('A pipeline runs beside this page')).to_be_visible()
+            processed = page.get_by_test_id('stMetric').filter(has=page.get_by_text('Processed', exact=True))
+            expect(processed.get_by_test_id('stMetricValue')).to_have_text('0')
+            wav = encode.encode(synth.sine_sweep(1.5, 16000), 16000, 'wav')
+            page.locator('input[type=file]').set_input_files([{'name': 'stack take.wav', 'mimeType': 'audio/wav',
+                                                               'buffer': wav}])
+            bucket = local_stack.config.upload_bucket
+            expect(page.get_by_test_id('stAlert').filter(has_text='stack take.wav')).to_contain_text(
+                f'saved as gs://{bucket}/stack_take.wav')
+            # No click, no reload: the stack's pipeline writes the row and the page (refresh 5 s) shows it.
+            expect(processed.get_by_test_id('stMetricValue')).to_have_text('1', timeout=120_000)
+            rows = grid_rows(page, 'files_table')
+            expect(rows).to_have_count(1)
+            expect(rows.first).to_contain_text(f'{bucket}/stack_take.wav')
+            expect(page.get_by_role('img', name=f'Spectrogram of {bucket}/stack_take.wav')).to_be_visible()
+            browser.close()
+        assert not processes.is_alive(pipeline_pid)
+        assert PIPELINE not in LocalStack.load(local_stack.state_dir).services
+    finally:
+        if pipeline_pid and processes.is_alive(pipeline_pid):
+            processes.stop(pipeline_pid)
