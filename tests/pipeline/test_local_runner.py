@@ -1,4 +1,5 @@
 """Runner selection and credential handling for local runs (no pipeline is run here)."""
+import apache_beam as beam
 import pytest
 from apache_beam.internal.gcp import auth
 from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
@@ -183,3 +184,45 @@ def test_pulls_from_the_pubsub_emulator_take_the_backlog_then_come_back_empty(lo
     assert sorted(received) == sorted(str(i).encode() for i in range(150))
     assert max(sizes) > 10 and all(n <= STREAMING_PULL_MESSAGES for n in sizes)
     assert list(client.pull(subscription=subscription, max_messages=10, timeout=30).received_messages) == []
+
+
+class _CountBundles(beam.DoFn):
+    """Counts the bundles it is run on, in the class: the local runner copies the DoFn for every bundle."""
+    bundles = 0
+
+    def start_bundle(self):
+        type(self).bundles += 1
+
+    def process(self, element):
+        yield element
+
+
+def test_local_streaming_runs_no_step_on_an_empty_bundle_and_every_element_still_arrives(monkeypatch):
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.runners.direct.evaluation_context import EvaluationContext
+    from apache_beam.testing.test_stream import TestStream
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from pipeline.local_runner import skip_empty_bundles
+
+    monkeypatch.setattr(EvaluationContext, '_commit_bundles', EvaluationContext.__dict__['_commit_bundles'])
+    skip_empty_bundles()
+    skip_empty_bundles()   # twice: wrapped once
+    assert getattr(EvaluationContext.__dict__['_commit_bundles'], 'skips_empty', False)
+    _CountBundles.bundles = 0
+    stream = TestStream()
+    for start in range(0, 30, 10):   # three bundles of ten, the watermark moving on after each
+        stream = stream.add_elements(list(range(start, start + 10))).advance_watermark_to(start + 10)
+    stream = stream.advance_watermark_to_infinity()
+
+    def split(n):
+        yield beam.pvalue.TaggedOutput('odd', n) if n % 2 else n
+
+    with beam.Pipeline(runner=BundleBasedDirectRunner(), options=PipelineOptions(streaming=True)) as p:
+        numbers = p | stream
+        parts = numbers | beam.FlatMap(split).with_outputs('odd', 'never', main='even')
+        never = parts.never | 'CountNever' >> beam.ParDo(_CountBundles())
+        assert_that(parts.even, equal_to(list(range(0, 30, 2))), label='Even')
+        assert_that(parts.odd, equal_to(list(range(1, 30, 2))), label='Odd')
+        assert_that(never, equal_to([]), label='Never')
+    assert _CountBundles.bundles == 0
