@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import NamedTuple, Optional
+from typing import Optional
 
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineRunner
@@ -113,27 +113,6 @@ def larger_streaming_pulls(max_messages: int = STREAMING_PULL_MESSAGES) -> None:
     _PubSubReadEvaluator._get_subscriber_client = classmethod(get_subscriber_client)  # type: ignore[method-assign,assignment]
 
 
-class Backlog(NamedTuple):
-    """What a local batch run has to do: how many files, how many bytes in all."""
-    files: int
-    bytes: int
-
-
-# A process per core pays off only on a backlog of big files. Each worker process imports Beam and loads the
-# model (LiteRT: ~1.5 s of CPU and ~250 MiB each), and Beam's runner then moves every element between processes;
-# in exchange the work escapes the GIL, which threads hold for about half of a file's CPU time (a py-spy --gil
-# profile of the worker threads: numpy calls on small arrays, soundfile's Python read callbacks, PNG encoding).
-# Measured on 2 cores (docs/benchmarks.md, "Threads or processes"): see the figures there.
-PROCESSES_FROM_BYTES = 512 << 20
-PROCESSES_MIN_MEAN_FILE_BYTES = 128 << 10
-
-
-def repays_processes(backlog: Optional[Backlog]) -> bool:
-    """Whether a local batch backlog is worth a process per core (else threads in one process)."""
-    return (backlog is not None and backlog.bytes >= PROCESSES_FROM_BYTES
-            and backlog.bytes >= backlog.files * PROCESSES_MIN_MEAN_FILE_BYTES)
-
-
 def skip_empty_bundles() -> None:
     """Makes the local streaming runner pass on only output bundles that hold elements.
 
@@ -162,17 +141,20 @@ def skip_empty_bundles() -> None:
     EvaluationContext._commit_bundles = commit_bundles  # type: ignore[method-assign]
 
 
-def configure_runner(options: PipelineOptions, config: PipelineConfig,
-                     backlog: Optional[Backlog] = None) -> Optional[PipelineRunner]:
+# Batch runs use threads in one process, at every backlog size. With LiteRT serving (no TensorFlow in the worker),
+# a process per core no longer paid for its start (each imports Beam and loads the model: ~3.5-5 s more wall
+# time per run on 2 cores) with a faster steady state: measured side by side on 300 and 1,200 five-second clips
+# and 2,500 spoken digits, threads were as fast or faster every time (docs/benchmarks.md, "Threads or
+# processes"). ``--direct_running_mode multi_processing`` still chooses processes.
+def configure_runner(options: PipelineOptions, config: PipelineConfig) -> Optional[PipelineRunner]:
     """Local runs: pick the local runner that works offline and use every core.
 
     Beam's DirectRunner first tries the Prism runner, which it would download; offline that
     fails (with an error in the log) before it falls back. So choose directly: the FnApiRunner
-    (all cores) for batch, the BundleBasedDirectRunner for streaming. Batch runs use threads (one model,
-    fast start) unless a local backlog of big files repays a process per core (``repays_processes``).
-    Against the emulators with no credentials configured, Beam is told up front to connect anonymously;
-    that answer lives in this process, so such a run always uses threads. ``--direct_running_mode``
-    overrides the choice.
+    (all cores) for batch, the BundleBasedDirectRunner for streaming. Batch runs use a thread per core in
+    one process (see above); ``--direct_running_mode`` overrides that. Against the emulators with no
+    credentials configured, Beam is told up front to connect anonymously; that answer lives in this process,
+    which is one more reason such a run keeps to threads.
     """
     if not _is_direct(options):
         return None
@@ -188,9 +170,6 @@ def configure_runner(options: PipelineOptions, config: PipelineConfig,
     if not direct.direct_num_workers:
         direct.direct_num_workers = os.cpu_count() or 1
     if direct.direct_num_workers > 1 and direct.direct_running_mode == 'in_memory':
-        touches_gcs = any(p and p.startswith('gs://') for p in (config.input_pattern, config.spectrogram_location,
-                                                                config.model_uri))
-        processes = repays_processes(backlog) and not (anonymous and touches_gcs)
-        direct.direct_running_mode = 'multi_processing' if processes else 'multi_threading'
+        direct.direct_running_mode = 'multi_threading'
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
     return FnApiRunner()

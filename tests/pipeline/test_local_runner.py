@@ -6,8 +6,7 @@ from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-from pipeline.local_runner import (PROCESSES_FROM_BYTES, PROCESSES_MIN_MEAN_FILE_BYTES, Backlog,
-                                   configure_runner)
+from pipeline.local_runner import configure_runner
 from pipeline.main import parse
 
 LOCAL = ['--input_pattern', 'in/**', '--output_table', 'out.db', '--spectrogram_location', 'spec']
@@ -25,26 +24,15 @@ def clean_state(monkeypatch, tmp_path):
     monkeypatch.setattr(auth._Credentials, '_credentials', None)
 
 
-BIG_FILE = PROCESSES_MIN_MEAN_FILE_BYTES * 4
-MANY_BIG_FILES = Backlog(PROCESSES_FROM_BYTES // BIG_FILE, PROCESSES_FROM_BYTES)
-
-
-@pytest.mark.parametrize('backlog,mode', [
-    (None, 'multi_threading'),
-    (Backlog(100, 100 * BIG_FILE), 'multi_threading'),                 # too little work to repay the start
-    (MANY_BIG_FILES, 'multi_processing'),
-    (Backlog(PROCESSES_FROM_BYTES // (PROCESSES_MIN_MEAN_FILE_BYTES // 2), PROCESSES_FROM_BYTES),
-     'multi_threading'),                                               # as many bytes in small files
-])
-def test_local_batch_uses_threads_unless_a_backlog_of_big_files_repays_a_process_per_core(backlog, mode):
+def test_local_batch_runs_a_thread_per_worker_in_one_process():
     options, config = parse(LOCAL + ['--direct_num_workers', '2'])
-    assert isinstance(configure_runner(options, config, backlog), FnApiRunner)
-    assert options.view_as(DirectOptions).direct_running_mode == mode
+    assert isinstance(configure_runner(options, config), FnApiRunner)
+    assert options.view_as(DirectOptions).direct_running_mode == 'multi_threading'
 
 
 def test_an_explicit_running_mode_is_kept():
     options, config = parse(LOCAL + ['--direct_num_workers', '2', '--direct_running_mode', 'multi_processing'])
-    configure_runner(options, config, Backlog(10, 10 * BIG_FILE))
+    configure_runner(options, config)
     assert options.view_as(DirectOptions).direct_running_mode == 'multi_processing'
 
 
@@ -78,7 +66,7 @@ def test_batch_from_the_storage_emulator_runs_in_threads_that_share_the_answer(m
     monkeypatch.setenv('STORAGE_EMULATOR_HOST', 'http://localhost:1')
     options, config = parse(['--input_pattern', 'gs://b/in/**', '--output_table', 'out.db',
                              '--spectrogram_location', 'gs://b/spec', '--direct_num_workers', '2'])
-    configure_runner(options, config, MANY_BIG_FILES)
+    configure_runner(options, config)
     assert options.view_as(DirectOptions).direct_running_mode == 'multi_threading'
     assert auth._Credentials._credentials_init
 
