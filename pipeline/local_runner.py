@@ -141,20 +141,25 @@ def skip_empty_bundles() -> None:
     EvaluationContext._commit_bundles = commit_bundles  # type: ignore[method-assign]
 
 
-# Batch runs use threads in one process, at every backlog size. With LiteRT serving (no TensorFlow in the worker),
-# a process per core no longer paid for its start (each imports Beam and loads the model: ~3.5-5 s more wall
-# time per run on 2 cores) with a faster steady state: measured side by side on 300 and 1,200 five-second clips
-# and 2,500 spoken digits, threads were as fast or faster every time (docs/benchmarks.md, "Threads or
-# processes"). ``--direct_running_mode multi_processing`` still chooses processes.
-def configure_runner(options: PipelineOptions, config: PipelineConfig) -> Optional[PipelineRunner]:
+# Batch runs use threads in one process unless the local backlog is many files. A worker process imports Beam
+# and loads the model (with LiteRT: ~1.5 s of CPU and ~250 MiB each), ~3-4 s more wall time per run on 2 cores.
+# What it buys is a faster steady state where Beam's per-element Python work (GIL-bound in threads) weighs
+# most, i.e. on short files: 2,500 spoken digits ran at 448 files/s in processes against 337 in threads (same
+# run, load ~4), which repays the start from about 4,000 files; on 5-s clips the two steady states were equal
+# (114 and 118 files/s). Figures: docs/benchmarks.md, "Threads or processes".
+PROCESSES_FROM_FILES = 5000
+
+
+def configure_runner(options: PipelineOptions, config: PipelineConfig,
+                     expected_files: Optional[int] = None) -> Optional[PipelineRunner]:
     """Local runs: pick the local runner that works offline and use every core.
 
     Beam's DirectRunner first tries the Prism runner, which it would download; offline that
     fails (with an error in the log) before it falls back. So choose directly: the FnApiRunner
     (all cores) for batch, the BundleBasedDirectRunner for streaming. Batch runs use a thread per core in
-    one process (see above); ``--direct_running_mode`` overrides that. Against the emulators with no
-    credentials configured, Beam is told up front to connect anonymously; that answer lives in this process,
-    which is one more reason such a run keeps to threads.
+    one process, or a process per core for a local backlog of ``PROCESSES_FROM_FILES`` or more (see above);
+    ``--direct_running_mode`` overrides that. Against the emulators with no credentials configured, Beam is
+    told up front to connect anonymously; that answer lives in this process, so such a run keeps to threads.
     """
     if not _is_direct(options):
         return None
@@ -170,6 +175,9 @@ def configure_runner(options: PipelineOptions, config: PipelineConfig) -> Option
     if not direct.direct_num_workers:
         direct.direct_num_workers = os.cpu_count() or 1
     if direct.direct_num_workers > 1 and direct.direct_running_mode == 'in_memory':
-        direct.direct_running_mode = 'multi_threading'
+        touches_gcs = any(p and p.startswith('gs://') for p in (config.input_pattern, config.spectrogram_location,
+                                                                config.model_uri))
+        processes = (expected_files or 0) >= PROCESSES_FROM_FILES and not (anonymous and touches_gcs)
+        direct.direct_running_mode = 'multi_processing' if processes else 'multi_threading'
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
     return FnApiRunner()

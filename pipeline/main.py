@@ -182,7 +182,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     if config.input_pattern and not config.input_pattern.startswith('gs://'):
         from transforms.sources import count_local_matches
         expected = count_local_matches(config.input_pattern)
-    runner = configure_runner(options, config)
+    runner = configure_runner(options, config, expected)
     show_progress = config.progress and config.uses_sqlite and not config.streaming
     if show_progress:
         print(f'Processing {expected or "the"} files matching {config.input_pattern} ...', file=sys.stderr,

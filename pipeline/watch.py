@@ -188,7 +188,7 @@ def batch_runner(options: PipelineOptions, config: PipelineConfig) -> RunBatch:
         handler.load_model()  # now, so the first file does not wait for the runtime to start
 
     def run(files: list[Listed]) -> None:
-        runner = configure_runner(options, config)
+        runner = configure_runner(options, config, len(files))
         pipeline = beam.Pipeline(runner=runner, options=options)
         build_pipeline(pipeline, config, handler, listed_files=[f.metadata() for f in files])
         pipeline.run().wait_until_finish()

@@ -6,7 +6,7 @@ from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-from pipeline.local_runner import configure_runner
+from pipeline.local_runner import PROCESSES_FROM_FILES, configure_runner
 from pipeline.main import parse
 
 LOCAL = ['--input_pattern', 'in/**', '--output_table', 'out.db', '--spectrogram_location', 'spec']
@@ -24,10 +24,12 @@ def clean_state(monkeypatch, tmp_path):
     monkeypatch.setattr(auth._Credentials, '_credentials', None)
 
 
-def test_local_batch_runs_a_thread_per_worker_in_one_process():
+@pytest.mark.parametrize('files,mode', [(None, 'multi_threading'), (100, 'multi_threading'),
+                                        (PROCESSES_FROM_FILES, 'multi_processing')])
+def test_local_batch_uses_threads_unless_the_backlog_repays_a_process_per_core(files, mode):
     options, config = parse(LOCAL + ['--direct_num_workers', '2'])
-    assert isinstance(configure_runner(options, config), FnApiRunner)
-    assert options.view_as(DirectOptions).direct_running_mode == 'multi_threading'
+    assert isinstance(configure_runner(options, config, files), FnApiRunner)
+    assert options.view_as(DirectOptions).direct_running_mode == mode
 
 
 def test_an_explicit_running_mode_is_kept():
@@ -66,7 +68,7 @@ def test_batch_from_the_storage_emulator_runs_in_threads_that_share_the_answer(m
     monkeypatch.setenv('STORAGE_EMULATOR_HOST', 'http://localhost:1')
     options, config = parse(['--input_pattern', 'gs://b/in/**', '--output_table', 'out.db',
                              '--spectrogram_location', 'gs://b/spec', '--direct_num_workers', '2'])
-    configure_runner(options, config)
+    configure_runner(options, config, PROCESSES_FROM_FILES * 2)
     assert options.view_as(DirectOptions).direct_running_mode == 'multi_threading'
     assert auth._Credentials._credentials_init
 
