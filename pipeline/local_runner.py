@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import NamedTuple, Optional
+from typing import Optional
 
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineRunner
@@ -113,38 +113,53 @@ def larger_streaming_pulls(max_messages: int = STREAMING_PULL_MESSAGES) -> None:
     _PubSubReadEvaluator._get_subscriber_client = classmethod(get_subscriber_client)  # type: ignore[method-assign,assignment]
 
 
-class Backlog(NamedTuple):
-    """What a local batch run has to do: how many files, how many bytes in all."""
-    files: int
-    bytes: int
+def skip_empty_bundles() -> None:
+    """Makes the local streaming runner pass on only output bundles that hold elements.
+
+    Beam 2.77's evaluators commit a bundle for every output of every step, also an empty one, and the
+    runner then runs every step downstream of it: each such step pickles its DoFn, inspects its signature,
+    sets it up and tears it down, for nothing. The failure outputs of the stages are empty almost always,
+    so every pulled bundle set off ~10 empty runs of the error sink's steps (~45 per step in a 240-file
+    drain, ~10% of its time; docs/benchmarks.md). An empty bundle carries no elements, so dropping it
+    changes no output; watermarks advance as they would once it had been run. If Beam's internals move,
+    the runner keeps its empty bundles (logged).
+    """
+    try:
+        from apache_beam.runners.direct.evaluation_context import EvaluationContext
+        original = EvaluationContext.__dict__['_commit_bundles']
+    except (ImportError, KeyError) as e:
+        logging.getLogger(__name__).warning('empty bundles left to Beam\'s runner: %s', e)
+        return
+    if getattr(original, 'skips_empty', False):
+        return
+
+    def commit_bundles(self, uncommitted_bundles, unprocessed_bundles):
+        committed, unprocessed = original(self, uncommitted_bundles, unprocessed_bundles)
+        return tuple(b for b in committed if b.has_elements()), unprocessed
+
+    commit_bundles.skips_empty = True  # type: ignore[attr-defined]
+    EvaluationContext._commit_bundles = commit_bundles  # type: ignore[method-assign]
 
 
-# A process per core pays off only on a backlog of big files. Each worker process imports Beam and loads the
-# model (LiteRT: ~1.5 s of CPU and ~250 MiB each), and Beam's runner then moves every element between processes;
-# in exchange the work escapes the GIL, which threads hold for about half of a file's CPU time (a py-spy --gil
-# profile of the worker threads: numpy calls on small arrays, soundfile's Python read callbacks, PNG encoding).
-# Measured on 2 cores (docs/benchmarks.md, "Threads or processes"): see the figures there.
-PROCESSES_FROM_BYTES = 512 << 20
-PROCESSES_MIN_MEAN_FILE_BYTES = 128 << 10
-
-
-def repays_processes(backlog: Optional[Backlog]) -> bool:
-    """Whether a local batch backlog is worth a process per core (else threads in one process)."""
-    return (backlog is not None and backlog.bytes >= PROCESSES_FROM_BYTES
-            and backlog.bytes >= backlog.files * PROCESSES_MIN_MEAN_FILE_BYTES)
+# Batch runs use threads in one process unless the local backlog is many files. A worker process imports Beam
+# and loads the model (with LiteRT: ~1.5 s of CPU and ~250 MiB each), ~3-4 s more wall time per run on 2 cores.
+# What it buys is a faster steady state where Beam's per-element Python work (GIL-bound in threads) weighs
+# most, i.e. on short files: 2,500 spoken digits ran at 448 files/s in processes against 337 in threads (same
+# run, load ~4), which repays the start from about 4,000 files; on 5-s clips the two steady states were equal
+# (114 and 118 files/s). Figures: docs/benchmarks.md, "Threads or processes".
+PROCESSES_FROM_FILES = 5000
 
 
 def configure_runner(options: PipelineOptions, config: PipelineConfig,
-                     backlog: Optional[Backlog] = None) -> Optional[PipelineRunner]:
+                     expected_files: Optional[int] = None) -> Optional[PipelineRunner]:
     """Local runs: pick the local runner that works offline and use every core.
 
     Beam's DirectRunner first tries the Prism runner, which it would download; offline that
     fails (with an error in the log) before it falls back. So choose directly: the FnApiRunner
-    (all cores) for batch, the BundleBasedDirectRunner for streaming. Batch runs use threads (one model,
-    fast start) unless a local backlog of big files repays a process per core (``repays_processes``).
-    Against the emulators with no credentials configured, Beam is told up front to connect anonymously;
-    that answer lives in this process, so such a run always uses threads. ``--direct_running_mode``
-    overrides the choice.
+    (all cores) for batch, the BundleBasedDirectRunner for streaming. Batch runs use a thread per core in
+    one process, or a process per core for a local backlog of ``PROCESSES_FROM_FILES`` or more (see above);
+    ``--direct_running_mode`` overrides that. Against the emulators with no credentials configured, Beam is
+    told up front to connect anonymously; that answer lives in this process, so such a run keeps to threads.
     """
     if not _is_direct(options):
         return None
@@ -153,6 +168,7 @@ def configure_runner(options: PipelineOptions, config: PipelineConfig,
         skip_credential_lookup()
     if config.streaming:  # pipeline.main.parse has set --streaming
         larger_streaming_pulls()
+        skip_empty_bundles()
         from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
         return BundleBasedDirectRunner()
     direct = options.view_as(DirectOptions)
@@ -161,7 +177,7 @@ def configure_runner(options: PipelineOptions, config: PipelineConfig,
     if direct.direct_num_workers > 1 and direct.direct_running_mode == 'in_memory':
         touches_gcs = any(p and p.startswith('gs://') for p in (config.input_pattern, config.spectrogram_location,
                                                                 config.model_uri))
-        processes = repays_processes(backlog) and not (anonymous and touches_gcs)
+        processes = (expected_files or 0) >= PROCESSES_FROM_FILES and not (anonymous and touches_gcs)
         direct.direct_running_mode = 'multi_processing' if processes else 'multi_threading'
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
     return FnApiRunner()

@@ -20,7 +20,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, StandardOptions
 
 from pipeline.graph import build_pipeline, done_states, key_states_reader
-from pipeline.local_runner import Backlog, configure_runner
+from pipeline.local_runner import configure_runner
 from pipeline.options import AudioPipelineOptions, OptionsError, PipelineConfig, validate, with_absolute_paths
 from results import sqlite_store
 
@@ -178,12 +178,11 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     if config.watch:
         from pipeline.watch import run_watch
         return run_watch(options, config)
-    expected = backlog = None
+    expected = None
     if config.input_pattern and not config.input_pattern.startswith('gs://'):
-        from transforms.sources import local_backlog
-        backlog = Backlog(*local_backlog(config.input_pattern))
-        expected = backlog.files
-    runner = configure_runner(options, config, backlog)
+        from transforms.sources import count_local_matches
+        expected = count_local_matches(config.input_pattern)
+    runner = configure_runner(options, config, expected)
     show_progress = config.progress and config.uses_sqlite and not config.streaming
     if show_progress:
         print(f'Processing {expected or "the"} files matching {config.input_pattern} ...', file=sys.stderr,

@@ -104,7 +104,9 @@ OPTIONS: tuple[Option, ...] = (
            type=int, default=256, regex=r'^[0-9]+$', positive=True),
     Option('max_batch_duration_secs',
            'RunInference, streaming: the longest time a batch waits to fill before it is run.',
-           type=int, default=5, regex=r'^[0-9]+$'),
+           # 1 s, not 5: the last files of a burst wait this long for company that is not coming (5 s was a
+           # third of a 240-file drain, benchmarks/drain.py); a full batch runs at once either way.
+           type=int, default=1, regex=r'^[0-9]+$'),
     Option('inference_runtime',
            'How the worker runs the model: auto (LiteRT when the model directory lists classifier.tflite and the '
            'runtime is installed, else the SavedModel), litert, or savedmodel. Both give the same scores within '

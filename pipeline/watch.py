@@ -180,7 +180,7 @@ def batch_runner(options: PipelineOptions, config: PipelineConfig) -> RunBatch:
     """One bounded batch run of the pipeline over exactly the listed files, on the local batch runner."""
     from pipeline.graph import build_pipeline
     from pipeline.handler_choice import make_handler
-    from pipeline.local_runner import Backlog, configure_runner
+    from pipeline.local_runner import configure_runner
 
     handler = make_handler(config)  # built once: reading the model metadata is not repeated every run
     if isinstance(handler, SavedModelHandler):  # in the worker (not a remote endpoint)
@@ -188,7 +188,7 @@ def batch_runner(options: PipelineOptions, config: PipelineConfig) -> RunBatch:
         handler.load_model()  # now, so the first file does not wait for the runtime to start
 
     def run(files: list[Listed]) -> None:
-        runner = configure_runner(options, config, Backlog(len(files), sum(f.size for f in files)))
+        runner = configure_runner(options, config, len(files))
         pipeline = beam.Pipeline(runner=runner, options=options)
         build_pipeline(pipeline, config, handler, listed_files=[f.metadata() for f in files])
         pipeline.run().wait_until_finish()

@@ -35,3 +35,31 @@ def write_bytes(folder, name: str, data: bytes) -> str:
     with open(path, 'wb') as f:
         f.write(data)
     return path
+
+
+def run_dofn(fn, elements, timestamps=None) -> list:
+    """One bundle through a DoFn as a runner drives it (setup, start, process each, finish, teardown), with each
+    element in the global window at its timestamp (default: its index); returns what it output, as emitted."""
+    from apache_beam.transforms.window import GlobalWindow
+    from apache_beam.utils.timestamp import Timestamp
+    from apache_beam.utils.windowed_value import PANE_INFO_UNKNOWN
+
+    fn.setup()
+    fn.start_bundle()
+    out = []
+    for i, element in enumerate(elements):
+        at = Timestamp(timestamps[i] if timestamps else i)
+        out += list(fn.process(element, timestamp=at, window=GlobalWindow(), pane=PANE_INFO_UNKNOWN) or [])
+    out += list(fn.finish_bundle() or [])
+    fn.teardown()
+    return out
+
+
+def unwrapped(outputs) -> list:
+    """Outputs without their windowing: values, and TaggedOutputs of values."""
+    from apache_beam.pvalue import TaggedOutput
+    from apache_beam.utils.windowed_value import WindowedValue
+
+    def value(o):
+        return o.value if isinstance(o, WindowedValue) else o
+    return [TaggedOutput(o.tag, value(o.value)) if isinstance(o, TaggedOutput) else value(o) for o in outputs]

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import NamedTuple, Optional
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from audio.decode import decode
-from audio.records import DecodedAudio
+from audio.records import AudioObject, DecodedAudio
+from cloud.objects import WHOLE_OBJECT_BYTES, WatchedStream, open_object
 from transforms import METRICS_NAMESPACE
-from cloud.objects import WatchedStream, open_object
 from transforms.failures import (DEFAULT_RETRIER, FAILED, ObjectGone, Retrier, StageFailure, StageOutputs,
                                  as_input_failure, as_read_failure, tagged)
+from transforms.overlap import Overlap, Windowing
 
 _LOG = logging.getLogger(__name__)
 
@@ -29,6 +31,20 @@ class _ReadFailed(Exception):
     def __init__(self, error: BaseException):
         super().__init__(str(error))
         self.error = error
+
+
+class _Outcome(NamedTuple):
+    """One file's read and decode: the decoded audio, or the failure that stopped it."""
+    source: AudioObject
+    decoded: Optional[DecodedAudio]
+    failure: Optional[StageFailure]
+    attempts: int
+    seconds: float
+
+
+def is_remote_and_small(obj: AudioObject) -> bool:
+    """Read from Cloud Storage in one request (cloud/objects.py): worth overlapping, and small to hold."""
+    return obj.uri.startswith('gs://') and 0 < (obj.size or 0) <= WHOLE_OBJECT_BYTES
 
 
 class _Decode(beam.DoFn):
@@ -61,28 +77,59 @@ class _Decode(beam.DoFn):
         return classify
 
     def _log_retry(self, obj):
-        def log(error: BaseException, wait: float) -> None:
-            self._retries.inc()
+        def log(error: BaseException, wait: float) -> None:   # on a pool thread: counted in _emit
             _LOG.warning('reading %s failed (%s: %s); retrying in %.1f s', obj.uri, type(error).__name__,
                          str(error)[:200], wait)
         return log
 
-    def process(self, obj):
+    def setup(self):
+        self._overlap = Overlap(name='decode')
+
+    def start_bundle(self):
+        self._overlap.start()
+
+    def _attempt(self, obj) -> _Outcome:
+        """Reads and decodes, retrying a bad moment; no Beam metrics here (this may run on a pool thread)."""
         start = time.perf_counter()
         try:
-            (samples, info), _ = self._retrier.call(lambda: self._read_and_decode(obj), classify=self._classify(obj),
-                                                    on_retry=self._log_retry(obj))
+            (samples, info), attempts = self._retrier.call(lambda: self._read_and_decode(obj),
+                                                           classify=self._classify(obj),
+                                                           on_retry=self._log_retry(obj))
         except StageFailure as f:
+            return _Outcome(obj, None, f, f.attempts, time.perf_counter() - start)
+        decoded = DecodedAudio(source=obj, info=info, samples=samples, sample_rate_hz=self._rate)
+        return _Outcome(obj, decoded, None, attempts, time.perf_counter() - start)
+
+    def _emit(self, outcome: _Outcome):
+        if outcome.attempts > 1:
+            self._retries.inc(outcome.attempts - 1)
+        f = outcome.failure
+        if f is not None:
             decode_error = f.permanent and not isinstance(f.error, ObjectGone)
             (self._failed if decode_error else self._failed_read).inc()
             if not f.permanent:
                 self._gave_up.inc()
-            yield tagged(f.failed_audio(obj, 'decode' if decode_error else 'read'))
+            yield tagged(f.failed_audio(outcome.source, 'decode' if decode_error else 'read'))
             return
+        assert outcome.decoded is not None
         self._decoded.inc()
-        self._audio_seconds.inc(int(round(info.duration_seconds)))
-        self._decode_ms.update(int((time.perf_counter() - start) * 1000))
-        yield DecodedAudio(source=obj, info=info, samples=samples, sample_rate_hz=self._rate)
+        self._audio_seconds.inc(int(round(outcome.decoded.info.duration_seconds)))
+        self._decode_ms.update(int(outcome.seconds * 1000))
+        yield outcome.decoded
+
+    def process(self, obj, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam,
+                pane=beam.DoFn.PaneInfoParam):
+        windowing = Windowing(timestamp, window, pane)
+        if is_remote_and_small(obj):   # a round trip to overlap, and little to hold while it is in flight
+            yield from self._overlap.submit(lambda: self._attempt(obj), self._emit, windowing)
+        else:
+            yield from self._overlap.run_alone(lambda: self._attempt(obj), self._emit, windowing)
+
+    def finish_bundle(self):
+        yield from self._overlap.drain()
+
+    def teardown(self):
+        self._overlap.close()
 
 
 class DecodeAudio(beam.PTransform):

@@ -149,14 +149,6 @@ class MatchFiles(beam.PTransform):
         return StageOutputs(matched.ok, matched[FAILED])
 
 
-def local_backlog(pattern: str) -> tuple[int, int]:
-    """How many local files a glob matches, and their bytes in all (for the runner's choice and progress)."""
-    files = total = 0
-    for path in glob.glob(pattern, recursive=True):
-        try:
-            size = os.stat(path).st_size
-        except OSError:   # gone since it matched: the run will say so
-            continue
-        if os.path.isfile(path):
-            files, total = files + 1, total + size
-    return files, total
+def count_local_matches(pattern: str) -> int:
+    """How many local files a glob matches (for progress display)."""
+    return sum(1 for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import NamedTuple, Optional
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -22,12 +23,27 @@ from cloud.objects import write_object
 from transforms import METRICS_NAMESPACE
 from transforms.failures import (DEFAULT_RETRIER, FAILED, Retrier, StageFailure, StageOutputs, as_input_failure,
                                  tagged)
+from transforms.overlap import Overlap, Windowing
 
 _LOG = logging.getLogger(__name__)
 
 
 def _write(uri: str, png: bytes) -> None:
     write_object(uri, png, 'image/png')
+
+
+# A file's samples (float32) stay in memory while its PNG is written; overlapped writes hold up to
+# transforms.overlap.OVERLAP_FILES of them, so only files up to ten minutes long (at 16 kHz, 38 MB each) are overlapped.
+OVERLAP_MAX_SECONDS = 600
+
+
+class _Outcome(NamedTuple):
+    """One file's render and write: the PNG's URI, or the failure that stopped it."""
+    decoded: DecodedAudio
+    uri: str
+    failure: Optional[StageFailure]
+    attempts: int
+    seconds: float
 
 
 class _Render(beam.DoFn):
@@ -50,26 +66,54 @@ class _Render(beam.DoFn):
             raise as_input_failure(e) from e
 
     def _log_retry(self, uri: str):
-        def log(error: BaseException, wait: float) -> None:
-            self._retries.inc()
+        def log(error: BaseException, wait: float) -> None:   # on a pool thread: counted in _emit
             _LOG.warning('writing %s failed (%s: %s); retrying in %.1f s', uri, type(error).__name__,
                          str(error)[:200], wait)
         return log
 
-    def process(self, decoded):
+    def setup(self):
+        self._overlap = Overlap(name='spectrogram')
+
+    def start_bundle(self):
+        self._overlap.start()
+
+    def _attempt(self, decoded: DecodedAudio) -> _Outcome:
+        """Renders and writes, retrying a bad moment; no Beam metrics here (this may run on a pool thread)."""
         start = time.perf_counter()
         try:
             (uri, png), _ = self._retrier.call(lambda: self._render(decoded))
-            _, _ = self._retrier.call(lambda: _write(uri, png), on_retry=self._log_retry(uri))
+            _, attempts = self._retrier.call(lambda: _write(uri, png), on_retry=self._log_retry(uri))
         except StageFailure as f:
+            return _Outcome(decoded, '', f, f.attempts, time.perf_counter() - start)
+        return _Outcome(decoded, uri, None, attempts, time.perf_counter() - start)
+
+    def _emit(self, outcome: _Outcome):
+        if outcome.attempts > 1:
+            self._retries.inc(outcome.attempts - 1)
+        f = outcome.failure
+        if f is not None:
             self._failed.inc()
             if not f.permanent:
                 self._gave_up.inc()
-            yield tagged(f.failed_audio(decoded.source, 'spectrogram'))
+            yield tagged(f.failed_audio(outcome.decoded.source, 'spectrogram'))
             return
         self._rendered.inc()
-        self._render_ms.update(int((time.perf_counter() - start) * 1000))
-        yield decoded.with_spectrogram(uri)
+        self._render_ms.update(int(outcome.seconds * 1000))
+        yield outcome.decoded.with_spectrogram(outcome.uri)
+
+    def process(self, decoded, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam,
+                pane=beam.DoFn.PaneInfoParam):
+        windowing = Windowing(timestamp, window, pane)
+        if self._location.startswith('gs://') and len(decoded.samples) <= OVERLAP_MAX_SECONDS * decoded.sample_rate_hz:
+            yield from self._overlap.submit(lambda: self._attempt(decoded), self._emit, windowing)
+        else:   # a local write is no round trip; a long file's samples are not held while others finish
+            yield from self._overlap.run_alone(lambda: self._attempt(decoded), self._emit, windowing)
+
+    def finish_bundle(self):
+        yield from self._overlap.drain()
+
+    def teardown(self):
+        self._overlap.close()
 
 
 class RenderSpectrogram(beam.PTransform):

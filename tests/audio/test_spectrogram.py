@@ -4,7 +4,7 @@ import numpy as np
 from PIL import Image
 
 from audio import synth
-from audio.spectrogram import SpectrogramStyle, power_spectrogram, render_png, to_db
+from audio.spectrogram import SpectrogramStyle, encode_palette_png, power_spectrogram, render_png, to_db
 
 RATE = 16000
 
@@ -82,3 +82,14 @@ def test_event_bands_are_drawn_under_the_time_axis_at_the_plot_time_scale():
     left, width = plot_columns(before.width)
     coloured = np.flatnonzero((strip[4] != 255).any(axis=1))   # the band's row
     assert abs(coloured[0] - (left + (width - 1) * 0.25)) <= 1 and abs(coloured[-1] - (left + (width - 1) * 0.5)) <= 1
+
+
+def test_the_palette_png_encoder_writes_what_pillow_reads_back_exactly():
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (37, 53), dtype=np.uint8)
+    palette = rng.integers(0, 256, 768, dtype=np.uint8).tolist()
+    with Image.open(io.BytesIO(encode_palette_png(pixels, palette))) as image:
+        image.load()
+        assert image.mode == 'P' and image.size == (53, 37)
+        assert image.getpalette() == palette
+        np.testing.assert_array_equal(np.asarray(image), pixels)

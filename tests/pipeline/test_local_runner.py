@@ -1,12 +1,12 @@
 """Runner selection and credential handling for local runs (no pipeline is run here)."""
+import apache_beam as beam
 import pytest
 from apache_beam.internal.gcp import auth
 from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-from pipeline.local_runner import (PROCESSES_FROM_BYTES, PROCESSES_MIN_MEAN_FILE_BYTES, Backlog,
-                                   configure_runner)
+from pipeline.local_runner import PROCESSES_FROM_FILES, configure_runner
 from pipeline.main import parse
 
 LOCAL = ['--input_pattern', 'in/**', '--output_table', 'out.db', '--spectrogram_location', 'spec']
@@ -24,26 +24,17 @@ def clean_state(monkeypatch, tmp_path):
     monkeypatch.setattr(auth._Credentials, '_credentials', None)
 
 
-BIG_FILE = PROCESSES_MIN_MEAN_FILE_BYTES * 4
-MANY_BIG_FILES = Backlog(PROCESSES_FROM_BYTES // BIG_FILE, PROCESSES_FROM_BYTES)
-
-
-@pytest.mark.parametrize('backlog,mode', [
-    (None, 'multi_threading'),
-    (Backlog(100, 100 * BIG_FILE), 'multi_threading'),                 # too little work to repay the start
-    (MANY_BIG_FILES, 'multi_processing'),
-    (Backlog(PROCESSES_FROM_BYTES // (PROCESSES_MIN_MEAN_FILE_BYTES // 2), PROCESSES_FROM_BYTES),
-     'multi_threading'),                                               # as many bytes in small files
-])
-def test_local_batch_uses_threads_unless_a_backlog_of_big_files_repays_a_process_per_core(backlog, mode):
+@pytest.mark.parametrize('files,mode', [(None, 'multi_threading'), (100, 'multi_threading'),
+                                        (PROCESSES_FROM_FILES, 'multi_processing')])
+def test_local_batch_uses_threads_unless_the_backlog_repays_a_process_per_core(files, mode):
     options, config = parse(LOCAL + ['--direct_num_workers', '2'])
-    assert isinstance(configure_runner(options, config, backlog), FnApiRunner)
+    assert isinstance(configure_runner(options, config, files), FnApiRunner)
     assert options.view_as(DirectOptions).direct_running_mode == mode
 
 
 def test_an_explicit_running_mode_is_kept():
     options, config = parse(LOCAL + ['--direct_num_workers', '2', '--direct_running_mode', 'multi_processing'])
-    configure_runner(options, config, Backlog(10, 10 * BIG_FILE))
+    configure_runner(options, config)
     assert options.view_as(DirectOptions).direct_running_mode == 'multi_processing'
 
 
@@ -77,7 +68,7 @@ def test_batch_from_the_storage_emulator_runs_in_threads_that_share_the_answer(m
     monkeypatch.setenv('STORAGE_EMULATOR_HOST', 'http://localhost:1')
     options, config = parse(['--input_pattern', 'gs://b/in/**', '--output_table', 'out.db',
                              '--spectrogram_location', 'gs://b/spec', '--direct_num_workers', '2'])
-    configure_runner(options, config, MANY_BIG_FILES)
+    configure_runner(options, config, PROCESSES_FROM_FILES * 2)
     assert options.view_as(DirectOptions).direct_running_mode == 'multi_threading'
     assert auth._Credentials._credentials_init
 
@@ -183,3 +174,45 @@ def test_pulls_from_the_pubsub_emulator_take_the_backlog_then_come_back_empty(lo
     assert sorted(received) == sorted(str(i).encode() for i in range(150))
     assert max(sizes) > 10 and all(n <= STREAMING_PULL_MESSAGES for n in sizes)
     assert list(client.pull(subscription=subscription, max_messages=10, timeout=30).received_messages) == []
+
+
+class _CountBundles(beam.DoFn):
+    """Counts the bundles it is run on, in the class: the local runner copies the DoFn for every bundle."""
+    bundles = 0
+
+    def start_bundle(self):
+        type(self).bundles += 1
+
+    def process(self, element):
+        yield element
+
+
+def test_local_streaming_runs_no_step_on_an_empty_bundle_and_every_element_still_arrives(monkeypatch):
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.runners.direct.evaluation_context import EvaluationContext
+    from apache_beam.testing.test_stream import TestStream
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from pipeline.local_runner import skip_empty_bundles
+
+    monkeypatch.setattr(EvaluationContext, '_commit_bundles', EvaluationContext.__dict__['_commit_bundles'])
+    skip_empty_bundles()
+    skip_empty_bundles()   # twice: wrapped once
+    assert getattr(EvaluationContext.__dict__['_commit_bundles'], 'skips_empty', False)
+    _CountBundles.bundles = 0
+    stream = TestStream()
+    for start in range(0, 30, 10):   # three bundles of ten, the watermark moving on after each
+        stream = stream.add_elements(list(range(start, start + 10))).advance_watermark_to(start + 10)
+    stream = stream.advance_watermark_to_infinity()
+
+    def split(n):
+        yield beam.pvalue.TaggedOutput('odd', n) if n % 2 else n
+
+    with beam.Pipeline(runner=BundleBasedDirectRunner(), options=PipelineOptions(streaming=True)) as p:
+        numbers = p | stream
+        parts = numbers | beam.FlatMap(split).with_outputs('odd', 'never', main='even')
+        never = parts.never | 'CountNever' >> beam.ParDo(_CountBundles())
+        assert_that(parts.even, equal_to(list(range(0, 30, 2))), label='Even')
+        assert_that(parts.odd, equal_to(list(range(1, 30, 2))), label='Odd')
+        assert_that(never, equal_to([]), label='Never')
+    assert _CountBundles.bundles == 0

@@ -5,7 +5,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from audio.records import AudioObject
-from tests.helpers import write_bytes, write_clip
+from tests.helpers import run_dofn, unwrapped, write_bytes, write_clip
 from transforms.decode import DecodeAudio
 from transforms.failures import Retrier
 
@@ -58,7 +58,7 @@ def _decode_once(monkeypatch, obj, streams, retrier):
     import transforms.decode as stage
     monkeypatch.setattr(stage, 'open_object', lambda _: streams.pop(0))
     fn = stage._Decode(16000, 60.0, retrier)
-    return list(fn.process(obj))
+    return unwrapped(run_dofn(fn, [obj]))
 
 
 def test_a_read_that_fails_mid_file_is_retried_not_reported_as_a_damaged_file(tmp_path, monkeypatch):
@@ -86,3 +86,47 @@ def test_a_bad_file_is_one_permanent_row_on_the_first_try_even_with_a_long_budge
     failure = tagged.value
     # One attempt: a second one would have needed a second stream (there is none) after a wait.
     assert (failure.stage, failure.error_type, failure.retryable, failure.attempts) == ('decode', 'NotAudio', False, 1)
+
+
+def test_files_read_from_the_storage_emulator_at_once_come_out_each_once_and_are_counted(cloud_storage, tmp_path):
+    """More small gs:// files than the stage reads at once (transforms/overlap.py), good and bad mixed, the
+    overwritten one gone: each file comes out exactly once, as audio or one failure, and Beam counts each."""
+    from apache_beam.metrics.metric import MetricsFilter
+
+    from cloud import objects as cloud_objects
+    from transforms import METRICS_NAMESPACE
+    from transforms.overlap import OVERLAP_FILES
+
+    cloud_objects.storage_client.cache_clear()
+    try:
+        bucket = cloud_storage.bucket('decode-at-once')
+        expected_ok, expected_failed, objects = [], [], []
+        for i in range(3 * OVERLAP_FILES):
+            name = f'in/clip {i:02d}.wav'
+            data = (b'not audio at all ' * 40 if i % 4 == 1 else
+                    open(write_clip(tmp_path, f'{i}.wav', seconds=0.5 + 0.1 * i), 'rb').read())
+            blob = bucket.blob(name)
+            blob.upload_from_string(data)
+            obj = AudioObject(uri=f'gs://decode-at-once/{name}', name=name, generation=str(blob.generation),
+                              size=len(data))
+            if i % 4 == 3:   # overwritten after its notification: its generation is gone
+                bucket.blob(name).upload_from_string(data + b'\0')
+                expected_failed.append((obj.uri, 'read', 'ObjectGone'))
+            elif i % 4 == 1:
+                expected_failed.append((obj.uri, 'decode', 'NotAudio'))
+            else:
+                expected_ok.append((obj.uri, int(16000 * (0.5 + 0.1 * i))))
+            objects.append(obj)
+        p = TestPipeline(runner='FnApiRunner')
+        out = p | beam.Create(objects) | DecodeAudio(16000, max_duration_seconds=60, retrier=Retrier(deadline_s=5))
+        assert_that(out.ok | beam.Map(lambda d: (d.source.uri, len(d.samples))), equal_to(expected_ok))
+        assert_that(out.failed | 'F' >> beam.Map(lambda f: (f.source.uri, f.stage, f.error_type)),
+                    equal_to(expected_failed), label='Failures')
+        result = p.run()
+        result.wait_until_finish()
+        counters = {c.key.metric.name: c.committed
+                    for c in result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))['counters']}
+        assert counters['files_decoded'] == len(expected_ok)
+        assert counters['failed_decode'] == counters['failed_read'] == len(expected_failed) // 2
+    finally:
+        cloud_objects.storage_client.cache_clear()
