@@ -455,7 +455,9 @@ def test_retry_requeues_a_retryable_failure(browser, awkward):
     order = [e['audio_file'] for e in sorted(rows, key=lambda e: e['failed_at'], reverse=True)]
     click_row(page, 'errors_table', order.index(errors['retryable']['audio_file']))
     page.get_by_role('button', name='Retry 1 failed file').click()
-    expect(page.get_by_text('back in the queue')).to_be_visible()
+    # The outcome's message box (the button's tooltip, shown while the pointer rests on it, says "back in the
+    # queue" too).
+    expect(page.get_by_test_id('stAlert').filter(has_text='1 file back in the queue')).to_be_visible()
     left = {(e['audio_file'], e['generation']) for e in sqlite_store.read_table(sample.db_path, 'errors')}
     assert (errors['retryable']['audio_file'], errors['retryable']['generation']) not in left
     assert (errors['long']['audio_file'], errors['long']['generation']) in left  # only what was retried
