@@ -91,6 +91,26 @@ class LogMelFrontEnd:
         out += np.float32(c.log_offset)
         return np.log(out, out=out).reshape(*lead, c.n_mels)
 
+    def of_zero_padded(self, signals: list[np.ndarray], length: int) -> np.ndarray:
+        """``[len(signals), frame_count(length), n_mels]``: each signal zero-padded to ``length`` samples, then
+        ``self(...)``, the same numbers, computed only for frames that start inside the longest signal.
+
+        A frame of zeros gives zero power and so exactly ``log(log_offset)``; a 0.45-s digit padded to a
+        one-second window is more than half such frames.
+        """
+        c = self.config
+        frames = self.frame_count(length)
+        live = min(frames, -(-max(len(x) for x in signals) // c.frame_step))   # frames that start in a signal
+        live_samples = (live - 1) * c.frame_step + c.frame_length if live else 0   # what those frames read
+        stack = np.zeros((len(signals), live_samples), np.float32)
+        for row, samples in enumerate(signals):
+            stack[row, :min(len(samples), live_samples)] = samples[:live_samples]
+        out = np.empty((len(signals), frames, c.n_mels), np.float32)
+        if live:
+            out[:, :live] = self(stack)
+        out[:, live:] = np.log(np.float32(0) + np.float32(c.log_offset))
+        return out
+
 
 def window_patches(samples: np.ndarray, metadata: ModelMetadata, front_end: LogMelFrontEnd,
                    windows_per_block: int = LITERT_WINDOWS_PER_CALL) -> Iterator[np.ndarray]:
@@ -256,14 +276,12 @@ class ServingHandler(SavedModelHandler):
         if not isinstance(model, LiteRTModel):
             return super().run_inference(batch, model, inference_args)
         w = self.metadata.window_samples
-        short = [samples for samples in batch if len(samples) <= w]
+        # By length, so that each group's padding (frames computed for nothing) is short (of_zero_padded).
+        short = sorted((samples for samples in batch if len(samples) <= w), key=len)
         by_id = {}
         for start in range(0, len(short) if len(short) > 1 else 0, FRONT_END_FILES_PER_CALL):
             group = short[start:start + FRONT_END_FILES_PER_CALL]
-            windows = np.zeros((len(group), w), np.float32)
-            for row, samples in enumerate(group):
-                windows[row, :len(samples)] = samples
-            patches = self._front_end(windows)
+            patches = self._front_end.of_zero_padded(group, w)
             by_id.update((id(samples), patches[row:row + 1]) for row, samples in enumerate(group))
         _batched_patches.by_id = by_id
         try:

@@ -163,3 +163,15 @@ def test_the_front_end_gives_the_same_for_a_stack_as_one_by_one_and_across_chunk
     assert whole.shape == (front_end.frame_count(len(long)), 64)
     last_five = long[(len(whole) - 5) * 160:]
     np.testing.assert_allclose(whole[-5:], front_end(last_five), rtol=1e-6, atol=1e-6)
+
+
+def test_the_front_end_of_zero_padded_signals_skips_only_frames_of_padding_and_gives_the_same_numbers():
+    front_end = serving.LogMelFrontEnd(FeatureConfig())
+    length = 16000
+    rng = np.random.default_rng(3)
+    for lengths in ((100, 7000, 4000), (0, 0), (16000, 5), (161, 160, 159, 400)):
+        signals = [rng.standard_normal(n).astype(np.float32) for n in lengths]
+        padded = np.zeros((len(signals), length), np.float32)
+        for row, samples in enumerate(signals):
+            padded[row, :len(samples)] = samples
+        np.testing.assert_array_equal(front_end.of_zero_padded(signals, length), front_end(padded))
