@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import time
 from typing import Any, Iterable, Iterator
 
 from results.schema import ERROR_FIELDS, EVENT_FIELDS, PROCESSED_FIELDS, split_events
@@ -60,14 +61,32 @@ def _add_missing_columns(conn: sqlite3.Connection, table: str, fields: list[dict
             conn.execute(f'ALTER TABLE {table} ADD COLUMN {_column_sql(field)}')
 
 
+def _use_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:
+    """WAL lets the dashboard read while several worker processes write.
+
+    Switching a new file to WAL takes an exclusive lock, and when two connections ask at the same moment
+    SQLite answers one of them "database is locked" at once, without waiting (its deadlock rule: the busy
+    timeout does not apply). Seen with two worker processes opening a fresh results file together (2 of 120
+    connections in tests/results/test_sqlite_store.py's race). So ask again, for up to the busy timeout.
+    """
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            conn.execute('PRAGMA journal_mode=WAL')
+            return
+        except sqlite3.OperationalError as e:
+            if 'locked' not in str(e) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
+
+
 @contextlib.contextmanager
 def connect(path: str, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> Iterator[sqlite3.Connection]:
     """A connection with the tables created; commits on success."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     conn = sqlite3.connect(path, timeout=busy_timeout)
     try:
-        # WAL lets the dashboard read while several worker processes write.
-        conn.execute('PRAGMA journal_mode=WAL')
+        _use_wal(conn, busy_timeout)
         conn.execute(_create_sql(PROCESSED, PROCESSED_FIELDS))
         conn.execute(_create_sql(ERRORS, ERROR_FIELDS))
         conn.execute(_create_sql(EVENTS, EVENT_FIELDS, 'audio_file, generation, start_seconds'))
