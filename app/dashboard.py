@@ -354,7 +354,7 @@ def _neighbours(data: DashboardData, filters: Filters, page: Page, summary: Summ
 
 
 def file_detail(data: DashboardData, filters: Filters, page: Optional[Page], summary: Summary) -> None:
-    """The opened file. Built from panels (media, scores, metadata) so more can slot in, e.g. an events timeline."""
+    """The opened file, built from panels (media, scores, events timeline, metadata) so more can slot in."""
     opened = st.session_state.get('inspect')
     if not opened:
         return
