@@ -141,7 +141,7 @@ OPTIONS: tuple[Option, ...] = (
     Option('watch',
            'Local runs: keep running over input_pattern (a folder or a gs:// prefix, for buckets without '
            'notifications) and process each new file, and each new version of a file, once, a few seconds after '
-           'it appears; a file still being written is read once its size stops changing. Stop with Ctrl-C; '
+           'it appears; a file still being written is read once it has not changed for 2 s. Stop with Ctrl-C; '
            'restarting the same command after a crash processes whatever has no row yet.',
            is_flag=True, default=False, in_template=False),
     Option('watch_interval_seconds', 'Watch mode: how often input_pattern is listed for new files.',

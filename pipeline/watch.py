@@ -43,13 +43,21 @@ from results import tables
 _LOG = logging.getLogger('pipeline.watch')
 
 
+# A local file counts as whole once it is unchanged since the previous listing *and* untouched for this long
+# (or the interval, if longer). "Unchanged since the previous listing" alone took a file whose writer paused
+# for longer than the interval as whole, and the half-written version got its own (Truncated) row: the watch
+# e2e test's slow writer, pausing 0.6 s against a 0.5-s interval, on a quiet machine.
+SETTLE_SECONDS = 2.0
+
+
 def ready(now: dict[str, Listed], before: dict[str, Listed], settle_seconds: float,
           clock: Callable[[], float] = time.time) -> list[Listed]:
-    """The files that are whole: unchanged since the previous listing, or (first seen) untouched for a while."""
+    """The files that are whole: Cloud Storage objects (finalized when listed), and local files unchanged since
+    the previous listing (if there was one) and untouched for ``settle_seconds``."""
     out = []
     for path, seen in now.items():
         previous = before.get(path)
-        if seen.whole or (previous == seen if previous else clock() - seen.modified >= settle_seconds):
+        if seen.whole or ((previous is None or previous == seen) and clock() - seen.modified >= settle_seconds):
             out.append(seen)
     return out
 
@@ -157,7 +165,7 @@ def watch(config: PipelineConfig, run_batch: RunBatch, stop: Optional[threading.
             now = lister.list()
             keys = done.current(f.key for f in now.values())
             new = {p: f for p, f in now.items() if f.key not in keys}
-            batch = ready(new, before, interval)
+            batch = ready(new, before, max(interval, SETTLE_SECONDS))
             for f in new.values():  # said once per version, when a second listing still sees it change
                 if f not in batch and f.path in before and f.key not in waiting_logged:
                     waiting_logged.add(f.key)

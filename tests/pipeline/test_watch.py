@@ -31,7 +31,8 @@ def test_a_file_is_ready_when_it_stopped_changing():
     still = Listed('/in/a.wav', 20, '2', modified=101.0)
     clock = lambda: 101.5  # noqa: E731
     assert ready({grown.path: still}, {grown.path: grown}, 2.0, clock) == []        # still growing
-    assert ready({still.path: still}, {still.path: still}, 2.0, clock) == [still]   # same in two listings
+    assert ready({still.path: still}, {still.path: still}, 2.0, clock) == []        # same twice, touched 0.5 s ago
+    assert ready({still.path: still}, {still.path: still}, 2.0, lambda: 103.0) == [still]   # and now quiet
     assert ready({still.path: still}, {}, 2.0, clock) == []                         # just appeared, just touched
     old = Listed('/in/old.wav', 5, '3', modified=10.0)
     assert ready({old.path: old}, {}, 2.0, clock) == [old]                          # found at a restart: quiet
