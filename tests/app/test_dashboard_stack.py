@@ -19,6 +19,16 @@ playwright_api = pytest.importorskip('playwright.sync_api')
 expect = playwright_api.expect
 
 
+def upload_on_page(page, name: str, wav: bytes, saved_as: str) -> None:
+    """Uploads ``wav`` as ``name`` through the page's file picker and waits for the page to say where it went.
+
+    A bounded wait of its own: run alone, this module has Playwright's 5 s default.
+    """
+    page.locator('input[type=file]').set_input_files([{'name': name, 'mimeType': 'audio/wav', 'buffer': wav}])
+    expect(page.get_by_test_id('stAlert').filter(has_text=name)).to_contain_text(f'saved as {saved_as}',
+                                                                                  timeout=30_000)
+
+
 def publish_results(stack, sample) -> list[dict]:
     """The sample's rows as the streaming pipeline would leave them: audio and spectrograms in buckets, rows in
     the BigQuery tables."""
@@ -69,11 +79,8 @@ def test_dashboard_over_the_local_stack(local_stack, tmp_path):
         expect(page.frame_locator('iframe').first.locator('.band')).to_have_count(len(newest_events))
 
         wav = encode.encode(synth.sine_sweep(1.0, 16000), 16000, 'wav')
-        page.locator('input[type=file]').set_input_files([{'name': 'new take.wav', 'mimeType': 'audio/wav',
-                                                           'buffer': wav}])
         bucket = local_stack.config.upload_bucket
-        expect(page.get_by_test_id('stAlert').filter(has_text='new take.wav')).to_contain_text(
-            f'saved as gs://{bucket}/new_take.wav', timeout=30_000)
+        upload_on_page(page, 'new take.wav', wav, f'gs://{bucket}/new_take.wav')
         browser.close()
 
     from stack import clients
@@ -106,12 +113,8 @@ def test_ui_stack_upload_becomes_a_row_on_the_page(local_stack, tiny_model_dir, 
             processed = page.get_by_test_id('stMetric').filter(has=page.get_by_text('Processed', exact=True))
             expect(processed.get_by_test_id('stMetricValue')).to_have_text('0')
             wav = encode.encode(synth.sine_sweep(1.5, 16000), 16000, 'wav')
-            page.locator('input[type=file]').set_input_files([{'name': 'stack take.wav', 'mimeType': 'audio/wav',
-                                                               'buffer': wav}])
             bucket = local_stack.config.upload_bucket
-            # Bounded waits of their own: run alone, this module has Playwright's 5 s default.
-            expect(page.get_by_test_id('stAlert').filter(has_text='stack take.wav')).to_contain_text(
-                f'saved as gs://{bucket}/stack_take.wav', timeout=30_000)
+            upload_on_page(page, 'stack take.wav', wav, f'gs://{bucket}/stack_take.wav')
             # No click, no reload: the stack's pipeline writes the row and the page (refresh 5 s) shows it.
             expect(processed.get_by_test_id('stMetricValue')).to_have_text('1', timeout=120_000)
             rows = grid_rows(page, 'files_table')
