@@ -29,7 +29,8 @@ def _needs_google_credentials(config: PipelineConfig) -> bool:
         return True
     if not config.uses_sqlite and not emulators.emulated(emulators.BIGQUERY):
         return True
-    return bool(config.model_endpoint)
+    # A local Vertex AI endpoint (http://127.0.0.1:PORT) is reached anonymously, like the emulators.
+    return bool(config.model_endpoint) and not (config.vertex_api_endpoint or '').startswith('http://')
 
 
 def _has_configured_credentials() -> bool:

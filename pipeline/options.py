@@ -26,6 +26,8 @@ DEFAULT_MODEL_URI = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath
 SUBSCRIPTION_RE = r'^projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/subscriptions/[a-zA-Z][-_.~+%a-zA-Z0-9]{2,254}$'
 GCS_PATH_RE = r'^gs://[a-z0-9][-_.a-z0-9]{1,220}[a-z0-9](/.*)?$'
 ENDPOINT_RE = r'^projects/[^/]+/locations/[a-z0-9-]+/endpoints/[0-9a-z-]+$'
+# The template's check (Dataflow workers cannot reach a loopback address): https:// or a bare gRPC host.
+VERTEX_API_RE = r'^(https://)?[a-zA-Z0-9][-.a-zA-Z0-9]*(:[0-9]+)?/?$'
 # Where a Flex Template runs, outputs are BigQuery tables and models live in Cloud Storage.
 OUTPUT_TABLE_RE = BQ_TABLE_RE
 
@@ -85,6 +87,12 @@ OPTIONS: tuple[Option, ...] = (
            'Classify on a Vertex AI endpoint instead of in the worker: '
            'projects/PROJECT/locations/REGION/endpoints/ID. model_uri still supplies the model metadata.',
            regex=ENDPOINT_RE, label='Vertex AI endpoint'),
+    Option('vertex_api_endpoint',
+           'Where model_endpoint\'s requests go: unset = the regional Vertex AI API (REGION-aiplatform.googleapis.com, '
+           'gRPC); https://HOST[:PORT] = REST to another host (e.g. a Private Service Connect address); locally, '
+           'http://127.0.0.1:PORT = the local endpoint of `python -m stack start` (plain HTTP, anonymous, loopback '
+           'only).',
+           regex=VERTEX_API_RE, label='Vertex AI API endpoint'),
     Option('model_watch_pattern',
            'Streaming only: a local or gs:// glob of model metadata files (e.g. gs://B/models/*/metadata.json). A new '
            'match is loaded by the running job without a restart; each row records the model_version it used.',
@@ -199,6 +207,7 @@ class PipelineConfig:
     spectrogram_location: str
     model_uri: str
     model_endpoint: Optional[str]
+    vertex_api_endpoint: Optional[str]
     model_watch_pattern: Optional[str]
     model_watch_interval_seconds: float
     max_duration_seconds: float
@@ -257,6 +266,8 @@ def validate(options: PipelineOptions) -> PipelineConfig:
         problems.append('--spectrogram_location is required (a folder or a gs:// prefix)')
     if o.model_endpoint and not re.match(ENDPOINT_RE, o.model_endpoint):
         problems.append(f'--model_endpoint must be projects/P/locations/L/endpoints/E, got {o.model_endpoint!r}')
+    if o.vertex_api_endpoint:
+        problems += _vertex_api_problems(o.vertex_api_endpoint, bool(o.model_endpoint), on_dataflow)
     if o.model_watch_pattern and not o.input_subscription:
         problems.append('--model_watch_pattern only applies to streaming (--input_subscription) jobs')
     if o.model_watch_pattern and o.input_subscription and not on_dataflow and 'direct' in str(runner).lower():
@@ -310,6 +321,22 @@ def validate(options: PipelineOptions) -> PipelineConfig:
     values: dict[str, Any] = {option.name: getattr(o, option.name) for option in OPTIONS}
     values['error_table'] = values['error_table'] or default_error_table(values['output_table'])
     return PipelineConfig(**values, streaming=bool(o.input_subscription))
+
+
+def _vertex_api_problems(api_endpoint: str, has_model_endpoint: bool, on_dataflow: bool) -> list[str]:
+    from model.vertex_handler import ApiEndpoint
+
+    problems = []
+    if not has_model_endpoint:
+        problems.append('--vertex_api_endpoint only applies with --model_endpoint')
+    try:
+        parsed = ApiEndpoint.parse(api_endpoint)
+    except ValueError as e:
+        return problems + [f'--vertex_api_endpoint: {e}']
+    if on_dataflow and parsed.anonymous:
+        problems.append(f'--vertex_api_endpoint {api_endpoint} is this machine: Dataflow workers cannot reach it '
+                        '(leave it unset for Vertex AI)')
+    return problems
 
 
 def with_absolute_paths(config: PipelineConfig) -> PipelineConfig:

@@ -66,6 +66,10 @@ class _Aggregate(beam.DoFn):
 
     def process(self, keyed: tuple[ProcessedAudio, FileScores]):
         item, result = keyed
+        if result.error is not None:   # the model refused this file alone (model/vertex_handler.py): its fault
+            yield beam.pvalue.TaggedOutput(FAILED, FailedAudio(item.source, 'inference', 'RefusedByModel',
+                                                               result.error))
+            return
         try:
             # Events name windows with the same labels as the file's label: the producing model's.
             timing = None
