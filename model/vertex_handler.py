@@ -246,6 +246,8 @@ def _requests_handler(endpoint: EndpointName, private: bool, network: Optional[s
 class VertexEndpointHandler(WindowedClassifierHandler):
     """Scores windows on a Vertex AI endpoint."""
 
+    runtime = 'vertex'
+
     def __init__(self, model_uri: str, *, endpoint: str, api_endpoint: Optional[str] = None, private: bool = False,
                  network: Optional[str] = None, retry_seconds: float = DEFAULT_RETRY_SECONDS,
                  initial_backoff_seconds: float = INITIAL_BACKOFF_SECONDS, throttle_delay_secs: int = 1,
