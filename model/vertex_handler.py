@@ -151,7 +151,7 @@ def windows_per_request(window_samples: int, max_request_bytes: int = MAX_REQUES
     per_window = window_samples * BYTES_PER_SAMPLE[transport]
     fit = (max_request_bytes - ENVELOPE_BYTES) // per_window
     if fit < 1:
-        raise ValueError(
+        raise RequestTooLarge(
             f'one window of {window_samples:,} samples is ~{per_window + ENVELOPE_BYTES:,} bytes as a {transport} '
             f'prediction request, over the endpoint\'s request size limit of {max_request_bytes:,} bytes '
             f'(Vertex AI public endpoints: {MAX_REQUEST_BYTES:,}): serve this model in the worker (no '
@@ -162,6 +162,10 @@ def windows_per_request(window_samples: int, max_request_bytes: int = MAX_REQUES
 def to_instances(windows: np.ndarray) -> list[list[float]]:
     """``[n, window_samples]`` -> JSON rows for TF Serving's single-input ``instances`` format."""
     return np.round(np.asarray(windows, dtype=np.float64), SAMPLE_DECIMALS).tolist()
+
+
+class RequestTooLarge(ValueError):
+    """Not even one window fits in a request under the endpoint's size limit."""
 
 
 class MalformedAnswer(ValueError):

@@ -40,6 +40,8 @@ from typing import Any, Optional
 MAX_REQUEST_BYTES = 1_572_864   # Vertex AI public endpoints refuse larger prediction requests (400)
 ENDPOINT_PATH = re.compile(r'^/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/endpoints/'
                            r'(?P<endpoint>[^/:]+)(?P<verb>:predict)?$')
+QUOTA_MESSAGE = ('Quota exceeded for aiplatform.googleapis.com/online_prediction_requests_per_base_model '
+                 '(local fault injection)')
 STATUS_NAMES = {400: 'INVALID_ARGUMENT', 404: 'NOT_FOUND', 429: 'RESOURCE_EXHAUSTED', 503: 'UNAVAILABLE',
                 500: 'INTERNAL'}
 
@@ -48,7 +50,7 @@ STATUS_NAMES = {400: 'INVALID_ARGUMENT', 404: 'NOT_FOUND', 429: 'RESOURCE_EXHAUS
 class Faults:
     """What goes wrong, on demand. Counts are of ``:predict`` requests from now on."""
     throttle: int = 0                   # the next N requests get 429 (a quota burst)
-    unavailable_seconds: float = 0.0    # 503 for this long from now (autoscaling, a rollout)
+    unavailable_seconds: float = 0.0    # 503 for this long from the next request on (autoscaling, a rollout)
     latency_seconds: float = 0.0        # added to every answer
     max_request_bytes: int = MAX_REQUEST_BYTES   # 400 over this size
     wrong_count: int = 0                # the next N answers hold one prediction too few
@@ -68,25 +70,25 @@ class Deployment:
     """One endpoint's deployed model: the SavedModel's serving signature, called one request at a time."""
 
     def __init__(self, endpoint_id: str, display_name: str, artifact_uri: str):
-        from model.handlers import import_tensorflow_for_serving
-        from model.local_copy import local_model_dir
-        from model.metadata import SIGNATURE, load_metadata
+        from model.metadata import load_metadata
 
         self.endpoint_id, self.display_name, self.artifact_uri = endpoint_id, display_name, artifact_uri
         self.metadata = load_metadata(artifact_uri)
         self.deployed_model_id = str(1000 + int(endpoint_id)) if endpoint_id.isdigit() else f'{endpoint_id}-model'
-        tf = import_tensorflow_for_serving()
-        self._tf = tf
-        self._serve = tf.saved_model.load(local_model_dir(artifact_uri)).signatures[SIGNATURE]
+        self._serve: Any = None      # loaded at the first prediction: a stack that predicts nothing needs no TF
         self._lock = threading.Lock()   # one replica: requests queue, as on one serving container
         self.created = time.strftime('%Y-%m-%dT%H:%M:%S.000000Z', time.gmtime())
 
     def predict(self, instances: list) -> list:
-        from model.metadata import INPUT_NAME, OUTPUT_NAME
+        from model.handlers import import_tensorflow_for_serving
+        from model.local_copy import local_model_dir
+        from model.metadata import INPUT_NAME, OUTPUT_NAME, SIGNATURE
 
         with self._lock:
-            batch = self._tf.constant(instances, self._tf.float32)
-            return self._serve(**{INPUT_NAME: batch})[OUTPUT_NAME].numpy().tolist()
+            tf = import_tensorflow_for_serving()
+            if self._serve is None:
+                self._serve = tf.saved_model.load(local_model_dir(self.artifact_uri)).signatures[SIGNATURE]
+            return self._serve(**{INPUT_NAME: tf.constant(instances, tf.float32)})[OUTPUT_NAME].numpy().tolist()
 
     def resource(self, project: str, location: str) -> dict[str, Any]:
         name = f'projects/{project}/locations/{location}/endpoints/{self.endpoint_id}'
@@ -110,6 +112,7 @@ class LocalVertex:
         self.endpoints: dict[str, Deployment] = {}
         self.faults = Faults()
         self._unavailable_until = 0.0
+        self._outage_pending = False   # an outage starts at the next predict request
         self.stats = Stats()
 
     def deploy(self, artifact_uri: str, display_name: str = 'audio-classifier',
@@ -131,12 +134,13 @@ class LocalVertex:
             for key, value in changes.items():
                 setattr(self.faults, key, value)
             if changes.get('unavailable_seconds') is not None:
-                self._unavailable_until = time.monotonic() + float(changes['unavailable_seconds'])
+                self._outage_pending, self._unavailable_until = True, 0.0
             return self.faults
 
     def reset(self) -> None:
         with self._lock:
             self.faults, self.stats, self._unavailable_until = Faults(), Stats(), 0.0
+            self._outage_pending = False
 
     def count(self, status: int) -> None:
         with self._lock:
@@ -149,13 +153,15 @@ class LocalVertex:
             f = self.faults
             if f.throttle > 0:
                 f.throttle -= 1
-                return (429, 'Quota exceeded for aiplatform.googleapis.com/online_prediction_requests_per_base_model '
-                             '(local fault injection)'), False
+                return (429, QUOTA_MESSAGE), False
+            if self._outage_pending:
+                self._outage_pending = False
+                self._unavailable_until = time.monotonic() + f.unavailable_seconds
             if time.monotonic() < self._unavailable_until:
                 return (503, 'The service is currently unavailable (local fault injection).'), False
             if body_bytes > f.max_request_bytes:
-                return (400, f'Request payload size exceeds the limit: {f.max_request_bytes} bytes '
-                             f'(got {body_bytes}).'), False
+                too_large = f'Request payload size exceeds the limit: {f.max_request_bytes} bytes (got {body_bytes}).'
+                return (400, too_large), False
             short = f.wrong_count > 0
             if short:
                 f.wrong_count -= 1
@@ -278,6 +284,17 @@ class VertexServer:
         self.stop()
 
 
+def serve_command(host: str, port: int) -> list[str]:
+    """How ``python -m stack start`` runs it: the demo model (if made) on endpoint 1, more by deploying."""
+    import os
+
+    from stack.config import REPO_ROOT
+
+    argv = [sys.executable, '-m', 'stack.vertex_endpoint', 'serve', '--host', host, '--port', str(port)]
+    demo = os.path.join(REPO_ROOT, 'artifacts', 'models', 'demo')
+    return argv + (['--model', demo] if os.path.exists(os.path.join(demo, 'metadata.json')) else [])
+
+
 def endpoint_name(project: str, location: str, endpoint_id: str) -> str:
     return f'projects/{project}/locations/{location}/endpoints/{endpoint_id}'
 
@@ -305,7 +322,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     fault = sub.add_parser('fault', help='inject faults into a running endpoint (or --reset / --stats)')
     fault.add_argument('--url', required=True, help='e.g. http://127.0.0.1:9080')
     fault.add_argument('--throttle', type=int, help='429 for the next N predict requests')
-    fault.add_argument('--unavailable-seconds', type=float, help='503 for T seconds from now')
+    fault.add_argument('--unavailable-seconds', type=float, help='503 for T seconds from the next predict request')
     fault.add_argument('--latency-seconds', type=float, help='added to every predict answer')
     fault.add_argument('--max-request-bytes', type=int, help=f'400 over this size (default {MAX_REQUEST_BYTES})')
     fault.add_argument('--wrong-count', type=int, help='the next N answers hold one prediction too few')
