@@ -70,7 +70,7 @@ def anonymous_storage_client():
     """
     if not emulated(STORAGE):
         return None
-    from google.cloud import storage
+    import google.cloud.storage as storage
 
     return storage.Client.create_anonymous_client()
 
@@ -99,6 +99,9 @@ class EmulatorBigQueryClient:
     """
 
     def __init__(self, endpoint: str, project: str, outage_deadline: float = OUTAGE_DEADLINE_SECONDS):
+        self._start(endpoint, project, outage_deadline)
+
+    def _start(self, endpoint: str, project: str, outage_deadline: float) -> None:
         self.endpoint = endpoint
         self.project = project
         self.outage_deadline = outage_deadline
@@ -110,7 +113,7 @@ class EmulatorBigQueryClient:
         return {'endpoint': self.endpoint, 'project': self.project, 'outage_deadline': self.outage_deadline}
 
     def __setstate__(self, state):
-        self.__init__(state['endpoint'], state['project'], state.get('outage_deadline', OUTAGE_DEADLINE_SECONDS))
+        self._start(state['endpoint'], state['project'], state.get('outage_deadline', OUTAGE_DEADLINE_SECONDS))
 
     # Beam's BigQueryWrapper calls client.tables.Get(...), client.datasets.Insert(...), and so on.
     def _apitools_client(self):
