@@ -39,9 +39,9 @@ ENV_VARS = {PUBSUB: 'PUBSUB_EMULATOR_HOST', STORAGE: 'STORAGE_EMULATOR_HOST', BI
 # Which project a DATASET.TABLE spec (and an emulator client) means when no project is given.
 PROJECT_ENV = 'GOOGLE_CLOUD_PROJECT'
 EMULATOR_DEFAULT_PROJECT = 'local-project'
-# While the emulator is down (a restart, a fault test) inserts wait for it this long before failing the bundle;
-# real BigQuery clients wait as long (google-cloud-bigquery's default deadline). The sinks pass their
-# --transient_retry_seconds instead, so a test can outlast this deadline without waiting ten minutes.
+# While the emulator is down (a restart, an outage) inserts wait for it this long before failing the bundle, as
+# real BigQuery clients do (google-cloud-bigquery's default deadline). The sinks pass their
+# --transient_retry_seconds instead: a run's retry budget is the one it was given.
 OUTAGE_DEADLINE_SECONDS = 600.0
 REQUEST_TIMEOUT_SECONDS = 60.0
 
