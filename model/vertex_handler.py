@@ -141,7 +141,7 @@ class ApiEndpoint:
         if config.api_endpoint is not None and self.host is None:
             config._api_endpoint = None
         if type(config._credentials).__name__ == 'AnonymousCredentials':
-            config._credentials = None
+            config._credentials = None  # type: ignore[assignment]  # (the SDK then looks them up)
         aiplatform.init(project=project, location=location, api_endpoint=self.host, api_transport=self.transport)
 
 
