@@ -217,7 +217,7 @@ def _not_audio(looks_like: Optional[str]) -> str:
     return f'not an audio file (looks like {looks_like})' if looks_like else 'not an audio file (unknown format)'
 
 
-def _sniff_other(stream: BinaryIO) -> Optional[str]:
+def _sniff_other(stream: ByteStream) -> Optional[str]:
     """What a file that no decoder opens looks like instead (an image, a document, text), or None."""
     stream.seek(0)
     head = stream.read(512)
