@@ -20,6 +20,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from model.metadata import METADATA_FILE
 
+from results.thresholds import parse_label_thresholds
 from results.tables import BQ_TABLE_RE, default_error_table, default_events_table, is_sqlite_path
 from transforms.failures import DEFAULT_TRANSIENT_RETRY_SECONDS  # the stages' default is the option's
 
@@ -157,6 +158,11 @@ OPTIONS: tuple[Option, ...] = (
     Option('event_min_confidence',
            'Events: the least probability of a window\'s top label for the window to be part of an event (0-1].',
            type=float, default=0.5, regex=r'^(0(\.[0-9]+)?|1(\.0+)?)$', label='Event minimum confidence'),
+    Option('label_thresholds',
+           'Events: a JSON file, local or gs://, of per-label minimum confidences (python -m results.thresholds '
+           'writes one from the reviews): for a label it names, a window needs at least that probability to be part '
+           'of an event; other labels keep event_min_confidence.',
+           regex=GCS_PATH_RE, label='Per-label event thresholds file', is_path=True),
     Option('spectrogram_events',
            'Mark the events on the spectrogram PNG itself: thin labelled bands under the time axis, so the image '
            'alone tells what was heard when.',
@@ -218,6 +224,7 @@ class PipelineConfig:
     dedupe_ttl_seconds: int
     events: bool
     event_min_confidence: float
+    label_thresholds: Optional[str]
     spectrogram_events: bool
     progress: bool
     watch: bool
@@ -292,6 +299,8 @@ def validate(options: PipelineOptions) -> PipelineConfig:
         problems.append('--min_batch_size must not exceed --max_batch_size')
     if o.event_min_confidence is None or not 0 < o.event_min_confidence <= 1:
         problems.append(f'--event_min_confidence must be in (0, 1], got {o.event_min_confidence!r}')
+    if o.label_thresholds and not o.events:
+        problems.append('--label_thresholds sets the events\' thresholds: it needs --events (the default)')
     if o.spectrogram_events and not o.events:
         problems.append('--spectrogram_events draws the events: it needs --events (the default)')
     if (o.spectrogram_max_width or 0) < 64:
@@ -384,6 +393,15 @@ def check_local_paths(config: PipelineConfig) -> None:
         elif not os.path.isfile(os.path.join(model, METADATA_FILE)):
             problems.append(f'--model_uri: {model} has no {METADATA_FILE}, so it is not an exported model '
                             '(python -m model.train writes one)')
+    thresholds = config.label_thresholds
+    if thresholds and not thresholds.startswith('gs://'):
+        try:
+            with open(thresholds) as f:
+                parse_label_thresholds(f.read())
+        except OSError as e:
+            problems.append(f'--label_thresholds: cannot read {thresholds} ({e.strerror})')
+        except ValueError as e:
+            problems.append(f'--label_thresholds: {thresholds}: {e}')
     pattern = config.input_pattern
     if pattern and not pattern.startswith('gs://') and not config.watch:
         problem = _never_matches(pattern)
