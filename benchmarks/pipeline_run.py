@@ -18,6 +18,7 @@ from typing import Optional, Sequence
 from benchmarks.inputs import ROOT
 from benchmarks.treemem import TreeMemory, cores_between, run_measured
 from results import sqlite_store
+from results.store import open_store
 
 # The steady state: from the time the first STEADY_FROM of the rows were written to the time STEADY_TO were,
 # which leaves out start-up (imports, model load, matching) and the tail where one worker finishes alone.
@@ -92,7 +93,7 @@ def run_pipeline(input_folder: str, model_dir: str, workers: Optional[int], out_
     marked = [line for line in result.stdout.splitlines() if line.startswith(_MARK)]
     if result.returncode != 0 or not marked:
         raise RuntimeError(f'the pipeline failed (exit {result.returncode}):\n{result.stderr[-3000:]}')
-    ok, failed = sqlite_store.counts(table)
+    ok, failed = open_store(table).counts()
     steady_rate, steady_cores = steady_state(table, timeline)
     return PipelineRun(seconds=float(marked[-1][len(_MARK):]), process_seconds=process_seconds,
                        cpu_seconds=cpu_seconds, ok_rows=ok, error_rows=failed, memory=memory,

@@ -27,7 +27,7 @@ def _needs_google_credentials(config: PipelineConfig) -> bool:
         return True
     if config.input_subscription and not emulators.emulated(emulators.PUBSUB):
         return True
-    if not config.uses_sqlite and not emulators.emulated(emulators.BIGQUERY):
+    if config.store.needs_google_cloud():
         return True
     return bool(config.model_endpoint)
 
