@@ -34,7 +34,8 @@ from results import schema
 from results.store import ResultStore, lock_wait_seconds, open_store
 from results.tables import ERRORS
 from transforms import METRICS_NAMESPACE
-from transforms.failures import DEFAULT_RETRIER, BIGQUERY_PERMANENT_REASONS, FAILED, Retrier, StageFailure
+from transforms.failures import (DEFAULT_RETRIER, BIGQUERY_PERMANENT_REASONS, FAILED, Retrier, StageFailure,
+                                 attempts_text)
 
 _LOG = logging.getLogger(__name__)
 FLUSH_ROWS = 500
@@ -86,7 +87,7 @@ class _WriteBatches(beam.DoFn):
         except StageFailure as f:
             if f.permanent:
                 raise
-            raise RuntimeError(f'{self._where} stayed unwritable for {f.seconds:.0f} s ({f.attempts} attempts): '
+            raise RuntimeError(f'{self._where} stayed unwritable for {f.seconds:.0f} s ({attempts_text(f.attempts)}): '
                                f'{type(f.error).__name__}: {f.error}') from f.error
 
     def _flush(self):

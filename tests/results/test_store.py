@@ -32,7 +32,8 @@ def test_open_store_chooses_once_from_the_name():
     assert local.error_table == local.table(tables.EVENTS) == '/x/r.db'
     remote = open_store('my-project:d.results')
     assert isinstance(remote, BigQueryStore) and not remote.local and not remote.forgets_errors
-    assert (remote.error_table, remote.table(tables.EVENTS)) == ('my-project:d.results_errors', 'my-project:d.results_events')
+    assert remote.error_table == 'my-project:d.results_errors'
+    assert remote.table(tables.EVENTS) == 'my-project:d.results_events'
     assert open_store('my-project:d.results', 'my-project:d.failures').table(tables.ERRORS) == 'my-project:d.failures'
     for output, errors in (('/x/r.db', 'my-project:d.e'), ('my-project:d.r', '/x/e.db')):
         with pytest.raises(ValueError, match='same backend'):
