@@ -30,7 +30,8 @@ def _needs_google_credentials(config: PipelineConfig) -> bool:
         return True
     if config.store.needs_google_cloud():
         return True
-    return bool(config.model_endpoint)
+    # A local Vertex AI endpoint (http://127.0.0.1:PORT) is reached anonymously, like the emulators.
+    return bool(config.model_endpoint) and not (config.vertex_api_endpoint or '').startswith('http://')
 
 
 def _has_configured_credentials() -> bool:
