@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, _BeamArgumentParser
+
+from model.metadata import METADATA_FILE
 
 from results.tables import BQ_TABLE_RE, default_error_table, default_events_table, is_sqlite_path
 from transforms.failures import DEFAULT_TRANSIENT_RETRY_SECONDS  # the stages' default is the option's
 
-DEFAULT_MODEL_URI = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'artifacts', 'models',
-                                 'demo')
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_MODEL_URI = os.path.join(REPO_ROOT, 'artifacts', 'models', 'demo')
 
 SUBSCRIPTION_RE = r'^projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/subscriptions/[a-zA-Z][-_.~+%a-zA-Z0-9]{2,254}$'
 GCS_PATH_RE = r'^gs://[a-z0-9][-_.a-z0-9]{1,220}[a-z0-9](/.*)?$'
@@ -344,3 +347,112 @@ def with_absolute_paths(config: PipelineConfig) -> PipelineConfig:
 
 def _absolute_if_local(path: Optional[str]) -> Optional[str]:
     return path if not path or path.startswith('gs://') else os.path.abspath(path)
+
+
+def check_known_options(argv: Sequence[str]) -> None:
+    """Refuses arguments that neither this pipeline nor Beam (Dataflow included) declares.
+
+    Beam itself only warns ("Discarding unparseable args") and runs with the defaults, so a typo such as
+    ``--event_min_confidense 0.9`` would silently do nothing. The parser is Beam's own, with every registered
+    ``PipelineOptions`` class, so whatever Beam accepts passes here. A value Beam cannot parse
+    (``--min_batch_size ten``) is refused here too, with argparse's message.
+    """
+    parser = _RefusingParser(allow_abbrev=False)
+    for cls in {str(c): c for c in PipelineOptions.__subclasses__()}.values():  # Beam's own set (get_all_options)
+        cls._add_argparse_args(parser)
+    _, unknown = parser.parse_known_args(list(argv))
+    flags = [arg for arg in unknown if arg.startswith('-')]
+    if flags:
+        known = [name for name in parser._option_string_actions if name.startswith('--')]
+        raise OptionsError('invalid pipeline options:\n  - ' + '\n  - '.join(_unknown(f, known) for f in flags))
+    if unknown:
+        raise OptionsError(f'unexpected argument {unknown[0]!r}: every value follows its option, e.g. '
+                           f"--input_pattern 'DIR/**'")
+
+
+class _RefusingParser(_BeamArgumentParser):
+    def error(self, message):
+        raise OptionsError(f'invalid pipeline options:\n  - {message}')
+
+
+def _unknown(arg: str, known: list[str]) -> str:
+    """The message for one unknown option: what was given, and the declared option it most likely meant."""
+    name = arg.split('=', 1)[0]
+    underscored = '--' + name.lstrip('-').replace('-', '_')
+    if underscored in known:
+        return f'unknown option {name}: options are spelled with underscores, use {underscored}'
+    # This pipeline's own options first: a typo is more likely to be one of them than one of Beam's hundreds.
+    own = [f'--{option.name}' for option in OPTIONS]
+    match = (difflib.get_close_matches(underscored, own, n=1, cutoff=0.75)
+             or difflib.get_close_matches(underscored, known, n=1, cutoff=0.75))
+    hint = f' (did you mean {match[0]}?)' if match else ' (python -m pipeline.main --help lists the options)'
+    return f'unknown option {name}{hint}'
+
+
+def check_local_paths(config: PipelineConfig) -> None:
+    """Local inputs that cannot work, refused before anything starts: the model directory, and (batch) an input
+    pattern that can never match. gs:// paths are left to the run (checking them needs credentials)."""
+    problems = []
+    model = config.model_uri
+    if model and not model.startswith('gs://'):
+        if not os.path.isdir(model):
+            fix = ' (the demo model: make model trains it)' if model == DEFAULT_MODEL_URI else ''
+            problems.append(f'--model_uri: no such folder {model}{fix}')
+        elif not os.path.isfile(os.path.join(model, METADATA_FILE)):
+            problems.append(f'--model_uri: {model} has no {METADATA_FILE}, so it is not an exported model '
+                            '(python -m model.train writes one)')
+    pattern = config.input_pattern
+    if pattern and not pattern.startswith('gs://') and not config.watch:
+        problem = _never_matches(pattern)
+        if problem:
+            problems.append(f'--input_pattern: {problem}')
+    if problems:
+        raise OptionsError('invalid pipeline options:\n  - ' + '\n  - '.join(problems))
+
+
+def _never_matches(pattern: str) -> Optional[str]:
+    """Why a local glob can match no file at all (a missing folder, a folder given as the pattern), or None."""
+    first_glob = re.search(r'[*?[]', pattern)
+    if first_glob is None:
+        if os.path.isdir(pattern):
+            return f"{pattern} is a folder: give a pattern of its files, e.g. '{os.path.join(pattern, '**')}'"
+        return None if os.path.exists(pattern) else f'no such file {pattern}'
+    folder = os.path.dirname(pattern[:first_glob.start()]) or '.'
+    return None if os.path.isdir(folder) else f'no such folder {folder}, so {pattern} can match no file'
+
+
+def plain_text(text: str) -> str:
+    """Text for a terminal: ``code`` and `code` (reStructuredText, Markdown) read as 'code'."""
+    return re.sub(r'`{1,2}([^`]+)`{1,2}', r"'\1'", text)
+
+
+def help_text(option: Option) -> str:
+    """The option's help for ``--help``, with its default."""
+    text = plain_text(option.help)
+    if option.is_flag:
+        return f'{text} Default: {"on" if option.default else "off"}.'
+    if option.default is None:
+        return text
+    default = option.default
+    if default == DEFAULT_MODEL_URI:
+        default = f'{os.path.relpath(DEFAULT_MODEL_URI, REPO_ROOT)} (in this repository)'
+    elif isinstance(default, float):
+        default = f'{default:g}'
+    return f'{text} Default: {default}.'
+
+
+def add_help_arguments(parser: argparse.ArgumentParser) -> None:
+    """Every option as ``--help`` shows it: a flag without a value placeholder, each with its default."""
+    for option in OPTIONS:
+        if option.is_flag:
+            parser.add_argument(f'--{option.name}', action='store_true', help=help_text(option))
+        else:
+            parser.add_argument(f'--{option.name}', type=option.type, metavar=_metavar(option), help=help_text(option))
+
+
+def _metavar(option: Option) -> str:
+    if option.type is int:
+        return 'N'
+    if option.type is float:
+        return 'SECONDS' if 'seconds' in option.name else 'X'
+    return option.name.rsplit('_', 1)[-1].upper()   # --input_pattern PATTERN, --output_table TABLE

@@ -234,7 +234,7 @@ if [[ -n "$RECONCILE_SCHEDULE" ]]; then
   reconcile_launch_body
   JOB_SETTINGS=(--location="$REGION" --project="$PROJECT" --schedule="$RECONCILE_SCHEDULE" --time-zone=Etc/UTC
     --uri="https://dataflow.googleapis.com/v1b3/projects/$PROJECT/locations/$REGION/flexTemplates:launch"
-    --http-method=POST --message-body="$LAUNCH_BODY" --oauth-service-account-email="$SCHEDULER_SA"
+    --http-method=post --message-body="$LAUNCH_BODY" --oauth-service-account-email="$SCHEDULER_SA"
     --oauth-token-scope=https://www.googleapis.com/auth/cloud-platform)
   if exists gcloud scheduler jobs describe "$RECONCILE_JOB" --location="$REGION" --project="$PROJECT"; then
     run gcloud scheduler jobs update http "$RECONCILE_JOB" "${JOB_SETTINGS[@]}" \

@@ -186,7 +186,7 @@ class TestProvision:
         assert flag_value(create, '--schedule') == '0 3 * * *' and flag_value(create, '--time-zone') == 'Etc/UTC'
         assert flag_value(create, '--uri') == (f'https://dataflow.googleapis.com/v1b3/projects/{PROJECT}/locations/'
                                                'us-central1/flexTemplates:launch')
-        assert flag_value(create, '--http-method') == 'POST'
+        assert flag_value(create, '--http-method') == 'post'
         assert flag_value(create, '--headers') == 'Content-Type=application/json'
         assert flag_value(create, '--oauth-service-account-email') == SCHEDULER[len('serviceAccount:'):]
         launch = json.loads(flag_value(create, '--message-body'))['launchParameter']
