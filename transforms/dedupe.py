@@ -79,7 +79,7 @@ class SkipAlreadyProcessed(beam.PTransform):
     """Batch: drop objects whose (uri, generation) already has a row in one of ``done_states``.
 
     ``read_states`` runs once on a worker at the start and returns {(audio_file, generation): state}
-    (``results.sqlite_store.key_states``: RESULT, PERMANENT_ERROR or RETRYABLE_ERROR). ``count_missing``
+    (``results.store.ResultStore.key_states``: RESULT, PERMANENT_ERROR or RETRYABLE_ERROR). ``count_missing``
     (reconciliation): the objects with no row at all count as ``files_reconciled``, and ``tally`` holds one
     verdict (MISSING, RETRIED, DONE) per object, for ``LogReconcileTally``.
     """
