@@ -5,9 +5,10 @@
 Starts its own emulator stack (free ports, temporary state) and the streaming
 pipeline against it, exactly as ``make run-streaming`` does. The audio objects
 are uploaded first; then one OBJECT_FINALIZE notification is published every
-1/rate seconds for ``duration`` seconds. Latency is from the publish call to
-the moment the file's row (result or error) is visible in the BigQuery
-emulator, polled every ``--poll`` seconds (so figures carry that resolution).
+1/rate seconds for ``duration`` seconds (``--upload_at_publish``: each clip is
+uploaded at its turn, just before its notification, the soak's way). Latency is
+from the publish call (or the upload) to the moment the file's row (result or
+error) is visible in the BigQuery emulator, polled every ``--poll`` seconds (so figures carry that resolution).
 One warm-up file is processed before timing starts, so start-up (TensorFlow,
 model load) is reported apart. Prints p50/p95/p99 and rows versus uploads.
 """
@@ -137,19 +138,28 @@ class WarmStream:
 
 def measure(stack: LocalStack, args) -> dict:
     count = int(round(args.rate * args.duration))
-    with warmed_stream(stack, args, 'bench', count) as warm:
+    bucket = stack.config.upload_bucket
+    # --upload_at_publish: each clip is uploaded at its turn and timed from the upload's start (a soak would
+    # otherwise spend many minutes uploading its clips before the first publish).
+    with warmed_stream(stack, args, 'bench', 0 if args.upload_at_publish else count) as warm:
         uploader, objects, keys, arrivals, startup = (warm.uploader, warm.objects, warm.keys, warm.arrivals,
                                                       warm.startup_seconds)
         published: dict[tuple[str, str], float] = {}
         sampler = TreeSampler(stack.services[streaming.PIPELINE].pid, interval_s=RSS_SAMPLE_S)
         with sampler:
             start = time.monotonic()
-            for i, (resource, key) in enumerate(zip(objects[1:], keys[1:])):
+            for i in range(count):
                 time.sleep(max(0.0, start + i / args.rate - time.monotonic()))  # steady rate, no drift
-                published[key] = time.monotonic()
+                began = time.monotonic()
+                if args.upload_at_publish:
+                    resource = uploader.write(bucket, f'bench/clip {i + 1:04d}.wav', make_clip(i + 1, args.seconds))[0]
+                    key = (f'gs://{bucket}/{resource["name"]}', resource['generation'])
+                else:
+                    resource, key = objects[i + 1], keys[i + 1]
+                published[key] = began
                 uploader.announce(resource)
             publish_seconds = time.monotonic() - start
-            arrivals.wait_for(keys[1:], args.drain_timeout)
+            arrivals.wait_for(list(published), args.drain_timeout)
         by_key = {k: arrivals.seen[k] - t for k, t in published.items() if k in arrivals.seen}
         latencies = sorted(by_key.values())
         # When the slow ones were published shows whether delays come in bursts (a stalled bundle) or alone.
@@ -168,6 +178,7 @@ def measure(stack: LocalStack, args) -> dict:
         f'p95_s_per_{WINDOW_S}s_of_publishing': [
             round(percentile([v for k, v in by_key.items() if w <= (published[k] - start) // WINDOW_S < w + 1], 95), 2)
             for w in range(windows)],
+        'timed_from': 'upload' if args.upload_at_publish else 'publish',
         'rate_per_s': args.rate, 'duration_s': args.duration, 'clip_seconds': args.seconds, 'poll_s': args.poll,
         'pipeline_args': args.pipeline_args, 'startup_to_first_row_s': round(startup, 1),
         'published': len(published), 'publish_seconds': round(publish_seconds, 1),
@@ -193,6 +204,8 @@ def main(argv=None) -> int:
     parser.add_argument('--model_uri', default=None, help='default: the pipeline\'s (the demo model)')
     parser.add_argument('--startup_timeout', type=float, default=180.0)
     parser.add_argument('--drain_timeout', type=float, default=300.0, help='wait for late rows after publishing')
+    parser.add_argument('--upload_at_publish', action='store_true',
+                        help='upload each clip at its turn (timed from the upload) instead of all beforehand')
     parser.add_argument('--out', help='also write the figures as JSON here')
     parser.add_argument('pipeline_args', nargs=argparse.REMAINDER, help='more pipeline options, after --')
     args = parser.parse_args(argv)
