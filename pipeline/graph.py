@@ -6,21 +6,20 @@ Classify, [MarkSpectrogramEvents, only with --spectrogram_events], WriteResults,
 """
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple, Optional, Sequence
 
 import apache_beam as beam
 from apache_beam.io.filesystem import FileMetadata
 
 from model.handlers import WindowedClassifierHandler
-from pipeline.options import PipelineConfig
+from pipeline.options import OptionsError, PipelineConfig
 from pipeline.handler_choice import make_handler
-from results import sqlite_store, tables
+from results import tables
 from transforms.coders import register_coders
 from transforms.decode import DecodeAudio
 from transforms.dedupe import DropRepeatedNotifications, SkipAlreadyProcessed
 from transforms.failures import Retrier
-from transforms.inference import ClassifyAudio, event_settings
+from transforms.inference import ClassifyAudio, event_settings, read_label_thresholds
 from transforms.sinks import WriteErrors, WriteResults
 from transforms.sources import MatchFiles, ReadNotifications
 from transforms.spectrogram import MarkSpectrogramEvents, RenderSpectrogram
@@ -29,11 +28,11 @@ from transforms.spectrogram import MarkSpectrogramEvents, RenderSpectrogram
 def key_states_reader(config: PipelineConfig):
     """What SkipAlreadyProcessed calls once at the start, or None when every file is to be processed.
 
-    Returns (audio_file, generation) -> RESULT | PERMANENT_ERROR | RETRYABLE_ERROR (results.sqlite_store).
+    Returns (audio_file, generation) -> RESULT | PERMANENT_ERROR | RETRYABLE_ERROR (results.tables).
     """
     if config.streaming or config.reprocess:
         return None
-    return functools.partial(tables.key_states, config.output_table, config.error_table)
+    return config.store.key_states
 
 
 def done_states(config: PipelineConfig) -> frozenset[str]:
@@ -41,9 +40,17 @@ def done_states(config: PipelineConfig) -> frozenset[str]:
 
     A file whose only rows are retryable errors (an outage outlasted the retries) is always retried.
     """
-    if config.retry_failed:
-        return frozenset({sqlite_store.RESULT})
-    return frozenset({sqlite_store.RESULT, sqlite_store.PERMANENT_ERROR})
+    return tables.done_states(config.retry_failed)
+
+
+def label_thresholds(config: PipelineConfig) -> Optional[dict[str, float]]:
+    """``--label_thresholds``, read once when the graph is built (a bad file stops the run before it starts)."""
+    if not config.label_thresholds:
+        return None
+    try:
+        return read_label_thresholds(config.label_thresholds)
+    except (OSError, ValueError) as e:
+        raise OptionsError(f'invalid pipeline options:\n  - --label_thresholds: {config.label_thresholds}: {e}') from e
 
 
 class GraphOutputs(NamedTuple):
@@ -75,7 +82,7 @@ def build_pipeline(p: beam.Pipeline, config: PipelineConfig,
     # With --spectrogram_events the PNG is written once, after inference, with the events drawn on it.
     rendered = decoded.ok | 'RenderSpectrogram' >> RenderSpectrogram(
         config.spectrogram_location, config.spectrogram_max_width, retrier, write=not config.spectrogram_events)
-    events = event_settings(config.event_min_confidence) if config.events else None
+    events = event_settings(config.event_min_confidence, label_thresholds(config)) if config.events else None
     classified = rendered.ok | 'Classify' >> ClassifyAudio(handler, config.model_watch_pattern,
                                                             config.model_watch_interval_seconds, events)
     results = classified.ok
@@ -84,9 +91,9 @@ def build_pipeline(p: beam.Pipeline, config: PipelineConfig,
         marked = results | 'MarkSpectrogramEvents' >> MarkSpectrogramEvents(retrier)
         results = marked.ok
         stage_failures.append(marked.failed)
-    write_failures = results | 'WriteResults' >> WriteResults(config.output_table, config.streaming, retrier,
-                                                              config.events_table)
+    write_failures = results | 'WriteResults' >> WriteResults(config.store, config.streaming, retrier,
+                                                              config.events)
 
     failures = (*stage_failures, write_failures) | 'CollectFailures' >> beam.Flatten()
-    _ = failures | 'WriteErrors' >> WriteErrors(config.error_table, config.streaming, retrier)
+    _ = failures | 'WriteErrors' >> WriteErrors(config.store, config.streaming, retrier)
     return GraphOutputs(classified.ok, failures)

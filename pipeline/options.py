@@ -20,7 +20,9 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from model.metadata import METADATA_FILE
 
-from results.tables import BQ_TABLE_RE, default_error_table, default_events_table, is_sqlite_path
+from results.store import ResultStore, open_store, table_name_problem
+from results.tables import BQ_TABLE_RE
+from results.thresholds import parse_label_thresholds
 from transforms.failures import DEFAULT_TRANSIENT_RETRY_SECONDS  # the stages' default is the option's
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -29,6 +31,8 @@ DEFAULT_MODEL_URI = os.path.join(REPO_ROOT, 'artifacts', 'models', 'demo')
 SUBSCRIPTION_RE = r'^projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/subscriptions/[a-zA-Z][-_.~+%a-zA-Z0-9]{2,254}$'
 GCS_PATH_RE = r'^gs://[a-z0-9][-_.a-z0-9]{1,220}[a-z0-9](/.*)?$'
 ENDPOINT_RE = r'^projects/[^/]+/locations/[a-z0-9-]+/endpoints/[0-9a-z-]+$'
+# The template's check (Dataflow workers cannot reach a loopback address): https:// or a bare gRPC host.
+VERTEX_API_RE = r'^(https://)?[a-zA-Z0-9][-.a-zA-Z0-9]*(:[0-9]+)?/?$'
 # Where a Flex Template runs, outputs are BigQuery tables and models live in Cloud Storage.
 OUTPUT_TABLE_RE = BQ_TABLE_RE
 
@@ -88,6 +92,12 @@ OPTIONS: tuple[Option, ...] = (
            'Classify on a Vertex AI endpoint instead of in the worker: '
            'projects/PROJECT/locations/REGION/endpoints/ID. model_uri still supplies the model metadata.',
            regex=ENDPOINT_RE, label='Vertex AI endpoint'),
+    Option('vertex_api_endpoint',
+           'Where model_endpoint\'s requests go: unset = the regional Vertex AI API (REGION-aiplatform.googleapis.com, '
+           'gRPC); https://HOST[:PORT] = REST to another host (e.g. a Private Service Connect address); locally, '
+           'http://127.0.0.1:PORT = the local endpoint of `python -m stack start` (plain HTTP, anonymous, loopback '
+           'only).',
+           regex=VERTEX_API_RE, label='Vertex AI API endpoint'),
     Option('model_watch_pattern',
            'Streaming only: a local or gs:// glob of model metadata files (e.g. gs://B/models/*/metadata.json). A new '
            'match is loaded by the running job without a restart; each row records the model_version it used.',
@@ -157,6 +167,11 @@ OPTIONS: tuple[Option, ...] = (
     Option('event_min_confidence',
            'Events: the least probability of a window\'s top label for the window to be part of an event (0-1].',
            type=float, default=0.5, regex=r'^(0(\.[0-9]+)?|1(\.0+)?)$', label='Event minimum confidence'),
+    Option('label_thresholds',
+           'Events: a JSON file, local or gs://, of per-label minimum confidences (python -m results.thresholds '
+           'writes one from the reviews): for a label it names, a window needs at least that probability to be part '
+           'of an event; other labels keep event_min_confidence.',
+           regex=GCS_PATH_RE, label='Per-label event thresholds file', is_path=True),
     Option('spectrogram_events',
            'Mark the events on the spectrogram PNG itself: thin labelled bands under the time axis, so the image '
            'alone tells what was heard when.',
@@ -202,6 +217,7 @@ class PipelineConfig:
     spectrogram_location: str
     model_uri: str
     model_endpoint: Optional[str]
+    vertex_api_endpoint: Optional[str]
     model_watch_pattern: Optional[str]
     model_watch_interval_seconds: float
     max_duration_seconds: float
@@ -218,6 +234,7 @@ class PipelineConfig:
     dedupe_ttl_seconds: int
     events: bool
     event_min_confidence: float
+    label_thresholds: Optional[str]
     spectrogram_events: bool
     progress: bool
     watch: bool
@@ -226,13 +243,9 @@ class PipelineConfig:
     streaming: bool
 
     @property
-    def uses_sqlite(self) -> bool:
-        return is_sqlite_path(self.output_table)
-
-    @property
-    def events_table(self) -> Optional[str]:
-        """Where event rows go, or None with --events=false."""
-        return default_events_table(self.output_table) if self.events else None
+    def store(self) -> ResultStore:
+        """Where rows go and are read back from (``results.store``), as --output_table / --error_table name it."""
+        return open_store(self.output_table, self.error_table)
 
 
 class OptionsError(ValueError):
@@ -252,14 +265,15 @@ def validate(options: PipelineOptions) -> PipelineConfig:
         problems.append(f'--input_subscription must look like projects/P/subscriptions/S, got {o.input_subscription!r}')
     if not o.output_table:
         problems.append('--output_table is required (PROJECT:DATASET.TABLE, or a local file ending in .db)')
-    elif not is_sqlite_path(o.output_table) and not re.match(BQ_TABLE_RE, o.output_table):
-        problems.append(f'--output_table must be PROJECT:DATASET.TABLE or a path ending in .db, got {o.output_table!r}')
-    if o.output_table and o.error_table and is_sqlite_path(o.output_table) != is_sqlite_path(o.error_table):
-        problems.append('--error_table must use the same backend as --output_table (both BigQuery or both SQLite)')
+    elif table_name_problem(o.output_table):
+        problems.append(table_name_problem(o.output_table))
+    store = _store_or_problem(o.output_table, o.error_table, problems)
     if not o.spectrogram_location:
         problems.append('--spectrogram_location is required (a folder or a gs:// prefix)')
     if o.model_endpoint and not re.match(ENDPOINT_RE, o.model_endpoint):
         problems.append(f'--model_endpoint must be projects/P/locations/L/endpoints/E, got {o.model_endpoint!r}')
+    if o.vertex_api_endpoint:
+        problems += _vertex_api_problems(o.vertex_api_endpoint, bool(o.model_endpoint), on_dataflow)
     if o.model_watch_pattern and not o.input_subscription:
         problems.append('--model_watch_pattern only applies to streaming (--input_subscription) jobs')
     if o.model_watch_pattern and o.input_subscription and not on_dataflow and 'direct' in str(runner).lower():
@@ -292,6 +306,8 @@ def validate(options: PipelineOptions) -> PipelineConfig:
         problems.append('--min_batch_size must not exceed --max_batch_size')
     if o.event_min_confidence is None or not 0 < o.event_min_confidence <= 1:
         problems.append(f'--event_min_confidence must be in (0, 1], got {o.event_min_confidence!r}')
+    if o.label_thresholds and not o.events:
+        problems.append('--label_thresholds sets the events\' thresholds: it needs --events (the default)')
     if o.spectrogram_events and not o.events:
         problems.append('--spectrogram_events draws the events: it needs --events (the default)')
     if (o.spectrogram_max_width or 0) < 64:
@@ -304,28 +320,56 @@ def validate(options: PipelineOptions) -> PipelineConfig:
             value = getattr(o, option.name)
             if option.is_path and value and not value.startswith('gs://'):
                 problems.append(f'--{option.name} must be a gs:// path on Dataflow (workers cannot see {value!r})')
-        if o.output_table and is_sqlite_path(o.output_table):
+        if store is not None and store.local:
             problems.append('--output_table must be a BigQuery table on Dataflow, not a local SQLite file')
     if problems:
         raise OptionsError('invalid pipeline options:\n  - ' + '\n  - '.join(problems))
 
     # Every declared option, by name (an option PipelineConfig lacks, or the reverse, fails here, never as None).
     values: dict[str, Any] = {option.name: getattr(o, option.name) for option in OPTIONS}
-    values['error_table'] = values['error_table'] or default_error_table(values['output_table'])
+    assert store is not None  # else a problem was reported
+    values['error_table'] = store.error_table
     return PipelineConfig(**values, streaming=bool(o.input_subscription))
 
 
+def _vertex_api_problems(api_endpoint: str, has_model_endpoint: bool, on_dataflow: bool) -> list[str]:
+    from model.vertex_handler import ApiEndpoint
+
+    problems = []
+    if not has_model_endpoint:
+        problems.append('--vertex_api_endpoint only applies with --model_endpoint')
+    try:
+        parsed = ApiEndpoint.parse(api_endpoint)
+    except ValueError as e:
+        return problems + [f'--vertex_api_endpoint: {e}']
+    if on_dataflow and parsed.anonymous:
+        problems.append(f'--vertex_api_endpoint {api_endpoint} is this machine: Dataflow workers cannot reach it '
+                        '(leave it unset for Vertex AI)')
+    return problems
+
+
 def with_absolute_paths(config: PipelineConfig) -> PipelineConfig:
-    """Local paths (the options declared ``is_path``, and SQLite tables) made absolute; gs:// stays.
+    """Local paths (the options declared ``is_path``, and a local store's files) made absolute; gs:// stays.
 
     Rows and the dashboard refer to files by absolute path, whatever the working directory.
     """
     changes: dict[str, Any] = {option.name: _absolute_if_local(getattr(config, option.name))
                                for option in OPTIONS if option.is_path}
-    for name in ('output_table', 'error_table'):
-        if is_sqlite_path(getattr(config, name)):
-            changes[name] = os.path.abspath(getattr(config, name))
+    store = config.store.absolute()
+    changes.update(output_table=store.output_table, error_table=store.error_table)
     return dataclasses.replace(config, **changes)
+
+
+def _store_or_problem(output_table: Optional[str], error_table: Optional[str],
+                      problems: list[str]) -> Optional[ResultStore]:
+    """The store the options name, or None (and the reason in ``problems``, unless already reported)."""
+    if not output_table or table_name_problem(output_table):
+        return None
+    try:
+        return open_store(output_table, error_table)
+    except ValueError as e:
+        problems.append(str(e))
+        return None
 
 
 def _absolute_if_local(path: Optional[str]) -> Optional[str]:
@@ -384,6 +428,15 @@ def check_local_paths(config: PipelineConfig) -> None:
         elif not os.path.isfile(os.path.join(model, METADATA_FILE)):
             problems.append(f'--model_uri: {model} has no {METADATA_FILE}, so it is not an exported model '
                             '(python -m model.train writes one)')
+    thresholds = config.label_thresholds
+    if thresholds and not thresholds.startswith('gs://'):
+        try:
+            with open(thresholds) as f:
+                parse_label_thresholds(f.read())
+        except OSError as e:
+            problems.append(f'--label_thresholds: cannot read {thresholds} ({e.strerror})')
+        except ValueError as e:
+            problems.append(f'--label_thresholds: {thresholds}: {e}')
     pattern = config.input_pattern
     if pattern and not pattern.startswith('gs://') and not config.watch:
         problem = _never_matches(pattern)
