@@ -13,7 +13,8 @@ import apache_beam as beam
 from apache_beam.io.filesystem import FileMetadata
 
 from model.handlers import WindowedClassifierHandler
-from pipeline.options import PipelineConfig
+from model.metadata import ModelMetadata, species_list_labels
+from pipeline.options import OptionsError, PipelineConfig
 from pipeline.handler_choice import make_handler
 from results import sqlite_store, tables
 from transforms.coders import register_coders
@@ -46,6 +47,16 @@ def done_states(config: PipelineConfig) -> frozenset[str]:
     return frozenset({sqlite_store.RESULT, sqlite_store.PERMANENT_ERROR})
 
 
+def run_species(config: PipelineConfig, metadata: ModelMetadata) -> Optional[frozenset[str]]:
+    """The labels ``--species_list`` allows (None: all); a list naming no label of the model is refused."""
+    if not config.species_list:
+        return None
+    try:
+        return species_list_labels(metadata, config.species_list)
+    except (OSError, ValueError) as e:
+        raise OptionsError(f'--species_list: {e}') from e
+
+
 class GraphOutputs(NamedTuple):
     """What the graph produced, for tests: the classified files and every failure (before they are written)."""
     classified: beam.PCollection
@@ -74,9 +85,11 @@ def build_pipeline(p: beam.Pipeline, config: PipelineConfig,
                                                  retrier)
     rendered = decoded.ok | 'RenderSpectrogram' >> RenderSpectrogram(config.spectrogram_location,
                                                                        config.spectrogram_max_width, retrier)
-    events = event_settings(config.event_min_confidence) if config.events else None
+    species = run_species(config, handler.metadata)
+    events = (event_settings(config.event_min_confidence, handler.metadata, config.merge_consecutive, species)
+              if config.events else None)
     classified = rendered.ok | 'Classify' >> ClassifyAudio(handler, config.model_watch_pattern,
-                                                            config.model_watch_interval_seconds, events)
+                                                            config.model_watch_interval_seconds, events, species)
     results = classified.ok
     if config.spectrogram_events:  # a step of its own, only when asked for: running jobs keep their graph
         results = results | 'MarkSpectrogramEvents' >> MarkSpectrogramEvents()

@@ -191,7 +191,11 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     # A local batch replay says what it retried and repaired (on Dataflow the launcher does not wait).
     repairs = _Repairs(config) if runner is not None and not config.streaming else None
     pipeline = beam.Pipeline(runner=runner, options=options)
-    build_pipeline(pipeline, config)
+    try:
+        build_pipeline(pipeline, config)
+    except OptionsError as e:   # what only the model can tell: its windows, its labels (a species list)
+        print(f'error: {e}', file=sys.stderr)
+        return 2
     with _Progress(config, expected or 0) if show_progress else contextlib.nullcontext() as progress:
         result = pipeline.run()
         if runner is not None or progress is not None:

@@ -154,6 +154,21 @@ OPTIONS: tuple[Option, ...] = (
     Option('event_min_confidence',
            'Events: the least probability of a window\'s top label for the window to be part of an event (0-1].',
            type=float, default=0.5, regex=r'^(0(\.[0-9]+)?|1(\.0+)?)$', label='Event minimum confidence'),
+    Option('merge_consecutive',
+           'Events: at most this many consecutive windows of the same label become one event, whose confidence is '
+           'the mean of its 3 highest windows (BirdNET\'s rule; 1 = one event per window and label, as BirdNET '
+           'reports them); 0 = every run of windows becomes one event, its confidence the mean over the run. '
+           'Default: the model\'s (BirdNET 1, the models trained here 0).',
+           type=int, regex=r'^[0-9]+$', label='Merge consecutive windows'),
+    Option('window_overlap_seconds',
+           'Seconds by which consecutive model windows overlap (window minus hop): e.g. 1.5 for BirdNET\'s 3-s '
+           'windows every 1.5 s. Default: the model\'s own hop (BirdNET: no overlap).',
+           type=float, regex=r'^[0-9]+(\.[0-9]+)?$', label='Window overlap (seconds)'),
+    Option('species_list',
+           'A text file (local or gs://), one label a line: only these labels are reported (events, the file\'s '
+           'label and scores), like BirdNET\'s custom species list. A line is a whole label (BirdNET: '
+           '"Turdus merula_Eurasian Blackbird") or one of its names (scientific or common).',
+           regex=GCS_PATH_RE, label='Species list file', is_path=True),
     Option('spectrogram_events',
            'Mark the events on the spectrogram PNG itself: thin labelled bands under the time axis, so the image '
            'alone tells what was heard when.',
@@ -215,6 +230,9 @@ class PipelineConfig:
     dedupe_ttl_seconds: int
     events: bool
     event_min_confidence: float
+    merge_consecutive: Optional[int]
+    window_overlap_seconds: Optional[float]
+    species_list: Optional[str]
     spectrogram_events: bool
     progress: bool
     watch: bool
@@ -289,6 +307,10 @@ def validate(options: PipelineOptions) -> PipelineConfig:
         problems.append('--min_batch_size must not exceed --max_batch_size')
     if o.event_min_confidence is None or not 0 < o.event_min_confidence <= 1:
         problems.append(f'--event_min_confidence must be in (0, 1], got {o.event_min_confidence!r}')
+    if o.merge_consecutive is not None and o.merge_consecutive < 0:
+        problems.append(f'--merge_consecutive must be 0 (whole runs) or more, got {o.merge_consecutive}')
+    if o.window_overlap_seconds is not None and o.window_overlap_seconds < 0:
+        problems.append(f'--window_overlap_seconds must be 0 or more, got {o.window_overlap_seconds:g}')
     if o.spectrogram_events and not o.events:
         problems.append('--spectrogram_events draws the events: it needs --events (the default)')
     if (o.spectrogram_max_width or 0) < 64:

@@ -60,18 +60,22 @@ ERROR_FIELDS: list[dict[str, Any]] = [
      'description': 'How many times the stage tried the file before giving up'},
 ]
 
-# One row per detected event: a maximal run of windows with the same top label (not background) whose
-# probability is at least --event_min_confidence (audio.events).
+# One row per detected event (audio.events): a run of windows with the same label (not background) whose
+# probability is at least --event_min_confidence; with a multi-label model (BirdNET) several labels may be
+# detected in the same windows, so a file's events are keyed by start and label (EVENT_KEY_COLUMNS).
 EVENT_FIELDS: list[dict[str, Any]] = [
     {'name': 'audio_file', 'type': 'STRING', 'mode': 'REQUIRED', 'description': 'gs:// URI or local path'},
     {'name': 'generation', 'type': 'STRING', 'mode': 'REQUIRED', 'description': 'Object generation'},
     {'name': 'start_seconds', 'type': 'FLOAT', 'mode': 'REQUIRED',
-     'description': 'Seconds from the start of the file: the middle hop of the first window (0 for the first)'},
+     'description': 'Seconds from the start of the file: the middle hop of the first window (0 for the first); '
+                    'with --merge_consecutive N > 0 (BirdNET) the start of the first window'},
     {'name': 'end_seconds', 'type': 'FLOAT', 'mode': 'REQUIRED',
-     'description': 'Seconds: the middle hop of the last window ends (the file duration for the last window)'},
+     'description': 'Seconds: the middle hop of the last window ends (the file duration for the last window); '
+                    'with --merge_consecutive N > 0 (BirdNET) the end of the last window'},
     {'name': 'label', 'type': 'STRING', 'mode': 'REQUIRED', 'description': 'Label of every window of the event'},
     {'name': 'confidence', 'type': 'FLOAT', 'mode': 'REQUIRED',
-     'description': 'Mean probability of the label over the windows of the event'},
+     'description': 'Mean probability of the label over the windows of the event (--merge_consecutive N > 0: '
+                    'over its 3 most confident windows)'},
     {'name': 'model_version', 'type': 'STRING', 'mode': 'NULLABLE', 'description': 'Model that produced it'},
     {'name': 'processed_at', 'type': 'TIMESTAMP', 'mode': 'REQUIRED',
      'description': 'When the row was produced (the same as the file\'s result row)'},
@@ -91,6 +95,8 @@ LATEST_VIEW_SUFFIX = '_latest'
 # The view's first column: which table the row came from.
 OUTCOME_COLUMN, RESULT_OUTCOME, ERROR_OUTCOME = 'outcome', 'result', 'error'
 KEY_COLUMNS = ('audio_file', 'generation')
+# An event row's identity: several labels can be detected in the same windows (multi-label models).
+EVENT_KEY_COLUMNS = (*KEY_COLUMNS, 'start_seconds', 'label')
 _STANDARD_SQL_TYPES = {'STRING': 'STRING', 'FLOAT': 'FLOAT64', 'INTEGER': 'INT64', 'BOOLEAN': 'BOOL',
                        'TIMESTAMP': 'TIMESTAMP'}
 # A result row on its way to the sink carries its file's event rows under this key; the sinks split them off

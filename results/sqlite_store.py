@@ -22,7 +22,7 @@ import sqlite3
 import time
 from typing import Any, Iterable, Iterator
 
-from results.schema import ERROR_FIELDS, EVENT_FIELDS, PROCESSED_FIELDS, split_events
+from results.schema import ERROR_FIELDS, EVENT_FIELDS, EVENT_KEY_COLUMNS, PROCESSED_FIELDS, split_events
 
 PROCESSED = 'processed'
 ERRORS = 'errors'
@@ -61,6 +61,20 @@ def _add_missing_columns(conn: sqlite3.Connection, table: str, fields: list[dict
             conn.execute(f'ALTER TABLE {table} ADD COLUMN {_column_sql(field)}')
 
 
+def _rekey_events(conn: sqlite3.Connection) -> None:
+    """A file written when an event's key had no label gets the current key (its rows kept): with the old
+    key a second label detected in the same window would replace the first."""
+    key = [row[1] for row in sorted(conn.execute(f'PRAGMA table_info({EVENTS})'), key=lambda r: r[5]) if row[5]]
+    if key == list(EVENT_KEY_COLUMNS):
+        return
+    conn.execute(f'ALTER TABLE {EVENTS} RENAME TO {EVENTS}_old_key')
+    conn.execute('DROP INDEX IF EXISTS events_label_idx')
+    conn.execute(_create_sql(EVENTS, EVENT_FIELDS, ', '.join(EVENT_KEY_COLUMNS)))
+    columns = ', '.join(EVENT_COLUMNS)
+    conn.execute(f'INSERT OR REPLACE INTO {EVENTS} ({columns}) SELECT {columns} FROM {EVENTS}_old_key')
+    conn.execute(f'DROP TABLE {EVENTS}_old_key')
+
+
 def _use_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:
     """WAL lets the dashboard read while several worker processes write.
 
@@ -89,7 +103,8 @@ def connect(path: str, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> Iterator[s
         _use_wal(conn, busy_timeout)
         conn.execute(_create_sql(PROCESSED, PROCESSED_FIELDS))
         conn.execute(_create_sql(ERRORS, ERROR_FIELDS))
-        conn.execute(_create_sql(EVENTS, EVENT_FIELDS, 'audio_file, generation, start_seconds'))
+        conn.execute(_create_sql(EVENTS, EVENT_FIELDS, ', '.join(EVENT_KEY_COLUMNS)))
+        _rekey_events(conn)
         _add_missing_columns(conn, PROCESSED, PROCESSED_FIELDS)
         _add_missing_columns(conn, ERRORS, ERROR_FIELDS)
         # The dashboard's "files with an event of this label" filter.
