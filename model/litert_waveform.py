@@ -2,41 +2,47 @@
 
 The published model does its own front end, so a window goes in as the samples themselves: the handler only
 cuts the file into windows (``WindowedClassifierHandler``, per ``ModelMetadata.window_count``), runs them
-through LiteRT (one interpreter per thread, XNNPACK kernels, the GIL released during ``invoke``) and turns the
-outputs into probabilities with the metadata's ``activation`` (BirdNET: its sigmoid over logits).
+through LiteRT (``model.serving.LiteRTModel``: one interpreter per thread, XNNPACK kernels, the GIL released
+during ``invoke``) and turns the outputs into probabilities with the metadata's ``activation`` (BirdNET: its
+sigmoid over logits). ``model.serving.local_handler`` chooses it for such a model.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from model import activation
-from model.handlers import WindowedClassifierHandler
+from model.handlers import InWorkerHandler
 from model.metadata import LITERT_WAVEFORM_RUNTIME, ModelMetadata, join
 from model.serving import LiteRTModel, one_blas_thread
 
 
 def model_file(metadata: ModelMetadata) -> str:
-    entry = metadata.serving.get(LITERT_WAVEFORM_RUNTIME) or {}
-    if not entry.get('file'):
-        raise ValueError(f'model {metadata.model_version!r}: runtime {LITERT_WAVEFORM_RUNTIME} needs '
-                         f'serving.{LITERT_WAVEFORM_RUNTIME}.file in its metadata')
-    return entry['file']
+    return (metadata.serving.get(LITERT_WAVEFORM_RUNTIME) or {}).get('file', '')
 
 
-class WaveformLiteRTHandler(WindowedClassifierHandler):
+class WaveformLiteRTHandler(InWorkerHandler):
     """``[n, window_samples]`` waveform windows -> LiteRT -> ``activation`` -> ``[n, labels]`` probabilities."""
 
     runtime = LITERT_WAVEFORM_RUNTIME
 
-    def __init__(self, model_uri: str, *, model_copies: int = 1, share_model_across_processes: bool = False,
-                 **kwargs):
+    def __init__(self, model_uri: str, **kwargs):
         super().__init__(model_uri, **kwargs)
-        model_file(self.metadata)              # a broken pack fails at construction, not in the workers
-        activation.check(self.metadata.activation)
-        self._share = share_model_across_processes
-        self._model_copies = model_copies
+        problems = self.serving_problems(self.metadata)
+        if problems:   # a broken pack fails here, at construction, not in the workers
+            raise ValueError(problems[0])
 
-    def load_model(self) -> LiteRTModel:
+    def serving_problems(self, metadata: ModelMetadata) -> list[str]:
+        problems = []
+        if metadata.runtime != LITERT_WAVEFORM_RUNTIME or not model_file(metadata):
+            problems.append(f'model {metadata.model_version!r} is not a whole-model TFLite pack (runtime '
+                            f'{LITERT_WAVEFORM_RUNTIME} with serving.{LITERT_WAVEFORM_RUNTIME}.file)')
+        try:
+            activation.check(metadata.activation)
+        except ValueError as e:
+            problems.append(str(e))
+        return problems
+
+    def load_runtime_model(self) -> LiteRTModel:
         from apache_beam.io.filesystems import FileSystems
 
         one_blas_thread()
@@ -45,9 +51,3 @@ class WaveformLiteRTHandler(WindowedClassifierHandler):
 
     def score_windows(self, model: LiteRTModel, windows: np.ndarray) -> np.ndarray:
         return activation.apply(model(windows), self.metadata.activation)
-
-    def share_model_across_processes(self) -> bool:
-        return self._share
-
-    def model_copies(self) -> int:
-        return self._model_copies or 1

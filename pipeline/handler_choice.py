@@ -1,12 +1,11 @@
-"""Chooses the RunInference model handler from the options and the model's runtime."""
+"""Chooses the RunInference model handler from the options: one handler class per runtime (``model.handlers``)."""
 from __future__ import annotations
 
 from typing import Any
 
 from model.handlers import WindowedClassifierHandler
-from model.litert_waveform import WaveformLiteRTHandler
-from model.metadata import LITERT_WAVEFORM_RUNTIME, ModelMetadata, load_metadata
-from model.serving import ServingHandler
+from model.metadata import ModelMetadata, load_metadata
+from model.serving import local_handler
 from pipeline.options import OptionsError, PipelineConfig
 
 
@@ -23,20 +22,21 @@ def run_metadata(config: PipelineConfig) -> ModelMetadata:
     return metadata.with_hop(hop)
 
 
-def make_handler(config: PipelineConfig) -> WindowedClassifierHandler:
-    metadata = run_metadata(config)
+def make_handler(config: PipelineConfig, *, keep_model_loaded: bool = False) -> WindowedClassifierHandler:
+    """A Vertex AI endpoint's handler with ``--model_endpoint``, else the in-worker runtime the model and
+    ``--inference_runtime`` ask for (``model.serving.local_handler``). ``keep_model_loaded``: an in-worker model
+    is loaded once per process and kept for later pipeline runs in it (watch mode)."""
     batching: dict[str, Any] = dict(
         min_batch_size=config.min_batch_size, max_batch_size=config.max_batch_size,
-        max_batch_duration_secs=config.max_batch_duration_secs if config.streaming else None, metadata=metadata)
+        max_batch_duration_secs=config.max_batch_duration_secs if config.streaming else None,
+        metadata=run_metadata(config))
     if config.model_endpoint:
         from model.vertex_handler import VertexEndpointHandler  # only needed for remote inference
 
         return VertexEndpointHandler(config.model_uri, endpoint=config.model_endpoint, **batching)
-    if metadata.runtime == LITERT_WAVEFORM_RUNTIME:
-        if config.inference_runtime not in ('auto', 'litert'):
-            raise OptionsError(f'model {metadata.model_version!r} is a whole-model TFLite file: it runs on LiteRT '
-                               f'only, not --inference_runtime={config.inference_runtime}')
-        return WaveformLiteRTHandler(config.model_uri, model_copies=config.model_copies,
-                                     share_model_across_processes=config.share_model_across_processes, **batching)
-    return ServingHandler(config.model_uri, runtime=config.inference_runtime, model_copies=config.model_copies,
-                          share_model_across_processes=config.share_model_across_processes, **batching)
+    try:
+        return local_handler(config.model_uri, runtime=config.inference_runtime, model_copies=config.model_copies,
+                             share_model_across_processes=config.share_model_across_processes,
+                             keep_model_loaded=keep_model_loaded, **batching)
+    except ValueError as e:   # a runtime the model cannot run on
+        raise OptionsError(f'--inference_runtime={config.inference_runtime}: {e}') from e
