@@ -11,7 +11,7 @@ for formats whose header does not say.
 from __future__ import annotations
 
 import re
-from typing import BinaryIO, Optional
+from typing import Optional, Protocol
 
 import numpy as np
 import soundfile as sf
@@ -68,7 +68,18 @@ class _TooLong(Exception):
     pass
 
 
-def decode(stream: BinaryIO, target_rate: int, max_duration_s: float, size: Optional[int] = None
+class ByteStream(Protocol):
+    """What the decoders read: a seekable binary stream (a file, ``io.BytesIO``, a Cloud Storage reader, or
+    ``cloud.objects.WatchedStream`` around one)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def seek(self, offset: int, whence: int = 0, /) -> int: ...
+
+    def tell(self) -> int: ...
+
+
+def decode(stream: ByteStream, target_rate: int, max_duration_s: float, size: Optional[int] = None
            ) -> tuple[np.ndarray, AudioInfo]:
     """Returns (mono float32 samples at ``target_rate``, info about the original).
 
@@ -100,7 +111,7 @@ def _all_finite(samples: np.ndarray, chunk: int = 1 << 20) -> bool:
     return all(np.isfinite(samples[i:i + chunk]).all() for i in range(0, len(samples), chunk))
 
 
-def _is_empty(stream: BinaryIO) -> bool:
+def _is_empty(stream: ByteStream) -> bool:
     start = stream.tell()
     head = stream.read(1)
     stream.seek(start)
@@ -111,7 +122,7 @@ class _NotForSoundfile(Exception):
     pass
 
 
-def _decode_soundfile(stream: BinaryIO, target_rate: int, max_out: int) -> tuple[np.ndarray, AudioInfo]:
+def _decode_soundfile(stream: ByteStream, target_rate: int, max_out: int) -> tuple[np.ndarray, AudioInfo]:
     try:
         f = sf.SoundFile(stream)
     except (sf.LibsndfileError, RuntimeError, TypeError) as e:
@@ -139,7 +150,7 @@ def _decode_soundfile(stream: BinaryIO, target_rate: int, max_out: int) -> tuple
     return samples, AudioInfo(sample_rate_hz=rate, channels=channels, duration_seconds=read / rate)
 
 
-def _decode_pyav(stream: BinaryIO, target_rate: int, max_out: int) -> tuple[np.ndarray, AudioInfo]:
+def _decode_pyav(stream: ByteStream, target_rate: int, max_out: int) -> tuple[np.ndarray, AudioInfo]:
     import av  # FFmpeg, only for what libsndfile cannot read
 
     try:
@@ -188,7 +199,7 @@ def _pyav_duration(container, audio) -> Optional[float]:
     return None
 
 
-def _sniff(stream: BinaryIO) -> Optional[str]:
+def _sniff(stream: ByteStream) -> Optional[str]:
     stream.seek(0)
     head = stream.read(12)
     if head[4:8] == b'ftyp':

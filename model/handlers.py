@@ -79,7 +79,9 @@ def import_tensorflow_for_serving():
     if 'tensorflow' in sys.modules:
         return sys.modules['tensorflow']
     blocked = 'keras.src.optimizers'  # (Keras imports TensorFlow, so it cannot be loaded yet either)
-    sys.modules[blocked] = None  # makes `import keras.src.optimizers` raise ImportError
+    # None in sys.modules makes `import keras.src.optimizers` raise ImportError (the import system's documented
+    # rule; typeshed types the mapping as modules only).
+    sys.modules[blocked] = None  # type: ignore[assignment]
     with info_logs_hidden():  # TensorFlow's C++ start-up INFO lines, which ignore TF_CPP_MIN_LOG_LEVEL
         try:
             import tensorflow as tf

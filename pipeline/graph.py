@@ -83,20 +83,23 @@ def build_pipeline(p: beam.Pipeline, config: PipelineConfig,
 
     decoded = objects | 'Decode' >> DecodeAudio(handler.metadata.sample_rate_hz, config.max_duration_seconds,
                                                  retrier)
-    rendered = decoded.ok | 'RenderSpectrogram' >> RenderSpectrogram(config.spectrogram_location,
-                                                                       config.spectrogram_max_width, retrier)
+    # With --spectrogram_events the PNG is written once, after inference, with the events drawn on it.
+    rendered = decoded.ok | 'RenderSpectrogram' >> RenderSpectrogram(
+        config.spectrogram_location, config.spectrogram_max_width, retrier, write=not config.spectrogram_events)
     species = run_species(config, handler.metadata)
     events = (event_settings(config.event_min_confidence, handler.metadata, config.merge_consecutive, species)
               if config.events else None)
     classified = rendered.ok | 'Classify' >> ClassifyAudio(handler, config.model_watch_pattern,
                                                             config.model_watch_interval_seconds, events, species)
     results = classified.ok
+    stage_failures = [source.failed, decoded.failed, rendered.failed, classified.failed]
     if config.spectrogram_events:  # a step of its own, only when asked for: running jobs keep their graph
-        results = results | 'MarkSpectrogramEvents' >> MarkSpectrogramEvents()
+        marked = results | 'MarkSpectrogramEvents' >> MarkSpectrogramEvents(retrier)
+        results = marked.ok
+        stage_failures.append(marked.failed)
     write_failures = results | 'WriteResults' >> WriteResults(config.output_table, config.streaming, retrier,
                                                               config.events_table)
 
-    failures = ((source.failed, decoded.failed, rendered.failed, classified.failed, write_failures)
-                | 'CollectFailures' >> beam.Flatten())
+    failures = (*stage_failures, write_failures) | 'CollectFailures' >> beam.Flatten()
     _ = failures | 'WriteErrors' >> WriteErrors(config.error_table, config.streaming, retrier)
     return GraphOutputs(classified.ok, failures)

@@ -43,9 +43,8 @@ _LOG = logging.getLogger('pipeline.watch')
 
 
 # A local file counts as whole once it is unchanged since the previous listing *and* untouched for this long
-# (or the interval, if longer). "Unchanged since the previous listing" alone took a file whose writer paused
-# for longer than the interval as whole, and the half-written version got its own (Truncated) row: the watch
-# e2e test's slow writer, pausing 0.6 s against a 0.5-s interval, on a quiet machine.
+# (or the interval, if longer): a writer may pause for longer than one interval mid-file, and a half-written
+# version taken for whole would get a row of its own (Truncated). The cost is this much delay per new file.
 SETTLE_SECONDS = 2.0
 
 

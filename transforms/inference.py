@@ -166,15 +166,15 @@ class ClassifyAudio(beam.PTransform):
         self._watch_interval = watch_interval_seconds
 
     def expand(self, decoded):
-        model_updates = None
+        model_updates = {}   # RunInference's side input of model updates, when a pattern is watched
         if self._watch_pattern:
-            model_updates = decoded.pipeline | 'WatchModel' >> WatchFilePattern(
+            model_updates['model_metadata_pcoll'] = decoded.pipeline | 'WatchModel' >> WatchFilePattern(
                 file_pattern=self._watch_pattern, interval=self._watch_interval)
         keyed = decoded | 'KeyByFile' >> beam.Map(
             lambda d: (ProcessedAudio.of(d), Samples.of(d.samples))).with_output_types(tuple[ProcessedAudio, Samples])
         predictions, dead_letters = (
             keyed | 'RunInference' >> RunInference(KeyedModelHandler(self._handler),
-                                                   model_metadata_pcoll=model_updates).with_exception_handling())
+                                                   **model_updates).with_exception_handling())
         aggregate_files = _Aggregate(self._handler.metadata, self._events, self._rules)
         out = predictions | 'Aggregate' >> beam.ParDo(aggregate_files).with_outputs(FAILED, main='ok')
         failed_batches = dead_letters.failed_inferences | 'FailedBatches' >> beam.FlatMap(_failed_batch)
