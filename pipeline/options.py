@@ -152,7 +152,8 @@ OPTIONS: tuple[Option, ...] = (
            'SQLite file, and the count on each result row (event_count). --events=false turns it off.',
            is_flag=True, default=True, regex=r'^(true|false)$', label='Write events'),
     Option('event_min_confidence',
-           'Events: the least probability of a window\'s top label for the window to be part of an event (0-1].',
+           'Events: the least probability of a window\'s top label for the window to be part of an event (0-1]; '
+           'with a multi-label model (BirdNET: its min_conf) every label at least this is detected.',
            type=float, default=0.5, regex=r'^(0(\.[0-9]+)?|1(\.0+)?)$', label='Event minimum confidence'),
     Option('merge_consecutive',
            'Events: at most this many consecutive windows of the same label become one event, whose confidence is '
