@@ -160,10 +160,10 @@ def _decode_pyav(stream: ByteStream, target_rate: int, max_out: int) -> tuple[np
         if kind:
             raise DecodeError('Corrupt', f'starts like a {kind} file but cannot be decoded, probably truncated or '
                                          f'damaged ({_first_line(e)})') from e
-        raise DecodeError('NotAudio', f'not a recognised audio format ({_first_line(e)})') from e
+        raise DecodeError('NotAudio', _not_audio(_sniff_other(stream))) from e
     with container:
         if not container.streams.audio:
-            raise DecodeError('NotAudio', f'no audio stream in the {container.format.name} container')
+            raise DecodeError('NotAudio', _no_audio_stream(container))
         audio = container.streams.audio[0]
         rate = audio.codec_context.sample_rate or audio.rate
         channels = audio.codec_context.channels or 1
@@ -205,6 +205,40 @@ def _sniff(stream: ByteStream) -> Optional[str]:
     if head[4:8] == b'ftyp':
         return 'MP4/M4A'
     return next((kind for magic, kind in _MAGIC if head.startswith(magic)), None)
+
+
+# Leading bytes of common files that are not audio, to say what an upload is instead.
+_OTHER_MAGIC = ((b'\x89PNG', 'a PNG image'), (b'\xff\xd8\xff', 'a JPEG image'), (b'GIF8', 'a GIF image'),
+                (b'%PDF', 'a PDF document'), (b'PK\x03\x04', 'a ZIP archive (or an Office document)'),
+                (b'\x1f\x8b', 'a gzip archive'))
+
+
+def _not_audio(looks_like: Optional[str]) -> str:
+    return f'not an audio file (looks like {looks_like})' if looks_like else 'not an audio file (unknown format)'
+
+
+def _sniff_other(stream: ByteStream) -> Optional[str]:
+    """What a file that no decoder opens looks like instead (an image, a document, text), or None."""
+    stream.seek(0)
+    head = stream.read(512)
+    kind = next((kind for magic, kind in _OTHER_MAGIC if head.startswith(magic)), None)
+    if kind is None and head and b'\x00' not in head:
+        try:
+            head.decode('utf-8')
+            kind = 'a text file'
+        except UnicodeDecodeError as e:   # a multi-byte character cut at the end of the 512 bytes is still text
+            kind = 'a text file' if e.start >= len(head) - 3 else None
+    return kind
+
+
+def _no_audio_stream(container) -> str:
+    """FFmpeg opened the file but found no sound in it: say what it is in the user's words."""
+    name = container.format.name
+    if name.endswith('_pipe') or name in ('gif', 'image2', 'apng'):   # FFmpeg reads images as "piped" sequences
+        return _not_audio(f'a {name.removesuffix("_pipe").upper()} image')
+    if container.streams.video:
+        return f'a video without sound ({container.format.long_name or name}): no audio track to classify'
+    return _not_audio(container.format.long_name or name)
 
 
 def _first_line(e: Exception) -> str:

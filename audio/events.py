@@ -1,7 +1,8 @@
 """Events: what was heard when, from a file's per-window probabilities.
 
 An event is a maximal run of consecutive windows whose top label is the same,
-is not the background label, and has probability at least ``min_confidence``;
+is not the background label, and has probability at least ``min_confidence``
+(or that label's own minimum, ``label_min_confidence``, e.g. thresholds learnt from reviews);
 its confidence is the mean probability of its label over the run.
 
 Its boundaries are where the sound must be: after the end of the window
@@ -55,9 +56,19 @@ class EventSettings:
     """
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
     background_label: Optional[str] = None
-    multi_label: bool = False             # every label at least min_confidence, not only the window's top one
+    # (label, minimum) pairs that replace min_confidence for those labels (a tuple: the settings stay hashable).
+    label_min_confidence: tuple[tuple[str, float], ...] = ()
+    multi_label: bool = False             # every label at least its minimum, not only the window's top one
     merge_consecutive: int = 0            # 0: whole runs; N > 0: at most N windows, BirdNET's rule
     allowed_labels: Optional[frozenset[str]] = None   # a species list: only these labels are events (None: all)
+
+    def minimum(self, label: str) -> float:
+        return dict(self.label_min_confidence).get(label, self.min_confidence)
+
+    def minimums(self, labels: Sequence[str]) -> np.ndarray:
+        """Each label's minimum window probability, indexed like ``labels``."""
+        own = dict(self.label_min_confidence)
+        return np.array([own.get(label, self.min_confidence) for label in labels], dtype=np.float64)
 
     @property
     def per_label_runs(self) -> bool:
@@ -96,7 +107,8 @@ class EventTracker:
     def __init__(self, labels: Sequence[str], timing: Timing, settings: EventSettings = EventSettings()):
         self._labels = tuple(labels)
         self._timing = timing
-        self._min_confidence = settings.min_confidence
+        # Each label's minimum window probability, indexed like the labels.
+        self._min_confidence = settings.minimums(self._labels)
         self._background = (self._labels.index(settings.background_label)
                             if settings.background_label in self._labels else -1)
         self._allowed = allowed_mask(self._labels, settings)
@@ -114,7 +126,7 @@ class EventTracker:
         top = probabilities.argmax(axis=1)
         best = probabilities[np.arange(len(top)), top].astype(np.float64)
         # Each window's event label, or -1 where it starts no event.
-        key = np.where((best >= self._min_confidence) & self._allowed[top], top, -1)
+        key = np.where((best >= self._min_confidence[top]) & self._allowed[top], top, -1)
         # Runs of equal keys inside the chunk: [starts[k], starts[k + 1]).
         starts = np.concatenate(([0], np.flatnonzero(key[1:] != key[:-1]) + 1))
         ends = np.append(starts[1:], len(key))
@@ -164,6 +176,7 @@ class LabelRunTracker:
         self._timing = timing
         self._settings = settings
         self._allowed = allowed_mask(self._labels, settings)
+        self._minimums = settings.minimums(self._labels)
         self._next_window = 0
         # label index -> (first window, its windows' probabilities so far)
         self._open: dict[int, tuple[int, list[float]]] = {}
@@ -172,14 +185,14 @@ class LabelRunTracker:
         probabilities = np.asarray(probabilities)
         if probabilities.ndim != 2 or probabilities.shape[1] != len(self._labels):
             raise ValueError(f'expected [windows, {len(self._labels)}] probabilities, got {probabilities.shape}')
-        threshold, limit = self._settings.min_confidence, self._settings.merge_consecutive
+        limit = self._settings.merge_consecutive
         if self._settings.multi_label:
-            hot = (probabilities >= threshold) & self._allowed
+            hot = (probabilities >= self._minimums) & self._allowed
         else:
             top = probabilities.argmax(axis=1)
             hot = np.zeros(probabilities.shape, dtype=bool)
             rows = np.arange(len(top))
-            hot[rows, top] = (probabilities[rows, top] >= threshold) & self._allowed[top]
+            hot[rows, top] = (probabilities[rows, top] >= self._minimums[top]) & self._allowed[top]
         events: list[Event] = []
         for row in range(len(probabilities)):
             window = self._next_window + row

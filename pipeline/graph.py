@@ -21,7 +21,7 @@ from transforms.coders import register_coders
 from transforms.decode import DecodeAudio
 from transforms.dedupe import DropRepeatedNotifications, SkipAlreadyProcessed
 from transforms.failures import Retrier
-from transforms.inference import ClassifyAudio, event_settings
+from transforms.inference import ClassifyAudio, event_settings, read_label_thresholds
 from transforms.sinks import WriteErrors, WriteResults
 from transforms.sources import MatchFiles, ReadNotifications
 from transforms.spectrogram import MarkSpectrogramEvents, RenderSpectrogram
@@ -55,6 +55,14 @@ def run_species(config: PipelineConfig, metadata: ModelMetadata) -> Optional[fro
         return species_list_labels(metadata, config.species_list)
     except (OSError, ValueError) as e:
         raise OptionsError(f'--species_list: {e}') from e
+def label_thresholds(config: PipelineConfig) -> Optional[dict[str, float]]:
+    """``--label_thresholds``, read once when the graph is built (a bad file stops the run before it starts)."""
+    if not config.label_thresholds:
+        return None
+    try:
+        return read_label_thresholds(config.label_thresholds)
+    except (OSError, ValueError) as e:
+        raise OptionsError(f'invalid pipeline options:\n  - --label_thresholds: {config.label_thresholds}: {e}') from e
 
 
 class GraphOutputs(NamedTuple):
@@ -87,8 +95,8 @@ def build_pipeline(p: beam.Pipeline, config: PipelineConfig,
     rendered = decoded.ok | 'RenderSpectrogram' >> RenderSpectrogram(
         config.spectrogram_location, config.spectrogram_max_width, retrier, write=not config.spectrogram_events)
     species = run_species(config, handler.metadata)
-    events = (event_settings(config.event_min_confidence, handler.metadata, config.merge_consecutive, species)
-              if config.events else None)
+    events = (event_settings(config.event_min_confidence, handler.metadata, config.merge_consecutive, species,
+                             label_thresholds(config)) if config.events else None)
     classified = rendered.ok | 'Classify' >> ClassifyAudio(handler, config.model_watch_pattern,
                                                             config.model_watch_interval_seconds, events, species)
     results = classified.ok

@@ -142,12 +142,29 @@ def watch(config: PipelineConfig, run_batch: RunBatch, stop: Optional[threading.
                 t0 = time.monotonic()
                 run_batch(batch)
                 done.add(f.key for f in batch)
-                log(f'  done in {time.monotonic() - t0:.1f} s')
+                log(outcome_line(config, batch, time.monotonic() - t0))
             before = now
         except Exception as e:  # an outage (bucket, database) is a bad moment: log it, try again next interval
             _LOG.warning('watch cycle failed (%s: %s); trying again in %g s', type(e).__name__, e, interval,
                          exc_info=_LOG.isEnabledFor(logging.DEBUG))
         stop.wait(max(0.0, interval - (time.monotonic() - started)))
+
+
+def outcome_line(config: PipelineConfig, batch: list[Listed], seconds: float) -> str:
+    """What a run did, from the rows it wrote: "done in 1.1 s: 2 ok, 1 failed (x.png); ..."."""
+    from results.sqlite_store import RESULT
+
+    try:
+        states = tables.key_states(config.output_table, config.error_table)
+    except Exception as e:  # the rows are the record; this line only reports them
+        _LOG.debug('could not read the rows back: %s', e)
+        return f'  done in {seconds:.1f} s'
+    failed = [os.path.basename(f.path) for f in batch if states.get(f.key) != RESULT]
+    line = f'  done in {seconds:.1f} s: {len(batch) - len(failed)} ok, {len(failed)} failed'
+    if failed:
+        line += (f' ({", ".join(failed[:5])}{" ..." if len(failed) > 5 else ""}); '
+                 f'why is in the error rows ({config.error_table})')
+    return line
 
 
 def batch_runner(options: PipelineOptions, config: PipelineConfig) -> RunBatch:

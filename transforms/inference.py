@@ -12,18 +12,20 @@ A species list (``--species_list``) restricts all of it to the labels listed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Mapping, Optional
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.utils import WatchFilePattern
 
 from audio.events import EventSettings, Timing, allowed_mask, detect_events
 from audio.records import Classification, FailedAudio, ProcessedAudio
 from model.handlers import FileScores, WindowedClassifierHandler
 from model.metadata import BACKGROUND_LABEL, ModelMetadata
+from results.thresholds import parse_label_thresholds
 from transforms import METRICS_NAMESPACE
 from transforms.coders import Samples
 from transforms.failures import FAILED, StageOutputs
@@ -80,16 +82,24 @@ def aggregate(probabilities: np.ndarray, labels: tuple[str, ...], model_version:
 
 
 def event_settings(min_confidence: float, metadata: Optional[ModelMetadata] = None,
-                   merge_consecutive: Optional[int] = None,
-                   allowed_labels: Optional[frozenset[str]] = None) -> EventSettings:
-    """Events as the pipeline finds them: the model contract's background label is never an event; a
-    multi-label model detects every label at least ``min_confidence``; ``merge_consecutive`` None takes the
-    model's default (``ModelMetadata.merge_consecutive``)."""
+                   merge_consecutive: Optional[int] = None, allowed_labels: Optional[frozenset[str]] = None,
+                   label_min_confidence: Optional[Mapping[str, float]] = None) -> EventSettings:
+    """Events as the pipeline finds them: the model contract's background label is never an event; labels in
+    ``label_min_confidence`` (``--label_thresholds``) have their own minimum; a multi-label model detects every
+    label at least its minimum; ``merge_consecutive`` None takes the model's default
+    (``ModelMetadata.merge_consecutive``)."""
     if merge_consecutive is None:
         merge_consecutive = metadata.merge_consecutive if metadata else 0
     return EventSettings(min_confidence=min_confidence, background_label=BACKGROUND_LABEL,
+                         label_min_confidence=tuple(sorted((label_min_confidence or {}).items())),
                          multi_label=bool(metadata and metadata.multi_label), merge_consecutive=merge_consecutive,
                          allowed_labels=allowed_labels)
+
+
+def read_label_thresholds(path: str) -> dict[str, float]:
+    """{label: minimum confidence} from a ``--label_thresholds`` file, local or gs:// (results/thresholds.py)."""
+    with FileSystems.open(path, compression_type='uncompressed') as f:
+        return parse_label_thresholds(f.read().decode('utf-8'))
 
 
 def window_timing(metadata: ModelMetadata, duration_seconds: float) -> Timing:
@@ -115,6 +125,10 @@ class _Aggregate(beam.DoFn):
 
     def process(self, keyed: tuple[ProcessedAudio, FileScores]):
         item, result = keyed
+        if result.error is not None:   # the model refused this file alone (model/vertex_handler.py): its fault
+            yield beam.pvalue.TaggedOutput(FAILED, FailedAudio(item.source, 'inference', 'RefusedByModel',
+                                                               result.error))
+            return
         try:
             # Events name windows with the same labels as the file's label: the producing model's.
             timing = None

@@ -124,3 +124,11 @@ def test_a_species_list_and_the_background_label_are_never_events_and_chunks_cha
     # A single-label model keeps its top-label runs, restricted to the list.
     single = EventSettings(0.5, background_label='background', allowed_labels=frozenset({'b'}))
     assert [e.label for e in detect_events(probs((0, .9), (1, .9), (1, .8)), LABELS, TIMING, single)] == ['b']
+
+
+def test_a_label_minimum_replaces_the_global_one_for_that_label_only():
+    p = probs((0, .6), (2, .9), (1, .6), (2, .9), (0, .8))
+    strict_a = EventSettings(min_confidence=0.5, background_label='background', label_min_confidence=(('a', .7),))
+    assert [(e.label, e.confidence) for e in detect_events(p, LABELS, TIMING, strict_a)] == [
+        ('b', pytest.approx(.6)), ('a', pytest.approx(.8))]
+    assert len(detect_events(p, LABELS, TIMING, SETTINGS)) == 3
