@@ -2,7 +2,7 @@
 
 The published model does its own front end, so a window goes in as the samples themselves: the handler only
 cuts the file into windows (``WindowedClassifierHandler``, per ``ModelMetadata.window_count``), runs them
-through LiteRT (``model.serving.LiteRTModel``: one interpreter per thread, XNNPACK kernels, the GIL released
+through LiteRT (``model.litert.LiteRTModel``: one interpreter per thread, XNNPACK kernels, the GIL released
 during ``invoke``) and turns the outputs into probabilities with the metadata's ``activation`` (BirdNET: its
 sigmoid over logits). ``model.serving.local_handler`` chooses it for such a model.
 """
@@ -13,7 +13,7 @@ import numpy as np
 from model import activation
 from model.handlers import InWorkerHandler
 from model.metadata import LITERT_WAVEFORM_RUNTIME, ModelMetadata, join
-from model.serving import LiteRTModel, one_blas_thread
+from model.litert import LiteRTModel, one_blas_thread
 
 
 def model_file(metadata: ModelMetadata) -> str:
