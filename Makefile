@@ -156,7 +156,7 @@ benchmark-latency: $(DEMO_MODEL)/metadata.json stack-deps ## Publish->row latenc
 
 # Benchmarks (benchmarks/): each prints a table and writes artifacts/benchmarks/<name>.json. BENCH_ARGS=... passes
 # options (e.g. BENCH_ARGS='--input DIR' or '--repeats 5'); `python -m benchmarks.<name> --help` lists them.
-.PHONY: bench bench-throughput bench-stages bench-memory bench-scaling bench-drain
+.PHONY: bench bench-throughput bench-stages bench-memory bench-scaling bench-drain bench-vertex
 BENCH_ARGS ?=
 
 bench: bench-stages bench-throughput bench-scaling bench-memory ## All four benchmarks below (about 12-15 minutes on 2 quiet cores)
@@ -175,6 +175,9 @@ bench-scaling: $(DEMO_MODEL)/metadata.json ## 100 / 500 / 2,500 files with 1 wor
 
 bench-drain: $(DEMO_MODEL)/metadata.json stack-deps ## Streaming bulk drain on the local stack (240 files, 30% duplicated)
 	$(PY) -m benchmarks.drain --model_uri $(DEMO_MODEL) $(BENCH_ARGS)
+
+bench-vertex: $(DEMO_MODEL)/metadata.json ## Local Vertex AI endpoint vs in-worker inference: files/s, CPU/file, request sizes, a 429 burst
+	$(PY) -m benchmarks.vertex --model_uri $(DEMO_MODEL) $(BENCH_ARGS)
 
 clean: ## Remove generated demo data, models and the virtualenv
 	rm -rf $(VENV) demo artifacts .pytest_cache

@@ -102,6 +102,8 @@ load_settings() {
   ERROR_TABLE="$PROJECT:$DATASET.$ERRORS_TABLE"
   # The pipeline writes events to <output_table>_events (results.tables.default_events_table).
   EVENTS_TABLE="$OUTPUT_TABLE"_events
+  # Verdicts from the dashboard's Review page (results/schema.py's reviews table, suffix _reviews).
+  REVIEWS_TABLE="$OUTPUT_TABLE"_reviews
 }
 
 # A command as one copy-pasteable shell line.

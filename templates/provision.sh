@@ -14,7 +14,7 @@ Usage: PROJECT=my-project [REGION=us-central1] templates/provision.sh [--dry-run
 Creates (only what is missing): the APIs, four buckets (input, spectrograms, models, Dataflow
 staging), the Pub/Sub topic and subscription, the input bucket's OBJECT_FINALIZE notification
 (JSON payload), the BigQuery dataset, results table (partitioned by day, clustered), error
-table and the <results>_latest view from templates/schema/, the Artifact Registry repository, and two service accounts:
+table, events and reviews tables and the <results>_latest and <results>_reviews_latest views from templates/schema/, the Artifact Registry repository, and two service accounts:
   audio-pipeline-worker  runs the Dataflow launcher and workers, with only the roles they use
   audio-pipeline-build   runs the Cloud Build that builds the image (templates/build.sh)
 
@@ -95,7 +95,7 @@ notification_exists ||
   run gcloud storage buckets notifications create "gs://$INPUT_BUCKET" --project="$PROJECT" \
     --topic="$TOPIC_PATH" --event-types=OBJECT_FINALIZE --payload-format=json --skip-topic-setup
 
-section "BigQuery: dataset, results, error and events tables (schema from results/schema.py via templates/schema/)"
+section "BigQuery: dataset, results, error, events and reviews tables (schema from results/schema.py via templates/schema/)"
 exists bq --project_id="$PROJECT" show --format=none "$PROJECT:$DATASET" ||
   run bq --project_id="$PROJECT" mk --dataset --location="$REGION" \
     --description="Audio pipeline results" "$PROJECT:$DATASET"
@@ -122,6 +122,12 @@ exists bq --project_id="$PROJECT" show --format=none "$EVENTS_TABLE" ||
     --time_partitioning_type=DAY --time_partitioning_field="$EVENTS_PARTITION_FIELD" \
     --clustering_fields="$EVENTS_CLUSTER_FIELDS" \
     --description="One row per event (what was heard when) in a processed audio file" "$EVENTS_TABLE"
+# Verdicts given on the dashboard's Review page; never written by the pipeline.
+exists bq --project_id="$PROJECT" show --format=none "$REVIEWS_TABLE" ||
+  run bq --project_id="$PROJECT" mk --table --schema="$TEMPLATES_DIR/schema/reviews.json" \
+    --time_partitioning_type=DAY --time_partitioning_field="$REVIEWS_PARTITION_FIELD" \
+    --clustering_fields="$REVIEWS_CLUSTER_FIELDS" \
+    --description="One row per verdict a person gave a detection (Review page)" "$REVIEWS_TABLE"
 # Readers use the view: one row per (audio_file, generation), the newest result, else the newest error
 # (streaming inserts are at-least-once and --reprocess appends). Its SQL comes from results/schema.py.
 LATEST_VIEW="${OUTPUT_TABLE}${LATEST_VIEW_SUFFIX}"
@@ -133,6 +139,17 @@ if exists bq --project_id="$PROJECT" show --format=none "$LATEST_VIEW"; then
 else
   run bq --project_id="$PROJECT" mk --use_legacy_sql=false --view="$VIEW_SQL" \
     --description="One row per audio file version: the newest result, else the newest error" "$LATEST_VIEW"
+fi
+
+# The newest verdict per detection (reviewing one again adds a row; readers take the newest).
+REVIEWS_VIEW="${REVIEWS_TABLE}${LATEST_VIEW_SUFFIX}"
+REVIEWS_SQL="$(tr '\n' ' ' <"$TEMPLATES_DIR/schema/reviews_view.sql")"
+REVIEWS_SQL="${REVIEWS_SQL//@REVIEWS_TABLE@/${REVIEWS_TABLE/:/.}}"
+if exists bq --project_id="$PROJECT" show --format=none "$REVIEWS_VIEW"; then
+  run bq --project_id="$PROJECT" update --use_legacy_sql=false --view="$REVIEWS_SQL" "$REVIEWS_VIEW"
+else
+  run bq --project_id="$PROJECT" mk --use_legacy_sql=false --view="$REVIEWS_SQL" \
+    --description="One row per reviewed detection: its newest verdict" "$REVIEWS_VIEW"
 fi
 
 section "Artifact Registry: the pipeline image"

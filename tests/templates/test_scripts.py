@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from results import schema
-from results.tables import default_error_table, default_events_table
+from results.tables import default_error_table, default_events_table, default_table
 from tests.templates.script_runner import (PROJECT, SCRIPTS, TEMPLATES, dry_run, find, flag_value, flag_values,
                                            make_fake_cloud_bin, run_script, script_env, shellcheck_executable)
 
@@ -110,7 +110,10 @@ class TestProvision:
         tables = {c[-1]: c for c in find(commands, 'bq', f'--project_id={PROJECT}', 'mk') if '--table' in c}
         results = f'{PROJECT}:audio_pipeline.results'
         assert dataset[-1] == f'{PROJECT}:audio_pipeline'
-        assert set(tables) == {results, default_error_table(results), default_events_table(results)}
+        reviews = default_table(results, schema.REVIEWS)
+        assert set(tables) == {results, default_error_table(results), default_events_table(results), reviews}
+        assert flag_value(tables[reviews], '--schema') == str(TEMPLATES / 'schema' / 'reviews.json')
+        assert flag_value(tables[reviews], '--time_partitioning_field') == schema.REVIEWS_PARTITION_FIELD
         assert flag_value(tables[results], '--schema') == str(TEMPLATES / 'schema' / 'processed.json')
         assert flag_value(tables[results], '--time_partitioning_field') == schema.PARTITION_FIELD
         assert flag_value(tables[results], '--time_partitioning_type') == 'DAY'
@@ -126,9 +129,12 @@ class TestProvision:
 
     def test_the_latest_view_is_results_schemas_query_over_the_provisioned_tables(self, commands):
         results = f'{PROJECT}:audio_pipeline.results'
-        (view,) = [c for c in find(commands, 'bq', f'--project_id={PROJECT}', 'mk') if any(
+        view, reviews = [c for c in find(commands, 'bq', f'--project_id={PROJECT}', 'mk') if any(
             a.startswith('--view=') for a in c)]
         assert view[-1] == results + schema.LATEST_VIEW_SUFFIX
+        assert reviews[-1] == schema.reviews_view_name(results)
+        assert flag_value(reviews, '--view') == schema.reviews_view_query(
+            f'{PROJECT}.audio_pipeline.results_reviews').replace('\n', ' ')
         assert flag_value(view, '--use_legacy_sql') == 'false'
         expected = schema.latest_view_query(f'{PROJECT}.audio_pipeline.results',
                                             f'{PROJECT}.audio_pipeline.results_errors')
