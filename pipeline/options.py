@@ -65,11 +65,12 @@ OPTIONS: tuple[Option, ...] = (
     Option('input_subscription',
            'Pub/Sub subscription receiving Cloud Storage OBJECT_FINALIZE notifications (JSON_API_V1 payload), as '
            'projects/PROJECT/subscriptions/NAME. Runs the pipeline in streaming mode. '
-           'Exactly one of input_subscription and input_pattern is required.',
+           'Exactly one of input_subscription and input_pattern is required (both with reconcile).',
            regex=SUBSCRIPTION_RE, label='Input Pub/Sub subscription'),
     Option('input_pattern',
            'Batch replay: a local or gs:// glob of audio files ("**" matches recursively), e.g. '
-           'gs://BUCKET/uploads/**. Exactly one of input_subscription and input_pattern is required.',
+           'gs://BUCKET/uploads/**. Exactly one of input_subscription and input_pattern is required (both with '
+           'reconcile: then the prefix a streaming job reconciles with at its start).',
            regex=r'^(gs://|/|\.).+$', label='Input file pattern (batch replay)', is_path=True),
     Option('output_table',
            'Where result rows go: a BigQuery table PROJECT:DATASET.TABLE (or DATASET.TABLE), or a local SQLite file '
@@ -139,6 +140,13 @@ OPTIONS: tuple[Option, ...] = (
            'after a decoder upgrade. Files with only retryable error rows are retried by every replay anyway; '
            'files with a result are still skipped (--reprocess redoes those too).',
            is_flag=True, default=False, regex=r'^(true|false)$'),
+    Option('reconcile',
+           'Process every audio object under input_pattern that has no row yet (neither a result nor a permanent '
+           'error; retryable errors are retried), and say how many there were (counter files_reconciled): what '
+           'catches uploads whose notification never led to a row. Alone with input_pattern: a batch run that '
+           'ends with that count. With input_subscription too: the streaming job does it once at its start, '
+           'then streams, and skips notifications of objects that had a row at its start.',
+           is_flag=True, default=False, regex=r'^(true|false)$', label='Reconcile with the bucket'),
     Option('transient_retry_seconds',
            'How long a stage keeps retrying a transient failure (Cloud Storage or BigQuery unavailable, timeouts, '
            'throttling, a locked SQLite file, a full disk), with exponential backoff and jitter, before it gives '
@@ -245,6 +253,7 @@ class PipelineConfig:
     share_model_across_processes: bool
     reprocess: bool
     retry_failed: bool
+    reconcile: bool
     transient_retry_seconds: float
     spectrogram_max_width: int
     dedupe_ttl_seconds: int
@@ -278,8 +287,16 @@ def validate(options: PipelineOptions) -> PipelineConfig:
     on_dataflow = 'dataflow' in str(runner).lower()
     problems: list[str] = []
 
-    if bool(o.input_subscription) == bool(o.input_pattern):
+    if o.reconcile and o.input_subscription:
+        if not o.input_pattern:
+            problems.append('--reconcile with --input_subscription needs --input_pattern: the gs:// prefix the '
+                            'notifications come from, e.g. gs://BUCKET/**')
+    elif bool(o.input_subscription) == bool(o.input_pattern):
         problems.append('give exactly one of --input_subscription (streaming) or --input_pattern (batch replay)')
+    if o.reconcile and o.reprocess:
+        problems.append('--reconcile processes what has no row; --reprocess processes everything: give one')
+    if o.reconcile and o.watch:
+        problems.append('--watch already processes whatever has no row each interval; drop --reconcile')
     if o.input_subscription and not re.match(SUBSCRIPTION_RE, o.input_subscription):
         problems.append(f'--input_subscription must look like projects/P/subscriptions/S, got {o.input_subscription!r}')
     if not o.output_table:
