@@ -12,6 +12,7 @@ import apache_beam as beam
 from apache_beam.io.filesystem import FileMetadata
 
 from model.handlers import WindowedClassifierHandler
+from model.metadata import ModelMetadata, species_list_labels
 from pipeline.options import OptionsError, PipelineConfig
 from pipeline.handler_choice import make_handler
 from results import tables
@@ -43,6 +44,14 @@ def done_states(config: PipelineConfig) -> frozenset[str]:
     return tables.done_states(config.retry_failed)
 
 
+def run_species(config: PipelineConfig, metadata: ModelMetadata) -> Optional[frozenset[str]]:
+    """The labels ``--species_list`` allows (None: all); a list naming no label of the model is refused."""
+    if not config.species_list:
+        return None
+    try:
+        return species_list_labels(metadata, config.species_list)
+    except (OSError, ValueError) as e:
+        raise OptionsError(f'--species_list: {e}') from e
 def label_thresholds(config: PipelineConfig) -> Optional[dict[str, float]]:
     """``--label_thresholds``, read once when the graph is built (a bad file stops the run before it starts)."""
     if not config.label_thresholds:
@@ -112,9 +121,11 @@ def build_pipeline(p: beam.Pipeline, config: PipelineConfig,
     # With --spectrogram_events the PNG is written once, after inference, with the events drawn on it.
     rendered = decoded.ok | 'RenderSpectrogram' >> RenderSpectrogram(
         config.spectrogram_location, config.spectrogram_max_width, retrier, write=not config.spectrogram_events)
-    events = event_settings(config.event_min_confidence, label_thresholds(config)) if config.events else None
+    species = run_species(config, handler.metadata)
+    events = (event_settings(config.event_min_confidence, handler.metadata, config.merge_consecutive, species,
+                             label_thresholds(config)) if config.events else None)
     classified = rendered.ok | 'Classify' >> ClassifyAudio(handler, config.model_watch_pattern,
-                                                            config.model_watch_interval_seconds, events)
+                                                            config.model_watch_interval_seconds, events, species)
     results = classified.ok
     stage_failures = [*source_failures, decoded.failed, rendered.failed, classified.failed]
     if config.spectrogram_events:  # a step of its own, only when asked for: running jobs keep their graph

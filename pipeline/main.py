@@ -222,7 +222,8 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     pipeline = beam.Pipeline(runner=runner, options=options)
     try:
         build_pipeline(pipeline, config)
-    except OptionsError as e:   # found while building: e.g. a model whose window cannot fit one Vertex request
+    except OptionsError as e:   # found while building: what only the model tells (a Vertex request too small for
+        # its window, labels a species list names), or a file an option names (thresholds, species list)
         print(f'error: {e}', file=sys.stderr)
         return 2
     with _Progress(config, expected or 0) if show_progress else contextlib.nullcontext() as progress:

@@ -173,8 +173,24 @@ OPTIONS: tuple[Option, ...] = (
            'SQLite file, and the count on each result row (event_count). --events=false turns it off.',
            is_flag=True, default=True, regex=r'^(true|false)$', label='Write events'),
     Option('event_min_confidence',
-           'Events: the least probability of a window\'s top label for the window to be part of an event (0-1].',
+           'Events: the least probability of a window\'s top label for the window to be part of an event (0-1]; '
+           'with a multi-label model (BirdNET: its min_conf) every label at least this is detected.',
            type=float, default=0.5, regex=r'^(0(\.[0-9]+)?|1(\.0+)?)$', label='Event minimum confidence'),
+    Option('merge_consecutive',
+           'Events: at most this many consecutive windows of the same label become one event, whose confidence is '
+           'the mean of its 3 highest windows (BirdNET\'s rule; 1 = one event per window and label, as BirdNET '
+           'reports them); 0 = every run of windows becomes one event, its confidence the mean over the run. '
+           'Default: the model\'s (BirdNET 1, the models trained here 0).',
+           type=int, regex=r'^[0-9]+$', label='Merge consecutive windows'),
+    Option('window_overlap_seconds',
+           'Seconds by which consecutive model windows overlap (window minus hop): e.g. 1.5 for BirdNET\'s 3-s '
+           'windows every 1.5 s. Default: the model\'s own hop (BirdNET: no overlap).',
+           type=float, regex=r'^[0-9]+(\.[0-9]+)?$', label='Window overlap (seconds)'),
+    Option('species_list',
+           'A text file (local or gs://), one label a line: only these labels are reported (events, the file\'s '
+           'label and scores), like BirdNET\'s custom species list. A line is a whole label (BirdNET: '
+           '"Turdus merula_Eurasian Blackbird") or one of its names (scientific or common).',
+           regex=GCS_PATH_RE, label='Species list file', is_path=True),
     Option('label_thresholds',
            'Events: a JSON file, local or gs://, of per-label minimum confidences (python -m results.thresholds '
            'writes one from the reviews): for a label it names, a window needs at least that probability to be part '
@@ -243,6 +259,9 @@ class PipelineConfig:
     dedupe_ttl_seconds: int
     events: bool
     event_min_confidence: float
+    merge_consecutive: Optional[int]
+    window_overlap_seconds: Optional[float]
+    species_list: Optional[str]
     label_thresholds: Optional[str]
     spectrogram_events: bool
     progress: bool
@@ -323,6 +342,10 @@ def validate(options: PipelineOptions) -> PipelineConfig:
         problems.append('--min_batch_size must not exceed --max_batch_size')
     if o.event_min_confidence is None or not 0 < o.event_min_confidence <= 1:
         problems.append(f'--event_min_confidence must be in (0, 1], got {o.event_min_confidence!r}')
+    if o.merge_consecutive is not None and o.merge_consecutive < 0:
+        problems.append(f'--merge_consecutive must be 0 (whole runs) or more, got {o.merge_consecutive}')
+    if o.window_overlap_seconds is not None and o.window_overlap_seconds < 0:
+        problems.append(f'--window_overlap_seconds must be 0 or more, got {o.window_overlap_seconds:g}')
     if o.label_thresholds and not o.events:
         problems.append('--label_thresholds sets the events\' thresholds: it needs --events (the default)')
     if o.spectrogram_events and not o.events:

@@ -63,18 +63,22 @@ ERROR_FIELDS: list[dict[str, Any]] = [
      'description': 'How many times the stage tried the file before giving up'},
 ]
 
-# One row per detected event: a maximal run of windows with the same top label (not background) whose
-# probability is at least --event_min_confidence (audio.events).
+# One row per detected event (audio.events): a run of windows with the same label (not background) whose
+# probability is at least --event_min_confidence; with a multi-label model (BirdNET) several labels may be
+# detected in the same windows, so a file's events are keyed by start and label (EVENT_KEY_COLUMNS).
 EVENT_FIELDS: list[dict[str, Any]] = [
     {'name': 'audio_file', 'type': 'STRING', 'mode': 'REQUIRED', 'description': 'gs:// URI or local path'},
     {'name': 'generation', 'type': 'STRING', 'mode': 'REQUIRED', 'description': 'Object generation'},
     {'name': 'start_seconds', 'type': 'FLOAT', 'mode': 'REQUIRED',
-     'description': 'Seconds from the start of the file: the middle hop of the first window (0 for the first)'},
+     'description': 'Seconds from the start of the file: the middle hop of the first window (0 for the first); '
+                    'with --merge_consecutive N > 0 (BirdNET) the start of the first window'},
     {'name': 'end_seconds', 'type': 'FLOAT', 'mode': 'REQUIRED',
-     'description': 'Seconds: the middle hop of the last window ends (the file duration for the last window)'},
+     'description': 'Seconds: the middle hop of the last window ends (the file duration for the last window); '
+                    'with --merge_consecutive N > 0 (BirdNET) the end of the last window'},
     {'name': 'label', 'type': 'STRING', 'mode': 'REQUIRED', 'description': 'Label of every window of the event'},
     {'name': 'confidence', 'type': 'FLOAT', 'mode': 'REQUIRED',
-     'description': 'Mean probability of the label over the windows of the event'},
+     'description': 'Mean probability of the label over the windows of the event (--merge_consecutive N > 0: '
+                    'over its 3 most confident windows)'},
     {'name': 'model_version', 'type': 'STRING', 'mode': 'NULLABLE', 'description': 'Model that produced it'},
     {'name': 'processed_at', 'type': 'TIMESTAMP', 'mode': 'REQUIRED',
      'description': 'When the row was produced (the same as the file\'s result row)'},
@@ -110,6 +114,8 @@ EVENTS_CLUSTER_FIELDS = ('label',)
 REVIEWS_PARTITION_FIELD = 'reviewed_at'
 REVIEWS_CLUSTER_FIELDS = ('label',)
 KEY_COLUMNS = ('audio_file', 'generation')
+# An event row's identity: several labels can be detected in the same windows (multi-label models).
+EVENT_KEY_COLUMNS = (*KEY_COLUMNS, 'start_seconds', 'label')
 
 
 @dataclass(frozen=True)
@@ -139,8 +145,7 @@ REVIEWS = 'reviews'
 TABLES: dict[str, Table] = {t.name: t for t in (
     Table(PROCESSED, PROCESSED_FIELDS, KEY_COLUMNS, PARTITION_FIELD, CLUSTER_FIELDS, ''),
     Table(ERRORS, ERROR_FIELDS, KEY_COLUMNS, ERRORS_PARTITION_FIELD, ERRORS_CLUSTER_FIELDS, '_errors'),
-    Table(EVENTS, EVENT_FIELDS, (*KEY_COLUMNS, 'start_seconds'), EVENTS_PARTITION_FIELD, EVENTS_CLUSTER_FIELDS,
-          '_events'),
+    Table(EVENTS, EVENT_FIELDS, EVENT_KEY_COLUMNS, EVENTS_PARTITION_FIELD, EVENTS_CLUSTER_FIELDS, '_events'),
     Table(REVIEWS, REVIEW_FIELDS, REVIEW_KEY, REVIEWS_PARTITION_FIELD, REVIEWS_CLUSTER_FIELDS, '_reviews'),
 )}
 MAX_MESSAGE_CHARS = 1024
