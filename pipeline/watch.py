@@ -36,7 +36,6 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from cloud.listing import Listed, Lister
-from model.handlers import SavedModelHandler
 from pipeline.options import PipelineConfig
 from results import tables
 
@@ -105,38 +104,6 @@ class _DoneKeys:
         self._keys |= set(keys)
 
 
-# Loaded models, kept for the life of the process: each run would otherwise load the model again (~1.4 s on
-# 2 busy cores for the SavedModel). The local batch runner runs in threads of this process, so they find it here.
-_RESIDENT: dict[tuple, object] = {}
-_RESIDENT_LOCK = threading.Lock()
-
-
-class _ResidentModel:
-    """Mixed into the in-worker handler's class: its model is loaded once per process rather than once per run."""
-
-    def load_model(self):
-        from pipeline import watch  # the module itself, not a pickled copy of its globals
-
-        key = (type(self).__name__, self._model_uri, getattr(self, '_requested', None))
-        with watch._RESIDENT_LOCK:
-            if key not in watch._RESIDENT:
-                watch._RESIDENT[key] = super().load_model()
-            return watch._RESIDENT[key]
-
-
-def keep_model_loaded(handler):
-    """A copy of ``handler`` (an in-worker SavedModel/LiteRT handler) whose class keeps its model loaded."""
-    base = type(handler)
-    name = f'Resident{base.__name__}'
-    cls = globals().get(name)
-    if cls is None:
-        cls = type(name, (_ResidentModel, base), {'__module__': __name__, '__qualname__': name})
-        globals()[name] = cls  # importable by name: the runner pickles the handler by reference to it
-    resident = cls.__new__(cls)
-    resident.__dict__.update(handler.__dict__)
-    return resident
-
-
 RunBatch = Callable[[list[Listed]], None]
 
 
@@ -190,9 +157,9 @@ def batch_runner(options: PipelineOptions, config: PipelineConfig) -> RunBatch:
     from pipeline.handler_choice import make_handler
     from pipeline.local_runner import configure_runner
 
-    handler = make_handler(config)  # built once: reading the model metadata is not repeated every run
-    if isinstance(handler, SavedModelHandler):  # in the worker (not a remote endpoint)
-        handler = keep_model_loaded(handler)
+    # Built once (the model metadata is not read again every run), with its model kept loaded between runs.
+    handler = make_handler(config, keep_model_loaded=True)
+    if handler.keeps_model_loaded:
         handler.load_model()  # now, so the first file does not wait for the runtime to start
 
     def run(files: list[Listed]) -> None:
