@@ -52,6 +52,9 @@ class FileScores(NamedTuple):
     inference: np.ndarray          # [windows, labels] probabilities
     model_id: str                  # the model's version
     labels: tuple[str, ...]        # the column names of ``inference``, in order
+    # Set when the model refused this file (a remote endpoint's 400 or malformed answer for its windows alone):
+    # why, for its permanent error row; ``inference`` is then empty.
+    error: Optional[str] = None
 # The in-worker model is called on at most this many windows at a time: TensorFlow's working memory grows with
 # the call (about 1 MB per window for the demo model) while the cost per window stops falling beyond ~64.
 TF_WINDOWS_PER_CALL = 64
@@ -79,7 +82,9 @@ def import_tensorflow_for_serving():
     if 'tensorflow' in sys.modules:
         return sys.modules['tensorflow']
     blocked = 'keras.src.optimizers'  # (Keras imports TensorFlow, so it cannot be loaded yet either)
-    sys.modules[blocked] = None  # makes `import keras.src.optimizers` raise ImportError
+    # None in sys.modules makes `import keras.src.optimizers` raise ImportError (the import system's documented
+    # rule; typeshed types the mapping as modules only).
+    sys.modules[blocked] = None  # type: ignore[assignment]
     with info_logs_hidden():  # TensorFlow's C++ start-up INFO lines, which ignore TF_CPP_MIN_LOG_LEVEL
         try:
             import tensorflow as tf

@@ -5,7 +5,7 @@ from typing import Any
 
 from model.handlers import WindowedClassifierHandler
 from model.serving import local_handler
-from pipeline.options import PipelineConfig
+from pipeline.options import OptionsError, PipelineConfig
 
 
 def make_handler(config: PipelineConfig, *, keep_model_loaded: bool = False) -> WindowedClassifierHandler:
@@ -18,7 +18,15 @@ def make_handler(config: PipelineConfig, *, keep_model_loaded: bool = False) -> 
     if config.model_endpoint:
         from model.vertex_handler import VertexEndpointHandler  # only needed for remote inference
 
-        return VertexEndpointHandler(config.model_uri, endpoint=config.model_endpoint, **batching)
+        from model.vertex_handler import RequestTooLarge
+
+        try:
+            # One retry budget for every stage: a Vertex AI outage that outlasts it gives retryable error rows.
+            return VertexEndpointHandler(config.model_uri, endpoint=config.model_endpoint,
+                                         api_endpoint=config.vertex_api_endpoint,
+                                         retry_seconds=config.transient_retry_seconds, **batching)
+        except RequestTooLarge as e:
+            raise OptionsError(f'--model_endpoint: {e}') from e
     return local_handler(config.model_uri, runtime=config.inference_runtime, model_copies=config.model_copies,
                          share_model_across_processes=config.share_model_across_processes,
                          keep_model_loaded=keep_model_loaded, **batching)

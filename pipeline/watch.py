@@ -43,9 +43,8 @@ _LOG = logging.getLogger('pipeline.watch')
 
 
 # A local file counts as whole once it is unchanged since the previous listing *and* untouched for this long
-# (or the interval, if longer). "Unchanged since the previous listing" alone took a file whose writer paused
-# for longer than the interval as whole, and the half-written version got its own (Truncated) row: the watch
-# e2e test's slow writer, pausing 0.6 s against a 0.5-s interval, on a quiet machine.
+# (or the interval, if longer): a writer may pause for longer than one interval mid-file, and a half-written
+# version taken for whole would get a row of its own (Truncated). The cost is this much delay per new file.
 SETTLE_SECONDS = 2.0
 
 
@@ -143,12 +142,29 @@ def watch(config: PipelineConfig, run_batch: RunBatch, stop: Optional[threading.
                 t0 = time.monotonic()
                 run_batch(batch)
                 done.add(f.key for f in batch)
-                log(f'  done in {time.monotonic() - t0:.1f} s')
+                log(outcome_line(config, batch, time.monotonic() - t0))
             before = now
         except Exception as e:  # an outage (bucket, database) is a bad moment: log it, try again next interval
             _LOG.warning('watch cycle failed (%s: %s); trying again in %g s', type(e).__name__, e, interval,
                          exc_info=_LOG.isEnabledFor(logging.DEBUG))
         stop.wait(max(0.0, interval - (time.monotonic() - started)))
+
+
+def outcome_line(config: PipelineConfig, batch: list[Listed], seconds: float) -> str:
+    """What a run did, from the rows it wrote: "done in 1.1 s: 2 ok, 1 failed (x.png); ..."."""
+    from results.sqlite_store import RESULT
+
+    try:
+        states = tables.key_states(config.output_table, config.error_table)
+    except Exception as e:  # the rows are the record; this line only reports them
+        _LOG.debug('could not read the rows back: %s', e)
+        return f'  done in {seconds:.1f} s'
+    failed = [os.path.basename(f.path) for f in batch if states.get(f.key) != RESULT]
+    line = f'  done in {seconds:.1f} s: {len(batch) - len(failed)} ok, {len(failed)} failed'
+    if failed:
+        line += (f' ({", ".join(failed[:5])}{" ..." if len(failed) > 5 else ""}); '
+                 f'why is in the error rows ({config.error_table})')
+    return line
 
 
 def batch_runner(options: PipelineOptions, config: PipelineConfig) -> RunBatch:

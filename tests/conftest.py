@@ -143,3 +143,24 @@ def model_on_local_stack(local_stack, tiny_model_dir) -> str:
     """The tiny model copied onto the stack's storage emulator: ``--model_uri gs://...``, as Dataflow jobs take it."""
     storage = CloudStorage(local_stack.env()['STORAGE_EMULATOR_HOST'])
     return storage.upload_dir(tiny_model_dir, f'gs://{local_stack.config.output_bucket}/models/tiny')
+
+
+LOCAL_VERTEX_ENDPOINT = 'projects/local-project/locations/us-central1/endpoints/1'
+
+
+@pytest.fixture(scope='session')
+def vertex_server(tiny_model_dir):
+    """The local Vertex AI endpoint (``stack/vertex_endpoint.py``, a real HTTP server in a thread) serving the
+    tiny model as ``LOCAL_VERTEX_ENDPOINT``; use ``local_vertex``, which clears faults and counters per test."""
+    from stack.vertex_endpoint import VertexServer
+
+    with VertexServer() as server:
+        server.vertex.deploy(tiny_model_dir, endpoint_id='1')
+        yield server
+
+
+@pytest.fixture
+def local_vertex(vertex_server):
+    vertex_server.vertex.reset()
+    yield vertex_server
+    vertex_server.vertex.reset()

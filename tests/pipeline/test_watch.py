@@ -51,3 +51,28 @@ def test_watch_options(tmp_path):
                          (['--input_pattern', 'x/**', '--watch', '--runner', 'DataflowRunner'], 'Dataflow')):
         with pytest.raises(OptionsError, match=message):
             parse([*bad, *common])
+
+
+@pytest.mark.e2e
+def test_a_run_that_failed_a_file_says_so(tmp_path, tiny_model_dir):
+    import threading
+
+    from pipeline.watch import batch_runner, watch
+    from tests.helpers import write_clip
+
+    good = write_clip(tmp_path / 'in', 'good.wav', seconds=1.0)
+    bad = write_bytes(tmp_path / 'in', 'picture.wav', b'\x89PNG\r\n\x1a\n' + bytes(200))
+    for path in (good, bad):
+        os.utime(path, (1e9, 1e9))  # untouched for long: whole at the first listing
+    options, config = parse(['--input_pattern', f'{tmp_path}/in/**', '--watch', '--watch_interval_seconds', '0.2',
+                             '--output_table', str(tmp_path / 'r.db'), '--spectrogram_location', str(tmp_path / 's'),
+                             '--model_uri', tiny_model_dir, '--inference_runtime', 'savedmodel'])
+    lines: list[str] = []
+    stop = threading.Event()
+
+    def log(line: str) -> None:
+        lines.append(line)
+        if 'done in' in line:
+            stop.set()
+    watch(config, batch_runner(options, config), stop, log)
+    assert lines[-1].endswith(f': 1 ok, 1 failed (picture.wav); why is in the error rows ({tmp_path}/r.db)'), lines
