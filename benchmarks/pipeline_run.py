@@ -17,7 +17,8 @@ from typing import Optional, Sequence
 
 from benchmarks.inputs import ROOT
 from benchmarks.treemem import TreeMemory, cores_between, run_measured
-from results import sqlite_store
+from results.store import open_store
+from results.tables import PROCESSED
 
 # The steady state: from the time the first STEADY_FROM of the rows were written to the time STEADY_TO were,
 # which leaves out start-up (imports, model load, matching) and the tail where one worker finishes alone.
@@ -47,9 +48,8 @@ def steady_state(table: str, timeline) -> tuple[Optional[float], Optional[float]
     """(rows per second, cores) between the rows at STEADY_FROM and STEADY_TO of the run, by their processed_at."""
     import datetime as dt
 
-    with sqlite_store.connect(table) as conn:
-        stamps = sorted(dt.datetime.strptime(value, '%Y-%m-%dT%H:%M:%S.%fZ').replace(tzinfo=dt.timezone.utc)
-                        .timestamp() for (value,) in conn.execute(f'SELECT processed_at FROM {sqlite_store.PROCESSED}'))
+    stamps = sorted(dt.datetime.strptime(row['processed_at'], '%Y-%m-%dT%H:%M:%S.%fZ').replace(tzinfo=dt.timezone.utc)
+                    .timestamp() for row in open_store(table).read_rows(PROCESSED))
     if len(stamps) < 20:
         return None, None
     first, last = int(STEADY_FROM * (len(stamps) - 1)), int(STEADY_TO * (len(stamps) - 1))
@@ -92,7 +92,7 @@ def run_pipeline(input_folder: str, model_dir: str, workers: Optional[int], out_
     marked = [line for line in result.stdout.splitlines() if line.startswith(_MARK)]
     if result.returncode != 0 or not marked:
         raise RuntimeError(f'the pipeline failed (exit {result.returncode}):\n{result.stderr[-3000:]}')
-    ok, failed = sqlite_store.counts(table)
+    ok, failed = open_store(table).counts()
     steady_rate, steady_cores = steady_state(table, timeline)
     return PipelineRun(seconds=float(marked[-1][len(_MARK):]), process_seconds=process_seconds,
                        cpu_seconds=cpu_seconds, ok_rows=ok, error_rows=failed, memory=memory,

@@ -6,7 +6,6 @@ Classify, [MarkSpectrogramEvents, only with --spectrogram_events], WriteResults,
 """
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple, Optional, Sequence
 
 import apache_beam as beam
@@ -15,7 +14,7 @@ from apache_beam.io.filesystem import FileMetadata
 from model.handlers import WindowedClassifierHandler
 from pipeline.options import OptionsError, PipelineConfig
 from pipeline.handler_choice import make_handler
-from results import sqlite_store, tables
+from results import tables
 from transforms.coders import register_coders
 from transforms.decode import DecodeAudio
 from transforms.dedupe import DropRepeatedNotifications, SkipAlreadyProcessed
@@ -29,11 +28,11 @@ from transforms.spectrogram import MarkSpectrogramEvents, RenderSpectrogram
 def key_states_reader(config: PipelineConfig):
     """What SkipAlreadyProcessed calls once at the start, or None when every file is to be processed.
 
-    Returns (audio_file, generation) -> RESULT | PERMANENT_ERROR | RETRYABLE_ERROR (results.sqlite_store).
+    Returns (audio_file, generation) -> RESULT | PERMANENT_ERROR | RETRYABLE_ERROR (results.tables).
     """
     if config.streaming or config.reprocess:
         return None
-    return functools.partial(tables.key_states, config.output_table, config.error_table)
+    return config.store.key_states
 
 
 def done_states(config: PipelineConfig) -> frozenset[str]:
@@ -41,9 +40,7 @@ def done_states(config: PipelineConfig) -> frozenset[str]:
 
     A file whose only rows are retryable errors (an outage outlasted the retries) is always retried.
     """
-    if config.retry_failed:
-        return frozenset({sqlite_store.RESULT})
-    return frozenset({sqlite_store.RESULT, sqlite_store.PERMANENT_ERROR})
+    return tables.done_states(config.retry_failed)
 
 
 def label_thresholds(config: PipelineConfig) -> Optional[dict[str, float]]:
@@ -94,9 +91,9 @@ def build_pipeline(p: beam.Pipeline, config: PipelineConfig,
         marked = results | 'MarkSpectrogramEvents' >> MarkSpectrogramEvents(retrier)
         results = marked.ok
         stage_failures.append(marked.failed)
-    write_failures = results | 'WriteResults' >> WriteResults(config.output_table, config.streaming, retrier,
-                                                              config.events_table)
+    write_failures = results | 'WriteResults' >> WriteResults(config.store, config.streaming, retrier,
+                                                              config.events)
 
     failures = (*stage_failures, write_failures) | 'CollectFailures' >> beam.Flatten()
-    _ = failures | 'WriteErrors' >> WriteErrors(config.error_table, config.streaming, retrier)
+    _ = failures | 'WriteErrors' >> WriteErrors(config.store, config.streaming, retrier)
     return GraphOutputs(classified.ok, failures)

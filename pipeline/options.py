@@ -20,8 +20,9 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from model.metadata import METADATA_FILE
 
+from results.store import ResultStore, open_store, table_name_problem
+from results.tables import BQ_TABLE_RE
 from results.thresholds import parse_label_thresholds
-from results.tables import BQ_TABLE_RE, default_error_table, default_events_table, is_sqlite_path
 from transforms.failures import DEFAULT_TRANSIENT_RETRY_SECONDS  # the stages' default is the option's
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -242,13 +243,9 @@ class PipelineConfig:
     streaming: bool
 
     @property
-    def uses_sqlite(self) -> bool:
-        return is_sqlite_path(self.output_table)
-
-    @property
-    def events_table(self) -> Optional[str]:
-        """Where event rows go, or None with --events=false."""
-        return default_events_table(self.output_table) if self.events else None
+    def store(self) -> ResultStore:
+        """Where rows go and are read back from (``results.store``), as --output_table / --error_table name it."""
+        return open_store(self.output_table, self.error_table)
 
 
 class OptionsError(ValueError):
@@ -268,10 +265,9 @@ def validate(options: PipelineOptions) -> PipelineConfig:
         problems.append(f'--input_subscription must look like projects/P/subscriptions/S, got {o.input_subscription!r}')
     if not o.output_table:
         problems.append('--output_table is required (PROJECT:DATASET.TABLE, or a local file ending in .db)')
-    elif not is_sqlite_path(o.output_table) and not re.match(BQ_TABLE_RE, o.output_table):
-        problems.append(f'--output_table must be PROJECT:DATASET.TABLE or a path ending in .db, got {o.output_table!r}')
-    if o.output_table and o.error_table and is_sqlite_path(o.output_table) != is_sqlite_path(o.error_table):
-        problems.append('--error_table must use the same backend as --output_table (both BigQuery or both SQLite)')
+    elif table_name_problem(o.output_table):
+        problems.append(table_name_problem(o.output_table))
+    store = _store_or_problem(o.output_table, o.error_table, problems)
     if not o.spectrogram_location:
         problems.append('--spectrogram_location is required (a folder or a gs:// prefix)')
     if o.model_endpoint and not re.match(ENDPOINT_RE, o.model_endpoint):
@@ -324,14 +320,15 @@ def validate(options: PipelineOptions) -> PipelineConfig:
             value = getattr(o, option.name)
             if option.is_path and value and not value.startswith('gs://'):
                 problems.append(f'--{option.name} must be a gs:// path on Dataflow (workers cannot see {value!r})')
-        if o.output_table and is_sqlite_path(o.output_table):
+        if store is not None and store.local:
             problems.append('--output_table must be a BigQuery table on Dataflow, not a local SQLite file')
     if problems:
         raise OptionsError('invalid pipeline options:\n  - ' + '\n  - '.join(problems))
 
     # Every declared option, by name (an option PipelineConfig lacks, or the reverse, fails here, never as None).
     values: dict[str, Any] = {option.name: getattr(o, option.name) for option in OPTIONS}
-    values['error_table'] = values['error_table'] or default_error_table(values['output_table'])
+    assert store is not None  # else a problem was reported
+    values['error_table'] = store.error_table
     return PipelineConfig(**values, streaming=bool(o.input_subscription))
 
 
@@ -352,16 +349,27 @@ def _vertex_api_problems(api_endpoint: str, has_model_endpoint: bool, on_dataflo
 
 
 def with_absolute_paths(config: PipelineConfig) -> PipelineConfig:
-    """Local paths (the options declared ``is_path``, and SQLite tables) made absolute; gs:// stays.
+    """Local paths (the options declared ``is_path``, and a local store's files) made absolute; gs:// stays.
 
     Rows and the dashboard refer to files by absolute path, whatever the working directory.
     """
     changes: dict[str, Any] = {option.name: _absolute_if_local(getattr(config, option.name))
                                for option in OPTIONS if option.is_path}
-    for name in ('output_table', 'error_table'):
-        if is_sqlite_path(getattr(config, name)):
-            changes[name] = os.path.abspath(getattr(config, name))
+    store = config.store.absolute()
+    changes.update(output_table=store.output_table, error_table=store.error_table)
     return dataclasses.replace(config, **changes)
+
+
+def _store_or_problem(output_table: Optional[str], error_table: Optional[str],
+                      problems: list[str]) -> Optional[ResultStore]:
+    """The store the options name, or None (and the reason in ``problems``, unless already reported)."""
+    if not output_table or table_name_problem(output_table):
+        return None
+    try:
+        return open_store(output_table, error_table)
+    except ValueError as e:
+        problems.append(str(e))
+        return None
 
 
 def _absolute_if_local(path: Optional[str]) -> Optional[str]:

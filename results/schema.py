@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 from audio.records import AudioObject, Classification, Event, FailedAudio, ProcessedAudio
@@ -77,7 +78,6 @@ EVENT_FIELDS: list[dict[str, Any]] = [
      'description': 'When the row was produced (the same as the file\'s result row)'},
 ]
 
-TABLES = {'processed': PROCESSED_FIELDS, 'errors': ERROR_FIELDS, 'events': EVENT_FIELDS}
 # Results are partitioned by day of processing and clustered by label, errors by day of failure and
 # clustered by stage and error type (provision.sh creates them so; the sinks create them so if missing).
 PARTITION_FIELD = 'processed_at'
@@ -86,11 +86,42 @@ ERRORS_PARTITION_FIELD = 'failed_at'
 ERRORS_CLUSTER_FIELDS = ('stage', 'error_type')
 EVENTS_PARTITION_FIELD = 'processed_at'
 EVENTS_CLUSTER_FIELDS = ('label',)
+KEY_COLUMNS = ('audio_file', 'generation')
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table of the result store, declared once: every store creates, writes and reads it from this.
+
+    ``name`` is the table's name in the SQLite file and its kind everywhere else (``python -m results.schema
+    NAME``, ``templates/schema/NAME.json``); ``suffix`` places it in BigQuery, as ``<output_table><suffix>``.
+    ``key``: the columns that identify a row (SQLite's primary key; a rewrite of the same key replaces it).
+    """
+    name: str
+    fields: list[dict[str, Any]]
+    key: tuple[str, ...]
+    partition: str
+    cluster: tuple[str, ...]
+    suffix: str
+
+    @property
+    def columns(self) -> list[str]:
+        return [f['name'] for f in self.fields]
+
+
+PROCESSED = 'processed'
+ERRORS = 'errors'
+EVENTS = 'events'
+TABLES: dict[str, Table] = {t.name: t for t in (
+    Table(PROCESSED, PROCESSED_FIELDS, KEY_COLUMNS, PARTITION_FIELD, CLUSTER_FIELDS, ''),
+    Table(ERRORS, ERROR_FIELDS, KEY_COLUMNS, ERRORS_PARTITION_FIELD, ERRORS_CLUSTER_FIELDS, '_errors'),
+    Table(EVENTS, EVENT_FIELDS, (*KEY_COLUMNS, 'start_seconds'), EVENTS_PARTITION_FIELD, EVENTS_CLUSTER_FIELDS,
+          '_events'),
+)}
 MAX_MESSAGE_CHARS = 1024
 LATEST_VIEW_SUFFIX = '_latest'
 # The view's first column: which table the row came from.
 OUTCOME_COLUMN, RESULT_OUTCOME, ERROR_OUTCOME = 'outcome', 'result', 'error'
-KEY_COLUMNS = ('audio_file', 'generation')
 _STANDARD_SQL_TYPES = {'STRING': 'STRING', 'FLOAT': 'FLOAT64', 'INTEGER': 'INT64', 'BOOLEAN': 'BOOL',
                        'TIMESTAMP': 'TIMESTAMP'}
 # A result row on its way to the sink carries its file's event rows under this key; the sinks split them off
@@ -100,7 +131,7 @@ ROW_EVENTS_KEY = '_events'
 
 def bigquery_schema(table: str) -> dict[str, Any]:
     """The schema in the form WriteToBigQuery and ``bq mk --schema`` accept."""
-    return {'fields': TABLES[table]}
+    return {'fields': TABLES[table].fields}
 
 
 def timestamp(seconds: float) -> str:
@@ -227,7 +258,7 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1 or argv[0] not in TABLES:
         print(f'usage: python -m results.schema {{{"|".join(TABLES)}}}', file=sys.stderr)
         return 2
-    json.dump(TABLES[argv[0]], sys.stdout, indent=2)
+    json.dump(TABLES[argv[0]].fields, sys.stdout, indent=2)
     print()
     return 0
 

@@ -234,7 +234,7 @@ class LocalStack:
         from google.api_core import exceptions
         from google.cloud import pubsub_v1
 
-        from results import bigquery_store
+        from results.store import open_store
         from stack import clients
 
         with self.activated():
@@ -249,4 +249,4 @@ class LocalStack:
                 subscriber.create_subscription(name=self.config.subscription_path, topic=self.config.topic_path,
                                                ack_deadline_seconds=60)
             subscriber.close()
-            bigquery_store.ensure_tables(self.config.output_table, self.config.error_table)
+            open_store(self.config.output_table, self.config.error_table).ensure_tables()

@@ -26,7 +26,7 @@ RESULTS_PLACEHOLDER, ERRORS_PLACEHOLDER = '@RESULTS_TABLE@', '@ERRORS_TABLE@'
 
 def schema_json(table: str) -> str:
     """The same text ``python -m results.schema TABLE`` prints: the field list ``bq mk --schema`` reads."""
-    return json.dumps(schema.TABLES[table], indent=2) + '\n'
+    return json.dumps(schema.TABLES[table].fields, indent=2) + '\n'
 
 
 def tables_env() -> str:

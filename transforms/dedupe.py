@@ -58,7 +58,7 @@ class SkipAlreadyProcessed(beam.PTransform):
     """Batch: drop objects whose (uri, generation) already has a row in one of ``done_states``.
 
     ``read_states`` runs once on a worker at the start and returns {(audio_file, generation): state}
-    (``results.sqlite_store.key_states``: RESULT, PERMANENT_ERROR or RETRYABLE_ERROR).
+    (``results.store.ResultStore.key_states``: RESULT, PERMANENT_ERROR or RETRYABLE_ERROR).
     """
 
     def __init__(self, read_states: Optional[Callable[[], Mapping[tuple[str, str], str]]],

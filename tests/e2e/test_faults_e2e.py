@@ -29,7 +29,7 @@ import pytest
 from stack import clients, streaming
 from cloud.emulators import BIGQUERY, STORAGE
 from stack.uploads import Uploader
-from results import bigquery_store, schema, sqlite_store
+from results import bigquery_store, schema, sqlite_store, tables
 from tests.e2e.corpus import (WAIT_S, Expected, Rows, broken_files, clip, settle, stack_rows, wait_accounted,
                               wait_for)
 from tests.helpers import write_bytes, write_clip
@@ -279,8 +279,8 @@ def test_a_sqlite_file_locked_longer_than_the_busy_timeout_is_waited_out_not_rec
     assert done.returncode == 0, done.stderr[-4000:]
     assert released.is_set()
     assert 'database is locked); retrying' in done.stderr  # the lock did outlast a busy timeout
-    results = {r['audio_file'] for r in sqlite_store.read_table(db, sqlite_store.PROCESSED)}
-    errors = sqlite_store.read_table(db, sqlite_store.ERRORS)
+    results = {r['audio_file'] for r in sqlite_store.read_table(db, tables.PROCESSED)}
+    errors = sqlite_store.read_table(db, tables.ERRORS)
     assert results == set(good)
     assert [(e['audio_file'], e['error_type'], e['retryable']) for e in errors] == [(bad, 'NotAudio', False)]
     print(f'\nsqlite lock figures: lock held {hold_s} s, busy timeout 15 s, files {len(good) + 1}, '

@@ -19,7 +19,7 @@ def config_of(*args):
 
 def test_batch_on_the_embedded_default():
     config = config_of('--input_pattern', 'in/**', *BASE)
-    assert not config.streaming and config.uses_sqlite and config.error_table == 'out.db'
+    assert not config.streaming and config.store.local and config.error_table == 'out.db'
 
 
 def test_streaming_from_a_subscription_to_bigquery():

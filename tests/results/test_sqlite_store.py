@@ -1,7 +1,7 @@
 import multiprocessing
 import os
 
-from results import schema, sqlite_store
+from results import schema, sqlite_store, tables
 from results.schema import PROCESSED_FIELDS, ERROR_FIELDS, EVENT_FIELDS
 
 
@@ -130,8 +130,8 @@ def test_key_states_tell_results_permanent_and_retryable_errors_apart(tmp_path):
     with sqlite_store.connect(path) as conn:
         sqlite_store.write_errors(conn, [retryable_error('a'), retryable_error('b'), error('c')])
         sqlite_store.write_processed(conn, [result('a'), result('d')])
-    assert sqlite_store.key_states(path) == {('a', '1'): sqlite_store.RESULT, ('b', '1'): sqlite_store.RETRYABLE_ERROR,
-                                             ('c', '1'): sqlite_store.PERMANENT_ERROR, ('d', '1'): sqlite_store.RESULT}
+    assert sqlite_store.key_states(path) == {('a', '1'): tables.RESULT, ('b', '1'): tables.RETRYABLE_ERROR,
+                                             ('c', '1'): tables.PERMANENT_ERROR, ('d', '1'): tables.RESULT}
     # The result replaced the retryable error: one row per key.
     assert sqlite_store.counts(path) == (2, 2)
 
@@ -146,7 +146,7 @@ def test_a_file_from_before_the_retryable_column_gets_it_and_its_old_errors_coun
     old.execute("INSERT INTO errors VALUES ('x', '1', 'decode', 'NotAudio', 'no', '2026-01-01T00:00:00.000000Z')")
     old.commit()
     old.close()
-    assert sqlite_store.key_states(path) == {('x', '1'): sqlite_store.PERMANENT_ERROR}
+    assert sqlite_store.key_states(path) == {('x', '1'): tables.PERMANENT_ERROR}
     with sqlite_store.connect(path) as conn:
         sqlite_store.write_errors(conn, [retryable_error('y')])
         columns = [row[1] for row in conn.execute('PRAGMA table_info(errors)')]
