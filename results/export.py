@@ -17,8 +17,9 @@ workspace made for BirdNET's output reads these unchanged:
 - CSV: ``Start (s),End (s),Scientific name,Common name,Confidence,File``.
 - Audacity: ``start<TAB>end<TAB>Scientific name, Common name<TAB>confidence``, no header.
 
-Read: per audio file, its newest result row and the events written with it (a file's older generations and
-``--reprocess`` runs are left out); error rows have no detections and are not exported. A result row whose
+Read through the result store (``results.store``): per audio file, its newest result row and the events written
+with it (a file's older generations and ``--reprocess`` runs are left out); error rows have no detections and are
+not exported. A result row whose
 events were not computed (``event_count`` NULL) gets no files, and the summary says how many there were.
 A label is split into its scientific and common name at its first ``_`` (BirdNET's labels, as BirdNET-Analyzer
 splits them); ``--label_separator ''`` keeps labels whole (a model whose labels are plain names).
@@ -34,8 +35,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
-from results import sqlite_store
-from results.tables import default_events_table, is_sqlite_path
+from results.store import ResultStore, ResultsUnavailable, open_results
 
 # BirdNET's band (BirdNET-Analyzer's SIG_FMIN / SIG_FMAX): the selection box Raven draws.
 LOW_FREQ_HZ = 0
@@ -148,84 +148,61 @@ FORMATS = {f.name: f for f in (
 DEFAULT_FORMATS = ('raven', 'csv')
 
 
-# ---- reading -------------------------------------------------------------------------------------------------
+# ---- reading ----------------------------------------------------------------------------------------------
 
 # The newest result row per audio file, in one form SQLite and BigQuery both run.
-_LATEST = ('SELECT audio_file, generation, processed_at, sample_rate_hz, duration_seconds, event_count FROM '
-           '(SELECT *, ROW_NUMBER() OVER (PARTITION BY audio_file ORDER BY processed_at DESC, generation DESC) '
-           'AS newest FROM {processed}) WHERE newest = 1')
+FILES_SQL = ('SELECT audio_file, generation, processed_at, sample_rate_hz, duration_seconds, event_count FROM '
+             '(SELECT audio_file, generation, processed_at, sample_rate_hz, duration_seconds, event_count, '
+             'ROW_NUMBER() OVER (PARTITION BY audio_file ORDER BY processed_at DESC, generation DESC) AS newest '
+             'FROM {processed}) AS files WHERE newest = 1 ORDER BY audio_file')
+# Files whose events one query reads: few enough for one IN list, many enough that a BigQuery export of a
+# large backlog is a few hundred queries, not one per file.
+FILES_PER_QUERY = 500
 
 
-def _queries(processed: str, events: str) -> tuple[str, str]:
-    """(the newest result rows, their events): both ordered by audio file, to be read side by side.
+def _events_sql(count: int, param: Callable[[str], str]) -> str:
+    """The events of ``count`` audio files (every generation and run: the caller keeps the newest result's own).
 
     DISTINCT drops the duplicates an at-least-once streaming insert can leave in BigQuery.
     """
-    latest = _LATEST.format(processed=processed)
-    events_sql = (f'SELECT DISTINCT e.audio_file AS audio_file, e.start_seconds AS start_seconds, '
-                  f'e.end_seconds AS end_seconds, e.label AS label, e.confidence AS confidence '
-                  f'FROM {events} e JOIN ({latest}) l ON e.audio_file = l.audio_file AND e.generation = l.generation '
-                  f'AND e.processed_at = l.processed_at ORDER BY audio_file, start_seconds, confidence DESC, label')
-    return f'{latest} ORDER BY audio_file', events_sql
+    files = ', '.join(param(f'f{i}') for i in range(count))
+    return ('SELECT DISTINCT audio_file, generation, processed_at, start_seconds, end_seconds, label, confidence '
+            f'FROM {{events}} WHERE audio_file IN ({files}) '
+            'ORDER BY audio_file, start_seconds, confidence DESC, label')
 
 
-def _sqlite_rows(path: str) -> tuple[Iterator[dict[str, Any]], Iterator[dict[str, Any]]]:
-    if not os.path.exists(path):
-        raise FileNotFoundError(f'no results file at {path}')
-    files, events = _queries(sqlite_store.PROCESSED, sqlite_store.EVENTS)
-
-    def rows(sql: str) -> Iterator[dict[str, Any]]:
-        with sqlite_store.connect(path) as conn:
-            cursor = conn.execute(sql)
-            names = [c[0] for c in cursor.description]
-            for values in cursor:
-                yield dict(zip(names, values))
-    return rows(files), rows(events)
+def _param(store: ResultStore) -> Callable[[str], str]:
+    return (lambda name: f'@{name}') if store.dialect == 'bigquery' else (lambda name: f':{name}')
 
 
-def _bigquery_rows(table: str) -> tuple[Iterator[dict[str, Any]], Iterator[dict[str, Any]]]:
-    from results import bigquery_store  # the BigQuery client library loads only when a BigQuery table is named
-
-    bq = bigquery_store.client()
-    files, events = _queries(f'`{bigquery_store.table_id(table, bq.project)}`',
-                             f'`{bigquery_store.table_id(default_events_table(table), bq.project)}`')
-
-    def rows(sql: str) -> Iterator[dict[str, Any]]:  # the query starts when the first row is asked for
-        yield from (dict(r) for r in bq.query(sql).result())
-    return rows(files), rows(events)
-
-
-def _rows(results: str) -> tuple[Iterator[dict[str, Any]], Iterator[dict[str, Any]]]:
-    """(the newest result rows, their events), each read only when iterated."""
-    return _sqlite_rows(results) if is_sqlite_path(results) else _bigquery_rows(results)
-
-
-def read_detections(results: str, min_confidence: float = 0.0, skipped: Optional[list[str]] = None,
+def read_detections(store: ResultStore, min_confidence: float = 0.0, skipped: Optional[list[str]] = None,
                     separator: str = BIRDNET_SEPARATOR) -> Iterator[FileDetections]:
-    """Every audio file's newest result with its detections (confidence at least ``min_confidence``).
+    """Every audio file's newest result with its detections (confidence at least ``min_confidence``), in the
+    order of their names.
 
-    Streams both stores: one file's detections in memory at a time. Files whose events were not computed are
-    left out (their names appended to ``skipped``).
+    The file list is read at once (a row per file); their events ``FILES_PER_QUERY`` files at a time. Files whose
+    events were not computed are left out (their names appended to ``skipped``).
     """
-    files, events = _rows(results)
-    pending = next(events, None)
-    for row in files:
-        found = []
-        # Both are ordered by audio_file, and every event belongs to a listed file (the join).
-        while pending is not None and pending['audio_file'] < row['audio_file']:
-            pending = next(events, None)
-        while pending is not None and pending['audio_file'] == row['audio_file']:
-            if pending['confidence'] >= min_confidence:
-                found.append(Detection(float(pending['start_seconds']), float(pending['end_seconds']),
-                                       pending['label'], float(pending['confidence']),
-                                       *species_names(pending['label'], separator)))
-            pending = next(events, None)
-        if row['event_count'] is None:
-            if skipped is not None:
-                skipped.append(row['audio_file'])
-            continue
-        yield FileDetections(row['audio_file'], row['generation'], row['sample_rate_hz'], row['duration_seconds'],
-                             tuple(found))
+    files = store.query(FILES_SQL, {})
+    for first in range(0, len(files), FILES_PER_QUERY):
+        chunk = files[first:first + FILES_PER_QUERY]
+        events: dict[str, list[dict[str, Any]]] = {}
+        params = {f'f{i}': row['audio_file'] for i, row in enumerate(chunk)}
+        for event in store.query(_events_sql(len(chunk), _param(store)), params):
+            events.setdefault(event['audio_file'], []).append(event)
+        for row in chunk:
+            if row['event_count'] is None:
+                if skipped is not None:
+                    skipped.append(row['audio_file'])
+                continue
+            own = [e for e in events.get(row['audio_file'], [])   # the newest result's own run
+                   if e['generation'] == row['generation'] and e['processed_at'] == row['processed_at']
+                   and e['confidence'] >= min_confidence]
+            yield FileDetections(row['audio_file'], row['generation'], row['sample_rate_hz'],
+                                 row['duration_seconds'],
+                                 tuple(Detection(float(e['start_seconds']), float(e['end_seconds']), e['label'],
+                                                 float(e['confidence']), *species_names(e['label'], separator))
+                                       for e in own))
 
 
 # ---- naming and writing --------------------------------------------------------------------------------------
@@ -258,18 +235,14 @@ class Summary:
     skipped: int = 0
 
 
-def export(results: str, out_dir: str, formats: Iterable[str] = DEFAULT_FORMATS, min_confidence: float = 0.0,
+def export(store: ResultStore, out_dir: str, formats: Iterable[str] = DEFAULT_FORMATS, min_confidence: float = 0.0,
            separator: str = BIRDNET_SEPARATOR) -> Summary:
-    """Writes every format for every exported audio file under ``out_dir``; returns what was done.
-
-    The file names need every file's path (their shared folder), so the file list is read first, then the
-    files with their detections, one file at a time.
-    """
+    """Writes every format for every exported audio file under ``out_dir``; returns what was done."""
     chosen = [FORMATS[name] for name in formats]
-    names = relative_names([row['audio_file'] for row in _rows(results)[0]])
+    names = relative_names([row['audio_file'] for row in store.query(FILES_SQL, {})])
     skipped: list[str] = []
     summary = Summary()
-    for item in read_detections(results, min_confidence, skipped, separator):
+    for item in read_detections(store, min_confidence, skipped, separator):
         base = os.path.join(out_dir, *names[item.audio_file].split('/'))
         summary.files += 1
         summary.detections += len(item.detections)
@@ -306,8 +279,9 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: Sequence[str]) -> int:
     args = parse(argv)
     try:
-        summary = export(args.results, args.out, args.formats, args.min_confidence, args.label_separator)
-    except FileNotFoundError as e:
+        summary = export(open_results(args.results), args.out, args.formats, args.min_confidence,
+                         args.label_separator)
+    except ResultsUnavailable as e:
         print(e, file=sys.stderr)
         return 1
     print(f'{summary.files} audio files, {summary.detections} detections: {summary.written} files written to '

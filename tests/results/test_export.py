@@ -7,6 +7,7 @@ import os
 import pytest
 
 from results import export, sqlite_store
+from results.store import open_store
 
 BIRD = 'Turdus merula_Eurasian Blackbird'
 WREN = 'Troglodytes troglodytes_Eurasian Wren'
@@ -49,7 +50,7 @@ def results(tmp_path):
 
 def test_raven_selection_table_has_birdnet_analyzers_columns_and_rows(results, tmp_path):
     out = tmp_path / 'out'
-    summary = export.export(results, str(out), ['raven'])
+    summary = export.export(open_store(results), str(out), ['raven'])
     assert (summary.files, summary.detections, summary.written, summary.skipped) == (3, 4, 3, 1)
     table = out / 'site1' / 'a.BirdNET.selection.table.txt'
     header = table.read_text().splitlines()[0]
@@ -97,7 +98,7 @@ def test_min_confidence_and_names_with_commas(tmp_path):
     odd = 'Genus species_Bird, "the odd one"'
     write(path, [result('/x/odd, name.wav', events=[(0.0, 3.0, odd, 0.3), (3.0, 6.0, BIRD, 0.2)])])
     out = tmp_path / 'out'
-    export.export(path, str(out), ['csv'], min_confidence=0.25)
+    export.export(open_store(path), str(out), ['csv'], min_confidence=0.25)
     with open(out / 'odd, name.BirdNET.results.csv', encoding='utf-8', newline='') as f:
         rows = list(csv.reader(f))
     assert rows[1:] == [['0.0', '3.0', 'Genus species', 'Bird, "the odd one"', '0.3000', '/x/odd, name.wav']]
@@ -109,7 +110,7 @@ def test_only_the_newest_result_of_a_file_and_its_own_events(tmp_path):
                         processed_at='2026-12-05T01:00:00.000000Z'),
                  result('gs://bucket/a.wav', gen='2', events=[(0.0, 3.0, BIRD, 0.6)],
                         processed_at='2026-12-05T02:00:00.000000Z')])
-    items = list(export.read_detections(path))
+    items = list(export.read_detections(open_store(path)))
     assert [(i.generation, [d.label for d in i.detections]) for i in items] == [('2', [BIRD])]
 
 
@@ -143,8 +144,8 @@ def test_bigquery_results_export_the_same_files(bigquery_emulator, results, tmp_
     # The events twice: a streaming insert is at-least-once.
     assert client.insert_rows_json('local-project.audio.results_events', events + events) == []
     from_sqlite, from_bigquery = tmp_path / 'sqlite', tmp_path / 'bigquery'
-    export.export(results, str(from_sqlite), list(export.FORMATS))
-    export.export(table, str(from_bigquery), list(export.FORMATS))
+    export.export(open_store(results), str(from_sqlite), list(export.FORMATS))
+    export.main(['--results', table, '--out', str(from_bigquery), '--format', ','.join(export.FORMATS)])
     files = sorted(p.relative_to(from_sqlite) for p in from_sqlite.rglob('*') if p.is_file())
     assert files == sorted(p.relative_to(from_bigquery) for p in from_bigquery.rglob('*') if p.is_file())
     for name in files:
