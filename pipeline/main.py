@@ -150,6 +150,15 @@ def _summary(config: PipelineConfig, progress: _Progress, result, seconds: float
     return '\n'.join(lines)
 
 
+def _reconcile_line(config: PipelineConfig, result) -> str:
+    """A finished --reconcile run's summary: the counters of the skip (transforms.dedupe.tally_line)."""
+    from transforms.dedupe import DONE, MISSING, RETRIED, tally_line
+
+    return tally_line(config.input_pattern or '', {
+        MISSING: _counter(result, 'files_reconciled'), RETRIED: _counter(result, 'files_retried'),
+        DONE: _counter(result, 'files_skipped_already_processed')})
+
+
 def _counter(result, name: str) -> int:
     return _counter_total(result, name) or 0
 
@@ -196,7 +205,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         from pipeline.watch import run_watch
         return run_watch(options, config)
     expected = None
-    if config.input_pattern and not config.input_pattern.startswith('gs://'):
+    if config.input_pattern and not config.streaming and not config.input_pattern.startswith('gs://'):
         from transforms.sources import count_local_matches
         expected = count_local_matches(config.input_pattern)
         if expected == 0:
@@ -213,7 +222,8 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     pipeline = beam.Pipeline(runner=runner, options=options)
     try:
         build_pipeline(pipeline, config)
-    except OptionsError as e:   # found while building: e.g. a model whose window cannot fit one Vertex request
+    except OptionsError as e:   # found while building: what only the model tells (a Vertex request too small for
+        # its window, labels a species list names), or a file an option names (thresholds, species list)
         print(f'error: {e}', file=sys.stderr)
         return 2
     with _Progress(config, expected or 0) if show_progress else contextlib.nullcontext() as progress:
@@ -229,6 +239,8 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         print(_summary(config, progress, result, time.monotonic() - started, counts), flush=True)
     elif counts is not None:
         print(f'Replay: {_Repairs.line(*counts)}', file=sys.stderr, flush=True)
+    if config.reconcile and not config.streaming and (runner is not None or progress is not None):
+        print(_reconcile_line(config, result), flush=True)
     return 0
 
 

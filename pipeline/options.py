@@ -65,11 +65,12 @@ OPTIONS: tuple[Option, ...] = (
     Option('input_subscription',
            'Pub/Sub subscription receiving Cloud Storage OBJECT_FINALIZE notifications (JSON_API_V1 payload), as '
            'projects/PROJECT/subscriptions/NAME. Runs the pipeline in streaming mode. '
-           'Exactly one of input_subscription and input_pattern is required.',
+           'Exactly one of input_subscription and input_pattern is required (both with reconcile).',
            regex=SUBSCRIPTION_RE, label='Input Pub/Sub subscription'),
     Option('input_pattern',
            'Batch replay: a local or gs:// glob of audio files ("**" matches recursively), e.g. '
-           'gs://BUCKET/uploads/**. Exactly one of input_subscription and input_pattern is required.',
+           'gs://BUCKET/uploads/**. Exactly one of input_subscription and input_pattern is required (both with '
+           'reconcile: then the prefix a streaming job reconciles with at its start).',
            regex=r'^(gs://|/|\.).+$', label='Input file pattern (batch replay)', is_path=True),
     Option('output_table',
            'Where result rows go: a BigQuery table PROJECT:DATASET.TABLE (or DATASET.TABLE), or a local SQLite file '
@@ -139,6 +140,13 @@ OPTIONS: tuple[Option, ...] = (
            'after a decoder upgrade. Files with only retryable error rows are retried by every replay anyway; '
            'files with a result are still skipped (--reprocess redoes those too).',
            is_flag=True, default=False, regex=r'^(true|false)$'),
+    Option('reconcile',
+           'Process every audio object under input_pattern that has no row yet (neither a result nor a permanent '
+           'error; retryable errors are retried), and say how many there were (counter files_reconciled): what '
+           'catches uploads whose notification never led to a row. Alone with input_pattern: a batch run that '
+           'ends with that count. With input_subscription too: the streaming job does it once at its start, '
+           'then streams, and skips notifications of objects that had a row at its start.',
+           is_flag=True, default=False, regex=r'^(true|false)$', label='Reconcile with the bucket'),
     Option('transient_retry_seconds',
            'How long a stage keeps retrying a transient failure (Cloud Storage or BigQuery unavailable, timeouts, '
            'throttling, a locked SQLite file, a full disk), with exponential backoff and jitter, before it gives '
@@ -165,8 +173,24 @@ OPTIONS: tuple[Option, ...] = (
            'SQLite file, and the count on each result row (event_count). --events=false turns it off.',
            is_flag=True, default=True, regex=r'^(true|false)$', label='Write events'),
     Option('event_min_confidence',
-           'Events: the least probability of a window\'s top label for the window to be part of an event (0-1].',
+           'Events: the least probability of a window\'s top label for the window to be part of an event (0-1]; '
+           'with a multi-label model (BirdNET: its min_conf) every label at least this is detected.',
            type=float, default=0.5, regex=r'^(0(\.[0-9]+)?|1(\.0+)?)$', label='Event minimum confidence'),
+    Option('merge_consecutive',
+           'Events: at most this many consecutive windows of the same label become one event, whose confidence is '
+           'the mean of its 3 highest windows (BirdNET\'s rule; 1 = one event per window and label, as BirdNET '
+           'reports them); 0 = every run of windows becomes one event, its confidence the mean over the run. '
+           'Default: the model\'s (BirdNET 1, the models trained here 0).',
+           type=int, regex=r'^[0-9]+$', label='Merge consecutive windows'),
+    Option('window_overlap_seconds',
+           'Seconds by which consecutive model windows overlap (window minus hop): e.g. 1.5 for BirdNET\'s 3-s '
+           'windows every 1.5 s. Default: the model\'s own hop (BirdNET: no overlap).',
+           type=float, regex=r'^[0-9]+(\.[0-9]+)?$', label='Window overlap (seconds)'),
+    Option('species_list',
+           'A text file (local or gs://), one label a line: only these labels are reported (events, the file\'s '
+           'label and scores), like BirdNET\'s custom species list. A line is a whole label (BirdNET: '
+           '"Turdus merula_Eurasian Blackbird") or one of its names (scientific or common).',
+           regex=GCS_PATH_RE, label='Species list file', is_path=True),
     Option('label_thresholds',
            'Events: a JSON file, local or gs://, of per-label minimum confidences (python -m results.thresholds '
            'writes one from the reviews): for a label it names, a window needs at least that probability to be part '
@@ -229,11 +253,15 @@ class PipelineConfig:
     share_model_across_processes: bool
     reprocess: bool
     retry_failed: bool
+    reconcile: bool
     transient_retry_seconds: float
     spectrogram_max_width: int
     dedupe_ttl_seconds: int
     events: bool
     event_min_confidence: float
+    merge_consecutive: Optional[int]
+    window_overlap_seconds: Optional[float]
+    species_list: Optional[str]
     label_thresholds: Optional[str]
     spectrogram_events: bool
     progress: bool
@@ -259,8 +287,16 @@ def validate(options: PipelineOptions) -> PipelineConfig:
     on_dataflow = 'dataflow' in str(runner).lower()
     problems: list[str] = []
 
-    if bool(o.input_subscription) == bool(o.input_pattern):
+    if o.reconcile and o.input_subscription:
+        if not o.input_pattern:
+            problems.append('--reconcile with --input_subscription needs --input_pattern: the gs:// prefix the '
+                            'notifications come from, e.g. gs://BUCKET/**')
+    elif bool(o.input_subscription) == bool(o.input_pattern):
         problems.append('give exactly one of --input_subscription (streaming) or --input_pattern (batch replay)')
+    if o.reconcile and o.reprocess:
+        problems.append('--reconcile processes what has no row; --reprocess processes everything: give one')
+    if o.reconcile and o.watch:
+        problems.append('--watch already processes whatever has no row each interval; drop --reconcile')
     if o.input_subscription and not re.match(SUBSCRIPTION_RE, o.input_subscription):
         problems.append(f'--input_subscription must look like projects/P/subscriptions/S, got {o.input_subscription!r}')
     if not o.output_table:
@@ -306,6 +342,10 @@ def validate(options: PipelineOptions) -> PipelineConfig:
         problems.append('--min_batch_size must not exceed --max_batch_size')
     if o.event_min_confidence is None or not 0 < o.event_min_confidence <= 1:
         problems.append(f'--event_min_confidence must be in (0, 1], got {o.event_min_confidence!r}')
+    if o.merge_consecutive is not None and o.merge_consecutive < 0:
+        problems.append(f'--merge_consecutive must be 0 (whole runs) or more, got {o.merge_consecutive}')
+    if o.window_overlap_seconds is not None and o.window_overlap_seconds < 0:
+        problems.append(f'--window_overlap_seconds must be 0 or more, got {o.window_overlap_seconds:g}')
     if o.label_thresholds and not o.events:
         problems.append('--label_thresholds sets the events\' thresholds: it needs --events (the default)')
     if o.spectrogram_events and not o.events:

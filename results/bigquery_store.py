@@ -11,7 +11,8 @@ from google.api_core import exceptions as api_exceptions
 from google.cloud import bigquery
 
 from cloud import emulators
-from results.schema import TABLES, Table, latest_view_name, latest_view_query
+from results.schema import (REVIEWS, TABLES, Table, latest_view_name, latest_view_query, reviews_view_name,
+                            reviews_view_query)
 from results.tables import (ERRORS, PERMANENT_ERROR, PROCESSED, RESULT, RETRYABLE_ERROR, default_error_table,
                             default_table)
 
@@ -56,13 +57,19 @@ def ensure_tables(output_table: str, error_table: Optional[str] = None,
         bq.create_table(created, exists_ok=True)
         ids[table.name] = full_id
     ensure_latest_view(output_table, ids[PROCESSED], ids[ERRORS], bq)
+    ensure_view(reviews_view_name(output_table), reviews_view_query(ids[REVIEWS]), bq)
     return ids[PROCESSED], ids[ERRORS]
 
 
 def ensure_latest_view(output_table: str, results_id: str, errors_id: str, bq: bigquery.Client) -> str:
     """Creates ``<output_table>_latest`` (results/schema.py's query), or brings its query up to date."""
-    view = bigquery.Table(table_id(latest_view_name(output_table), bq.project))
-    view.view_query = latest_view_query(results_id, errors_id)
+    return ensure_view(latest_view_name(output_table), latest_view_query(results_id, errors_id), bq)
+
+
+def ensure_view(name: str, query: str, bq: bigquery.Client) -> str:
+    """Creates the view ``name`` with ``query``, or brings its query up to date."""
+    view = bigquery.Table(table_id(name, bq.project))
+    view.view_query = query
     existing = bq.create_table(view, exists_ok=True)
     if existing.view_query != view.view_query:
         existing.view_query = view.view_query

@@ -59,6 +59,21 @@ def _add_missing_columns(conn: sqlite3.Connection, table: str, fields: list[dict
             conn.execute(f'ALTER TABLE {table} ADD COLUMN {_column_sql(field)}')
 
 
+def _rekey_events(conn: sqlite3.Connection) -> None:
+    """A file written when an event's key had no label gets the current key (its rows kept): with the old
+    key a second label detected in the same window would replace the first."""
+    table = TABLES[EVENTS]
+    key = [row[1] for row in sorted(conn.execute(f'PRAGMA table_info({EVENTS})'), key=lambda r: r[5]) if row[5]]
+    if key == list(table.key):
+        return
+    conn.execute(f'ALTER TABLE {EVENTS} RENAME TO {EVENTS}_old_key')
+    conn.execute('DROP INDEX IF EXISTS events_label_idx')
+    conn.execute(_create_sql(EVENTS, table.fields, table.key))
+    columns = ', '.join(EVENT_COLUMNS)
+    conn.execute(f'INSERT OR REPLACE INTO {EVENTS} ({columns}) SELECT {columns} FROM {EVENTS}_old_key')
+    conn.execute(f'DROP TABLE {EVENTS}_old_key')
+
+
 def _use_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:
     """WAL lets the dashboard read while several worker processes write.
 
@@ -88,6 +103,7 @@ def connect(path: str, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> Iterator[s
         for table in TABLES.values():
             conn.execute(_create_sql(table.name, table.fields, table.key))
             _add_missing_columns(conn, table.name, table.fields)
+        _rekey_events(conn)
         # The dashboard's "files with an event of this label" filter.
         conn.execute(f'CREATE INDEX IF NOT EXISTS events_label_idx ON {EVENTS} (label, audio_file, generation)')
         conn.execute(f'CREATE INDEX IF NOT EXISTS processed_at_idx ON {PROCESSED} (processed_at)')

@@ -59,14 +59,24 @@ class StackConfig:
         return f'gs://{self.output_bucket}/spectrograms'
 
     @property
+    def upload_pattern(self) -> str:
+        """Every object of the upload bucket: what the notifications announce."""
+        return f'gs://{self.upload_bucket}/**'
+
+    @property
     def vertex_endpoint(self) -> str:
         """The endpoint ``stack start`` serves the demo model on (``--model_endpoint``)."""
         return f'projects/{self.project}/locations/{self.vertex_location}/endpoints/1'
 
     def pipeline_args(self) -> list[str]:
-        """The streaming pipeline's arguments against this stack: the same as on Dataflow."""
+        """The streaming pipeline's arguments against this stack: the Dataflow command line, plus --reconcile.
+
+        The local runner acknowledges a notification when it pulls it, so a pipeline killed mid-drain loses
+        the ones it held; each start therefore first processes every upload without a row (then streams).
+        """
         return ['--input_subscription', self.subscription_path, '--output_table', self.output_table,
-                '--spectrogram_location', self.spectrogram_location]
+                '--spectrogram_location', self.spectrogram_location,
+                '--reconcile', '--input_pattern', self.upload_pattern]
 
     def with_free_ports(self) -> 'StackConfig':
         return dataclasses.replace(self, pubsub_port=0, storage_port=0, bigquery_port=0, bigquery_grpc_port=0,

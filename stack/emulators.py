@@ -169,8 +169,9 @@ class LocalStack:
             # Load jobs read gs://BUCKET/PATH from GCS_LOCAL_ROOT/BUCKET/PATH: where the storage emulator keeps
             # object bytes. So batch loads (Beam's FILE_LOADS) read what was written to the storage emulator.
             env['BQEMU_GCS_LOCAL_ROOT'] = os.path.join(self.state_dir, 'data', STORAGE, '.cloudstorage')
-        if name == VERTEX and STORAGE in self.services:   # models deployed from gs:// on the storage emulator
+        if name == VERTEX and {STORAGE, METADATA} <= set(self.services):   # gs:// models, no credential stall
             env[ENV_VARS[STORAGE]] = f'http://{HOST}:{self.services[STORAGE].port}'
+            env.update({var: f'{HOST}:{self.services[METADATA].port}' for var in METADATA_ENV_VARS})
         proc = processes.spawn(_command(name, self.config, port, grpc_port, data_dir), log, env,
                                append=previous is not None)
         self.services[name] = Service(name, proc.pid, port, log, data_dir, grpc_port)

