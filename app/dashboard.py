@@ -21,7 +21,7 @@ from typing import Any, Optional
 import pandas as pd
 import streamlit as st
 
-from app import charts, urlstate
+from app import charts, review, urlstate
 from app.backends import ResultsUnavailable
 from app.data import DashboardData, Page, Summary, open_data
 from app.media import (MAX_AUDIO_BYTES, MAX_IMAGE_BYTES, MediaUnavailable, clip_wav, playable_audio, read_media)
@@ -560,6 +560,11 @@ def main() -> None:
         st.error(text(e))
         st.stop()
     st.caption(f'Results: {text(data.backend.description)}')
+    if review.wanted():   # the Review page (app/review.py) instead of the results
+        review.page(data, data.event_labels(), text)
+        return
+    st.button('Review', key='open_review', on_click=review.open_review, icon=':material/fact_check:',
+              help='Check detections one at a time (correct or wrong): per-label precision and thresholds')
     filters = filter_controls(data)
     refresh = refresh_control()
     upload_panel(settings)
