@@ -24,7 +24,7 @@ import streamlit as st
 from app import charts, review, urlstate
 from app.backends import ResultsUnavailable
 from app.data import DashboardData, Page, Summary, open_data
-from app.media import (MAX_AUDIO_BYTES, MAX_IMAGE_BYTES, MediaUnavailable, clip_wav, playable_audio, read_media)
+from app.media import (MAX_AUDIO_BYTES, MAX_IMAGE_BYTES, MediaUnavailable, playable_audio, read_media)
 from app.pending import pending_uploads
 from app.queries import Filters
 from app.retry import requeue
@@ -74,8 +74,19 @@ def _audio(uri: str, generation: str) -> tuple[bytes, str, str]:  # the generati
 
 
 @st.cache_data(max_entries=32, ttl=600, show_spinner=False)
-def _clip(uri: str, generation: str, start: float, end: float) -> bytes:  # the generation keys the cache
-    return clip_wav(uri, start, end)
+def _clip(uri: str, generation: str, start: float, end: float) -> bytes:
+    """The WAV of one detection's seconds of that file version (``results.clips``, as the clips export cuts it)."""
+    import soundfile
+
+    from results import clips
+
+    try:
+        samples, rate = clips.read_clip(uri, generation, start, end)
+    except (clips.Changed, OSError, ValueError) as e:
+        raise MediaUnavailable(str(e)) from e
+    out = io.BytesIO()
+    soundfile.write(out, samples, rate, format='WAV', subtype='PCM_16')
+    return out.getvalue()
 
 
 def when(value: dt.datetime | None) -> str:
@@ -428,8 +439,8 @@ def media_panel(data: DashboardData, row: dict) -> None:
 
 def detections_panel(row: dict, events: list[dict]) -> None:
     """The opened file's detections as a table (several species may share a moment); choosing one plays that
-    detection's own clip, cut from the file on the server (an hour-long recording, too large for the page's
-    player, still plays each detection)."""
+    detection's own clip, cut from the file on the server (``results.clips``: an hour-long recording, too large for
+    the page's player, still plays each detection)."""
     if not events:
         return
     names = species()

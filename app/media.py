@@ -7,7 +7,6 @@ rather than loaded into the server's memory.
 """
 from __future__ import annotations
 
-import math
 import mimetypes
 import os
 import posixpath
@@ -104,61 +103,3 @@ def playable_audio(uri: str, data: bytes) -> tuple[bytes, str, str]:
     kind = posixpath.splitext(uri)[1].lstrip('.').upper() or 'this format'
     return out.getvalue(), 'audio/wav', f'{kind} does not play in browsers: playing a WAV copy made on the server.'
 
-
-# A detection's clip: what the page plays for one detection on its own, so an hour-long recording (more than the
-# page loads whole) still plays each 3-s detection.
-MAX_CLIP_SECONDS = 60.0
-
-
-def _wav(samples, rate: int) -> bytes:
-    import io
-
-    import soundfile
-
-    out = io.BytesIO()
-    soundfile.write(out, samples, rate, format='WAV', subtype='PCM_16')
-    return out.getvalue()
-
-
-def _cut(samples, rate: int, start_seconds: float, end_seconds: float):
-    first = max(0, int(start_seconds * rate))
-    return samples[first:max(first, int(math.ceil(end_seconds * rate)))]
-
-
-def clip_wav(uri: str, start_seconds: float, end_seconds: float) -> bytes:
-    """The stretch ``[start_seconds, end_seconds)`` of a file as a 16-bit WAV (at most MAX_CLIP_SECONDS).
-
-    A local file in a format libsndfile reads (WAV, FLAC, OGG, MP3, AIFF...) is read from the stretch alone, so
-    an hour-long recording costs only its few seconds; anything else (a ``gs://`` object, M4A...) is read whole, up
-    to MAX_AUDIO_BYTES, and decoded (through FFmpeg when libsndfile cannot).
-    """
-    import io
-
-    import soundfile
-
-    end_seconds = min(end_seconds, start_seconds + MAX_CLIP_SECONDS)
-    if not uri.startswith('gs://'):
-        path = local_path(uri)
-        if not os.path.isfile(path):
-            raise MediaUnavailable(f'{path} does not exist (moved or deleted since it was processed?)')
-        try:
-            with soundfile.SoundFile(path) as f:
-                rate = f.samplerate
-                first = min(max(0, int(start_seconds * rate)), f.frames)
-                f.seek(first)
-                count = max(0, min(f.frames, int(math.ceil(end_seconds * rate))) - first)
-                return _wav(f.read(count, dtype='float32', always_2d=True), rate)
-        except RuntimeError:  # soundfile.LibsndfileError is one
-            pass  # not a format libsndfile reads: decoded whole below
-    data = read_media(uri, MAX_AUDIO_BYTES)
-    try:
-        samples, rate = soundfile.read(io.BytesIO(data), dtype='float32', always_2d=True)
-    except Exception:  # not a libsndfile format: decode through FFmpeg (mono, at PLAYBACK_RATE)
-        from audio.decode import DecodeError, decode
-
-        try:
-            samples, _ = decode(io.BytesIO(data), PLAYBACK_RATE, max_duration_s=4 * 3600, size=len(data))
-        except DecodeError as e:
-            raise MediaUnavailable(f'cannot be decoded for playback ({e})') from e
-        rate = PLAYBACK_RATE
-    return _wav(_cut(samples, rate, start_seconds, end_seconds), rate)

@@ -72,29 +72,3 @@ def test_browser_formats_are_sent_as_they_are_and_aiff_as_a_wav_copy(tmp_path):
     with pytest.raises(MediaUnavailable, match='cannot be decoded'):
         media.playable_audio('/in/x.aiff', b'FORM' + b'\x00' * 40)
 
-
-@pytest.mark.parametrize('kind', ['wav', 'flac', 'm4a'])
-def test_a_detection_clip_is_that_stretch_of_the_file(tmp_path, kind):
-    import io
-
-    import numpy as np
-    import soundfile as sf
-
-    from audio import encode
-
-    rate = 16000
-    ramp = np.linspace(-0.5, 0.5, 12 * rate, dtype=np.float32)   # each instant its own value
-    path = encode.write(str(tmp_path / f'x.{encode.extension(kind)}'), ramp, rate, kind)
-    clip, clip_rate = sf.read(io.BytesIO(media.clip_wav(path, 6.0, 9.0)), dtype='float32')
-    expected = ramp[6 * rate:9 * rate]
-    if kind == 'm4a':   # not libsndfile's: decoded whole through FFmpeg at the playback rate, then cut
-        assert clip_rate == media.PLAYBACK_RATE and abs(len(clip) - 3 * clip_rate) <= 1
-        assert abs(float(clip[len(clip) // 2]) - float(expected[len(expected) // 2])) < 0.02
-        return
-    assert clip_rate == rate and len(clip) == len(expected)
-    assert np.max(np.abs(clip - expected)) < 1e-3
-    # Past the end: what there is; a missing file is explained.
-    tail, _ = sf.read(io.BytesIO(media.clip_wav(path, 10.5, 13.5)), dtype='float32')
-    assert len(tail) == int(1.5 * rate)
-    with pytest.raises(MediaUnavailable, match='does not exist'):
-        media.clip_wav(str(tmp_path / 'gone.wav'), 0.0, 3.0)
