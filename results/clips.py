@@ -1,6 +1,6 @@
 """Reviewed detections as training data: one WAV per reviewed detection, in folders per class.
 
-    python -m results.clips --results demo/output/results.db --out reviewed/ [--wrong_folder F --context S]
+    python -m results.export --results demo/output/results.db --format clips --out reviewed/ [--wrong_folder F]
     python -m model.train --data reviewed/ --out artifacts/models/mine
 
 ``OUT/<label>/<file>_<start>-<end>s.wav`` for every detection reviewed as correct, ``OUT/background/<label>_<file>_
@@ -23,7 +23,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Optional
 
 import numpy as np
 
@@ -144,7 +144,7 @@ def export_clips(store, out_dir: str, wrong_folder: str = DEFAULT_WRONG_FOLDER, 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The clip options (``python -m results.clips`` and ``python -m results.export --format clips``)."""
+    """The clip options of ``python -m results.export --format clips``."""
     parser.add_argument('--wrong_folder', default=DEFAULT_WRONG_FOLDER,
                         help='clips: the folder for detections reviewed as wrong')
     parser.add_argument('--context', type=float, default=0.0,
@@ -162,19 +162,3 @@ def run(store, out_dir: str, args: argparse.Namespace) -> ClipSummary:
         print(f'no clip: {why}', file=sys.stderr)
     return summary
 
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    from results.store import open_results
-
-    parser = argparse.ArgumentParser(prog='python -m results.clips', description=__doc__.split('\n\n')[0])
-    parser.add_argument('--results', required=True,
-                        help='the pipeline\'s --output_table: a SQLite file (*.db) or PROJECT:DATASET.TABLE')
-    parser.add_argument('--out', required=True, help='folder to write the class folders into')
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    run(open_results(args.results), args.out, args)
-    return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

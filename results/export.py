@@ -2,6 +2,11 @@
 
     python -m results.export --results demo/output/results.db --out exports/
     python -m results.export --results my-project:audio.results --out exports/ --format raven,csv,audacity
+    python -m results.export --results demo/output/results.db --out reviewed/ --format clips
+
+``clips`` is of another kind: not the detections per audio file but the reviewed ones (the dashboard's Review
+page), one WAV each in the folder-per-class layout ``python -m model.train --data`` reads (``results.clips``:
+correct ones under their label, wrong ones under ``background`` or ``--wrong_folder``).
 
 One file per audio file and format, named and laid out as BirdNET-Analyzer names its own
 (``<name>.BirdNET.selection.table.txt``, ``<name>.BirdNET.results.csv``, ``<name>.BirdNET.results.txt``), under
@@ -35,6 +40,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
+from results import clips
 from results.store import ResultStore, ResultsUnavailable, open_results
 
 # BirdNET's band (BirdNET-Analyzer's SIG_FMIN / SIG_FMAX): the selection box Raven draws.
@@ -146,6 +152,8 @@ FORMATS = {f.name: f for f in (
     text_format('audacity', 'Audacity label track', '.BirdNET.results.txt', audacity_labels),
 )}
 DEFAULT_FORMATS = ('raven', 'csv')
+# The reviewed detections as training clips (results.clips): one WAV per review, not one file per audio file.
+CLIPS = 'clips'
 
 
 # ---- reading ----------------------------------------------------------------------------------------------
@@ -261,31 +269,39 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
                         help='the pipeline\'s --output_table: a SQLite file (*.db) or PROJECT:DATASET.TABLE')
     parser.add_argument('--out', required=True, help='folder to write into (created if missing)')
     parser.add_argument('--format', default=','.join(DEFAULT_FORMATS),
-                        help='comma-separated: ' + '; '.join(f'{f.name}: {f.help}' for f in FORMATS.values()))
+                        help='comma-separated: ' + '; '.join(f'{f.name}: {f.help}' for f in FORMATS.values())
+                        + f'; {CLIPS}: reviewed detections as WAVs in folders per class, for model.train')
     parser.add_argument('--min_confidence', type=float, default=0.0,
                         help='leave out detections below this confidence (the pipeline already kept only those '
                              'at or above its --event_min_confidence)')
     parser.add_argument('--label_separator', default=BIRDNET_SEPARATOR,
                         help='what splits a label into its scientific and common name (BirdNET\'s labels); '
                              'empty: labels are plain names, both columns get the whole label')
+    clips.add_arguments(parser)
     args = parser.parse_args(argv)
     args.formats = [name.strip() for name in args.format.split(',') if name.strip()]
-    unknown = [name for name in args.formats if name not in FORMATS]
+    unknown = [name for name in args.formats if name not in FORMATS and name != CLIPS]
     if unknown or not args.formats:
-        parser.error(f'--format: unknown {", ".join(unknown) or "(none given)"}; choose from {", ".join(FORMATS)}')
+        parser.error(f'--format: unknown {", ".join(unknown) or "(none given)"}; choose from '
+                     f'{", ".join([*FORMATS, CLIPS])}')
     return args
 
 
 def main(argv: Sequence[str]) -> int:
     args = parse(argv)
+    per_file = [name for name in args.formats if name != CLIPS]
     try:
-        summary = export(open_results(args.results), args.out, args.formats, args.min_confidence,
-                         args.label_separator)
+        store = open_results(args.results)
+        if CLIPS in args.formats:
+            clips.run(store, args.out, args)
+        if not per_file:
+            return 0
+        summary = export(store, args.out, per_file, args.min_confidence, args.label_separator)
     except ResultsUnavailable as e:
         print(e, file=sys.stderr)
         return 1
     print(f'{summary.files} audio files, {summary.detections} detections: {summary.written} files written to '
-          f'{args.out} ({", ".join(args.formats)})')
+          f'{args.out} ({", ".join(per_file)})')
     if summary.skipped:
         print(f'{summary.skipped} files left out: their events were not computed (the pipeline ran with '
               '--events=false)', file=sys.stderr)

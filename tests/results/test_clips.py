@@ -72,12 +72,12 @@ def test_reviewed_clips_are_folders_per_class_and_train_a_model(tmp_path):
 
 
 def test_a_wrong_folder_of_the_users_choice_and_context_from_the_command_line(tmp_path, capsys):
-    from results.clips import main
+    from results.export import main
 
     db = str(tmp_path / 'results.db')
     path, spans = recording(tmp_path, 'a.wav', 'hum', 2, 5)
     review_all(open_store(db), path, spans, 'tone', reviews.WRONG)
-    assert main(['--results', db, '--out', str(tmp_path / 'out'), '--wrong_folder', 'not tone',
+    assert main(['--results', db, '--out', str(tmp_path / 'out'), '--format', 'clips', '--wrong_folder', 'not tone',
                  '--context', '0.25']) == 0
     assert '2 reviewed clips written' in capsys.readouterr().out
     clips = sorted((tmp_path / 'out' / 'not_tone').iterdir())
