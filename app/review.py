@@ -189,15 +189,22 @@ def detection_panel(store, queue: list[dict[str, Any]], verdicts: dict[tuple, st
                     f'{text(detection["audio_file"].rsplit("/", 1)[-1])}')
         current = verdicts.get(key)
         st.caption(f'Current verdict: {current}' if current else 'Not reviewed yet.')
-        span = review_queue.clip_span(start, end, None, CONTEXT_SECONDS)
+        duration = detection.get('duration_seconds')
+        span = review_queue.clip_span(start, end, float(duration) if duration else None, CONTEXT_SECONDS)
+        media, about = st.columns([3, 2])
+        about.table(pd.DataFrame({'Field': ['Label', 'Confidence', 'Seconds', 'Model', 'File', 'Verdict'], 'Value': [
+            text(detection['label']), f'{float(detection["confidence"]):.3f}', f'{start:.2f}–{end:.2f}',
+            text(detection.get('model_version') or '–'), text(detection['audio_file']), current or '–']}),
+            hide_index=True, hide_header=True)
         try:
             wav, png, _ = _clip(detection['audio_file'], str(detection['generation']), *span)
             name = detection['audio_file'].rsplit('/', 1)[-1]
-            st.image(png, width='stretch', output_format='PNG', alt=f'Spectrogram of the clip of {name}',
-                     caption=f'{span[0]:.2f}–{span[1]:.2f} s: the detection and {CONTEXT_SECONDS:g} s around it')
-            st.audio(wav, format='audio/wav')
+            media.image(png, width='stretch', output_format='PNG', alt=f'Spectrogram of the clip of {name}',
+                        caption=f'{span[0]:.2f}–{span[1]:.2f} s of the file (the clip\'s time axis starts at 0): '
+                                f'the detection and up to {CONTEXT_SECONDS:g} s around it')
+            media.audio(wav, format='audio/wav')
         except Exception as e:   # a file moved, replaced or unreadable: say so, the buttons still work
-            st.warning(f'Clip not available: {text(e)}')
+            media.warning(f'Clip not available: {text(e)}')
         cols = st.columns(4)
         cols[0].button('Correct', key='review_correct', type='primary', on_click=_verdict,
                        args=(store, detection, reviews.CORRECT, position), shortcut=SHORTCUTS['Correct'],

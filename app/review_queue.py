@@ -49,7 +49,7 @@ def detections_query(d: Dialect, spec: QueueSpec, limit: int = QUEUE_LIMIT) -> Q
         conditions.append(f'e.label = {d.param("label")}')
         params['label'] = spec.label
     columns = ', '.join(f'e.{c} AS {c}' for c in DETECTION_COLUMNS)
-    return Query(f'SELECT DISTINCT {columns}, p.processed_at AS processed_at, p.spectrogram_image AS spectrogram_image '
+    return Query(f'SELECT DISTINCT {columns}, p.processed_at AS processed_at, p.duration_seconds AS duration_seconds '
                  f'FROM {{events}} e JOIN {{processed}} p ON e.audio_file = p.audio_file '
                  f'AND e.generation = p.generation AND e.processed_at = p.processed_at '
                  f'WHERE {" AND ".join(conditions)} '

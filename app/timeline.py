@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import html
 import io
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from PIL import Image
 
@@ -41,8 +41,12 @@ def rows_for(events: Sequence[dict[str, Any]]) -> list[int]:
     return rows
 
 
-def timeline_html(events: Sequence[dict[str, Any]], duration_seconds: float, png_width: int) -> str:
-    """The timeline's HTML: bands placed in percent of the width, as the image's plot is."""
+def timeline_html(events: Sequence[dict[str, Any]], duration_seconds: float, png_width: int,
+                  name: Callable[[str], str] = str, full_name: Callable[[str], str] = str) -> str:
+    """The timeline's HTML: bands placed in percent of the width, as the image's plot is.
+
+    ``name`` is what a band says for its label (a species' common name), ``full_name`` what its tooltip says.
+    """
     left, width = plot_columns(png_width)
     plot_left, plot_width = 100.0 * left / png_width, 100.0 * (width - 1) / png_width
     duration = max(float(duration_seconds), 1e-9)
@@ -54,8 +58,8 @@ def timeline_html(events: Sequence[dict[str, Any]], duration_seconds: float, png
         end = min(max(event['end_seconds'], start), duration)
         x = plot_left + plot_width * start / duration
         w = max(plot_width * (end - start) / duration, 0.4)
-        text = f"{event['label']} {event['confidence']:.2f}"
-        title = f"{event['label']} · {start:.2f}–{end:.2f} s · confidence {event['confidence']:.2f}"
+        text = f"{name(event['label'])} {event['confidence']:.2f}"
+        title = f"{full_name(event['label'])} · {start:.2f}–{end:.2f} s · confidence {event['confidence']:.2f}"
         bands.append(
             f'<div class="band" role="button" tabindex="0" data-start="{start:.3f}" data-index="{i}" '
             f'aria-label="{html.escape(title)}" title="{html.escape(title)}" '
@@ -93,7 +97,8 @@ for (const band of document.querySelectorAll('.band')) {{
 </script></body></html>'''
 
 
-def show_timeline(events: Sequence[dict[str, Any]], duration_seconds: float, png: bytes) -> None:
+def show_timeline(events: Sequence[dict[str, Any]], duration_seconds: float, png: bytes,
+                  name: Callable[[str], str] = str, full_name: Callable[[str], str] = str) -> None:
     """Draws the timeline under the spectrogram (call it right after ``st.image`` in the same column)."""
     import streamlit as st
     import streamlit.components.v1 as components
@@ -103,5 +108,5 @@ def show_timeline(events: Sequence[dict[str, Any]], duration_seconds: float, png
                    'threshold).')
         return
     height = ROW_HEIGHT * (max(rows_for(events)) + 1) + 4
-    components.html(timeline_html(events, duration_seconds, image_width(png)), height=height)
+    components.html(timeline_html(events, duration_seconds, image_width(png), name, full_name), height=height)
     st.caption(f'{len(events)} event{"s" if len(events) != 1 else ""}: choose one to play the audio from its start.')
