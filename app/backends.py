@@ -23,6 +23,10 @@ class ResultsUnavailable(Exception):
     """The results cannot be read (no database yet, no table, no access); the message says what to do."""
 
 
+class NoResultsYet(ResultsUnavailable):
+    """Nothing has been written yet (no results file, or no tables in it): the page says how rows come."""
+
+
 class Backend(Protocol):
     dialect: Dialect
     description: str
@@ -45,8 +49,7 @@ class SqliteBackend:
 
     def rows(self, query: Query) -> list[dict[str, Any]]:
         if not os.path.exists(self.path):
-            raise ResultsUnavailable(f'No results database at {self.path} yet: run the pipeline first '
-                                     '(`make run`), or start the dashboard with `--results` pointing at one.')
+            raise NoResultsYet(f'No results database at {self.path} yet.')
         sql = query.sql.format(processed=sqlite_store.PROCESSED, errors=sqlite_store.ERRORS,
                                events=sqlite_store.EVENTS)
         params = {k: _sqlite_value(v) for k, v in query.params.items()}
@@ -56,7 +59,7 @@ class SqliteBackend:
             return [dict(r) for r in conn.execute(sql, params)]
         except sqlite3.OperationalError as e:
             if 'no such table' in str(e):
-                raise ResultsUnavailable(f'{self.path} has no results tables yet ({e}).') from e
+                raise NoResultsYet(f'{self.path} has no results tables yet ({e}).') from e
             if 'no such column' in str(e):
                 raise ResultsUnavailable(f'{self.path} was written by an older pipeline ({e}); the next pipeline '
                                          'run brings its tables up to date.') from e

@@ -7,7 +7,7 @@ Classify, [MarkSpectrogramEvents, only with --spectrogram_events], WriteResults,
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple, Optional, Sequence
+from typing import Mapping, NamedTuple, Optional, Sequence
 
 import apache_beam as beam
 from apache_beam.io.filesystem import FileMetadata
@@ -54,9 +54,10 @@ class GraphOutputs(NamedTuple):
 
 def build_pipeline(p: beam.Pipeline, config: PipelineConfig,
                    handler: Optional[WindowedClassifierHandler] = None,
-                   listed_files: Optional[Sequence[FileMetadata]] = None) -> GraphOutputs:
+                   listed_files: Optional[Sequence[FileMetadata]] = None,
+                   seen_at: Optional[Mapping[str, float]] = None) -> GraphOutputs:
     """Adds the whole graph to ``p``; ``handler`` defaults to the one the options choose. ``listed_files``:
-    watch mode's run over the files its listing found (pipeline/watch.py)."""
+    watch mode's run over the files its listing found (pipeline/watch.py), first listed at ``seen_at[path]``."""
     register_coders()
     handler = handler or make_handler(config)
     retrier = Retrier(config.transient_retry_seconds)
@@ -67,7 +68,7 @@ def build_pipeline(p: beam.Pipeline, config: PipelineConfig,
     else:
         assert config.input_pattern
         source = p | 'MatchFiles' >> MatchFiles(config.input_pattern, config.spectrogram_location, retrier,
-                                                listed_files)
+                                                listed_files, seen_at)
         objects = source.ok | 'Dedupe' >> SkipAlreadyProcessed(key_states_reader(config), done_states(config))
 
     decoded = objects | 'Decode' >> DecodeAudio(handler.metadata.sample_rate_hz, config.max_duration_seconds,
