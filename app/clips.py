@@ -21,7 +21,7 @@ from audio.spectrogram import SpectrogramStyle, render_png
 LONG_FILE_SECONDS = 120.0   # longer files are shown a range at a time
 RANGE_SECONDS = 60.0        # the range first shown
 MAX_RANGE_SECONDS = 300.0   # the widest range: its WAV stays a few MB, its events a readable few dozen
-PLOT_WIDTH = 860            # plot pixels of a range's spectrogram: about the page's width, so drawn near 1:1
+PLOT_WIDTH = 950            # plot pixels of a range's spectrogram: its image fills the page's 1,100 px near 1:1
 DECODE_RATE = 16000         # formats libsndfile cannot seek are decoded (mono) at this rate
 MAX_DECODE_SECONDS = 4 * 3600
 
