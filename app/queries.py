@@ -18,9 +18,12 @@ from results.schema import PROCESSED_FIELDS
 # The list view's columns: what a table row shows, not the scores or the image (those are read per file).
 PAGE_COLUMNS = ('audio_file', 'generation', 'label', 'confidence', 'model_version', 'duration_seconds',
                 'event_count', 'event_time', 'processed_at')
-EVENT_COLUMNS = ('start_seconds', 'end_seconds', 'label', 'confidence')
+# A file's event list's columns.
+EVENT_LIST_COLUMNS = ('start_seconds', 'end_seconds', 'label', 'confidence')
 DETAIL_COLUMNS = tuple(f['name'] for f in PROCESSED_FIELDS)
-ERROR_COLUMNS = ('audio_file', 'generation', 'stage', 'error_type', 'message', 'failed_at', 'retryable', 'attempts')
+# The error list's columns.
+ERROR_LIST_COLUMNS = ('audio_file', 'generation', 'stage', 'error_type', 'message', 'failed_at', 'retryable',
+                      'attempts')
 # The CSV export: every column of the list and the opened file's metadata, for every matching row (bounded: a
 # spreadsheet, not a backup); the per-label scores are spread into one column per label by the page.
 EXPORT_COLUMNS = ('processed_at', 'audio_file', 'generation', 'label', 'confidence', 'scores', 'event_count',
@@ -233,7 +236,7 @@ def result_row(d: Dialect, audio_file: str, generation: str) -> Query:
 def recent_errors(d: Dialect, filters: Filters, limit: int) -> Query:
     where, params = _where(d, filters, 'failed_at', results=False)
     params['limit'] = int(limit)
-    return Query(f'SELECT {", ".join(ERROR_COLUMNS)} FROM {{errors}} {where} '
+    return Query(f'SELECT {", ".join(ERROR_LIST_COLUMNS)} FROM {{errors}} {where} '
                  f'ORDER BY failed_at DESC, audio_file LIMIT {d.param("limit")}', params)
 
 
@@ -273,7 +276,7 @@ def file_events(d: Dialect, audio_file: str, generation: str, processed_at: Any)
     A ``--reprocess`` run appends new events in BigQuery; the row's own ``processed_at`` picks its run's.
     DISTINCT drops the duplicates an at-least-once streaming insert can leave.
     """
-    return Query(f'SELECT DISTINCT {", ".join(EVENT_COLUMNS)} FROM {{events}} '
+    return Query(f'SELECT DISTINCT {", ".join(EVENT_LIST_COLUMNS)} FROM {{events}} '
                  f'WHERE audio_file = {d.param("audio_file")} AND generation = {d.param("generation")} '
                  f'AND processed_at = {d.param("processed_at")} ORDER BY start_seconds, label',
                  {'audio_file': audio_file, 'generation': generation, 'processed_at': processed_at})

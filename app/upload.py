@@ -166,8 +166,9 @@ def _save_gcs(prefix: str, name: str, data: bytes):
 
 
 def _announce(topic: str, blob, data: bytes) -> None:
-    """Publishes the Cloud Storage notification for ``blob``, built by the local stack's own code."""
-    from stack import clients, notifications, uploads
+    """Publishes the Cloud Storage notification for ``blob``, built as Cloud Storage builds it (cloud.notification)."""
+    from cloud import notification
+    from stack import clients, uploads
 
-    message, attributes = notifications.notification(notifications.object_resource(blob._properties, data))
+    message, attributes = notification.build_notification(notification.object_resource(blob._properties, data))
     uploads.publish(clients.publisher_client(), topic, message, attributes)

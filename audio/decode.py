@@ -11,7 +11,7 @@ for formats whose header does not say.
 from __future__ import annotations
 
 import re
-from typing import BinaryIO, Optional
+from typing import Optional, Protocol
 
 import numpy as np
 import soundfile as sf
@@ -68,7 +68,18 @@ class _TooLong(Exception):
     pass
 
 
-def decode(stream: BinaryIO, target_rate: int, max_duration_s: float, size: Optional[int] = None
+class ByteStream(Protocol):
+    """What the decoders read: a seekable binary stream (a file, ``io.BytesIO``, a Cloud Storage reader, or
+    ``cloud.objects.WatchedStream`` around one)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def seek(self, offset: int, whence: int = 0, /) -> int: ...
+
+    def tell(self) -> int: ...
+
+
+def decode(stream: ByteStream, target_rate: int, max_duration_s: float, size: Optional[int] = None
            ) -> tuple[np.ndarray, AudioInfo]:
     """Returns (mono float32 samples at ``target_rate``, info about the original).
 
@@ -100,7 +111,7 @@ def _all_finite(samples: np.ndarray, chunk: int = 1 << 20) -> bool:
     return all(np.isfinite(samples[i:i + chunk]).all() for i in range(0, len(samples), chunk))
 
 
-def _is_empty(stream: BinaryIO) -> bool:
+def _is_empty(stream: ByteStream) -> bool:
     start = stream.tell()
     head = stream.read(1)
     stream.seek(start)
@@ -111,7 +122,7 @@ class _NotForSoundfile(Exception):
     pass
 
 
-def _decode_soundfile(stream: BinaryIO, target_rate: int, max_out: int) -> tuple[np.ndarray, AudioInfo]:
+def _decode_soundfile(stream: ByteStream, target_rate: int, max_out: int) -> tuple[np.ndarray, AudioInfo]:
     try:
         f = sf.SoundFile(stream)
     except (sf.LibsndfileError, RuntimeError, TypeError) as e:
@@ -139,7 +150,7 @@ def _decode_soundfile(stream: BinaryIO, target_rate: int, max_out: int) -> tuple
     return samples, AudioInfo(sample_rate_hz=rate, channels=channels, duration_seconds=read / rate)
 
 
-def _decode_pyav(stream: BinaryIO, target_rate: int, max_out: int) -> tuple[np.ndarray, AudioInfo]:
+def _decode_pyav(stream: ByteStream, target_rate: int, max_out: int) -> tuple[np.ndarray, AudioInfo]:
     import av  # FFmpeg, only for what libsndfile cannot read
 
     try:
@@ -149,10 +160,10 @@ def _decode_pyav(stream: BinaryIO, target_rate: int, max_out: int) -> tuple[np.n
         if kind:
             raise DecodeError('Corrupt', f'starts like a {kind} file but cannot be decoded, probably truncated or '
                                          f'damaged ({_first_line(e)})') from e
-        raise DecodeError('NotAudio', f'not a recognised audio format ({_first_line(e)})') from e
+        raise DecodeError('NotAudio', _not_audio(_sniff_other(stream))) from e
     with container:
         if not container.streams.audio:
-            raise DecodeError('NotAudio', f'no audio stream in the {container.format.name} container')
+            raise DecodeError('NotAudio', _no_audio_stream(container))
         audio = container.streams.audio[0]
         rate = audio.codec_context.sample_rate or audio.rate
         channels = audio.codec_context.channels or 1
@@ -188,12 +199,46 @@ def _pyav_duration(container, audio) -> Optional[float]:
     return None
 
 
-def _sniff(stream: BinaryIO) -> Optional[str]:
+def _sniff(stream: ByteStream) -> Optional[str]:
     stream.seek(0)
     head = stream.read(12)
     if head[4:8] == b'ftyp':
         return 'MP4/M4A'
     return next((kind for magic, kind in _MAGIC if head.startswith(magic)), None)
+
+
+# Leading bytes of common files that are not audio, to say what an upload is instead.
+_OTHER_MAGIC = ((b'\x89PNG', 'a PNG image'), (b'\xff\xd8\xff', 'a JPEG image'), (b'GIF8', 'a GIF image'),
+                (b'%PDF', 'a PDF document'), (b'PK\x03\x04', 'a ZIP archive (or an Office document)'),
+                (b'\x1f\x8b', 'a gzip archive'))
+
+
+def _not_audio(looks_like: Optional[str]) -> str:
+    return f'not an audio file (looks like {looks_like})' if looks_like else 'not an audio file (unknown format)'
+
+
+def _sniff_other(stream: ByteStream) -> Optional[str]:
+    """What a file that no decoder opens looks like instead (an image, a document, text), or None."""
+    stream.seek(0)
+    head = stream.read(512)
+    kind = next((kind for magic, kind in _OTHER_MAGIC if head.startswith(magic)), None)
+    if kind is None and head and b'\x00' not in head:
+        try:
+            head.decode('utf-8')
+            kind = 'a text file'
+        except UnicodeDecodeError as e:   # a multi-byte character cut at the end of the 512 bytes is still text
+            kind = 'a text file' if e.start >= len(head) - 3 else None
+    return kind
+
+
+def _no_audio_stream(container) -> str:
+    """FFmpeg opened the file but found no sound in it: say what it is in the user's words."""
+    name = container.format.name
+    if name.endswith('_pipe') or name in ('gif', 'image2', 'apng'):   # FFmpeg reads images as "piped" sequences
+        return _not_audio(f'a {name.removesuffix("_pipe").upper()} image')
+    if container.streams.video:
+        return f'a video without sound ({container.format.long_name or name}): no audio track to classify'
+    return _not_audio(container.format.long_name or name)
 
 
 def _first_line(e: Exception) -> str:

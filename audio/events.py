@@ -1,7 +1,8 @@
 """Events: what was heard when, from a file's per-window probabilities.
 
 An event is a maximal run of consecutive windows whose top label is the same,
-is not the background label, and has probability at least ``min_confidence``;
+is not the background label, and has probability at least ``min_confidence``
+(or that label's own minimum, ``label_min_confidence``, e.g. thresholds learnt from reviews);
 its confidence is the mean probability of its label over the run.
 
 Its boundaries are where the sound must be: after the end of the window
@@ -42,6 +43,11 @@ class EventSettings:
     """
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
     background_label: Optional[str] = None
+    # (label, minimum) pairs that replace min_confidence for those labels (a tuple: the settings stay hashable).
+    label_min_confidence: tuple[tuple[str, float], ...] = ()
+
+    def minimum(self, label: str) -> float:
+        return dict(self.label_min_confidence).get(label, self.min_confidence)
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,8 @@ class EventTracker:
     def __init__(self, labels: Sequence[str], timing: Timing, settings: EventSettings = EventSettings()):
         self._labels = tuple(labels)
         self._timing = timing
-        self._min_confidence = settings.min_confidence
+        # Each label's minimum window probability, indexed like the labels.
+        self._min_confidence = np.array([settings.minimum(label) for label in self._labels], dtype=np.float64)
         self._background = (self._labels.index(settings.background_label)
                             if settings.background_label in self._labels else -1)
         self._next_window = 0
@@ -92,7 +99,7 @@ class EventTracker:
         top = probabilities.argmax(axis=1)
         best = probabilities[np.arange(len(top)), top].astype(np.float64)
         # Each window's event label, or -1 where it starts no event.
-        key = np.where((best >= self._min_confidence) & (top != self._background), top, -1)
+        key = np.where((best >= self._min_confidence[top]) & (top != self._background), top, -1)
         # Runs of equal keys inside the chunk: [starts[k], starts[k + 1]).
         starts = np.concatenate(([0], np.flatnonzero(key[1:] != key[:-1]) + 1))
         ends = np.append(starts[1:], len(key))

@@ -58,9 +58,12 @@ class DecodedAudio:
     samples: np.ndarray
     sample_rate_hz: int  # of ``samples`` (the model's rate)
     spectrogram_uri: str = ''
+    # The PNG itself while it waits to be written after inference (--spectrogram_events draws the events on it
+    # first, so it is written once); empty once written.
+    spectrogram_png: bytes = b''
 
-    def with_spectrogram(self, uri: str) -> 'DecodedAudio':
-        return dataclasses.replace(self, spectrogram_uri=uri)
+    def with_spectrogram(self, uri: str, png: bytes = b'') -> 'DecodedAudio':
+        return dataclasses.replace(self, spectrogram_uri=uri, spectrogram_png=png)
 
 
 @dataclass(frozen=True)
@@ -69,10 +72,14 @@ class ProcessedAudio:
     source: AudioObject
     info: AudioInfo
     spectrogram_uri: str
+    spectrogram_png: bytes = b''   # as DecodedAudio's
 
     @classmethod
     def of(cls, decoded: DecodedAudio) -> 'ProcessedAudio':
-        return cls(decoded.source, decoded.info, decoded.spectrogram_uri)
+        return cls(decoded.source, decoded.info, decoded.spectrogram_uri, decoded.spectrogram_png)
+
+    def without_png(self) -> 'ProcessedAudio':
+        return dataclasses.replace(self, spectrogram_png=b'')
 
 
 @dataclass(frozen=True)

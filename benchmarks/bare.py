@@ -32,9 +32,9 @@ class BareLoop:
 
     def __init__(self, model_dir: str, metadata: ModelMetadata, image_dir: str, table_path: str,
                  max_batch_size: int = 256, root: str = '', runtime: str = 'auto'):
-        from model.serving import ServingHandler  # the pipeline's handler, with the same choice of runtime
+        from model.serving import local_handler  # the pipeline's handler, with the same choice of runtime
 
-        self._handler = ServingHandler(model_dir, metadata=metadata, max_batch_size=max_batch_size, runtime=runtime)
+        self._handler = local_handler(model_dir, metadata=metadata, max_batch_size=max_batch_size, runtime=runtime)
         self._model = self._handler.load_model()
         self._metadata = metadata
         self._max_windows = max_batch_size

@@ -111,11 +111,11 @@ def window_stages(model_dir: str) -> tuple[dict[str, Callable[[], tuple[float, f
     """Inference per window: the model call alone at several batch sizes, per runtime; and through the handler
     (``run_inference``) on 5-s files and on one-window files, as the pipeline calls it, per runtime."""
     from model.handlers import SavedModelHandler
-    from model.serving import LITERT, LogMelFrontEnd, ServingHandler, one_blas_thread
+    from model.serving import LITERT, LogMelFrontEnd, local_handler, one_blas_thread
 
     one_blas_thread()   # as the pipeline's workers (model/serving.py)
     handlers = {'SavedModel': SavedModelHandler(model_dir)}
-    serving = ServingHandler(model_dir)
+    serving = local_handler(model_dir)
     if serving.runtime == LITERT:
         handlers['LiteRT'] = serving
     metadata = handlers['SavedModel'].metadata
@@ -128,7 +128,7 @@ def window_stages(model_dir: str) -> tuple[dict[str, Callable[[], tuple[float, f
     for name, handler in handlers.items():
         model = handler.load_model()
         if name == 'LiteRT':   # the model call alone takes log-mel patches
-            front_end = LogMelFrontEnd(serving._front_end.config)
+            front_end = LogMelFrontEnd(serving.front_end.config)
             inputs = np.stack([front_end(w) for w in windows])
         else:
             inputs = windows

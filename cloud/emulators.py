@@ -39,9 +39,9 @@ ENV_VARS = {PUBSUB: 'PUBSUB_EMULATOR_HOST', STORAGE: 'STORAGE_EMULATOR_HOST', BI
 # Which project a DATASET.TABLE spec (and an emulator client) means when no project is given.
 PROJECT_ENV = 'GOOGLE_CLOUD_PROJECT'
 EMULATOR_DEFAULT_PROJECT = 'local-project'
-# While the emulator is down (a restart, a fault test) inserts wait for it this long before failing the bundle;
-# real BigQuery clients wait as long (google-cloud-bigquery's default deadline). The sinks pass their
-# --transient_retry_seconds instead, so a test can outlast this deadline without waiting ten minutes.
+# While the emulator is down (a restart, an outage) inserts wait for it this long before failing the bundle, as
+# real BigQuery clients do (google-cloud-bigquery's default deadline). The sinks pass their
+# --transient_retry_seconds instead: a run's retry budget is the one it was given.
 OUTAGE_DEADLINE_SECONDS = 600.0
 REQUEST_TIMEOUT_SECONDS = 60.0
 
@@ -70,7 +70,7 @@ def anonymous_storage_client():
     """
     if not emulated(STORAGE):
         return None
-    from google.cloud import storage
+    import google.cloud.storage as storage
 
     return storage.Client.create_anonymous_client()
 
@@ -99,6 +99,9 @@ class EmulatorBigQueryClient:
     """
 
     def __init__(self, endpoint: str, project: str, outage_deadline: float = OUTAGE_DEADLINE_SECONDS):
+        self._start(endpoint, project, outage_deadline)
+
+    def _start(self, endpoint: str, project: str, outage_deadline: float) -> None:
         self.endpoint = endpoint
         self.project = project
         self.outage_deadline = outage_deadline
@@ -110,7 +113,7 @@ class EmulatorBigQueryClient:
         return {'endpoint': self.endpoint, 'project': self.project, 'outage_deadline': self.outage_deadline}
 
     def __setstate__(self, state):
-        self.__init__(state['endpoint'], state['project'], state.get('outage_deadline', OUTAGE_DEADLINE_SECONDS))
+        self._start(state['endpoint'], state['project'], state.get('outage_deadline', OUTAGE_DEADLINE_SECONDS))
 
     # Beam's BigQueryWrapper calls client.tables.Get(...), client.datasets.Insert(...), and so on.
     def _apitools_client(self):

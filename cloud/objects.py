@@ -30,7 +30,7 @@ WHOLE_OBJECT_BYTES = READ_CHUNK
 @functools.lru_cache(maxsize=1)
 def storage_client():
     """The process's Cloud Storage client (anonymous against the storage emulator)."""
-    from google.cloud import storage
+    import google.cloud.storage as storage
 
     return emulators.anonymous_storage_client() or storage.Client()
 

@@ -9,16 +9,24 @@ version. Batching whole files (weighted by their window count) rather than
 windows keeps the graph free of a shuffle of samples and of a stateful
 re-assembly step in streaming, and keeps memory bounded for long files.
 
-Subclasses only say how to load a model and score a ``[n, window_samples]``
-array (``score_windows``): the local TensorFlow handler here, and the Vertex AI
-endpoint handler in ``model.vertex_handler``. Both return the same type, so
-nothing downstream changes.
+One handler class per runtime, as in Beam's own ``apache_beam.ml.inference``; they share the windowing,
+chunking and batching of ``WindowedClassifierHandler`` and differ only in how they load a model and score a
+block of model inputs (``score_windows``):
+
+- ``SavedModelHandler`` (here): the exported TensorFlow SavedModel, in the worker;
+- ``LiteRTHandler`` (``model.serving``): the LiteRT file the export lists, in the worker;
+- ``VertexEndpointHandler`` (``model.vertex_handler``): a Vertex AI endpoint.
+
+The in-worker ones (``InWorkerHandler``) also take model updates and can keep their model loaded for the
+life of the process. All return the same type, so nothing downstream depends on the runtime.
+``model.serving.local_handler`` chooses the in-worker runtime; ``pipeline.handler_choice`` chooses among all.
 """
 from __future__ import annotations
 
 import abc
 import logging
 import sys
+import threading
 from typing import Any, Iterable, Iterator, NamedTuple, Optional, Sequence
 
 import numpy as np
@@ -71,7 +79,9 @@ def import_tensorflow_for_serving():
     if 'tensorflow' in sys.modules:
         return sys.modules['tensorflow']
     blocked = 'keras.src.optimizers'  # (Keras imports TensorFlow, so it cannot be loaded yet either)
-    sys.modules[blocked] = None  # makes `import keras.src.optimizers` raise ImportError
+    # None in sys.modules makes `import keras.src.optimizers` raise ImportError (the import system's documented
+    # rule; typeshed types the mapping as modules only).
+    sys.modules[blocked] = None  # type: ignore[assignment]
     with info_logs_hidden():  # TensorFlow's C++ start-up INFO lines, which ignore TF_CPP_MIN_LOG_LEVEL
         try:
             import tensorflow as tf
@@ -107,21 +117,26 @@ class WindowedClassifierHandler(ModelHandler[np.ndarray, FileScores, Any], abc.A
         samples = element[1] if isinstance(element, tuple) else element
         return self._metadata.window_count(len(samples))
 
+    runtime: str = ''   # what serves the model: 'savedmodel', 'litert', 'vertex'
+
     @abc.abstractmethod
     def score_windows(self, model: Any, windows: np.ndarray) -> np.ndarray:
-        """``[n, window_samples]`` float32 -> ``[n, labels]`` probabilities."""
+        """``[n, *model_input_shape()]`` float32 model inputs -> ``[n, labels]`` probabilities."""
 
-    # What the model is called on, for runtimes that take something other than waveform windows
-    # (model/serving.py feeds log-mel patches computed once per file).
-    def model_input_shape(self, model) -> tuple[int, ...]:
+    def model_input_shape(self) -> tuple[int, ...]:
+        """One window's model input: by default the waveform window itself."""
         return (self._metadata.window_samples,)
 
-    def window_inputs(self, samples: np.ndarray, model) -> Iterator[np.ndarray]:
-        """One file's model inputs in window order, as ``[k, *model_input_shape]`` blocks."""
+    def window_inputs(self, samples: np.ndarray) -> Iterator[np.ndarray]:
+        """One file's model inputs in window order, as ``[k, *model_input_shape()]`` blocks."""
         for window in iter_windows(samples, self._metadata):
             yield window[np.newaxis]
 
-    def windows_per_call(self, model) -> int:
+    def file_inputs(self, batch: Sequence[np.ndarray]) -> Iterator[Iterable[np.ndarray]]:
+        """Each file's ``window_inputs``, in batch order; a runtime may compute several files' at once."""
+        return (self.window_inputs(samples) for samples in batch)
+
+    def windows_per_call(self) -> int:
         return self._max_windows_per_call
 
     def run_inference(self, batch: Sequence[np.ndarray], model: Any,
@@ -129,11 +144,10 @@ class WindowedClassifierHandler(ModelHandler[np.ndarray, FileScores, Any], abc.A
         metadata = self._metadata
         counts = [metadata.window_count(len(samples)) for samples in batch]
         scores = np.empty((sum(counts), len(metadata.labels)), dtype=np.float32)
-        chunk = np.empty((min(self.windows_per_call(model), len(scores)), *self.model_input_shape(model)),
-                         np.float32)
+        chunk = np.empty((min(self.windows_per_call(), len(scores)), *self.model_input_shape()), np.float32)
         filled = done = 0
-        for samples in batch:
-            for block in self.window_inputs(samples, model):
+        for blocks in self.file_inputs(batch):
+            for block in blocks:
                 taken = 0
                 while taken < len(block):
                     n = min(len(block) - taken, len(chunk) - filled)
@@ -150,6 +164,11 @@ class WindowedClassifierHandler(ModelHandler[np.ndarray, FileScores, Any], abc.A
         return [FileScores(example=None, inference=scores[offsets[i]:offsets[i + 1]],
                            model_id=metadata.model_version, labels=metadata.labels) for i in range(len(batch))]
 
+    @property
+    def keeps_model_loaded(self) -> bool:
+        """Whether ``load_model`` returns a model kept for the life of the process (``InWorkerHandler``)."""
+        return False
+
     def get_num_bytes(self, batch: Sequence[np.ndarray]) -> int:
         # The default pickles the whole batch just to measure it.
         return int(sum(np.asarray(samples).nbytes for samples in batch))
@@ -161,32 +180,56 @@ class WindowedClassifierHandler(ModelHandler[np.ndarray, FileScores, Any], abc.A
         return dict(self._batching)
 
 
-class SavedModelHandler(WindowedClassifierHandler):
-    """Scores windows in the worker with the exported TensorFlow SavedModel."""
+# Models that in-worker handlers keep loaded (``keep_model_loaded``), by handler class and model directory: one
+# per process, found by every thread of it (the local batch runner runs its workers as threads).
+_RESIDENT: dict[tuple[str, str], Any] = {}
+_RESIDENT_LOCK = threading.Lock()
+
+
+class InWorkerHandler(WindowedClassifierHandler):
+    """A model served inside the worker: model updates, model copies, and an optional process-wide model.
+
+    Subclasses say how to load their runtime's model (``load_runtime_model``) and which models it can serve
+    (``serving_problems``).
+    """
 
     def __init__(self, model_uri: str, *, model_copies: int = 1, share_model_across_processes: bool = False,
-                 **kwargs):
+                 keep_model_loaded: bool = False, **kwargs):
+        """``keep_model_loaded``: the model is loaded once per process and kept for later pipeline runs in it
+        (watch mode runs one batch pipeline per listing; loading the SavedModel takes ~1.4 s on 2 busy cores)."""
         super().__init__(model_uri, **kwargs)
-        self._max_windows_per_call = min(self._max_windows_per_call, TF_WINDOWS_PER_CALL)
         self._share = share_model_across_processes
         self._model_copies = model_copies
+        self._keep_loaded = keep_model_loaded
         self._rejected_updates: set[str] = set()
 
-    def load_model(self):
-        tf = import_tensorflow_for_serving()  # in the worker only
+    @abc.abstractmethod
+    def load_runtime_model(self) -> Any:
+        """Loads the model at ``self._model_uri`` for this runtime (in the worker)."""
 
-        return tf.saved_model.load(local_model_dir(self._model_uri)).signatures[SIGNATURE]
+    def serving_problems(self, metadata: ModelMetadata) -> list[str]:
+        """Why this runtime cannot serve a model with ``metadata`` (none: it can)."""
+        return []
 
-    def score_windows(self, model, windows: np.ndarray) -> np.ndarray:
-        import tensorflow as tf
+    def load_model(self) -> Any:
+        if not self._keep_loaded:
+            return self.load_runtime_model()
+        key = (type(self).__qualname__, self._model_uri)
+        with _RESIDENT_LOCK:
+            if key not in _RESIDENT:
+                _RESIDENT[key] = self.load_runtime_model()
+            return _RESIDENT[key]
 
-        return model(**{INPUT_NAME: tf.constant(windows)})[OUTPUT_NAME].numpy()
+    @property
+    def keeps_model_loaded(self) -> bool:
+        return self._keep_loaded
 
     def update_model_path(self, model_path: Optional[str] = None):
         """Called by RunInference's model-update side input with a watched path inside a model dir.
 
-        An update that breaks the serving contract (labels, rate, window, hop) is rejected: logged,
-        counted, and the running model keeps serving. RunInference calls this twice per update.
+        An update that breaks the serving contract (labels, rate, window, hop), or that this handler's runtime
+        cannot serve, is rejected: logged, counted, and the running model keeps serving. The runtime is chosen
+        once, at construction. RunInference calls this twice per update.
         """
         if not model_path:
             return
@@ -195,7 +238,7 @@ class SavedModelHandler(WindowedClassifierHandler):
             return
         try:
             metadata = load_metadata(model_dir)
-            problems = incompatibilities(self._metadata, metadata)
+            problems = incompatibilities(self._metadata, metadata) + self.serving_problems(metadata)
         except Exception as e:   # an unreadable or invalid metadata.json: the same answer, never a crash
             problems = [f'{type(e).__name__}: {e}']
         if problems:
@@ -214,3 +257,23 @@ class SavedModelHandler(WindowedClassifierHandler):
 
     def model_copies(self) -> int:
         return self._model_copies or 1  # Beam's base class types the attribute Optional
+
+
+class SavedModelHandler(InWorkerHandler):
+    """Scores waveform windows in the worker with the exported TensorFlow SavedModel."""
+
+    runtime = 'savedmodel'
+
+    def __init__(self, model_uri: str, **kwargs):
+        super().__init__(model_uri, **kwargs)
+        self._max_windows_per_call = min(self._max_windows_per_call, TF_WINDOWS_PER_CALL)
+
+    def load_runtime_model(self):
+        tf = import_tensorflow_for_serving()  # in the worker only
+
+        return tf.saved_model.load(local_model_dir(self._model_uri)).signatures[SIGNATURE]
+
+    def score_windows(self, model, windows: np.ndarray) -> np.ndarray:
+        import tensorflow as tf
+
+        return model(**{INPUT_NAME: tf.constant(windows)})[OUTPUT_NAME].numpy()

@@ -11,14 +11,15 @@ the metadata's ``serving`` section once it has checked it against the SavedModel
 - the CNN runs in LiteRT with its XNNPACK CPU kernels, one interpreter per thread;
 - the worker never imports TensorFlow (less memory, faster start).
 
-``ServingHandler`` picks LiteRT when the metadata lists it and ``ai_edge_litert`` imports, else the
-SavedModel; ``runtime='savedmodel'`` or ``'litert'`` forces one. The scores agree within
-``PARITY_TOLERANCE`` (tests/model/test_serving.py checks it on the same windows).
+``LiteRTHandler`` serves it that way; ``local_handler`` picks it when the metadata lists it and
+``ai_edge_litert`` imports, else ``model.handlers.SavedModelHandler``; ``runtime='savedmodel'`` or
+``'litert'`` forces one. The choice is made once: a model update the chosen runtime cannot serve is rejected.
+The scores agree within ``PARITY_TOLERANCE`` (tests/model/test_serving.py checks it on the same windows).
 """
 from __future__ import annotations
 
 import threading
-from typing import Any, Iterator, Optional
+from typing import Any, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 import scipy.fft
@@ -26,8 +27,8 @@ import scipy.sparse
 
 from audio.framing import frames as frame_view
 from model.features import FeatureConfig, mel_weight_matrix
-from model.handlers import SavedModelHandler, iter_windows
-from model.metadata import ModelMetadata, join
+from model.handlers import InWorkerHandler, SavedModelHandler, iter_windows
+from model.metadata import ModelMetadata, join, load_metadata
 from model.native_logs import info_logs_hidden
 
 LITERT = 'litert'
@@ -206,6 +207,11 @@ def litert_available() -> bool:
     return True
 
 
+def no_litert_file(metadata: ModelMetadata) -> str:
+    return (f'model {metadata.model_version!r} has no LiteRT file (its metadata lists '
+            f'{sorted(metadata.serving) or "none"}); re-export it, or use the SavedModel')
+
+
 def choose_runtime(metadata: ModelMetadata, requested: str = AUTO) -> str:
     """The runtime to serve ``metadata``'s model with: LiteRT when listed and installed, else the SavedModel."""
     if requested not in RUNTIMES:
@@ -213,8 +219,7 @@ def choose_runtime(metadata: ModelMetadata, requested: str = AUTO) -> str:
     listed = LITERT in metadata.serving
     if requested == LITERT:
         if not listed:
-            raise ValueError(f'model {metadata.model_version!r} has no LiteRT file (its metadata lists '
-                             f'{sorted(metadata.serving) or "none"}); re-export it, or use the SavedModel')
+            raise ValueError(no_litert_file(metadata))
         if not litert_available():
             raise ImportError('the LiteRT runtime is not installed: pip install ai-edge-litert')
         return LITERT
@@ -223,32 +228,31 @@ def choose_runtime(metadata: ModelMetadata, requested: str = AUTO) -> str:
     return SAVEDMODEL
 
 
-# One-window files of the batch being scored on this thread: their patches, computed together (see
-# ServingHandler.run_inference), by the id of their samples. Thread-local: Beam may share a handler's model
-# between threads, and the handler itself is pickled, so it holds no thread state of its own.
-_batched_patches = threading.local()
 # Short files per vectorised front-end call: bounds its working memory (~100 KB a file).
 FRONT_END_FILES_PER_CALL = 64
 
 
-class ServingHandler(SavedModelHandler):
-    """``SavedModelHandler`` that serves through LiteRT when the model offers it (see the module doc)."""
+class LiteRTHandler(InWorkerHandler):
+    """Scores a file's log-mel patches (``LogMelFrontEnd``, once per file) with the model's LiteRT file."""
 
-    def __init__(self, model_uri: str, *, runtime: str = AUTO, **kwargs):
+    runtime = LITERT
+
+    def __init__(self, model_uri: str, **kwargs):
         super().__init__(model_uri, **kwargs)
-        self._requested = runtime
-        self._runtime = choose_runtime(self.metadata, runtime)
+        problems = self.serving_problems(self.metadata)
+        if problems:
+            raise ValueError(problems[0])
         self._front_end = LogMelFrontEnd(FeatureConfig(**self.metadata.features))
 
-    @property
-    def runtime(self) -> str:
-        return self._runtime
+    def serving_problems(self, metadata: ModelMetadata) -> list[str]:
+        return [] if LITERT in metadata.serving else [no_litert_file(metadata)]
 
-    def load_model(self):
-        # The model may have changed since construction (update_model_path): decide again for this one.
-        self._runtime = choose_runtime(self.metadata, self._requested)
-        if self._runtime == SAVEDMODEL:
-            return super().load_model()
+    @property
+    def front_end(self) -> LogMelFrontEnd:
+        return self._front_end
+
+    def load_runtime_model(self) -> LiteRTModel:
+        # The model may have changed since construction (update_model_path), and with it the front end.
         self._front_end = LogMelFrontEnd(FeatureConfig(**self.metadata.features))
         one_blas_thread()
         from apache_beam.io.filesystems import FileSystems
@@ -256,48 +260,41 @@ class ServingHandler(SavedModelHandler):
         with FileSystems.open(join(self._model_uri, self.metadata.serving[LITERT]['file'])) as f:
             return LiteRTModel(f.read())
 
-    def model_input_shape(self, model) -> tuple[int, ...]:
-        if isinstance(model, LiteRTModel):
-            return (self._front_end.frame_count(self.metadata.window_samples), self._front_end.config.n_mels)
-        return super().model_input_shape(model)
+    def model_input_shape(self) -> tuple[int, ...]:
+        return (self._front_end.frame_count(self.metadata.window_samples), self._front_end.config.n_mels)
 
-    def window_inputs(self, samples: np.ndarray, model) -> Iterator[np.ndarray]:
-        if isinstance(model, LiteRTModel):
-            ready = getattr(_batched_patches, 'by_id', {}).get(id(samples))
-            if ready is not None:
-                return iter((ready,))
-            return window_patches(samples, self.metadata, self._front_end)
-        return super().window_inputs(samples, model)
+    def window_inputs(self, samples: np.ndarray) -> Iterator[np.ndarray]:
+        return window_patches(samples, self.metadata, self._front_end)
 
-    def run_inference(self, batch, model, inference_args=None):
-        """As the base class; with LiteRT, the batch's one-window files (short clips) first get their front end
-        in a few vectorised calls instead of one small call each (the calls' overhead was a third of the cost
-        per window of a short clip)."""
-        if not isinstance(model, LiteRTModel):
-            return super().run_inference(batch, model, inference_args)
+    def file_inputs(self, batch: Sequence[np.ndarray]) -> Iterator[Iterable[np.ndarray]]:
+        """As the base class, except that the batch's one-window files (short clips) get their front end in a
+        few vectorised calls instead of one small call each (the calls' overhead was a third of the cost per
+        window of a short clip)."""
         w = self.metadata.window_samples
         # By length, so that each group's padding (frames computed for nothing) is short (of_zero_padded).
-        short = sorted((samples for samples in batch if len(samples) <= w), key=len)
-        by_id = {}
+        short = sorted((i for i, samples in enumerate(batch) if len(samples) <= w), key=lambda i: len(batch[i]))
+        ready: dict[int, np.ndarray] = {}
         for start in range(0, len(short) if len(short) > 1 else 0, FRONT_END_FILES_PER_CALL):
             group = short[start:start + FRONT_END_FILES_PER_CALL]
-            patches = self._front_end.of_zero_padded(group, w)
-            by_id.update((id(samples), patches[row:row + 1]) for row, samples in enumerate(group))
-        _batched_patches.by_id = by_id
-        try:
-            return super().run_inference(batch, model, inference_args)
-        finally:
-            _batched_patches.by_id = {}
+            patches = self._front_end.of_zero_padded([batch[i] for i in group], w)
+            ready.update((i, patches[row:row + 1]) for row, i in enumerate(group))
+        for i, samples in enumerate(batch):
+            yield (ready[i],) if i in ready else self.window_inputs(samples)
 
-    def windows_per_call(self, model) -> int:
-        if isinstance(model, LiteRTModel):
-            return min(self._max_windows_per_call, LITERT_WINDOWS_PER_CALL)  # (max_batch_size, clipped to TF's 64)
-        return super().windows_per_call(model)
+    def windows_per_call(self) -> int:
+        return min(self._max_windows_per_call, LITERT_WINDOWS_PER_CALL)
 
-    def score_windows(self, model, windows: np.ndarray) -> np.ndarray:
-        if isinstance(model, LiteRTModel):
-            return model(windows)
-        return super().score_windows(model, windows)
+    def score_windows(self, model: LiteRTModel, windows: np.ndarray) -> np.ndarray:
+        return model(windows)
+
+
+def local_handler(model_uri: str, *, runtime: str = AUTO, metadata: Optional[ModelMetadata] = None,
+                  **kwargs) -> InWorkerHandler:
+    """The in-worker handler for ``model_uri``: LiteRT's when the metadata lists it and it is installed (or
+    ``runtime`` asks for it), else the SavedModel's. ``kwargs``: ``InWorkerHandler``'s."""
+    metadata = metadata or load_metadata(model_uri)
+    handler = LiteRTHandler if choose_runtime(metadata, runtime) == LITERT else SavedModelHandler
+    return handler(model_uri, metadata=metadata, **kwargs)
 
 
 def metadata_entry(parity_max_abs_diff: float, frames: int, n_mels: int) -> dict[str, Any]:

@@ -86,6 +86,8 @@ class EndpointClient:
 class VertexEndpointHandler(WindowedClassifierHandler):
     """Scores windows on a Vertex AI endpoint."""
 
+    runtime = 'vertex'
+
     def __init__(self, model_uri: str, *, endpoint: str, private: bool = False, network: Optional[str] = None,
                  num_retries: int = 5, throttle_delay_secs: int = 5, max_request_bytes: int = MAX_REQUEST_BYTES,
                  **kwargs):

@@ -13,14 +13,14 @@ import apache_beam as beam
 from apache_beam.io.filesystem import FileMetadata
 
 from model.handlers import WindowedClassifierHandler
-from pipeline.options import PipelineConfig
+from pipeline.options import OptionsError, PipelineConfig
 from pipeline.handler_choice import make_handler
 from results import sqlite_store, tables
 from transforms.coders import register_coders
 from transforms.decode import DecodeAudio
 from transforms.dedupe import DropRepeatedNotifications, SkipAlreadyProcessed
 from transforms.failures import Retrier
-from transforms.inference import ClassifyAudio, event_settings
+from transforms.inference import ClassifyAudio, event_settings, read_label_thresholds
 from transforms.sinks import WriteErrors, WriteResults
 from transforms.sources import MatchFiles, ReadNotifications
 from transforms.spectrogram import MarkSpectrogramEvents, RenderSpectrogram
@@ -44,6 +44,16 @@ def done_states(config: PipelineConfig) -> frozenset[str]:
     if config.retry_failed:
         return frozenset({sqlite_store.RESULT})
     return frozenset({sqlite_store.RESULT, sqlite_store.PERMANENT_ERROR})
+
+
+def label_thresholds(config: PipelineConfig) -> Optional[dict[str, float]]:
+    """``--label_thresholds``, read once when the graph is built (a bad file stops the run before it starts)."""
+    if not config.label_thresholds:
+        return None
+    try:
+        return read_label_thresholds(config.label_thresholds)
+    except (OSError, ValueError) as e:
+        raise OptionsError(f'invalid pipeline options:\n  - --label_thresholds: {config.label_thresholds}: {e}') from e
 
 
 class GraphOutputs(NamedTuple):
@@ -73,18 +83,21 @@ def build_pipeline(p: beam.Pipeline, config: PipelineConfig,
 
     decoded = objects | 'Decode' >> DecodeAudio(handler.metadata.sample_rate_hz, config.max_duration_seconds,
                                                  retrier)
-    rendered = decoded.ok | 'RenderSpectrogram' >> RenderSpectrogram(config.spectrogram_location,
-                                                                       config.spectrogram_max_width, retrier)
-    events = event_settings(config.event_min_confidence) if config.events else None
+    # With --spectrogram_events the PNG is written once, after inference, with the events drawn on it.
+    rendered = decoded.ok | 'RenderSpectrogram' >> RenderSpectrogram(
+        config.spectrogram_location, config.spectrogram_max_width, retrier, write=not config.spectrogram_events)
+    events = event_settings(config.event_min_confidence, label_thresholds(config)) if config.events else None
     classified = rendered.ok | 'Classify' >> ClassifyAudio(handler, config.model_watch_pattern,
                                                             config.model_watch_interval_seconds, events)
     results = classified.ok
+    stage_failures = [source.failed, decoded.failed, rendered.failed, classified.failed]
     if config.spectrogram_events:  # a step of its own, only when asked for: running jobs keep their graph
-        results = results | 'MarkSpectrogramEvents' >> MarkSpectrogramEvents()
+        marked = results | 'MarkSpectrogramEvents' >> MarkSpectrogramEvents(retrier)
+        results = marked.ok
+        stage_failures.append(marked.failed)
     write_failures = results | 'WriteResults' >> WriteResults(config.output_table, config.streaming, retrier,
                                                               config.events_table)
 
-    failures = ((source.failed, decoded.failed, rendered.failed, classified.failed, write_failures)
-                | 'CollectFailures' >> beam.Flatten())
+    failures = (*stage_failures, write_failures) | 'CollectFailures' >> beam.Flatten()
     _ = failures | 'WriteErrors' >> WriteErrors(config.error_table, config.streaming, retrier)
     return GraphOutputs(classified.ok, failures)

@@ -4,6 +4,7 @@ Only local runs are configured here; on Dataflow (or any other runner) Beam deci
 """
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 from typing import Optional
@@ -150,16 +151,33 @@ def skip_empty_bundles() -> None:
 PROCESSES_FROM_FILES = 5000
 
 
+# Beam's default for --direct_num_workers: one worker, which would leave every other core idle.
+BEAM_DEFAULT_NUM_WORKERS = 1
+
+
+def workers_chosen(options: PipelineOptions) -> bool:
+    """Whether the user chose ``--direct_num_workers`` (on the command line, or a value other than Beam's default
+    in code); if not, a local run uses every core. Beam's parsed value cannot tell an explicit 1 from its default,
+    so the command line is read again for the flag itself."""
+    if options.view_as(DirectOptions).direct_num_workers != BEAM_DEFAULT_NUM_WORKERS:
+        return True
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument('--direct_num_workers')
+    given, _ = parser.parse_known_args(list(getattr(options, '_flags', None) or []))
+    return given.direct_num_workers is not None
+
+
 def configure_runner(options: PipelineOptions, config: PipelineConfig,
                      expected_files: Optional[int] = None) -> Optional[PipelineRunner]:
     """Local runs: pick the local runner that works offline and use every core.
 
     Beam's DirectRunner first tries the Prism runner, which it would download; offline that
-    fails (with an error in the log) before it falls back. So choose directly: the FnApiRunner
-    (all cores) for batch, the BundleBasedDirectRunner for streaming. Batch runs use a thread per core in
-    one process, or a process per core for a local backlog of ``PROCESSES_FROM_FILES`` or more (see above);
-    ``--direct_running_mode`` overrides that. Against the emulators with no credentials configured, Beam is
-    told up front to connect anonymously; that answer lives in this process, so such a run keeps to threads.
+    fails (with an error in the log) before it falls back. So choose directly: the FnApiRunner for batch, the
+    BundleBasedDirectRunner for streaming. Batch runs use every core unless ``--direct_num_workers`` says how
+    many (Beam's own default is one): a thread per core in one process, or a process per core for a local
+    backlog of ``PROCESSES_FROM_FILES`` or more (see above); ``--direct_running_mode`` overrides that. Against
+    the emulators with no credentials configured, Beam is told up front to connect anonymously; that answer
+    lives in this process, so such a run keeps to threads.
     """
     if not _is_direct(options):
         return None
@@ -172,7 +190,7 @@ def configure_runner(options: PipelineOptions, config: PipelineConfig,
         from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
         return BundleBasedDirectRunner()
     direct = options.view_as(DirectOptions)
-    if not direct.direct_num_workers:
+    if not direct.direct_num_workers or not workers_chosen(options):
         direct.direct_num_workers = os.cpu_count() or 1
     if direct.direct_num_workers > 1 and direct.direct_running_mode == 'in_memory':
         touches_gcs = any(p and p.startswith('gs://') for p in (config.input_pattern, config.spectrogram_location,

@@ -21,14 +21,19 @@ from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, 
 
 from pipeline.graph import build_pipeline, done_states, key_states_reader
 from pipeline.local_runner import configure_runner
-from pipeline.options import AudioPipelineOptions, OptionsError, PipelineConfig, validate, with_absolute_paths
+from pipeline.options import (OptionsError, PipelineConfig, add_help_arguments, check_known_options,
+                              check_local_paths, plain_text, validate, with_absolute_paths)
 from results import sqlite_store
 
 _LOG = logging.getLogger('pipeline')
 
 
 def parse(argv: Sequence[str]) -> tuple[PipelineOptions, PipelineConfig]:
-    """Beam's options, and the validated config with its local paths made absolute."""
+    """Beam's options, and the validated config with its local paths made absolute.
+
+    Raises OptionsError for an option neither this pipeline nor Beam knows, or a bad value or combination.
+    """
+    check_known_options(argv)
     options = PipelineOptions(list(argv))
     config = with_absolute_paths(validate(options))
     if config.streaming:
@@ -146,21 +151,32 @@ def _summary(config: PipelineConfig, progress: _Progress, result, seconds: float
 
 
 def _counter(result, name: str) -> int:
+    return _counter_total(result, name) or 0
+
+
+def _counter_total(result, name: str) -> Optional[int]:
+    """A counter's committed total, or None when the runner cannot say."""
     try:
         from apache_beam.metrics.metric import MetricsFilter
 
         counters = result.metrics().query(MetricsFilter().with_name(name))['counters']
         return int(sum(c.committed or 0 for c in counters))
     except Exception:  # metrics are informative only
-        return 0
+        return None
+
+
+def no_match(pattern: str) -> str:
+    return f'No file matched --input_pattern {pattern}: nothing to do.'
 
 
 def print_help() -> None:
     parser = argparse.ArgumentParser(
-        prog='python -m pipeline.main', description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog='python -m pipeline.main', usage='%(prog)s [options]', description=plain_text(__doc__ or ''),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog='Beam and Dataflow options (--runner, --project, --region, --temp_location, --num_workers, '
-               '--max_num_workers, --direct_num_workers, ...) are accepted as usual.')
-    AudioPipelineOptions._add_argparse_args(parser)
+               '--max_num_workers, --direct_num_workers, ...) are accepted as usual. Local runs use every core '
+               '(--direct_num_workers N to use fewer).')
+    add_help_arguments(parser)
     parser.print_help()
 
 
@@ -171,6 +187,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     try:
         options, config = parse(argv)
+        check_local_paths(config)
     except OptionsError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
@@ -182,6 +199,9 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     if config.input_pattern and not config.input_pattern.startswith('gs://'):
         from transforms.sources import count_local_matches
         expected = count_local_matches(config.input_pattern)
+        if expected == 0:
+            print(no_match(config.input_pattern), file=sys.stderr, flush=True)
+            return 0
     runner = configure_runner(options, config, expected)
     show_progress = config.progress and config.uses_sqlite and not config.streaming
     if show_progress:
@@ -198,6 +218,8 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
             # Local runs finish here. On Dataflow the launcher (a Flex Template's, too) submits and
             # returns; blocking on a streaming job would never end.
             result.wait_until_finish()
+    if runner is not None and config.input_pattern and _counter_total(result, 'files_matched') == 0:
+        print(no_match(config.input_pattern), file=sys.stderr, flush=True)
     counts = repairs.counts(result) if repairs is not None else None
     if progress is not None:
         print(_summary(config, progress, result, time.monotonic() - started, counts), flush=True)

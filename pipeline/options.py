@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, _BeamArgumentParser
 
+from model.metadata import METADATA_FILE
+
+from results.thresholds import parse_label_thresholds
 from results.tables import BQ_TABLE_RE, default_error_table, default_events_table, is_sqlite_path
 from transforms.failures import DEFAULT_TRANSIENT_RETRY_SECONDS  # the stages' default is the option's
 
-DEFAULT_MODEL_URI = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'artifacts', 'models',
-                                 'demo')
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_MODEL_URI = os.path.join(REPO_ROOT, 'artifacts', 'models', 'demo')
 
 SUBSCRIPTION_RE = r'^projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/subscriptions/[a-zA-Z][-_.~+%a-zA-Z0-9]{2,254}$'
 GCS_PATH_RE = r'^gs://[a-z0-9][-_.a-z0-9]{1,220}[a-z0-9](/.*)?$'
@@ -154,6 +158,11 @@ OPTIONS: tuple[Option, ...] = (
     Option('event_min_confidence',
            'Events: the least probability of a window\'s top label for the window to be part of an event (0-1].',
            type=float, default=0.5, regex=r'^(0(\.[0-9]+)?|1(\.0+)?)$', label='Event minimum confidence'),
+    Option('label_thresholds',
+           'Events: a JSON file, local or gs://, of per-label minimum confidences (python -m results.thresholds '
+           'writes one from the reviews): for a label it names, a window needs at least that probability to be part '
+           'of an event; other labels keep event_min_confidence.',
+           regex=GCS_PATH_RE, label='Per-label event thresholds file', is_path=True),
     Option('spectrogram_events',
            'Mark the events on the spectrogram PNG itself: thin labelled bands under the time axis, so the image '
            'alone tells what was heard when.',
@@ -215,6 +224,7 @@ class PipelineConfig:
     dedupe_ttl_seconds: int
     events: bool
     event_min_confidence: float
+    label_thresholds: Optional[str]
     spectrogram_events: bool
     progress: bool
     watch: bool
@@ -289,6 +299,8 @@ def validate(options: PipelineOptions) -> PipelineConfig:
         problems.append('--min_batch_size must not exceed --max_batch_size')
     if o.event_min_confidence is None or not 0 < o.event_min_confidence <= 1:
         problems.append(f'--event_min_confidence must be in (0, 1], got {o.event_min_confidence!r}')
+    if o.label_thresholds and not o.events:
+        problems.append('--label_thresholds sets the events\' thresholds: it needs --events (the default)')
     if o.spectrogram_events and not o.events:
         problems.append('--spectrogram_events draws the events: it needs --events (the default)')
     if (o.spectrogram_max_width or 0) < 64:
@@ -327,3 +339,121 @@ def with_absolute_paths(config: PipelineConfig) -> PipelineConfig:
 
 def _absolute_if_local(path: Optional[str]) -> Optional[str]:
     return path if not path or path.startswith('gs://') else os.path.abspath(path)
+
+
+def check_known_options(argv: Sequence[str]) -> None:
+    """Refuses arguments that neither this pipeline nor Beam (Dataflow included) declares.
+
+    Beam itself only warns ("Discarding unparseable args") and runs with the defaults, so a typo such as
+    ``--event_min_confidense 0.9`` would silently do nothing. The parser is Beam's own, with every registered
+    ``PipelineOptions`` class, so whatever Beam accepts passes here. A value Beam cannot parse
+    (``--min_batch_size ten``) is refused here too, with argparse's message.
+    """
+    parser = _RefusingParser(allow_abbrev=False)
+    for cls in {str(c): c for c in PipelineOptions.__subclasses__()}.values():  # Beam's own set (get_all_options)
+        cls._add_argparse_args(parser)
+    _, unknown = parser.parse_known_args(list(argv))
+    flags = [arg for arg in unknown if arg.startswith('-')]
+    if flags:
+        known = [name for name in parser._option_string_actions if name.startswith('--')]
+        raise OptionsError('invalid pipeline options:\n  - ' + '\n  - '.join(_unknown(f, known) for f in flags))
+    if unknown:
+        raise OptionsError(f'unexpected argument {unknown[0]!r}: every value follows its option, e.g. '
+                           f"--input_pattern 'DIR/**'")
+
+
+class _RefusingParser(_BeamArgumentParser):
+    def error(self, message):
+        raise OptionsError(f'invalid pipeline options:\n  - {message}')
+
+
+def _unknown(arg: str, known: list[str]) -> str:
+    """The message for one unknown option: what was given, and the declared option it most likely meant."""
+    name = arg.split('=', 1)[0]
+    underscored = '--' + name.lstrip('-').replace('-', '_')
+    if underscored in known:
+        return f'unknown option {name}: options are spelled with underscores, use {underscored}'
+    # This pipeline's own options first: a typo is more likely to be one of them than one of Beam's hundreds.
+    own = [f'--{option.name}' for option in OPTIONS]
+    match = (difflib.get_close_matches(underscored, own, n=1, cutoff=0.75)
+             or difflib.get_close_matches(underscored, known, n=1, cutoff=0.75))
+    hint = f' (did you mean {match[0]}?)' if match else ' (python -m pipeline.main --help lists the options)'
+    return f'unknown option {name}{hint}'
+
+
+def check_local_paths(config: PipelineConfig) -> None:
+    """Local inputs that cannot work, refused before anything starts: the model directory, and (batch) an input
+    pattern that can never match. gs:// paths are left to the run (checking them needs credentials)."""
+    problems = []
+    model = config.model_uri
+    if model and not model.startswith('gs://'):
+        if not os.path.isdir(model):
+            fix = ' (the demo model: make model trains it)' if model == DEFAULT_MODEL_URI else ''
+            problems.append(f'--model_uri: no such folder {model}{fix}')
+        elif not os.path.isfile(os.path.join(model, METADATA_FILE)):
+            problems.append(f'--model_uri: {model} has no {METADATA_FILE}, so it is not an exported model '
+                            '(python -m model.train writes one)')
+    thresholds = config.label_thresholds
+    if thresholds and not thresholds.startswith('gs://'):
+        try:
+            with open(thresholds) as f:
+                parse_label_thresholds(f.read())
+        except OSError as e:
+            problems.append(f'--label_thresholds: cannot read {thresholds} ({e.strerror})')
+        except ValueError as e:
+            problems.append(f'--label_thresholds: {thresholds}: {e}')
+    pattern = config.input_pattern
+    if pattern and not pattern.startswith('gs://') and not config.watch:
+        problem = _never_matches(pattern)
+        if problem:
+            problems.append(f'--input_pattern: {problem}')
+    if problems:
+        raise OptionsError('invalid pipeline options:\n  - ' + '\n  - '.join(problems))
+
+
+def _never_matches(pattern: str) -> Optional[str]:
+    """Why a local glob can match no file at all (a missing folder, a folder given as the pattern), or None."""
+    first_glob = re.search(r'[*?[]', pattern)
+    if first_glob is None:
+        if os.path.isdir(pattern):
+            return f"{pattern} is a folder: give a pattern of its files, e.g. '{os.path.join(pattern, '**')}'"
+        return None if os.path.exists(pattern) else f'no such file {pattern}'
+    folder = os.path.dirname(pattern[:first_glob.start()]) or '.'
+    return None if os.path.isdir(folder) else f'no such folder {folder}, so {pattern} can match no file'
+
+
+def plain_text(text: str) -> str:
+    """Text for a terminal: ``code`` and `code` (reStructuredText, Markdown) read as 'code'."""
+    return re.sub(r'`{1,2}([^`]+)`{1,2}', r"'\1'", text)
+
+
+def help_text(option: Option) -> str:
+    """The option's help for ``--help``, with its default."""
+    text = plain_text(option.help)
+    if option.is_flag:
+        return f'{text} Default: {"on" if option.default else "off"}.'
+    if option.default is None:
+        return text
+    default = option.default
+    if default == DEFAULT_MODEL_URI:
+        default = f'{os.path.relpath(DEFAULT_MODEL_URI, REPO_ROOT)} (in this repository)'
+    elif isinstance(default, float):
+        default = f'{default:g}'
+    return f'{text} Default: {default}.'
+
+
+def add_help_arguments(parser: argparse.ArgumentParser) -> None:
+    """Every option as ``--help`` shows it: a flag without a value placeholder, each with its default."""
+    for option in OPTIONS:
+        if option.is_flag:
+            parser.add_argument(f'--{option.name}', action='store_true', help=help_text(option))
+        else:
+            parser.add_argument(f'--{option.name}', type=option.type, metavar=_metavar(option), help=help_text(option))
+
+
+def _metavar(option: Option) -> str:
+    if option.type is int:
+        return 'N'
+    if option.type is float:
+        return 'SECONDS' if 'seconds' in option.name else 'X'
+    return option.name.rsplit('_', 1)[-1].upper()   # --input_pattern PATTERN, --output_table TABLE

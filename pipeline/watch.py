@@ -37,7 +37,6 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from cloud.listing import Listed, Lister
-from model.handlers import SavedModelHandler
 from pipeline.options import PipelineConfig
 from results import tables
 
@@ -45,9 +44,8 @@ _LOG = logging.getLogger('pipeline.watch')
 
 
 # A local file counts as whole once it is unchanged since the previous listing *and* untouched for this long
-# (or the interval, if longer). "Unchanged since the previous listing" alone took a file whose writer paused
-# for longer than the interval as whole, and the half-written version got its own (Truncated) row: the watch
-# e2e test's slow writer, pausing 0.6 s against a 0.5-s interval, on a quiet machine.
+# (or the interval, if longer): a writer may pause for longer than one interval mid-file, and a half-written
+# version taken for whole would get a row of its own (Truncated). The cost is this much delay per new file.
 SETTLE_SECONDS = 2.0
 
 
@@ -106,38 +104,6 @@ class _DoneKeys:
         self._keys |= set(keys)
 
 
-# Loaded models, kept for the life of the process: each run would otherwise load the model again (~1.4 s on
-# 2 busy cores for the SavedModel). The local batch runner runs in threads of this process, so they find it here.
-_RESIDENT: dict[tuple, object] = {}
-_RESIDENT_LOCK = threading.Lock()
-
-
-class _ResidentModel:
-    """Mixed into the in-worker handler's class: its model is loaded once per process rather than once per run."""
-
-    def load_model(self):
-        from pipeline import watch  # the module itself, not a pickled copy of its globals
-
-        key = (type(self).__name__, self._model_uri, getattr(self, '_requested', None))
-        with watch._RESIDENT_LOCK:
-            if key not in watch._RESIDENT:
-                watch._RESIDENT[key] = super().load_model()
-            return watch._RESIDENT[key]
-
-
-def keep_model_loaded(handler):
-    """A copy of ``handler`` (an in-worker SavedModel/LiteRT handler) whose class keeps its model loaded."""
-    base = type(handler)
-    name = f'Resident{base.__name__}'
-    cls = globals().get(name)
-    if cls is None:
-        cls = type(name, (_ResidentModel, base), {'__module__': __name__, '__qualname__': name})
-        globals()[name] = cls  # importable by name: the runner pickles the handler by reference to it
-    resident = cls.__new__(cls)
-    resident.__dict__.update(handler.__dict__)
-    return resident
-
-
 RunBatch = Callable[[list[Listed]], None]
 
 
@@ -181,12 +147,29 @@ def watch(config: PipelineConfig, run_batch: RunBatch, stop: Optional[threading.
                 t0 = time.monotonic()
                 run_batch(batch)
                 done.add(f.key for f in batch)
-                log(f'  done in {time.monotonic() - t0:.1f} s')
+                log(outcome_line(config, batch, time.monotonic() - t0))
             before = now
         except Exception as e:  # an outage (bucket, database) is a bad moment: log it, try again next interval
             _LOG.warning('watch cycle failed (%s: %s); trying again in %g s', type(e).__name__, e, interval,
                          exc_info=_LOG.isEnabledFor(logging.DEBUG))
         stop.wait(max(0.0, interval - (time.monotonic() - started)))
+
+
+def outcome_line(config: PipelineConfig, batch: list[Listed], seconds: float) -> str:
+    """What a run did, from the rows it wrote: "done in 1.1 s: 2 ok, 1 failed (x.png); ..."."""
+    from results.sqlite_store import RESULT
+
+    try:
+        states = tables.key_states(config.output_table, config.error_table)
+    except Exception as e:  # the rows are the record; this line only reports them
+        _LOG.debug('could not read the rows back: %s', e)
+        return f'  done in {seconds:.1f} s'
+    failed = [os.path.basename(f.path) for f in batch if states.get(f.key) != RESULT]
+    line = f'  done in {seconds:.1f} s: {len(batch) - len(failed)} ok, {len(failed)} failed'
+    if failed:
+        line += (f' ({", ".join(failed[:5])}{" ..." if len(failed) > 5 else ""}); '
+                 f'why is in the error rows ({config.error_table})')
+    return line
 
 
 def batch_runner(options: PipelineOptions, config: PipelineConfig) -> RunBatch:
@@ -195,9 +178,9 @@ def batch_runner(options: PipelineOptions, config: PipelineConfig) -> RunBatch:
     from pipeline.handler_choice import make_handler
     from pipeline.local_runner import configure_runner
 
-    handler = make_handler(config)  # built once: reading the model metadata is not repeated every run
-    if isinstance(handler, SavedModelHandler):  # in the worker (not a remote endpoint)
-        handler = keep_model_loaded(handler)
+    # Built once (the model metadata is not read again every run), with its model kept loaded between runs.
+    handler = make_handler(config, keep_model_loaded=True)
+    if handler.keeps_model_loaded:
         handler.load_model()  # now, so the first file does not wait for the runtime to start
 
     def run(files: list[Listed]) -> None:

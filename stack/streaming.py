@@ -10,8 +10,8 @@ from stack import processes
 from stack.emulators import PIPELINE, LocalStack, Service, child_env
 
 # Rows are compared by these columns; the rest (scores, timestamps) is only shown.
-RESULT_COLUMNS = 'audio_file, generation, label, confidence'
-ERROR_COLUMNS = 'audio_file, generation, stage, error_type, message'
+WATCHED_RESULT_COLUMNS = 'audio_file, generation, label, confidence'
+WATCHED_ERROR_COLUMNS = 'audio_file, generation, stage, error_type, message'
 
 
 def pipeline_env(stack: LocalStack) -> dict[str, str]:
@@ -54,8 +54,8 @@ class RowWatcher:
         from results import bigquery_store
 
         self._bq = bq or bigquery_store.client()
-        self._tables = {'ok': (bigquery_store.table_id(output_table, self._bq.project), RESULT_COLUMNS),
-                        'error': (bigquery_store.table_id(error_table, self._bq.project), ERROR_COLUMNS)}
+        self._tables = {'ok': (bigquery_store.table_id(output_table, self._bq.project), WATCHED_RESULT_COLUMNS),
+                        'error': (bigquery_store.table_id(error_table, self._bq.project), WATCHED_ERROR_COLUMNS)}
         self._seen: dict[str, set] = {'ok': set(), 'error': set()}
 
     def poll(self) -> list[tuple[str, dict]]:

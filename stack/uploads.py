@@ -13,7 +13,8 @@ import os
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
-from stack import clients, notifications
+from cloud import notification
+from stack import clients
 
 PUBLISH_TIMEOUT_S = 30.0
 
@@ -80,17 +81,17 @@ class Uploader:
         previous = blob_bucket.get_blob(name)
         blob = blob_bucket.blob(name)
         blob.upload_from_string(content, content_type=content_type or content_type_of(name))
-        return (notifications.object_resource(blob._properties, content),
-                notifications.object_resource(previous._properties) if previous is not None else None)
+        return (notification.object_resource(blob._properties, content),
+                notification.object_resource(previous._properties) if previous is not None else None)
 
     def announce(self, resource: dict, replaced: Optional[dict] = None, repeat: int = 1) -> tuple[str, ...]:
         """Publishes OBJECT_FINALIZE ``repeat`` times (redelivery), then OBJECT_DELETE of the replaced version."""
-        data, attributes = notifications.notification(
+        data, attributes = notification.build_notification(
             resource, overwrote_generation=replaced['generation'] if replaced else None)
         ids = tuple(publish(self.publisher, self.topic_path, data, attributes) for _ in range(repeat))
         if replaced is not None:
-            publish(self.publisher, self.topic_path, *notifications.notification(
-                replaced, notifications.OBJECT_DELETE, overwritten_by_generation=resource['generation']))
+            publish(self.publisher, self.topic_path, *notification.build_notification(
+                replaced, notification.OBJECT_DELETE, overwritten_by_generation=resource['generation']))
         return ids
 
     def put(self, bucket: str, name: str, content: bytes, content_type: Optional[str] = None,
@@ -111,7 +112,7 @@ class Uploader:
         blob = self.storage.bucket(bucket).get_blob(name)
         if blob is None:
             raise FileNotFoundError(f'gs://{bucket}/{name}')
-        resource = notifications.object_resource(blob._properties)
+        resource = notification.object_resource(blob._properties)
         blob.delete()
-        publish(self.publisher, self.topic_path, *notifications.notification(resource, notifications.OBJECT_DELETE))
+        publish(self.publisher, self.topic_path, *notification.build_notification(resource, notification.OBJECT_DELETE))
         return resource['generation']

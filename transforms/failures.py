@@ -112,6 +112,11 @@ def error_type(error: BaseException) -> str:
     return type(error).__name__
 
 
+def attempts_text(attempts: int) -> str:
+    """"1 attempt", "12 attempts"."""
+    return f'{attempts} attempt' + ('' if attempts == 1 else 's')
+
+
 class StageFailure(Exception):
     """What ``Retrier.call`` raises when it stops: the last error, how often it tried, whether it is permanent."""
 
@@ -125,7 +130,7 @@ class StageFailure(Exception):
     def failed_audio(self, source: AudioObject, stage: str) -> FailedAudio:
         message = str(self.error) or type(self.error).__name__
         if not self.permanent:
-            message = (f'transient failure outlasted {self.attempts} attempts over {self.seconds:.0f} s '
+            message = (f'transient failure outlasted {attempts_text(self.attempts)} over {self.seconds:.0f} s '
                        f'(--transient_retry_seconds); a batch replay retries this file: {message}')
             _LOG.warning('%s of %s: %s', stage, source.uri, message[:500])
         return FailedAudio(source, stage, error_type(self.error), message, retryable=not self.permanent,

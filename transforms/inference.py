@@ -5,18 +5,20 @@ its events (``audio.events``), both from the same labels in one pass over the sa
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Mapping, Optional
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.utils import WatchFilePattern
 
 from audio.events import EventSettings, Timing, detect_events
 from audio.records import Classification, FailedAudio, ProcessedAudio
 from model.handlers import FileScores, WindowedClassifierHandler
 from model.metadata import BACKGROUND_LABEL, ModelMetadata
+from results.thresholds import parse_label_thresholds
 from transforms import METRICS_NAMESPACE
 from transforms.coders import Samples
 from transforms.failures import FAILED, StageOutputs
@@ -40,9 +42,17 @@ def aggregate(probabilities: np.ndarray, labels: tuple[str, ...], model_version:
                           model_version=model_version, windows=len(probabilities), events=found)
 
 
-def event_settings(min_confidence: float) -> EventSettings:
-    """Events as the pipeline finds them: the model contract's background label is never an event."""
-    return EventSettings(min_confidence=min_confidence, background_label=BACKGROUND_LABEL)
+def event_settings(min_confidence: float, label_min_confidence: Optional[Mapping[str, float]] = None) -> EventSettings:
+    """Events as the pipeline finds them: the model contract's background label is never an event; labels in
+    ``label_min_confidence`` (``--label_thresholds``) have their own minimum."""
+    return EventSettings(min_confidence=min_confidence, background_label=BACKGROUND_LABEL,
+                         label_min_confidence=tuple(sorted((label_min_confidence or {}).items())))
+
+
+def read_label_thresholds(path: str) -> dict[str, float]:
+    """{label: minimum confidence} from a ``--label_thresholds`` file, local or gs:// (results/thresholds.py)."""
+    with FileSystems.open(path, compression_type='uncompressed') as f:
+        return parse_label_thresholds(f.read().decode('utf-8'))
 
 
 def window_timing(metadata: ModelMetadata, duration_seconds: float) -> Timing:
@@ -113,15 +123,15 @@ class ClassifyAudio(beam.PTransform):
         self._watch_interval = watch_interval_seconds
 
     def expand(self, decoded):
-        model_updates = None
+        model_updates = {}   # RunInference's side input of model updates, when a pattern is watched
         if self._watch_pattern:
-            model_updates = decoded.pipeline | 'WatchModel' >> WatchFilePattern(
+            model_updates['model_metadata_pcoll'] = decoded.pipeline | 'WatchModel' >> WatchFilePattern(
                 file_pattern=self._watch_pattern, interval=self._watch_interval)
         keyed = decoded | 'KeyByFile' >> beam.Map(
             lambda d: (ProcessedAudio.of(d), Samples.of(d.samples))).with_output_types(tuple[ProcessedAudio, Samples])
         predictions, dead_letters = (
             keyed | 'RunInference' >> RunInference(KeyedModelHandler(self._handler),
-                                                   model_metadata_pcoll=model_updates).with_exception_handling())
+                                                   **model_updates).with_exception_handling())
         out = predictions | 'Aggregate' >> beam.ParDo(_Aggregate(self._handler.metadata, self._events)).with_outputs(
             FAILED, main='ok')
         failed_batches = dead_letters.failed_inferences | 'FailedBatches' >> beam.FlatMap(_failed_batch)

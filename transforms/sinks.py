@@ -36,7 +36,8 @@ from cloud.emulators import beam_test_client
 from results import schema, sqlite_store
 from results.tables import is_sqlite_path
 from transforms import METRICS_NAMESPACE
-from transforms.failures import DEFAULT_RETRIER, BIGQUERY_PERMANENT_REASONS, FAILED, Retrier, StageFailure
+from transforms.failures import (DEFAULT_RETRIER, BIGQUERY_PERMANENT_REASONS, FAILED, Retrier, StageFailure,
+                                 attempts_text)
 
 _LOG = logging.getLogger(__name__)
 SQLITE_FLUSH_ROWS = 500
@@ -94,7 +95,7 @@ class _WriteSqlite(beam.DoFn):
         except StageFailure as f:
             if f.permanent:
                 raise
-            raise RuntimeError(f'{self._path} stayed unwritable for {f.seconds:.0f} s ({f.attempts} attempts): '
+            raise RuntimeError(f'{self._path} stayed unwritable for {f.seconds:.0f} s ({attempts_text(f.attempts)}): '
                                f'{type(f.error).__name__}: {f.error}') from f.error
 
     def _flush(self):

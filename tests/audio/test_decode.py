@@ -65,6 +65,51 @@ def test_non_audio_inputs_raise_a_clear_error(data, error_type):
     assert e.value.error_type == error_type and str(e.value)
 
 
+def _image(fmt: str) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new('RGB', (8, 8)).save(out, fmt)
+    return out.getvalue()
+
+
+def _silent_video() -> bytes:
+    import io
+
+    import av
+
+    out = io.BytesIO()
+    with av.open(out, 'w', format='mp4') as container:
+        stream = container.add_stream('mpeg4', rate=10)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, 'yuv420p'
+        for _ in range(3):
+            frame = av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format='rgb24')
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return out.getvalue()
+
+
+@pytest.mark.parametrize('data,message', [
+    (_image('PNG'), 'not an audio file (looks like a PNG image)'),
+    (_image('JPEG'), 'not an audio file (looks like a JPEG image)'),
+    (b'plain text, not audio\n' * 40, 'not an audio file (looks like a text file)'),
+    (b'%PDF-1.4\n' + bytes(range(256)) * 4, 'not an audio file (looks like a PDF document)'),
+    (b'\x00' * 4096, 'not an audio file (unknown format)'),
+])
+def test_a_file_that_is_not_audio_says_what_it_looks_like(data, message):
+    with pytest.raises(DecodeError) as e:
+        decode_bytes(data, RATE, 60)
+    assert (e.value.error_type, str(e.value)) == ('NotAudio', message)
+
+
+def test_a_video_without_sound_says_so():
+    with pytest.raises(DecodeError) as e:
+        decode_bytes(_silent_video(), RATE, 60)
+    assert e.value.error_type == 'NotAudio' and str(e.value).startswith('a video without sound (')
+
+
 @pytest.mark.parametrize('kind,error_type', [('wav', 'Truncated'), ('wav24', 'Truncated'), ('aiff', 'Truncated'),
                                              ('mp3', 'Corrupt'), ('m4a', 'Corrupt'), ('ogg', 'Corrupt')])
 def test_truncated_files_are_reported_not_silently_shortened(kind, error_type):

@@ -80,3 +80,11 @@ def test_an_event_open_across_chunks_is_reported_once_when_it_ends():
 def test_wrong_shaped_probabilities_are_refused():
     with pytest.raises(ValueError):
         EventTracker(LABELS, TIMING, SETTINGS).feed(np.zeros((3, 2)))
+
+
+def test_a_label_minimum_replaces_the_global_one_for_that_label_only():
+    p = probs((0, .6), (2, .9), (1, .6), (2, .9), (0, .8))
+    strict_a = EventSettings(min_confidence=0.5, background_label='background', label_min_confidence=(('a', .7),))
+    assert [(e.label, e.confidence) for e in detect_events(p, LABELS, TIMING, strict_a)] == [
+        ('b', pytest.approx(.6)), ('a', pytest.approx(.8))]
+    assert len(detect_events(p, LABELS, TIMING, SETTINGS)) == 3

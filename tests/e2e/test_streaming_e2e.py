@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from stack import clients, notifications, streaming
+from cloud import notification
+from stack import clients, streaming
 from stack.processes import is_alive
 from stack.uploads import Uploader, publish
 from tests.e2e.corpus import (Expected, assert_events_match_their_rows, broken_files, clip, pipeline_log_tail, settle,
@@ -72,7 +73,7 @@ def test_streaming_upload_gives_one_row_per_object_generation(local_stack, model
     storage = clients.storage_client()
     for name in list(first_wave)[:5]:
         blob = storage.bucket(bucket).get_blob(name)
-        publish(publisher, config.topic_path, *notifications.notification(notifications.object_resource(
+        publish(publisher, config.topic_path, *notification.build_notification(notification.object_resource(
             blob._properties)))
 
     wait_accounted(stack, expected.outcomes, 'every object to have its row')

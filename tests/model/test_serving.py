@@ -6,7 +6,10 @@ a whole number of frames).
 """
 import dataclasses
 import json
+import logging
 import os
+import pickle
+import shutil
 import subprocess
 import sys
 import threading
@@ -44,7 +47,7 @@ def test_litert_scores_equal_the_savedmodel_within_tolerance(which, tiny_model_d
     assert os.path.exists(os.path.join(model_dir, metadata.serving[serving.LITERT]['file']))
     assert metadata.serving[serving.LITERT]['parity_max_abs_diff'] <= serving.PARITY_TOLERANCE
     files = _files(metadata)
-    litert = serving.ServingHandler(model_dir)
+    litert = serving.local_handler(model_dir)
     assert litert.runtime == serving.LITERT
     reference = _scores(SavedModelHandler(model_dir), files)
     served = _scores(litert, files)
@@ -61,8 +64,8 @@ def test_litert_scores_equal_the_savedmodel_within_tolerance(which, tiny_model_d
 def test_chunking_across_files_does_not_change_litert_scores(tiny_model_dir):
     metadata = load_metadata(tiny_model_dir)
     files = _files(metadata, seed=1)
-    whole = _scores(serving.ServingHandler(tiny_model_dir), files)
-    chunked = _scores(serving.ServingHandler(tiny_model_dir, max_batch_size=3), files)
+    whole = _scores(serving.local_handler(tiny_model_dir), files)
+    chunked = _scores(serving.local_handler(tiny_model_dir, max_batch_size=3), files)
     for a, b in zip(whole, chunked):
         np.testing.assert_allclose(a, b, atol=1e-6)
 
@@ -88,7 +91,7 @@ def test_the_runtime_is_chosen_from_the_metadata(tiny_model_dir, tmp_path):
     metadata = load_metadata(tiny_model_dir)
     assert serving.choose_runtime(metadata) == serving.LITERT
     assert serving.choose_runtime(metadata, serving.SAVEDMODEL) == serving.SAVEDMODEL
-    assert serving.ServingHandler(tiny_model_dir, runtime='savedmodel').runtime == serving.SAVEDMODEL
+    assert serving.local_handler(tiny_model_dir, runtime='savedmodel').runtime == serving.SAVEDMODEL
     without = dataclasses.replace(metadata, serving={})
     assert serving.choose_runtime(without) == serving.SAVEDMODEL   # an older export: the SavedModel serves
     with pytest.raises(ValueError, match='no LiteRT file'):
@@ -97,21 +100,43 @@ def test_the_runtime_is_chosen_from_the_metadata(tiny_model_dir, tmp_path):
         serving.choose_runtime(metadata, 'onnx')
 
     # A model whose metadata no longer lists the file serves through the SavedModel, with the same scores.
-    import shutil
-
     old = tmp_path / 'old-export'
     shutil.copytree(tiny_model_dir, old)
     save_metadata(without, str(old))
     os.remove(old / serving.LITERT_FILE)
-    handler = serving.ServingHandler(str(old))
+    handler = serving.local_handler(str(old))
     files = _files(metadata)[:2]
     assert handler.runtime == serving.SAVEDMODEL
     for a, b in zip(_scores(handler, files), _scores(SavedModelHandler(tiny_model_dir), files)):
         np.testing.assert_array_equal(a, b)
 
 
+def test_the_runtime_is_chosen_once_and_an_update_it_cannot_serve_is_rejected(tiny_model_dir, tmp_path, caplog):
+    handler = serving.local_handler(tiny_model_dir)
+    assert isinstance(handler, serving.LiteRTHandler)
+    metadata = handler.metadata
+    without = tmp_path / 'no-litert'
+    shutil.copytree(tiny_model_dir, without)
+    save_metadata(dataclasses.replace(metadata, model_version='tiny-no-litert', serving={}), str(without))
+    with caplog.at_level(logging.ERROR, logger='model.handlers'):
+        handler.update_model_path(str(without / 'metadata.json'))
+    assert handler.metadata == metadata
+    assert 'has no LiteRT file' in caplog.records[-1].getMessage()
+    with pytest.raises(ValueError, match='no LiteRT file'):
+        serving.LiteRTHandler(str(without))
+
+
+def test_a_kept_model_is_loaded_once_per_process_for_every_copy_of_the_handler(tiny_model_dir):
+    kept = serving.local_handler(tiny_model_dir, keep_model_loaded=True)
+    assert kept.keeps_model_loaded
+    model = kept.load_model()
+    assert pickle.loads(pickle.dumps(kept)).load_model() is model   # the runner's copy finds the same model
+    plain = serving.local_handler(tiny_model_dir)
+    assert not plain.keeps_model_loaded and plain.load_model() is not model
+
+
 def test_one_loaded_model_scores_correctly_from_several_threads(tiny_model_dir):
-    handler = serving.ServingHandler(tiny_model_dir)
+    handler = serving.local_handler(tiny_model_dir)
     model = handler.load_model()
     metadata = handler.metadata
     batches = [_files(metadata, seed=s)[:3] for s in range(4)]
@@ -136,8 +161,8 @@ _NO_TF_SCRIPT = '''
 import json, sys
 import numpy as np
 import pipeline.main  # everything a worker imports for the pipeline's stages
-from model.serving import ServingHandler
-handler = ServingHandler(sys.argv[1])
+from model.serving import local_handler
+handler = local_handler(sys.argv[1])
 result = next(iter(handler.run_inference([np.zeros(20000, np.float32)], handler.load_model())))
 print(json.dumps({'runtime': handler.runtime, 'windows': len(result.inference),
                   'loaded': {m: m in sys.modules for m in ('tensorflow', 'keras')}}))

@@ -102,3 +102,32 @@ def test_replay_adds_no_events_twice_reprocess_replaces_them_and_events_false_wr
     assert run_pipeline(folder, db, events_model, '--reprocess', '--events=false') == 0
     (row,) = sqlite_store.read_table(str(db), 'processed')
     assert row['event_count'] is None and sqlite_store.read_table(str(db), 'events') == []
+
+
+def test_label_thresholds_raise_the_minimum_of_the_labels_they_name_only(events_model, recording, tmp_path):
+    folder, truth = recording
+    default = tmp_path / 'default.db'
+    assert run_pipeline(folder, default, events_model) == 0
+    thresholds = tmp_path / 'thresholds.json'
+    # The form python -m results.thresholds writes: min_confidence is what the pipeline reads.
+    thresholds.write_text('{"precision": 0.95, "min_confidence": {"chirp": 0.999, "clicks": 0.999}, "labels": {}}')
+    strict = tmp_path / 'strict.db'
+    assert run_pipeline(folder, strict, events_model, '--label_thresholds', str(thresholds)) == 0
+
+    def by_label(db, labels):
+        return sorted((e['start_seconds'], e['end_seconds'], e['label'], e['confidence'])
+                      for e in sqlite_store.read_table(str(db), 'events') if e['label'] in labels)
+
+    assert by_label(strict, {'tone'}) == by_label(default, {'tone'}) != [], 'tone keeps --event_min_confidence'
+    named = by_label(strict, {'chirp', 'clicks'})
+    assert named != by_label(default, {'chirp', 'clicks'})
+    assert all(confidence >= 0.999 for *_, confidence in named)
+
+
+def test_a_bad_label_thresholds_file_stops_the_run_before_it_starts(events_model, recording, tmp_path, capsys):
+    folder, _ = recording
+    bad = tmp_path / 'thresholds.json'
+    bad.write_text('{"chirp": 1.5}')
+    assert run_pipeline(folder, tmp_path / 'r.db', events_model, '--label_thresholds', str(bad)) == 2
+    assert '--label_thresholds' in capsys.readouterr().err
+    assert not (tmp_path / 'r.db').exists()

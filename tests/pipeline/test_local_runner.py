@@ -38,10 +38,19 @@ def test_an_explicit_running_mode_is_kept():
     assert options.view_as(DirectOptions).direct_running_mode == 'multi_processing'
 
 
-def test_every_core_by_default():
-    options, config = parse(LOCAL)
+@pytest.mark.parametrize('args,workers', [
+    ([], 3),                                   # Beam's own default is 1: without the flag, every core
+    (['--direct_num_workers', '1'], 1),        # ... but a user who asks for 1 gets 1
+    (['--direct_num_workers=1'], 1),
+    (['--direct_num_workers', '2'], 2),
+    (['--direct_num_workers', '0'], 3),        # Beam's "0 = every core"
+])
+def test_every_core_unless_the_user_says_how_many(args, workers, monkeypatch):
+    monkeypatch.setattr('pipeline.local_runner.os.cpu_count', lambda: 3)
+    options, config = parse(LOCAL + args)   # Beam's real option parsing, with its defaults
     configure_runner(options, config)
-    assert options.view_as(DirectOptions).direct_num_workers >= 1
+    assert options.view_as(DirectOptions).direct_num_workers == workers
+    assert options.view_as(DirectOptions).direct_running_mode == ('multi_threading' if workers > 1 else 'in_memory')
 
 
 def test_local_paths_become_absolute():

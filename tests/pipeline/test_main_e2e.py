@@ -124,6 +124,8 @@ def test_the_output_is_progress_and_summary_without_third_party_start_up_chatter
     assert 'Done in' in quiet.stdout and 'Processing 1 files' in quiet.stderr
     for noise in ('oneDNN', 'absl::InitializeLog', 'Resource module is not available'):
         assert noise not in quiet.stderr, quiet.stderr
+    # What --verbose brings back depends on the CPU (TensorFlow logs its oneDNN line only on some) and on the
+    # libraries' wording: tests/pipeline/test_main.py checks what this project sets for it instead.
     verbose = subprocess.run(args + ['--reprocess', '--verbose'], capture_output=True, text=True, env=env,
                              timeout=300)
-    assert verbose.returncode == 0 and 'oneDNN' in verbose.stderr  # what --verbose brings back
+    assert verbose.returncode == 0 and 'Done in' in verbose.stdout, verbose.stderr

@@ -79,3 +79,28 @@ def test_the_watcher_hands_over_when_it_first_listed_each_file(tmp_path):
     assert set(seen) == {old, fresh}
     assert started <= seen[old][0] <= seen[old][1]
     assert started <= seen[fresh][0] < seen[fresh][1] - 1.0   # its first listing, not the one that found it ready
+
+
+@pytest.mark.e2e
+def test_a_run_that_failed_a_file_says_so(tmp_path, tiny_model_dir):
+    import threading
+
+    from pipeline.watch import batch_runner, watch
+    from tests.helpers import write_clip
+
+    good = write_clip(tmp_path / 'in', 'good.wav', seconds=1.0)
+    bad = write_bytes(tmp_path / 'in', 'picture.wav', b'\x89PNG\r\n\x1a\n' + bytes(200))
+    for path in (good, bad):
+        os.utime(path, (1e9, 1e9))  # untouched for long: whole at the first listing
+    options, config = parse(['--input_pattern', f'{tmp_path}/in/**', '--watch', '--watch_interval_seconds', '0.2',
+                             '--output_table', str(tmp_path / 'r.db'), '--spectrogram_location', str(tmp_path / 's'),
+                             '--model_uri', tiny_model_dir, '--inference_runtime', 'savedmodel'])
+    lines: list[str] = []
+    stop = threading.Event()
+
+    def log(line: str) -> None:
+        lines.append(line)
+        if 'done in' in line:
+            stop.set()
+    watch(config, batch_runner(options, config), stop, log)
+    assert lines[-1].endswith(f': 1 ok, 1 failed (picture.wav); why is in the error rows ({tmp_path}/r.db)'), lines

@@ -136,6 +136,7 @@ def test_no_budget_means_one_try():
     with pytest.raises(StageFailure) as caught:
         _calls(Retrier(0), down, clock)
     assert (caught.value.attempts, caught.value.permanent, clock.sleeps) == (1, False, [])
+    assert 'outlasted 1 attempt over 0 s' in caught.value.failed_audio(OBJ, 'read').message   # not "1 attempts"
 
 
 def test_a_permanent_error_after_transient_ones_stops_there():

@@ -1,9 +1,11 @@
+import io
 import os
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
+from PIL import Image
 
 from audio.records import AudioInfo, AudioObject, DecodedAudio
 from audio.synth import sine_sweep
@@ -42,3 +44,38 @@ def test_an_unwritable_location_is_retried_then_fails_the_file_retryably_not_the
                                                                                                   800, retrier)
         assert_that(out.failed | beam.Map(lambda f: (f.source.uri, f.stage, f.retryable, f.attempts > 1)),
                     equal_to([('/in/a.wav', 'spectrogram', True, True)]))
+
+
+def test_with_events_the_png_is_rendered_first_then_written_once_with_its_events_drawn(tmp_path, monkeypatch):
+    """--spectrogram_events: RenderSpectrogram(write=False) writes nothing; MarkSpectrogramEvents writes the PNG
+    once, events drawn, and passes the file on without the PNG bytes; a PNG without events is written as drawn."""
+    import transforms.spectrogram as stage
+    from audio.records import Classification, Event, ProcessedAudio
+    from audio.spectrogram import EVENT_STRIP
+    from tests.helpers import run_dofn, unwrapped
+
+    writes = []
+    real_write = stage.write_object
+    monkeypatch.setattr(stage, 'write_object',
+                        lambda uri, data, kind: (writes.append(uri), real_write(uri, data, kind)))
+    location = str(tmp_path / 'spectrograms')
+    items = [decoded('a.wav', sine_sweep(2.0, 16000)), decoded('b.wav', sine_sweep(1.0, 16000))]
+    rendered = unwrapped(run_dofn(stage._Render(location, stage.SpectrogramStyle(max_width=800), Retrier(), False),
+                                  items))
+    assert writes == [] and not os.path.exists(location)
+    assert all(r.spectrogram_png.startswith(b'\x89PNG') and r.spectrogram_uri.startswith(location) for r in rendered)
+
+    def classified(item, events):
+        return ProcessedAudio.of(item), Classification('sweep', 0.9, (('sweep', 0.9),), 'm', 3, events)
+
+    out = unwrapped(run_dofn(stage._MarkAndWrite(Retrier()), [
+        classified(rendered[0], (Event(0.5, 1.5, 'sweep', 0.9),)), classified(rendered[1], ())]))
+    assert writes == [r.spectrogram_uri for r in rendered]   # each PNG once
+    assert [item.spectrogram_png for item, _ in out] == [b'', b'']
+    marked, plain = (Image.open(r.spectrogram_uri) for r in rendered)
+    with Image.open(io.BytesIO(rendered[0].spectrogram_png)) as unmarked:
+        assert marked.size == (unmarked.width, unmarked.height + EVENT_STRIP)
+    with open(rendered[1].spectrogram_uri, 'rb') as f:
+        assert f.read() == rendered[1].spectrogram_png
+    marked.close()
+    plain.close()
