@@ -1,12 +1,13 @@
-"""How the page writes sizes: one style everywhere, the one Streamlit's uploader uses for its limit.
+"""How the page writes sizes: one style everywhere, the one Streamlit's file uploader uses beside it.
 
-1 KB = 1,024 bytes and 1 MB = 1,048,576 bytes (Streamlit counts ``max_upload_size`` so), written with a space:
-``900 B``, ``14.6 KB``, ``153.6 MB``. A limit is a whole number of MB (``64 MB``).
+Decimal units, as the uploader shows a dropped file's size and counts its ``max_upload_size`` (in the browsers of
+Linux and macOS): 1 KB = 1,000 bytes, 1 MB = 1,000,000 bytes, written with a space: ``900 B``, ``14.6 KB``,
+``153.6 MB``. A limit is a whole number of MB (``64 MB``).
 """
 from __future__ import annotations
 
-KB = 1024
-MB = 1024 * KB
+KB = 1000
+MB = 1000 * KB
 
 
 def size_text(size: int | float) -> str:

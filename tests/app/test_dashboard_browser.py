@@ -303,7 +303,7 @@ def test_upload_lands_in_the_input_folder_readable_and_pending(page, sample):
     pending = page.locator('.st-key-pending')
     expect(pending).to_contain_text('waiting for the pipeline', timeout=15_000)
     expect(pending).to_contain_text('field_recording_1.wav')
-    expect(pending).to_contain_text(size_text(len(wav)))   # sizes as everywhere on the page: KB of 1,024 bytes
+    expect(pending).to_contain_text(size_text(len(wav)))   # sizes as everywhere on the page (and the uploader)
     expect(page.get_by_test_id('stSidebar')).to_contain_text('up to 1 MB each')
 
 

@@ -1,13 +1,13 @@
-"""Sizes are written one way everywhere on the page (units of 1,024, as Streamlit's uploader counts its limit)."""
+"""Sizes are written one way everywhere on the page: decimal units, as Streamlit's uploader shows them."""
 from app.media import MAX_AUDIO_BYTES, MAX_IMAGE_BYTES
 from app.units import KB, MB, limit_text, size_text
 from app.upload import check_upload
 
 
-def test_sizes_use_units_of_1024_with_one_decimal():
+def test_sizes_use_decimal_units_with_one_decimal():
     assert size_text(900) == '900 B'
-    assert size_text(150_000) == '146.5 KB'
-    assert size_text(int(153.6 * MB)) == '153.6 MB'
+    assert size_text(150_000) == '150.0 KB'
+    assert size_text(153_600_000) == '153.6 MB'   # what the uploader shows for that file, not "150,000 KB"
     assert size_text(KB) == '1.0 KB'
 
 
