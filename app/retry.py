@@ -1,7 +1,7 @@
 """The "retry failed files" action: put the selected error rows' files back in the pipeline's queue.
 
 An error row marked ``retryable`` records a bad moment (an outage, a lock, a full
-disk), not a bad file. In the embedded default (SQLite) the row is removed, so the
+disk), not a bad file. Where the store can forget it (the SQLite default) the row is removed, so the
 file has no row again: a watch-mode pipeline (``make ui``) picks it up within
 seconds, and any batch run over the input would too. A file is only re-queued if it
 is still there at the version that failed; otherwise its row stays, as the record
@@ -16,8 +16,7 @@ import os
 from dataclasses import dataclass, field
 
 from app.media import local_path
-from results import sqlite_store
-from results.tables import is_sqlite_path
+from results.store import open_results
 
 
 @dataclass
@@ -69,14 +68,13 @@ def requeue(results: str, error_rows: list[dict], input_location: str | None = N
             retryable.append(row)
     if not retryable:
         return outcome
-    if not is_sqlite_path(results):
+    store = open_results(results)
+    if not store.forgets_errors:
         pattern = (input_location.rstrip('/') + '/**') if input_location else 'gs://BUCKET/PREFIX/**'
         outcome.command = (f"python -m pipeline.main --input_pattern '{pattern}' --output_table {results} "
                            '--spectrogram_location ... (a replay retries retryable errors by default)')
         return outcome
-    with sqlite_store.connect(results) as conn:
-        for row in retryable:
-            deleted = conn.execute(f'DELETE FROM {sqlite_store.ERRORS} WHERE audio_file = ? AND generation = ? '
-                                   'AND retryable = 1', (row['audio_file'], str(row['generation']))).rowcount
-            (outcome.requeued if deleted else outcome.permanent).append(row['audio_file'])
+    for row in retryable:
+        forgotten = store.forget_retryable_error(row['audio_file'], str(row['generation']))
+        (outcome.requeued if forgotten else outcome.permanent).append(row['audio_file'])
     return outcome

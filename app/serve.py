@@ -48,12 +48,22 @@ def watch_command(results: str, input_location: str, spectrograms: Optional[str]
                   extra: tuple[str, ...] = ()) -> list[str]:
     """The watch-mode pipeline over the dashboard's upload location, writing where the dashboard reads."""
     if not spectrograms:
-        if not results.endswith('.db'):
+        if not _is_local(results):
             raise SystemExit('--watch with BigQuery results needs --spectrograms gs://BUCKET/PREFIX')
         spectrograms = os.path.join(os.path.dirname(os.path.abspath(results)), 'spectrograms')
     pattern = input_location.rstrip('/') + '/**'
     return [sys.executable, '-m', 'pipeline.main', '--input_pattern', pattern, '--watch', '--output_table', results,
             '--spectrogram_location', spectrograms, *extra]
+
+
+def _is_local(results: str) -> bool:
+    """Whether ``results`` names a store on this machine (then spectrograms can default to a folder beside it)."""
+    from results.store import ResultsUnavailable, open_results
+
+    try:
+        return open_results(results).local
+    except ResultsUnavailable:
+        return False
 
 
 def _stop(proc: subprocess.Popen) -> None:

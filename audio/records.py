@@ -88,7 +88,7 @@ class Event:
     start_seconds: float
     end_seconds: float
     label: str
-    confidence: float   # mean probability of ``label`` over the run
+    confidence: float   # mean probability of ``label`` over the run (BirdNET's merging: over its top 3 windows)
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,8 @@ class Classification:
     """The per-file outcome of inference (window scores already aggregated)."""
     label: str
     confidence: float
-    scores: tuple[tuple[str, float], ...]  # (label, score), in model label order
+    # (label, score): every label in model label order; multi-label models: the top labels, most confident first
+    scores: tuple[tuple[str, float], ...]
     model_version: str
     windows: int
     events: Optional[tuple[Event, ...]] = None   # in time order; None when events are not computed

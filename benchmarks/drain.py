@@ -6,7 +6,9 @@ Starts its own emulator stack and the streaming pipeline (as ``make run-streamin
 file (start-up is reported apart), then uploads ``--files`` clips and publishes their OBJECT_FINALIZE
 notifications all at once, a ``--duplicates`` fraction of them twice (Pub/Sub delivers at least once).
 Drain rate: files / (last row visible in the BigQuery emulator - first publish). Exactly once: every file
-must get exactly one row, none twice (counted in the tables), or the run exits 1.
+must get exactly one row, none twice (counted in the tables), or the run exits 1. Memory: the pipeline
+process's RSS, sampled every 0.5 s: its peak while the first 1,000 rows arrived against its peak over the
+whole drain (how much a longer drain grows it).
 """
 from __future__ import annotations
 
@@ -20,9 +22,14 @@ import time
 import numpy as np
 
 from benchmarks.latency import warmed_stream
+from benchmarks.treemem import TreeSampler, peak_between
 from stack import streaming
 from stack.config import StackConfig
 from stack.emulators import LocalStack
+
+
+RSS_SAMPLE_S = 0.5
+RSS_MARK = 1000   # peak RSS while the first 1,000 rows arrived, against the peak over the whole drain
 
 
 def measure(stack: LocalStack, args) -> dict:
@@ -33,13 +40,15 @@ def measure(stack: LocalStack, args) -> dict:
                                                       warm.startup_seconds)
         cpu_before = _tree_cpu(stack)
         services_before = _services_cpu(stack)
-        start = time.monotonic()
-        for i, resource in enumerate(objects[1:], start=1):
-            uploader.announce(resource)
-            if i in twice:
+        sampler = TreeSampler(stack.services[streaming.PIPELINE].pid, interval_s=RSS_SAMPLE_S)
+        with sampler:
+            start = time.monotonic()
+            for i, resource in enumerate(objects[1:], start=1):
                 uploader.announce(resource)
-        publish_seconds = time.monotonic() - start
-        drained = arrivals.wait_for(keys[1:], args.drain_timeout)
+                if i in twice:
+                    uploader.announce(resource)
+            publish_seconds = time.monotonic() - start
+            drained = arrivals.wait_for(keys[1:], args.drain_timeout)
         arrived = sorted(arrivals.seen.get(k, time.monotonic()) - start for k in keys[1:])
         last = start + arrived[-1]
         cpu_used = _tree_cpu(stack) - cpu_before
@@ -48,7 +57,16 @@ def measure(stack: LocalStack, args) -> dict:
         rows_total = arrivals.rows_total
     ended_cleanly = streaming.stop_pipeline(stack)
     seconds = last - start
+    rss = sampler.rss_timeline
+    # Peak RSS of the pipeline while its first RSS_MARK rows arrived, and over the whole drain.
+    mark = start + arrived[min(RSS_MARK, len(arrived)) - 1]
+    peak_to_mark, peak = peak_between(rss, start, mark), peak_between(rss, start, last)
     return {
+        'pipeline_rss_mib_at_first_publish': round(rss[0][1], 1) if rss else None,
+        f'pipeline_peak_rss_mib_to_{RSS_MARK}_rows': round(peak_to_mark, 1) if peak_to_mark else None,
+        'pipeline_peak_rss_mib_to_last_row': round(peak, 1) if peak else None,
+        f'peak_rss_growth_pct_{RSS_MARK}_to_all': (round(100 * (peak / peak_to_mark - 1), 1)
+                                                  if peak and peak_to_mark else None),
         'files': args.files, 'notifications': args.files + len(twice), 'duplicated': len(twice),
         'clip_seconds': args.seconds, 'pipeline_args': args.pipeline_args,
         'startup_to_first_row_s': round(startup, 1), 'publish_seconds': round(publish_seconds, 1),

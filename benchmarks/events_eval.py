@@ -107,14 +107,15 @@ def full_span_events(model: str, samples: np.ndarray, min_confidence: float) -> 
 
 def run_pipeline(wav: str, model: str, work: str, extra: Sequence[str] = ()) -> list[dict]:
     from pipeline.main import run
-    from results import sqlite_store
+    from results.store import open_store
+    from results.tables import EVENTS
 
     db = os.path.join(work, 'results.db')
     code = run(['--input_pattern', wav, '--output_table', db, '--spectrogram_location', os.path.join(work, 'png'),
-                '--model_uri', model, '--direct_num_workers', '1', *extra])
+                '--model_uri', model, *extra])
     if code != 0:
         raise SystemExit(f'pipeline exited {code}')
-    return sorted(sqlite_store.read_table(db, 'events'), key=lambda e: e['start_seconds'])
+    return sorted(open_store(db).read_rows(EVENTS), key=lambda e: e['start_seconds'])
 
 
 def pool(paths: Sequence[str]) -> dict:

@@ -5,9 +5,10 @@
 Starts its own emulator stack (free ports, temporary state) and the streaming
 pipeline against it, exactly as ``make run-streaming`` does. The audio objects
 are uploaded first; then one OBJECT_FINALIZE notification is published every
-1/rate seconds for ``duration`` seconds. Latency is from the publish call to
-the moment the file's row (result or error) is visible in the BigQuery
-emulator, polled every ``--poll`` seconds (so figures carry that resolution).
+1/rate seconds for ``duration`` seconds (``--upload_at_publish``: each clip is
+uploaded at its turn, just before its notification, the soak's way). Latency is
+from the publish call (or the upload) to the moment the file's row (result or
+error) is visible in the BigQuery emulator, polled every ``--poll`` seconds (so figures carry that resolution).
 One warm-up file is processed before timing starts, so start-up (TensorFlow,
 model load) is reported apart. Prints p50/p95/p99 and rows versus uploads.
 """
@@ -30,6 +31,10 @@ from stack import streaming
 from stack.config import StackConfig
 from stack.emulators import LocalStack
 from stack.uploads import Uploader
+from benchmarks.treemem import TreeSampler, peak_between
+
+RSS_SAMPLE_S = 2.0
+WINDOW_S = 300   # a soak's figures per 5 minutes: flat or not
 
 
 def make_clip(index: int, seconds: float) -> bytes:
@@ -98,23 +103,28 @@ def run(args) -> dict:
 
 @contextlib.contextmanager
 def warmed_stream(stack: LocalStack, args, prefix: str, count: int):
-    """Uploads ``count`` + 1 clips, starts the streaming pipeline and waits for the first one's row.
+    """Starts the streaming pipeline on a bucket holding one clip, waits for that clip's row, then uploads
+    ``count`` more.
 
-    Yields a WarmStream whose first object (the warm-up) is done and whose other ``count`` are uploaded but not
-    yet announced; start-up (imports, model load, first bundle) is measured apart from what follows.
+    The stack starts its pipeline with ``--reconcile`` (stack/config.py): its start-up listing finds the
+    warm-up clip alone and processes it, so start-up (imports, model load, the listing, the first bundle) is
+    measured apart; the other ``count`` objects are uploaded after it and are not yet announced when this
+    yields a WarmStream.
     """
     bucket = stack.config.upload_bucket
     uploader = Uploader(stack.config.topic_path)
-    objects = [uploader.write(bucket, f'{prefix}/clip {i:04d}.wav', make_clip(i, args.seconds))[0]
-               for i in range(count + 1)]
-    keys = [(f'gs://{bucket}/{o["name"]}', o['generation']) for o in objects]
+    objects = [uploader.write(bucket, f'{prefix}/clip {0:04d}.wav', make_clip(0, args.seconds))[0]]
     began = time.monotonic()
     streaming.start_pipeline(stack, args.model_uri, args.pipeline_args)
     with Arrivals(stack, args.poll) as arrivals:
-        uploader.announce(objects[0])
-        if not arrivals.wait_for(keys[:1], args.startup_timeout):
+        warm_up = [(f'gs://{bucket}/{objects[0]["name"]}', objects[0]['generation'])]
+        if not arrivals.wait_for(warm_up, args.startup_timeout):
             raise SystemExit(f'warm-up row did not arrive; see {stack.services["pipeline"].log}')
-        yield WarmStream(uploader, objects, keys, arrivals, time.monotonic() - began)
+        startup = time.monotonic() - began
+        objects += [uploader.write(bucket, f'{prefix}/clip {i:04d}.wav', make_clip(i, args.seconds))[0]
+                    for i in range(1, count + 1)]
+        keys = [(f'gs://{bucket}/{o["name"]}', o['generation']) for o in objects]
+        yield WarmStream(uploader, objects, keys, arrivals, startup)
 
 
 @dataclasses.dataclass
@@ -128,24 +138,47 @@ class WarmStream:
 
 def measure(stack: LocalStack, args) -> dict:
     count = int(round(args.rate * args.duration))
-    with warmed_stream(stack, args, 'bench', count) as warm:
+    bucket = stack.config.upload_bucket
+    # --upload_at_publish: each clip is uploaded at its turn and timed from the upload's start (a soak would
+    # otherwise spend many minutes uploading its clips before the first publish).
+    with warmed_stream(stack, args, 'bench', 0 if args.upload_at_publish else count) as warm:
         uploader, objects, keys, arrivals, startup = (warm.uploader, warm.objects, warm.keys, warm.arrivals,
                                                       warm.startup_seconds)
         published: dict[tuple[str, str], float] = {}
-        start = time.monotonic()
-        for i, (resource, key) in enumerate(zip(objects[1:], keys[1:])):
-            time.sleep(max(0.0, start + i / args.rate - time.monotonic()))  # steady rate, no drift
-            published[key] = time.monotonic()
-            uploader.announce(resource)
-        publish_seconds = time.monotonic() - start
-        arrivals.wait_for(keys[1:], args.drain_timeout)
+        sampler = TreeSampler(stack.services[streaming.PIPELINE].pid, interval_s=RSS_SAMPLE_S)
+        with sampler:
+            start = time.monotonic()
+            for i in range(count):
+                time.sleep(max(0.0, start + i / args.rate - time.monotonic()))  # steady rate, no drift
+                began = time.monotonic()
+                if args.upload_at_publish:
+                    resource = uploader.write(bucket, f'bench/clip {i + 1:04d}.wav', make_clip(i + 1, args.seconds))[0]
+                    key = (f'gs://{bucket}/{resource["name"]}', resource['generation'])
+                else:
+                    resource, key = objects[i + 1], keys[i + 1]
+                published[key] = began
+                uploader.announce(resource)
+            publish_seconds = time.monotonic() - start
+            arrivals.wait_for(list(published), args.drain_timeout)
         by_key = {k: arrivals.seen[k] - t for k, t in published.items() if k in arrivals.seen}
         latencies = sorted(by_key.values())
         # When the slow ones were published shows whether delays come in bursts (a stalled bundle) or alone.
         slowest = sorted(((round(v, 1), round(published[k] - start, 1)) for k, v in by_key.items()), reverse=True)
         rows_total = arrivals.rows_total
     ended_cleanly = streaming.stop_pipeline(stack)
+    rss = sampler.rss_timeline
+    windows = int(args.duration // WINDOW_S) if args.duration >= 2 * WINDOW_S else 0
     return {
+        # RSS of the pipeline process at the first publish, the last sample, the peak, and per window
+        'pipeline_rss_mib_start': round(rss[0][1], 1) if rss else None,
+        'pipeline_rss_mib_end': round(rss[-1][1], 1) if rss else None,
+        'pipeline_rss_mib_peak': round(max(v for _, v in rss), 1) if rss else None,
+        f'pipeline_rss_mib_peak_per_{WINDOW_S}s': [
+            _rounded(peak_between(rss, start + w * WINDOW_S, start + (w + 1) * WINDOW_S)) for w in range(windows)],
+        f'p95_s_per_{WINDOW_S}s_of_publishing': [
+            round(percentile([v for k, v in by_key.items() if w <= (published[k] - start) // WINDOW_S < w + 1], 95), 2)
+            for w in range(windows)],
+        'timed_from': 'upload' if args.upload_at_publish else 'publish',
         'rate_per_s': args.rate, 'duration_s': args.duration, 'clip_seconds': args.seconds, 'poll_s': args.poll,
         'pipeline_args': args.pipeline_args, 'startup_to_first_row_s': round(startup, 1),
         'published': len(published), 'publish_seconds': round(publish_seconds, 1),
@@ -158,6 +191,10 @@ def measure(stack: LocalStack, args) -> dict:
     }
 
 
+def _rounded(value):
+    return None if value is None else round(value, 1)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--rate', type=float, default=1.0, help='notifications per second')
@@ -167,6 +204,8 @@ def main(argv=None) -> int:
     parser.add_argument('--model_uri', default=None, help='default: the pipeline\'s (the demo model)')
     parser.add_argument('--startup_timeout', type=float, default=180.0)
     parser.add_argument('--drain_timeout', type=float, default=300.0, help='wait for late rows after publishing')
+    parser.add_argument('--upload_at_publish', action='store_true',
+                        help='upload each clip at its turn (timed from the upload) instead of all beforehand')
     parser.add_argument('--out', help='also write the figures as JSON here')
     parser.add_argument('pipeline_args', nargs=argparse.REMAINDER, help='more pipeline options, after --')
     args = parser.parse_args(argv)

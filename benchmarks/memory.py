@@ -49,9 +49,10 @@ def _record(label: str, workers: int, run, files: int, events: bool = True) -> d
 
 
 def _event_count(out: str) -> Optional[int]:
-    from results import sqlite_store
+    from results.store import open_store
+    from results.tables import PROCESSED
 
-    rows = sqlite_store.read_table(os.path.join(out, 'results.db'), sqlite_store.PROCESSED)
+    rows = open_store(os.path.join(out, 'results.db')).read_rows(PROCESSED)
     return rows[0].get('event_count') if rows else None
 
 

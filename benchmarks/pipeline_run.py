@@ -17,7 +17,9 @@ from typing import Optional, Sequence
 
 from benchmarks.inputs import ROOT
 from benchmarks.treemem import TreeMemory, cores_between, run_measured
-from results import sqlite_store
+from pipeline.options import DEFAULT_MODEL_URI
+from results.store import open_store
+from results.tables import PROCESSED
 
 # The steady state: from the time the first STEADY_FROM of the rows were written to the time STEADY_TO were,
 # which leaves out start-up (imports, model load, matching) and the tail where one worker finishes alone.
@@ -36,6 +38,7 @@ class PipelineRun:
     memory: TreeMemory
     steady_files_per_second: Optional[float] = None   # rows written per second in the steady state
     steady_cores: Optional[float] = None              # CPU seconds / wall seconds of the tree in the steady state
+    argv: tuple[str, ...] = ()                        # the pipeline's command line (python -m pipeline.main ...)
 
     @property
     def cores(self) -> float:
@@ -47,9 +50,8 @@ def steady_state(table: str, timeline) -> tuple[Optional[float], Optional[float]
     """(rows per second, cores) between the rows at STEADY_FROM and STEADY_TO of the run, by their processed_at."""
     import datetime as dt
 
-    with sqlite_store.connect(table) as conn:
-        stamps = sorted(dt.datetime.strptime(value, '%Y-%m-%dT%H:%M:%S.%fZ').replace(tzinfo=dt.timezone.utc)
-                        .timestamp() for (value,) in conn.execute(f'SELECT processed_at FROM {sqlite_store.PROCESSED}'))
+    stamps = sorted(dt.datetime.strptime(row['processed_at'], '%Y-%m-%dT%H:%M:%S.%fZ').replace(tzinfo=dt.timezone.utc)
+                    .timestamp() for row in open_store(table).read_rows(PROCESSED))
     if len(stamps) < 20:
         return None, None
     first, last = int(STEADY_FROM * (len(stamps) - 1)), int(STEADY_TO * (len(stamps) - 1))
@@ -74,29 +76,37 @@ def worker_spec(text: str) -> tuple[int, Optional[str]]:
     return (int(text[:-1]), modes[text[-1]]) if text[-1:] in modes else (int(text), None)
 
 
+def pipeline_args(input_folder: str, model_dir: str, out_dir: str, workers: Optional[int] = None,
+                  running_mode: Optional[str] = None, extra: Sequence[str] = ()) -> list[str]:
+    """The command line of one run: a user's (``make run``'s options), plus only the flags asked for."""
+    return ['--input_pattern', os.path.join(input_folder, '**'), '--output_table', os.path.join(out_dir, 'results.db'),
+            '--spectrogram_location', os.path.join(out_dir, 'spectrograms'),
+            *(['--model_uri', model_dir] if os.path.abspath(model_dir) != DEFAULT_MODEL_URI else []),
+            *(['--direct_num_workers', str(workers)] if workers else []),
+            *(['--direct_running_mode', running_mode] if running_mode else []), *extra]
+
+
 def run_pipeline(input_folder: str, model_dir: str, workers: Optional[int], out_dir: Optional[str] = None,
                  extra: Sequence[str] = (), running_mode: Optional[str] = None) -> PipelineRun:
     """One batch run over every file under ``input_folder``, into a new SQLite file and image folder.
 
-    ``running_mode`` (Beam's --direct_running_mode) is left to the pipeline unless given.
+    ``workers`` (Beam's --direct_num_workers) and ``running_mode`` (--direct_running_mode) are left to the
+    pipeline unless given, as when a user runs it: every core, its own choice of threads or processes.
     """
     out_dir = out_dir or tempfile.mkdtemp(prefix='pipeline-run-')
     table = os.path.join(out_dir, 'results.db')
-    args = ['--input_pattern', os.path.join(input_folder, '**'), '--output_table', table,
-            '--spectrogram_location', os.path.join(out_dir, 'spectrograms'), '--model_uri', model_dir,
-            *(['--direct_num_workers', str(workers)] if workers else []),
-            *(['--direct_running_mode', running_mode] if running_mode else []), *extra]
+    args = pipeline_args(input_folder, model_dir, out_dir, workers, running_mode, extra)
     timeline: list[tuple[float, float]] = []
     result, memory, process_seconds, cpu_seconds = run_measured(
         [sys.executable, '-m', 'benchmarks.pipeline_run', '--', *args], env=child_env(), cwd=ROOT, timeline=timeline)
     marked = [line for line in result.stdout.splitlines() if line.startswith(_MARK)]
     if result.returncode != 0 or not marked:
         raise RuntimeError(f'the pipeline failed (exit {result.returncode}):\n{result.stderr[-3000:]}')
-    ok, failed = sqlite_store.counts(table)
+    ok, failed = open_store(table).counts()
     steady_rate, steady_cores = steady_state(table, timeline)
     return PipelineRun(seconds=float(marked[-1][len(_MARK):]), process_seconds=process_seconds,
                        cpu_seconds=cpu_seconds, ok_rows=ok, error_rows=failed, memory=memory,
-                       steady_files_per_second=steady_rate, steady_cores=steady_cores)
+                       steady_files_per_second=steady_rate, steady_cores=steady_cores, argv=tuple(args))
 
 
 def _child(argv: list[str]) -> int:

@@ -10,7 +10,8 @@ generated once and kept under artifacts/benchmarks/inputs/), and ``fsdd``, the s
 
 (a) the pipeline in batch on the embedded default (``pipeline.main``: match, decode, spectrogram PNG,
     RunInference, SQLite rows), end to end: from the start of the run to the last row, so its start-up
-    (worker processes, TensorFlow, the model) is counted;
+    (worker processes, TensorFlow, the model) is counted. It is launched as a user launches it: no worker
+    count or runtime flag unless ``--workers`` or ``--inference_runtime`` is given here;
 (b) the original per-file design (``benchmarks.original``), timed on the work alone, start-up excluded;
 (c) the same work as the pipeline in a plain loop, no Beam (``benchmarks.bare``): end to end like (a),
     and on the work alone (the practical limit);
@@ -22,7 +23,8 @@ Cores: CPU seconds / wall seconds of each contender (the pipeline's whole proces
 steady state: rows per second and cores between the moments 10% and 90% of its rows were written (start-up and
 the tail left out): the rate of one more file, which the ratios "per extra file" compare with (b) and (c)'s work.
 
-All three get the same cores: (b) and (c) run in as many processes as the pipeline has workers. The
+All three get the same cores: (b) and (c) run in as many processes as the pipeline has workers (every
+core, the pipeline's default, unless ``--workers``). The
 repeats are interleaved (a, c, b, a, c, b, ...) so that a change in the machine's load hits all three.
 (b) is slow, so by default it runs on every 10th file of the same set (``--original-every 1`` for all):
 its cost is the same for every file, so its rate does not depend on how many it is given.
@@ -61,9 +63,13 @@ MODES = {'threads': ('a_threads', 'multi_threading'), 'processes': ('a_processes
 PIPELINE_RUNS = ('a', 'a_threads', 'a_processes')
 
 
-def measure(folder: str, files: list[str], model_dir: str, workers: int, repeats: int, original_every: int,
-            scratch: str, modes: Sequence[str] = (), log=print, runtime: str = 'auto') -> dict:
+def measure(folder: str, files: list[str], model_dir: str, workers: Optional[int], repeats: int,
+            original_every: int, scratch: str, modes: Sequence[str] = (), log=print, runtime: str = 'auto') -> dict:
+    """``workers`` None: the pipeline's own default (every core, no flag), and that many loop processes."""
     metadata = load_metadata(model_dir)
+    loop_processes = workers or os.cpu_count() or 1
+    # The pipeline's command line is the user's: only what was asked for differs from the defaults.
+    runtime_flag = ['--inference_runtime', runtime] if runtime != 'auto' else []
     input_folder = pipeline_folder(folder, files, scratch)
     original_files = files[::original_every]
     forced = [MODES[m] for m in modes]
@@ -75,24 +81,24 @@ def measure(folder: str, files: list[str], model_dir: str, workers: int, repeats
         for key, running_mode in [('a', None), *forced]:
             log(f'repeat {repeat + 1}/{repeats}: {CONTENDERS[key]} on {len(files)} files ...')
             a = run_pipeline(input_folder, model_dir, workers, os.path.join(out, key), running_mode=running_mode,
-                             extra=['--inference_runtime', runtime])
+                             extra=runtime_flag)
             if a.ok_rows + a.error_rows != len(files):
                 raise RuntimeError(f'the pipeline wrote {a.ok_rows} + {a.error_rows} rows for {len(files)} files')
             runs[key].append(_rates(len(files), a.seconds, a.cpu_seconds, None, cores=a.cores))
-            runs[key][-1].update(peak_rss_mib=a.memory.peak_rss_mib, error_rows=a.error_rows,
+            runs[key][-1].update(peak_rss_mib=a.memory.peak_rss_mib, error_rows=a.error_rows, argv=list(a.argv),
                                  steady_files_per_second=a.steady_files_per_second, steady_cores=a.steady_cores)
 
         log(f'repeat {repeat + 1}/{repeats}: (c) bare loop on {len(files)} files ...')
         c = run_loop(functools.partial(BareLoop, model_dir, metadata, os.path.join(out, 'c', 'spectrograms'),
                                        os.path.join(out, 'c', 'results.db'), root=folder, runtime=runtime),
-                     files, workers, files[0])
+                     files, loop_processes, files[0])
         runs['c'].append(_rates(c.files, c.launch_seconds, c.launch_cpu_seconds, c.audio_seconds))
         runs['c_work'].append(_rates(c.files, c.seconds, c.cpu_seconds, c.audio_seconds))
         steps['c'].append({k: v / c.files for k, v in c.steps.items()})
 
         log(f'repeat {repeat + 1}/{repeats}: (b) original design on {len(original_files)} files ...')
         b = run_loop(functools.partial(OriginalDesign, model_dir, metadata, os.path.join(out, 'b', 'images'),
-                                       os.path.join(out, 'b', 'results.db')), original_files, workers, files[0])
+                                       os.path.join(out, 'b', 'results.db')), original_files, loop_processes, files[0])
         runs['b'].append(_rates(b.files, b.seconds, b.cpu_seconds, b.audio_seconds))
         steps['b'].append({k: v / b.files for k, v in b.steps.items()})
         shutil.rmtree(out, ignore_errors=True)
@@ -103,7 +109,7 @@ def measure(folder: str, files: list[str], model_dir: str, workers: int, repeats
         run['audio_seconds'] = audio_seconds
         run['audio_seconds_per_second'] = audio_seconds / run['seconds']
     return {'runs': runs, 'steps_seconds_per_file': steps, 'files': len(files), 'original_files': len(original_files),
-            'workers': workers, 'audio_seconds': audio_seconds}
+            'workers': loop_processes, 'workers_flag': workers, 'audio_seconds': audio_seconds}
 
 
 def _rates(files: int, seconds: float, cpu_seconds: float, audio_seconds: Optional[float],
@@ -203,8 +209,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument('--files', type=int, default=0, help='fsdd set: use this many files, spread over the folder '
                                                              '(0: all)')
     parser.add_argument('--repeats', type=int, default=3)
-    parser.add_argument('--workers', type=int, default=os.cpu_count() or 1,
-                        help='pipeline workers, and processes for (b) and (c) (default: all cores)')
+    parser.add_argument('--workers', type=int,
+                        help='pipeline workers (--direct_num_workers), and processes for (b) and (c) (default: '
+                             'the pipeline launched without the flag, i.e. every core, and as many processes)')
     parser.add_argument('--original-every', type=int, default=10,
                         help='(b) processes every Nth file of the set (default 10; 1 for all)')
     parser.add_argument('--modes', type=lambda t: [w.strip() for w in t.split(',') if w.strip()], default=[],
@@ -228,7 +235,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if not files:
             raise SystemExit(f'no audio files in the {name} set')
         before = report.machine()
-        print(f'Throughput [{name}]: {len(files)} files, {description}, {args.workers} workers, {args.repeats} '
+        print(f'Throughput [{name}]: {len(files)} files, {description}, '
+              f'{args.workers or f"{os.cpu_count()} (default)"} workers, {args.repeats} '
               f'repeats, inference {serving}; load average {before["load_average"][0]:.1f} on '
               f'{before["cpus"]} cores', flush=True)
         scratch = tempfile.mkdtemp(prefix='bench-throughput-')

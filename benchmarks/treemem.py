@@ -112,6 +112,7 @@ class TreeSampler:
         self._hwm_kib: dict[int, int] = {}
         self.result = TreeMemory()
         self.timeline: list[tuple[float, float]] = []
+        self.rss_timeline: list[tuple[float, float]] = []   # (time.monotonic(), RSS of the tree in MiB)
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self) -> 'TreeSampler':
@@ -140,11 +141,18 @@ class TreeSampler:
         r.max_processes = max(r.max_processes, len(pids))
         r.samples += 1
         self.timeline.append((time.time(), cpu))
+        self.rss_timeline.append((time.monotonic(), rss / 1024))
 
     def _run(self) -> None:
         while not self._stop.is_set():
             self.sample()
             self._stop.wait(self._interval)
+
+
+def peak_between(timeline: Sequence[tuple[float, float]], start: float, end: float) -> Optional[float]:
+    """The largest value of a (time, value) timeline between two times; None when no sample falls there."""
+    inside = [v for t, v in timeline if start <= t <= end]
+    return max(inside) if inside else None
 
 
 def children_cpu_seconds() -> float:

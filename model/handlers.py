@@ -52,6 +52,9 @@ class FileScores(NamedTuple):
     inference: np.ndarray          # [windows, labels] probabilities
     model_id: str                  # the model's version
     labels: tuple[str, ...]        # the column names of ``inference``, in order
+    # Set when the model refused this file (a remote endpoint's 400 or malformed answer for its windows alone):
+    # why, for its permanent error row; ``inference`` is then empty.
+    error: Optional[str] = None
 # The in-worker model is called on at most this many windows at a time: TensorFlow's working memory grows with
 # the call (about 1 MB per window for the demo model) while the cost per window stops falling beyond ~64.
 TF_WINDOWS_PER_CALL = 64

@@ -18,7 +18,6 @@ The scores agree within ``PARITY_TOLERANCE`` (tests/model/test_serving.py checks
 """
 from __future__ import annotations
 
-import threading
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
@@ -28,8 +27,9 @@ import scipy.sparse
 from audio.framing import frames as frame_view
 from model.features import FeatureConfig, mel_weight_matrix
 from model.handlers import InWorkerHandler, SavedModelHandler, iter_windows
-from model.metadata import ModelMetadata, join, load_metadata
-from model.native_logs import info_logs_hidden
+from model.metadata import LITERT_WAVEFORM_RUNTIME, ModelMetadata, join, load_metadata
+from model.litert import LiteRTModel, litert_available, one_blas_thread
+from model.litert_waveform import WaveformLiteRTHandler
 
 LITERT = 'litert'
 SAVEDMODEL = 'savedmodel'
@@ -43,11 +43,6 @@ PARITY_TOLERANCE = 1e-4
 # Log-mel patches per LiteRT call: the cost per window stops falling well before this, and a call's buffers stay
 # a few MB (a one-second window's patch is 25 KB).
 LITERT_WINDOWS_PER_CALL = 64
-# Windows per LiteRT invoke within a call. The CNN is compute-bound (~90 GFLOP/s on one core, near the FMA
-# units' peak) as long as its activations stay in the core's cache: conv0's output is 400 KB a window.
-# Measured on the demo CNN, one thread, CPU ms per window: 0.42 at 1-4 windows per invoke, 0.46 at 8,
-# 0.48 at 16-32, 0.57 at 64 (`python -m benchmarks.stages`, LiteRT rows).
-LITERT_WINDOWS_PER_INVOKE = 4
 
 
 class LogMelFrontEnd:
@@ -138,75 +133,6 @@ def window_patches(samples: np.ndarray, metadata: ModelMetadata, front_end: LogM
         yield frame_view(log_mel.T, frames_per_window, hop_frames).transpose(1, 2, 0)
 
 
-class LiteRTModel:
-    """The LiteRT classifier; one interpreter per calling thread and input shape (an interpreter is not
-    thread-safe, and Beam shares one loaded model between the threads of a worker). ``invoke`` releases the GIL.
-
-    A call's windows go through the network ``LITERT_WINDOWS_PER_INVOKE`` at a time, each size with its own
-    interpreter (allocated once, never resized back and forth).
-    """
-
-    def __init__(self, model_content: bytes, num_threads: int = 1):
-        from ai_edge_litert.interpreter import Interpreter  # noqa: F401  (fails here, at load, if missing)
-
-        self._content = model_content
-        self._num_threads = num_threads
-        self._local = threading.local()
-
-    def _interpreter(self, shape: tuple[int, ...]):
-        by_shape = getattr(self._local, 'by_shape', None)
-        if by_shape is None:
-            by_shape = self._local.by_shape = {}
-        state = by_shape.get(shape)
-        if state is None:
-            from ai_edge_litert.interpreter import Interpreter
-
-            # LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate" line, at creation and first allocation.
-            with info_logs_hidden():
-                interpreter = Interpreter(model_content=self._content, num_threads=self._num_threads)
-                input_index = interpreter.get_input_details()[0]['index']
-                interpreter.resize_tensor_input(input_index, list(shape))
-                interpreter.allocate_tensors()
-            state = by_shape[shape] = (interpreter, input_index, interpreter.get_output_details()[0]['index'])
-        return state
-
-    def _invoke(self, patches: np.ndarray) -> np.ndarray:
-        interpreter, input_index, output_index = self._interpreter(patches.shape)
-        interpreter.set_tensor(input_index, patches)
-        interpreter.invoke()
-        return interpreter.get_tensor(output_index)  # a copy
-
-    def __call__(self, patches: np.ndarray) -> np.ndarray:
-        patches = np.ascontiguousarray(patches, dtype=np.float32)
-        step = LITERT_WINDOWS_PER_INVOKE
-        if len(patches) <= step:
-            return self._invoke(patches)
-        return np.concatenate([self._invoke(patches[i:i + step]) for i in range(0, len(patches), step)])
-
-
-def one_blas_thread() -> None:
-    """Limits numpy's BLAS (OpenBLAS) to one thread in this process.
-
-    Beam's threads or processes already keep every core busy; OpenBLAS's own threads on top of them only
-    spin. Measured on the 2-core machine under load: the front end's mel matmul took 0.18 ms of CPU per 5-s
-    file with one BLAS thread and 2.6 ms with OpenBLAS's default, which made LiteRT serving slower than
-    TensorFlow's.
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # then OPENBLAS_NUM_THREADS=1 in the environment does the same
-        return
-    threadpool_limits(1, user_api='blas')
-
-
-def litert_available() -> bool:
-    try:
-        import ai_edge_litert.interpreter  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def no_litert_file(metadata: ModelMetadata) -> str:
     return (f'model {metadata.model_version!r} has no LiteRT file (its metadata lists '
             f'{sorted(metadata.serving) or "none"}); re-export it, or use the SavedModel')
@@ -290,10 +216,15 @@ class LiteRTHandler(InWorkerHandler):
 
 def local_handler(model_uri: str, *, runtime: str = AUTO, metadata: Optional[ModelMetadata] = None,
                   **kwargs) -> InWorkerHandler:
-    """The in-worker handler for ``model_uri``: LiteRT's when the metadata lists it and it is installed (or
-    ``runtime`` asks for it), else the SavedModel's. ``kwargs``: ``InWorkerHandler``'s."""
+    """The in-worker handler for ``model_uri``: a whole-model TFLite pack's (``model.litert_waveform``) when the
+    metadata's runtime says so; else LiteRT's when the metadata lists it and it is installed (or ``runtime`` asks
+    for it), else the SavedModel's. ``kwargs``: ``InWorkerHandler``'s."""
     metadata = metadata or load_metadata(model_uri)
-    handler = LiteRTHandler if choose_runtime(metadata, runtime) == LITERT else SavedModelHandler
+    if metadata.runtime == LITERT_WAVEFORM_RUNTIME:
+        if runtime not in (AUTO, LITERT):
+            raise ValueError(f'model {metadata.model_version!r} is a whole-model TFLite file: it runs on LiteRT only')
+        return WaveformLiteRTHandler(model_uri, metadata=metadata, **kwargs)
+    handler: type[InWorkerHandler] = LiteRTHandler if choose_runtime(metadata, runtime) == LITERT else SavedModelHandler
     return handler(model_uri, metadata=metadata, **kwargs)
 
 

@@ -2,6 +2,7 @@
 
     python -m model.vertex_deploy deploy --model DIR --project P --region R [--staging gs://B/models]
         [--endpoint-name NAME] [--machine-type n1-standard-4] [--accelerator TYPE:COUNT] [--dry-run]
+        [--api-endpoint http://127.0.0.1:PORT]
 
 Steps: copy a local model directory to Cloud Storage (``--staging``), upload it
 to the Model Registry with Vertex AI's prebuilt TensorFlow serving container
@@ -11,6 +12,13 @@ all traffic, and print the endpoint's resource name: the pipeline's
 ``--model_endpoint``. ``--dry-run`` prints the REST requests instead of making
 them. The SavedModel's ``serving_default`` signature takes ``{"instances":
 [[samples...], ...]}``, which is what ``model.vertex_handler`` sends.
+
+``--api-endpoint http://127.0.0.1:PORT`` deploys to the local endpoint of
+``python -m stack start`` (``stack/vertex_endpoint.py``) instead: it serves the
+directory as it is (local or ``gs://``: nothing is copied, no registry, no
+machines) on the endpoint named ``--endpoint-name``, and prints its resource
+name, the same output as against Google Cloud. Another ``--api-endpoint``
+(``https://HOST`` or ``HOST``) points the SDK elsewhere for the real steps.
 """
 from __future__ import annotations
 
@@ -169,11 +177,26 @@ def copy_model_dir(local_dir: str, gcs_dir: str) -> None:
                 f_out.write(f_in.read())
 
 
-def deploy(request: DeployRequest, sdk=None) -> str:
+def deploy_local(request: DeployRequest, api_endpoint: str) -> str:
+    """Registers the model directory with a local endpoint (``stack/vertex_endpoint.py``); its resource name."""
+    import json as json_module
+    import os
+    import urllib.request
+
+    artifact = request.model_dir if request.model_dir.startswith('gs://') else os.path.abspath(request.model_dir)
+    body = {'project': request.project, 'location': request.region, 'display_name': request.endpoint_name,
+            'artifact_uri': artifact}
+    call = urllib.request.Request(api_endpoint.rstrip('/') + '/local/deploy', data=json_module.dumps(body).encode(),
+                                  method='POST', headers={'Content-Type': 'application/json'})
+    with urllib.request.urlopen(call, timeout=120) as answer:
+        return json_module.loads(answer.read())['name']
+
+
+def deploy(request: DeployRequest, sdk=None, api_endpoint: Optional[str] = None) -> str:
     """Runs the deployment with the Vertex AI SDK; returns the endpoint resource name."""
     if sdk is None:
         from google.cloud import aiplatform as sdk
-    sdk.init(project=request.project, location=request.region)
+    sdk.init(project=request.project, location=request.region, api_endpoint=api_endpoint or None)
     if not request.model_dir.startswith('gs://'):
         copy_model_dir(request.model_dir, request.artifact_uri)
     parents = sdk.Model.list(filter=f'display_name="{request.model_name}"')
@@ -212,6 +235,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     d.add_argument('--tf-version', default=DEFAULT_TF_VERSION, help='prebuilt TF serving container version')
     d.add_argument('--container-uri', help='serving image instead of the prebuilt TensorFlow one')
     d.add_argument('--dry-run', action='store_true', help='print the requests, make none')
+    d.add_argument('--api-endpoint', help='http://127.0.0.1:PORT: the local endpoint of `python -m stack start` '
+                                          '(serves --model as it is); https://HOST or HOST: another Vertex AI API host')
     return parser.parse_args(argv)
 
 
@@ -228,11 +253,23 @@ def main(argv: Optional[Sequence[str]] = None, sdk=None) -> str:
         text = json.dumps(build_requests(request), indent=2)
         print(text)
         return text
-    name = deploy(request, sdk)
+    local = is_local_endpoint(args.api_endpoint)
+    name = deploy_local(request, args.api_endpoint) if local else deploy(request, sdk, args.api_endpoint)
     print(name)
+    model_uri = request.model_dir if local else request.artifact_uri
+    extra = f' --vertex_api_endpoint {args.api_endpoint}' if args.api_endpoint else ''
     print(f'endpoint id {endpoint_id(name)}; run the pipeline with --model_endpoint {name} '
-          f'--model_uri {request.artifact_uri}', file=sys.stderr)
+          f'--model_uri {model_uri}{extra}', file=sys.stderr)
     return name
+
+
+def is_local_endpoint(api_endpoint: Optional[str]) -> bool:
+    """``http://`` to a loopback address: the local endpoint (``model.vertex_handler.ApiEndpoint`` checks it)."""
+    if not api_endpoint:
+        return False
+    from model.vertex_handler import ApiEndpoint
+
+    return ApiEndpoint.parse(api_endpoint).anonymous
 
 
 if __name__ == '__main__':

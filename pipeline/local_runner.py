@@ -28,9 +28,10 @@ def _needs_google_credentials(config: PipelineConfig) -> bool:
         return True
     if config.input_subscription and not emulators.emulated(emulators.PUBSUB):
         return True
-    if not config.uses_sqlite and not emulators.emulated(emulators.BIGQUERY):
+    if config.store.needs_google_cloud():
         return True
-    return bool(config.model_endpoint)
+    # A local Vertex AI endpoint (http://127.0.0.1:PORT) is reached anonymously, like the emulators.
+    return bool(config.model_endpoint) and not (config.vertex_api_endpoint or '').startswith('http://')
 
 
 def _has_configured_credentials() -> bool:

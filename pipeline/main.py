@@ -23,7 +23,7 @@ from pipeline.graph import build_pipeline, done_states, key_states_reader
 from pipeline.local_runner import configure_runner
 from pipeline.options import (OptionsError, PipelineConfig, add_help_arguments, check_known_options,
                               check_local_paths, plain_text, validate, with_absolute_paths)
-from results import sqlite_store
+from results.tables import RESULT
 
 _LOG = logging.getLogger('pipeline')
 
@@ -74,12 +74,12 @@ def quiet_startup(verbose: bool) -> None:
 
 
 class _Progress:
-    """Prints row counts from the SQLite file while a local batch run goes on."""
+    """Prints row counts from a local store while a local batch run goes on."""
 
     def __init__(self, config: PipelineConfig, expected: int):
-        self._path = config.output_table
+        self._store = config.store
         self._expected = expected
-        self._start = sqlite_store.counts(self._path)
+        self._start = self._store.counts()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -93,7 +93,7 @@ class _Progress:
         self._thread.join()
 
     def delta(self) -> tuple[int, int]:
-        ok, failed = sqlite_store.counts(self._path)
+        ok, failed = self._store.counts()
         return ok - self._start[0], failed - self._start[1]
 
     def _run(self):
@@ -123,7 +123,7 @@ class _Repairs:
             return 0, 0
         after = self._read()
         return (_counter(result, 'files_retried'),
-                len([key for key in self._retry if after.get(key) == sqlite_store.RESULT]))
+                len([key for key in self._retry if after.get(key) == RESULT]))
 
     @staticmethod
     def line(retried: int, repaired: int) -> str:
@@ -138,7 +138,7 @@ def _summary(config: PipelineConfig, progress: _Progress, result, seconds: float
     retried = repairs[0] if repairs else 0
     failed += retried
     skipped = _counter(result, 'files_skipped_already_processed')
-    total_ok, total_failed = sqlite_store.counts(config.output_table)
+    total_ok, total_failed = config.store.counts()
     lines = [
         f'Done in {seconds:.1f} s: {ok} files ok, {failed} failed'
         + (f', {skipped} skipped (already processed; --reprocess to redo them)' if skipped else '') + '.',
@@ -148,6 +148,15 @@ def _summary(config: PipelineConfig, progress: _Progress, result, seconds: float
         f'  spectrograms: {config.spectrogram_location}',
     ]
     return '\n'.join(lines)
+
+
+def _reconcile_line(config: PipelineConfig, result) -> str:
+    """A finished --reconcile run's summary: the counters of the skip (transforms.dedupe.tally_line)."""
+    from transforms.dedupe import DONE, MISSING, RETRIED, tally_line
+
+    return tally_line(config.input_pattern or '', {
+        MISSING: _counter(result, 'files_reconciled'), RETRIED: _counter(result, 'files_retried'),
+        DONE: _counter(result, 'files_skipped_already_processed')})
 
 
 def _counter(result, name: str) -> int:
@@ -196,14 +205,14 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         from pipeline.watch import run_watch
         return run_watch(options, config)
     expected = None
-    if config.input_pattern and not config.input_pattern.startswith('gs://'):
+    if config.input_pattern and not config.streaming and not config.input_pattern.startswith('gs://'):
         from transforms.sources import count_local_matches
         expected = count_local_matches(config.input_pattern)
         if expected == 0:
             print(no_match(config.input_pattern), file=sys.stderr, flush=True)
             return 0
     runner = configure_runner(options, config, expected)
-    show_progress = config.progress and config.uses_sqlite and not config.streaming
+    show_progress = config.progress and config.store.local and not config.streaming
     if show_progress:
         print(f'Processing {expected or "the"} files matching {config.input_pattern} ...', file=sys.stderr,
               flush=True)
@@ -211,7 +220,12 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     # A local batch replay says what it retried and repaired (on Dataflow the launcher does not wait).
     repairs = _Repairs(config) if runner is not None and not config.streaming else None
     pipeline = beam.Pipeline(runner=runner, options=options)
-    build_pipeline(pipeline, config)
+    try:
+        build_pipeline(pipeline, config)
+    except OptionsError as e:   # found while building: what only the model tells (a Vertex request too small for
+        # its window, labels a species list names), or a file an option names (thresholds, species list)
+        print(f'error: {e}', file=sys.stderr)
+        return 2
     with _Progress(config, expected or 0) if show_progress else contextlib.nullcontext() as progress:
         result = pipeline.run()
         if runner is not None or progress is not None:
@@ -225,6 +239,8 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         print(_summary(config, progress, result, time.monotonic() - started, counts), flush=True)
     elif counts is not None:
         print(f'Replay: {_Repairs.line(*counts)}', file=sys.stderr, flush=True)
+    if config.reconcile and not config.streaming and (runner is not None or progress is not None):
+        print(_reconcile_line(config, result), flush=True)
     return 0
 
 

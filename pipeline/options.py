@@ -20,8 +20,9 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from model.metadata import METADATA_FILE
 
+from results.store import ResultStore, open_store, table_name_problem
+from results.tables import BQ_TABLE_RE
 from results.thresholds import parse_label_thresholds
-from results.tables import BQ_TABLE_RE, default_error_table, default_events_table, is_sqlite_path
 from transforms.failures import DEFAULT_TRANSIENT_RETRY_SECONDS  # the stages' default is the option's
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -30,6 +31,8 @@ DEFAULT_MODEL_URI = os.path.join(REPO_ROOT, 'artifacts', 'models', 'demo')
 SUBSCRIPTION_RE = r'^projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/subscriptions/[a-zA-Z][-_.~+%a-zA-Z0-9]{2,254}$'
 GCS_PATH_RE = r'^gs://[a-z0-9][-_.a-z0-9]{1,220}[a-z0-9](/.*)?$'
 ENDPOINT_RE = r'^projects/[^/]+/locations/[a-z0-9-]+/endpoints/[0-9a-z-]+$'
+# The template's check (Dataflow workers cannot reach a loopback address): https:// or a bare gRPC host.
+VERTEX_API_RE = r'^(https://)?[a-zA-Z0-9][-.a-zA-Z0-9]*(:[0-9]+)?/?$'
 # Where a Flex Template runs, outputs are BigQuery tables and models live in Cloud Storage.
 OUTPUT_TABLE_RE = BQ_TABLE_RE
 
@@ -62,11 +65,12 @@ OPTIONS: tuple[Option, ...] = (
     Option('input_subscription',
            'Pub/Sub subscription receiving Cloud Storage OBJECT_FINALIZE notifications (JSON_API_V1 payload), as '
            'projects/PROJECT/subscriptions/NAME. Runs the pipeline in streaming mode. '
-           'Exactly one of input_subscription and input_pattern is required.',
+           'Exactly one of input_subscription and input_pattern is required (both with reconcile).',
            regex=SUBSCRIPTION_RE, label='Input Pub/Sub subscription'),
     Option('input_pattern',
            'Batch replay: a local or gs:// glob of audio files ("**" matches recursively), e.g. '
-           'gs://BUCKET/uploads/**. Exactly one of input_subscription and input_pattern is required.',
+           'gs://BUCKET/uploads/**. Exactly one of input_subscription and input_pattern is required (both with '
+           'reconcile: then the prefix a streaming job reconciles with at its start).',
            regex=r'^(gs://|/|\.).+$', label='Input file pattern (batch replay)', is_path=True),
     Option('output_table',
            'Where result rows go: a BigQuery table PROJECT:DATASET.TABLE (or DATASET.TABLE), or a local SQLite file '
@@ -89,6 +93,12 @@ OPTIONS: tuple[Option, ...] = (
            'Classify on a Vertex AI endpoint instead of in the worker: '
            'projects/PROJECT/locations/REGION/endpoints/ID. model_uri still supplies the model metadata.',
            regex=ENDPOINT_RE, label='Vertex AI endpoint'),
+    Option('vertex_api_endpoint',
+           'Where model_endpoint\'s requests go: unset = the regional Vertex AI API (REGION-aiplatform.googleapis.com, '
+           'gRPC); https://HOST[:PORT] = REST to another host (e.g. a Private Service Connect address); locally, '
+           'http://127.0.0.1:PORT = the local endpoint of `python -m stack start` (plain HTTP, anonymous, loopback '
+           'only).',
+           regex=VERTEX_API_RE, label='Vertex AI API endpoint'),
     Option('model_watch_pattern',
            'Streaming only: a local or gs:// glob of model metadata files (e.g. gs://B/models/*/metadata.json). A new '
            'match is loaded by the running job without a restart; each row records the model_version it used.',
@@ -130,6 +140,13 @@ OPTIONS: tuple[Option, ...] = (
            'after a decoder upgrade. Files with only retryable error rows are retried by every replay anyway; '
            'files with a result are still skipped (--reprocess redoes those too).',
            is_flag=True, default=False, regex=r'^(true|false)$'),
+    Option('reconcile',
+           'Process every audio object under input_pattern that has no row yet (neither a result nor a permanent '
+           'error; retryable errors are retried), and say how many there were (counter files_reconciled): what '
+           'catches uploads whose notification never led to a row. Alone with input_pattern: a batch run that '
+           'ends with that count. With input_subscription too: the streaming job does it once at its start, '
+           'then streams, and skips notifications of objects that had a row at its start.',
+           is_flag=True, default=False, regex=r'^(true|false)$', label='Reconcile with the bucket'),
     Option('transient_retry_seconds',
            'How long a stage keeps retrying a transient failure (Cloud Storage or BigQuery unavailable, timeouts, '
            'throttling, a locked SQLite file, a full disk), with exponential backoff and jitter, before it gives '
@@ -156,8 +173,24 @@ OPTIONS: tuple[Option, ...] = (
            'SQLite file, and the count on each result row (event_count). --events=false turns it off.',
            is_flag=True, default=True, regex=r'^(true|false)$', label='Write events'),
     Option('event_min_confidence',
-           'Events: the least probability of a window\'s top label for the window to be part of an event (0-1].',
+           'Events: the least probability of a window\'s top label for the window to be part of an event (0-1]; '
+           'with a multi-label model (BirdNET: its min_conf) every label at least this is detected.',
            type=float, default=0.5, regex=r'^(0(\.[0-9]+)?|1(\.0+)?)$', label='Event minimum confidence'),
+    Option('merge_consecutive',
+           'Events: at most this many consecutive windows of the same label become one event, whose confidence is '
+           'the mean of its 3 highest windows (BirdNET\'s rule; 1 = one event per window and label, as BirdNET '
+           'reports them); 0 = every run of windows becomes one event, its confidence the mean over the run. '
+           'Default: the model\'s (BirdNET 1, the models trained here 0).',
+           type=int, regex=r'^[0-9]+$', label='Merge consecutive windows'),
+    Option('window_overlap_seconds',
+           'Seconds by which consecutive model windows overlap (window minus hop): e.g. 1.5 for BirdNET\'s 3-s '
+           'windows every 1.5 s. Default: the model\'s own hop (BirdNET: no overlap).',
+           type=float, regex=r'^[0-9]+(\.[0-9]+)?$', label='Window overlap (seconds)'),
+    Option('species_list',
+           'A text file (local or gs://), one label a line: only these labels are reported (events, the file\'s '
+           'label and scores), like BirdNET\'s custom species list. A line is a whole label (BirdNET: '
+           '"Turdus merula_Eurasian Blackbird") or one of its names (scientific or common).',
+           regex=GCS_PATH_RE, label='Species list file', is_path=True),
     Option('label_thresholds',
            'Events: a JSON file, local or gs://, of per-label minimum confidences (python -m results.thresholds '
            'writes one from the reviews): for a label it names, a window needs at least that probability to be part '
@@ -208,6 +241,7 @@ class PipelineConfig:
     spectrogram_location: str
     model_uri: str
     model_endpoint: Optional[str]
+    vertex_api_endpoint: Optional[str]
     model_watch_pattern: Optional[str]
     model_watch_interval_seconds: float
     max_duration_seconds: float
@@ -219,11 +253,15 @@ class PipelineConfig:
     share_model_across_processes: bool
     reprocess: bool
     retry_failed: bool
+    reconcile: bool
     transient_retry_seconds: float
     spectrogram_max_width: int
     dedupe_ttl_seconds: int
     events: bool
     event_min_confidence: float
+    merge_consecutive: Optional[int]
+    window_overlap_seconds: Optional[float]
+    species_list: Optional[str]
     label_thresholds: Optional[str]
     spectrogram_events: bool
     progress: bool
@@ -233,13 +271,9 @@ class PipelineConfig:
     streaming: bool
 
     @property
-    def uses_sqlite(self) -> bool:
-        return is_sqlite_path(self.output_table)
-
-    @property
-    def events_table(self) -> Optional[str]:
-        """Where event rows go, or None with --events=false."""
-        return default_events_table(self.output_table) if self.events else None
+    def store(self) -> ResultStore:
+        """Where rows go and are read back from (``results.store``), as --output_table / --error_table name it."""
+        return open_store(self.output_table, self.error_table)
 
 
 class OptionsError(ValueError):
@@ -253,20 +287,29 @@ def validate(options: PipelineOptions) -> PipelineConfig:
     on_dataflow = 'dataflow' in str(runner).lower()
     problems: list[str] = []
 
-    if bool(o.input_subscription) == bool(o.input_pattern):
+    if o.reconcile and o.input_subscription:
+        if not o.input_pattern:
+            problems.append('--reconcile with --input_subscription needs --input_pattern: the gs:// prefix the '
+                            'notifications come from, e.g. gs://BUCKET/**')
+    elif bool(o.input_subscription) == bool(o.input_pattern):
         problems.append('give exactly one of --input_subscription (streaming) or --input_pattern (batch replay)')
+    if o.reconcile and o.reprocess:
+        problems.append('--reconcile processes what has no row; --reprocess processes everything: give one')
+    if o.reconcile and o.watch:
+        problems.append('--watch already processes whatever has no row each interval; drop --reconcile')
     if o.input_subscription and not re.match(SUBSCRIPTION_RE, o.input_subscription):
         problems.append(f'--input_subscription must look like projects/P/subscriptions/S, got {o.input_subscription!r}')
     if not o.output_table:
         problems.append('--output_table is required (PROJECT:DATASET.TABLE, or a local file ending in .db)')
-    elif not is_sqlite_path(o.output_table) and not re.match(BQ_TABLE_RE, o.output_table):
-        problems.append(f'--output_table must be PROJECT:DATASET.TABLE or a path ending in .db, got {o.output_table!r}')
-    if o.output_table and o.error_table and is_sqlite_path(o.output_table) != is_sqlite_path(o.error_table):
-        problems.append('--error_table must use the same backend as --output_table (both BigQuery or both SQLite)')
+    elif table_name_problem(o.output_table):
+        problems.append(table_name_problem(o.output_table))
+    store = _store_or_problem(o.output_table, o.error_table, problems)
     if not o.spectrogram_location:
         problems.append('--spectrogram_location is required (a folder or a gs:// prefix)')
     if o.model_endpoint and not re.match(ENDPOINT_RE, o.model_endpoint):
         problems.append(f'--model_endpoint must be projects/P/locations/L/endpoints/E, got {o.model_endpoint!r}')
+    if o.vertex_api_endpoint:
+        problems += _vertex_api_problems(o.vertex_api_endpoint, bool(o.model_endpoint), on_dataflow)
     if o.model_watch_pattern and not o.input_subscription:
         problems.append('--model_watch_pattern only applies to streaming (--input_subscription) jobs')
     if o.model_watch_pattern and o.input_subscription and not on_dataflow and 'direct' in str(runner).lower():
@@ -299,6 +342,10 @@ def validate(options: PipelineOptions) -> PipelineConfig:
         problems.append('--min_batch_size must not exceed --max_batch_size')
     if o.event_min_confidence is None or not 0 < o.event_min_confidence <= 1:
         problems.append(f'--event_min_confidence must be in (0, 1], got {o.event_min_confidence!r}')
+    if o.merge_consecutive is not None and o.merge_consecutive < 0:
+        problems.append(f'--merge_consecutive must be 0 (whole runs) or more, got {o.merge_consecutive}')
+    if o.window_overlap_seconds is not None and o.window_overlap_seconds < 0:
+        problems.append(f'--window_overlap_seconds must be 0 or more, got {o.window_overlap_seconds:g}')
     if o.label_thresholds and not o.events:
         problems.append('--label_thresholds sets the events\' thresholds: it needs --events (the default)')
     if o.spectrogram_events and not o.events:
@@ -313,28 +360,56 @@ def validate(options: PipelineOptions) -> PipelineConfig:
             value = getattr(o, option.name)
             if option.is_path and value and not value.startswith('gs://'):
                 problems.append(f'--{option.name} must be a gs:// path on Dataflow (workers cannot see {value!r})')
-        if o.output_table and is_sqlite_path(o.output_table):
+        if store is not None and store.local:
             problems.append('--output_table must be a BigQuery table on Dataflow, not a local SQLite file')
     if problems:
         raise OptionsError('invalid pipeline options:\n  - ' + '\n  - '.join(problems))
 
     # Every declared option, by name (an option PipelineConfig lacks, or the reverse, fails here, never as None).
     values: dict[str, Any] = {option.name: getattr(o, option.name) for option in OPTIONS}
-    values['error_table'] = values['error_table'] or default_error_table(values['output_table'])
+    assert store is not None  # else a problem was reported
+    values['error_table'] = store.error_table
     return PipelineConfig(**values, streaming=bool(o.input_subscription))
 
 
+def _vertex_api_problems(api_endpoint: str, has_model_endpoint: bool, on_dataflow: bool) -> list[str]:
+    from model.vertex_handler import ApiEndpoint
+
+    problems = []
+    if not has_model_endpoint:
+        problems.append('--vertex_api_endpoint only applies with --model_endpoint')
+    try:
+        parsed = ApiEndpoint.parse(api_endpoint)
+    except ValueError as e:
+        return problems + [f'--vertex_api_endpoint: {e}']
+    if on_dataflow and parsed.anonymous:
+        problems.append(f'--vertex_api_endpoint {api_endpoint} is this machine: Dataflow workers cannot reach it '
+                        '(leave it unset for Vertex AI)')
+    return problems
+
+
 def with_absolute_paths(config: PipelineConfig) -> PipelineConfig:
-    """Local paths (the options declared ``is_path``, and SQLite tables) made absolute; gs:// stays.
+    """Local paths (the options declared ``is_path``, and a local store's files) made absolute; gs:// stays.
 
     Rows and the dashboard refer to files by absolute path, whatever the working directory.
     """
     changes: dict[str, Any] = {option.name: _absolute_if_local(getattr(config, option.name))
                                for option in OPTIONS if option.is_path}
-    for name in ('output_table', 'error_table'):
-        if is_sqlite_path(getattr(config, name)):
-            changes[name] = os.path.abspath(getattr(config, name))
+    store = config.store.absolute()
+    changes.update(output_table=store.output_table, error_table=store.error_table)
     return dataclasses.replace(config, **changes)
+
+
+def _store_or_problem(output_table: Optional[str], error_table: Optional[str],
+                      problems: list[str]) -> Optional[ResultStore]:
+    """The store the options name, or None (and the reason in ``problems``, unless already reported)."""
+    if not output_table or table_name_problem(output_table):
+        return None
+    try:
+        return open_store(output_table, error_table)
+    except ValueError as e:
+        problems.append(str(e))
+        return None
 
 
 def _absolute_if_local(path: Optional[str]) -> Optional[str]:

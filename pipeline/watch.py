@@ -66,10 +66,7 @@ def done_keys(config: PipelineConfig) -> set[tuple[str, str]]:
 
     A file whose only rows are retryable errors is tried again, as a batch replay would (docs/reliability.md).
     """
-    from pipeline.graph import done_states
-
-    done = done_states(config)
-    return {key for key, state in tables.key_states(config.output_table, config.error_table).items() if state in done}
+    return config.store.done_keys(config.retry_failed)
 
 
 class _DoneKeys:
@@ -77,26 +74,16 @@ class _DoneKeys:
 
     def __init__(self, config: PipelineConfig):
         self._config = config
+        self._store = config.store
         self._keys: set[tuple[str, str]] = set()
         self._stamp: object = None
 
-    def _sqlite_stamp(self) -> object:
-        stamps: list[Optional[tuple[int, int]]] = []
-        for path in {self._config.output_table, self._config.error_table}:
-            for part in (path, path + '-wal'):
-                try:
-                    st = os.stat(part)
-                    stamps.append((st.st_mtime_ns, st.st_size))
-                except OSError:
-                    stamps.append(None)
-        return tuple(stamps)
-
     def current(self, wanted: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-        if self._config.uses_sqlite:
-            stamp = self._sqlite_stamp()
+        stamp = self._store.change_stamp()
+        if stamp is not None:
             if stamp != self._stamp:
                 self._keys, self._stamp = done_keys(self._config), stamp
-        elif not set(wanted) <= self._keys:  # BigQuery: ask only when something looks new (queries cost)
+        elif not set(wanted) <= self._keys:  # no cheap stamp (BigQuery): ask only when something looks new
             self._keys = done_keys(self._config)
         return self._keys
 
@@ -108,11 +95,7 @@ RunBatch = Callable[[list[Listed]], None]
 
 
 def ignored_paths(config: PipelineConfig) -> list[str]:
-    paths = [config.spectrogram_location]
-    if config.uses_sqlite:
-        for table in {config.output_table, config.error_table}:
-            paths += [table + suffix for suffix in ('', '-wal', '-shm', '-journal')]
-    return paths
+    return [config.spectrogram_location, *config.store.files()]
 
 
 def watch(config: PipelineConfig, run_batch: RunBatch, stop: Optional[threading.Event] = None,
@@ -157,14 +140,12 @@ def watch(config: PipelineConfig, run_batch: RunBatch, stop: Optional[threading.
 
 def outcome_line(config: PipelineConfig, batch: list[Listed], seconds: float) -> str:
     """What a run did, from the rows it wrote: "done in 1.1 s: 2 ok, 1 failed (x.png); ..."."""
-    from results.sqlite_store import RESULT
-
     try:
-        states = tables.key_states(config.output_table, config.error_table)
+        states = config.store.key_states()
     except Exception as e:  # the rows are the record; this line only reports them
         _LOG.debug('could not read the rows back: %s', e)
         return f'  done in {seconds:.1f} s'
-    failed = [os.path.basename(f.path) for f in batch if states.get(f.key) != RESULT]
+    failed = [os.path.basename(f.path) for f in batch if states.get(f.key) != tables.RESULT]
     line = f'  done in {seconds:.1f} s: {len(batch) - len(failed)} ok, {len(failed)} failed'
     if failed:
         line += (f' ({", ".join(failed[:5])}{" ..." if len(failed) > 5 else ""}); '

@@ -11,10 +11,10 @@ from google.api_core import exceptions as api_exceptions
 from google.cloud import bigquery
 
 from cloud import emulators
-from results.schema import (CLUSTER_FIELDS, ERROR_FIELDS, ERRORS_CLUSTER_FIELDS, ERRORS_PARTITION_FIELD,
-                            EVENT_FIELDS, EVENTS_CLUSTER_FIELDS, EVENTS_PARTITION_FIELD, PARTITION_FIELD,
-                            PROCESSED_FIELDS, latest_view_name, latest_view_query)
-from results.tables import default_error_table, default_events_table
+from results.schema import (REVIEWS, TABLES, Table, latest_view_name, latest_view_query, reviews_view_name,
+                            reviews_view_query)
+from results.tables import (ERRORS, PERMANENT_ERROR, PROCESSED, RESULT, RETRYABLE_ERROR, default_error_table,
+                            default_table)
 
 
 def default_project() -> Optional[str]:
@@ -38,34 +38,38 @@ def table_id(table_spec: str, project: Optional[str] = None) -> str:
 
 def ensure_tables(output_table: str, error_table: Optional[str] = None,
                   bq: Optional[bigquery.Client] = None) -> tuple[str, str]:
-    """Creates the dataset(s), the result, error and events tables and the ``_latest`` view if missing;
-    returns the first two ids. (``templates/provision.sh`` does the same on Google Cloud.)
+    """Creates the dataset(s), every table of ``results.schema.TABLES`` and the ``_latest`` view if missing;
+    returns the ids of the result and error tables. (``templates/provision.sh`` does the same on Google Cloud.)
 
-    The events table is always ``<output_table>_events`` (``results.tables.default_events_table``).
+    The error table is ``error_table`` if given; every other table is ``<output_table><suffix>``.
     """
     bq = bq or client()
-    ids = []
-    for spec, fields, partition, cluster in (
-            (output_table, PROCESSED_FIELDS, PARTITION_FIELD, CLUSTER_FIELDS),
-            (error_table or default_error_table(output_table), ERROR_FIELDS, ERRORS_PARTITION_FIELD,
-             ERRORS_CLUSTER_FIELDS),
-            (default_events_table(output_table), EVENT_FIELDS, EVENTS_PARTITION_FIELD, EVENTS_CLUSTER_FIELDS)):
+    ids = {}
+    for table in TABLES.values():
+        spec = (error_table or default_error_table(output_table)) if table.name == ERRORS else \
+            default_table(output_table, table.name)
         full_id = table_id(spec, bq.project)
         project, dataset, _ = full_id.split('.')
         bq.create_dataset(f'{project}.{dataset}', exists_ok=True)
-        table = bigquery.Table(full_id, schema=[bigquery.SchemaField.from_api_repr(f) for f in fields])
-        table.time_partitioning = bigquery.TimePartitioning(field=partition)
-        table.clustering_fields = list(cluster)
-        bq.create_table(table, exists_ok=True)
-        ids.append(full_id)
-    ensure_latest_view(output_table, ids[0], ids[1], bq)
-    return ids[0], ids[1]
+        created = bigquery.Table(full_id, schema=[bigquery.SchemaField.from_api_repr(f) for f in table.fields])
+        created.time_partitioning = bigquery.TimePartitioning(field=table.partition)
+        created.clustering_fields = list(table.cluster)
+        bq.create_table(created, exists_ok=True)
+        ids[table.name] = full_id
+    ensure_latest_view(output_table, ids[PROCESSED], ids[ERRORS], bq)
+    ensure_view(reviews_view_name(output_table), reviews_view_query(ids[REVIEWS]), bq)
+    return ids[PROCESSED], ids[ERRORS]
 
 
 def ensure_latest_view(output_table: str, results_id: str, errors_id: str, bq: bigquery.Client) -> str:
     """Creates ``<output_table>_latest`` (results/schema.py's query), or brings its query up to date."""
-    view = bigquery.Table(table_id(latest_view_name(output_table), bq.project))
-    view.view_query = latest_view_query(results_id, errors_id)
+    return ensure_view(latest_view_name(output_table), latest_view_query(results_id, errors_id), bq)
+
+
+def ensure_view(name: str, query: str, bq: bigquery.Client) -> str:
+    """Creates the view ``name`` with ``query``, or brings its query up to date."""
+    view = bigquery.Table(table_id(name, bq.project))
+    view.view_query = query
     existing = bq.create_table(view, exists_ok=True)
     if existing.view_query != view.view_query:
         existing.view_query = view.view_query
@@ -91,13 +95,11 @@ def existing_keys(table_spec: str, bq: Optional[bigquery.Client] = None) -> set[
 
 def key_states(output_table: str, error_table: Optional[str] = None,
                bq: Optional[bigquery.Client] = None) -> dict[tuple[str, str], str]:
-    """(audio_file, generation) -> RESULT, PERMANENT_ERROR or RETRYABLE_ERROR, like ``sqlite_store.key_states``.
+    """(audio_file, generation) -> RESULT, PERMANENT_ERROR or RETRYABLE_ERROR (``results.tables``).
 
     Streaming inserts and ``--reprocess`` may leave several rows per key: a result wins; otherwise the key is
     RETRYABLE_ERROR only when every error row of it is retryable (a missing table has no keys).
     """
-    from results.sqlite_store import PERMANENT_ERROR, RESULT, RETRYABLE_ERROR
-
     bq = bq or client()
     states: dict[tuple[str, str], str] = {}
     errors = table_id(error_table or default_error_table(output_table), bq.project)
@@ -123,6 +125,30 @@ def count_rows(table_spec: str, bq: Optional[bigquery.Client] = None) -> int:
 
 def counts(output_table: str, error_table: Optional[str] = None,
            bq: Optional[bigquery.Client] = None) -> tuple[int, int]:
-    """(result rows, error rows), like ``results.sqlite_store.counts``."""
+    """(result rows, error rows)."""
     bq = bq or client()
     return count_rows(output_table, bq), count_rows(error_table or default_error_table(output_table), bq)
+
+
+def write_rows(rows, table_spec: str, table: Table, streaming: bool, outage_deadline_s: float):
+    """Beam: ``rows`` into one BigQuery table (created if missing, partitioned and clustered as declared).
+
+    Streaming inserts when streaming (failed rows come back in the result's ``failed_rows_with_errors``),
+    load jobs at the end of a batch run (a job succeeds or fails as a whole).
+    """
+    from apache_beam.io.gcp.bigquery import BigQueryDisposition, WriteToBigQuery
+    from apache_beam.io.gcp.bigquery_tools import RetryStrategy
+
+    extra = {'timePartitioning': {'type': 'DAY', 'field': table.partition},
+             'clustering': {'fields': list(table.cluster)}}
+    return rows | 'ToBigQuery' >> WriteToBigQuery(
+        table_spec,
+        schema={'fields': table.fields},
+        method=WriteToBigQuery.Method.STREAMING_INSERTS if streaming else WriteToBigQuery.Method.FILE_LOADS,
+        create_disposition=BigQueryDisposition.CREATE_IF_NEEDED,
+        write_disposition=BigQueryDisposition.WRITE_APPEND,
+        insert_retry_strategy=RetryStrategy.RETRY_ON_TRANSIENT_ERROR,
+        additional_bq_parameters=extra,
+        # None on Google Cloud. On the emulator, an outage is waited out for the retry budget; longer, the
+        # bundle fails and the runner retries it (as google-cloud-bigquery's own 600 s deadline does).
+        test_client=emulators.beam_test_client(outage_deadline=outage_deadline_s))

@@ -6,17 +6,20 @@ the SQLite store and the dashboard all read these lists.
     python -m results.schema processed   # BigQuery JSON schema of the results table
     python -m results.schema errors      # ... of the error table
     python -m results.schema events      # ... of the events table (``<output_table>_events``)
+    python -m results.schema reviews     # ... of the reviews table (``<output_table>_reviews``)
 
 The BigQuery view ``<table>_latest`` (``latest_view_sql``) is generated here too:
 one row per (audio_file, generation), the newest result, else the newest error.
 Streaming inserts are at-least-once and ``--reprocess`` appends, so the tables
 may hold duplicates; readers (the dashboard) read the view, where they cannot.
+So is ``<table>_reviews_latest`` (``reviews_view_query``): the newest verdict per detection.
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 from audio.records import AudioObject, Classification, Event, FailedAudio, ProcessedAudio
@@ -64,24 +67,46 @@ ERROR_FIELDS: list[dict[str, Any]] = [
      'description': 'How many times the stage tried the file before giving up'},
 ]
 
-# One row per detected event: a maximal run of windows with the same top label (not background) whose
-# probability is at least --event_min_confidence (audio.events).
+# One row per detected event (audio.events): a run of windows with the same label (not background) whose
+# probability is at least --event_min_confidence; with a multi-label model (BirdNET) several labels may be
+# detected in the same windows, so a file's events are keyed by start and label (EVENT_KEY_COLUMNS).
 EVENT_FIELDS: list[dict[str, Any]] = [
     {'name': 'audio_file', 'type': 'STRING', 'mode': 'REQUIRED', 'description': 'gs:// URI or local path'},
     {'name': 'generation', 'type': 'STRING', 'mode': 'REQUIRED', 'description': 'Object generation'},
     {'name': 'start_seconds', 'type': 'FLOAT', 'mode': 'REQUIRED',
-     'description': 'Seconds from the start of the file: the middle hop of the first window (0 for the first)'},
+     'description': 'Seconds from the start of the file: the middle hop of the first window (0 for the first); '
+                    'with --merge_consecutive N > 0 (BirdNET) the start of the first window'},
     {'name': 'end_seconds', 'type': 'FLOAT', 'mode': 'REQUIRED',
-     'description': 'Seconds: the middle hop of the last window ends (the file duration for the last window)'},
+     'description': 'Seconds: the middle hop of the last window ends (the file duration for the last window); '
+                    'with --merge_consecutive N > 0 (BirdNET) the end of the last window'},
     {'name': 'label', 'type': 'STRING', 'mode': 'REQUIRED', 'description': 'Label of every window of the event'},
     {'name': 'confidence', 'type': 'FLOAT', 'mode': 'REQUIRED',
-     'description': 'Mean probability of the label over the windows of the event'},
+     'description': 'Mean probability of the label over the windows of the event (--merge_consecutive N > 0: '
+                    'over its 3 most confident windows)'},
     {'name': 'model_version', 'type': 'STRING', 'mode': 'NULLABLE', 'description': 'Model that produced it'},
     {'name': 'processed_at', 'type': 'TIMESTAMP', 'mode': 'REQUIRED',
      'description': 'When the row was produced (the same as the file\'s result row)'},
 ]
 
-TABLES = {'processed': PROCESSED_FIELDS, 'errors': ERROR_FIELDS, 'events': EVENT_FIELDS}
+# One row per verdict a person gave a detection (an event row) on the dashboard's Review page (results.reviews).
+# A detection is REVIEW_KEY: reviewing it again replaces the verdict (SQLite's primary key; in BigQuery each
+# review is a row and <output_table>_reviews_latest shows the newest per detection). Pipeline runs never write
+# or delete these rows.
+REVIEW_FIELDS: list[dict[str, Any]] = [
+    {'name': 'audio_file', 'type': 'STRING', 'mode': 'REQUIRED', 'description': 'gs:// URI or local path'},
+    {'name': 'generation', 'type': 'STRING', 'mode': 'REQUIRED', 'description': 'Object generation reviewed'},
+    {'name': 'start_seconds', 'type': 'FLOAT', 'mode': 'REQUIRED', 'description': 'The event\'s start'},
+    {'name': 'end_seconds', 'type': 'FLOAT', 'mode': 'REQUIRED', 'description': 'The event\'s end'},
+    {'name': 'label', 'type': 'STRING', 'mode': 'REQUIRED', 'description': 'The label the model gave it'},
+    {'name': 'confidence', 'type': 'FLOAT', 'mode': 'REQUIRED', 'description': 'The event\'s confidence'},
+    {'name': 'model_version', 'type': 'STRING', 'mode': 'NULLABLE', 'description': 'Model that produced it'},
+    {'name': 'verdict', 'type': 'STRING', 'mode': 'REQUIRED',
+     'description': 'correct: the label is right; wrong: it is not'},
+    {'name': 'reviewer', 'type': 'STRING', 'mode': 'NULLABLE', 'description': 'Who reviewed (free text)'},
+    {'name': 'reviewed_at', 'type': 'TIMESTAMP', 'mode': 'REQUIRED', 'description': 'When the verdict was given'},
+]
+REVIEW_KEY = ('audio_file', 'generation', 'start_seconds', 'end_seconds', 'label')
+
 # Results are partitioned by day of processing and clustered by label, errors by day of failure and
 # clustered by stage and error type (provision.sh creates them so; the sinks create them so if missing).
 PARTITION_FIELD = 'processed_at'
@@ -90,11 +115,47 @@ ERRORS_PARTITION_FIELD = 'failed_at'
 ERRORS_CLUSTER_FIELDS = ('stage', 'error_type')
 EVENTS_PARTITION_FIELD = 'processed_at'
 EVENTS_CLUSTER_FIELDS = ('label',)
+REVIEWS_PARTITION_FIELD = 'reviewed_at'
+REVIEWS_CLUSTER_FIELDS = ('label',)
+KEY_COLUMNS = ('audio_file', 'generation')
+# An event row's identity: several labels can be detected in the same windows (multi-label models).
+EVENT_KEY_COLUMNS = (*KEY_COLUMNS, 'start_seconds', 'label')
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table of the result store, declared once: every store creates, writes and reads it from this.
+
+    ``name`` is the table's name in the SQLite file and its kind everywhere else (``python -m results.schema
+    NAME``, ``templates/schema/NAME.json``); ``suffix`` places it in BigQuery, as ``<output_table><suffix>``.
+    ``key``: the columns that identify a row (SQLite's primary key; a rewrite of the same key replaces it).
+    """
+    name: str
+    fields: list[dict[str, Any]]
+    key: tuple[str, ...]
+    partition: str
+    cluster: tuple[str, ...]
+    suffix: str
+
+    @property
+    def columns(self) -> list[str]:
+        return [f['name'] for f in self.fields]
+
+
+PROCESSED = 'processed'
+ERRORS = 'errors'
+EVENTS = 'events'
+REVIEWS = 'reviews'
+TABLES: dict[str, Table] = {t.name: t for t in (
+    Table(PROCESSED, PROCESSED_FIELDS, KEY_COLUMNS, PARTITION_FIELD, CLUSTER_FIELDS, ''),
+    Table(ERRORS, ERROR_FIELDS, KEY_COLUMNS, ERRORS_PARTITION_FIELD, ERRORS_CLUSTER_FIELDS, '_errors'),
+    Table(EVENTS, EVENT_FIELDS, EVENT_KEY_COLUMNS, EVENTS_PARTITION_FIELD, EVENTS_CLUSTER_FIELDS, '_events'),
+    Table(REVIEWS, REVIEW_FIELDS, REVIEW_KEY, REVIEWS_PARTITION_FIELD, REVIEWS_CLUSTER_FIELDS, '_reviews'),
+)}
 MAX_MESSAGE_CHARS = 1024
 LATEST_VIEW_SUFFIX = '_latest'
 # The view's first column: which table the row came from.
 OUTCOME_COLUMN, RESULT_OUTCOME, ERROR_OUTCOME = 'outcome', 'result', 'error'
-KEY_COLUMNS = ('audio_file', 'generation')
 _STANDARD_SQL_TYPES = {'STRING': 'STRING', 'FLOAT': 'FLOAT64', 'INTEGER': 'INT64', 'BOOLEAN': 'BOOL',
                        'TIMESTAMP': 'TIMESTAMP'}
 # A result row on its way to the sink carries its file's event rows under this key; the sinks split them off
@@ -104,7 +165,7 @@ ROW_EVENTS_KEY = '_events'
 
 def bigquery_schema(table: str) -> dict[str, Any]:
     """The schema in the form WriteToBigQuery and ``bq mk --schema`` accept."""
-    return {'fields': TABLES[table]}
+    return {'fields': TABLES[table].fields}
 
 
 def timestamp(seconds: float) -> str:
@@ -222,6 +283,22 @@ def latest_view_query(results_table_id: str, errors_table_id: str) -> str:
             f'WHERE TRUE\nQUALIFY ROW_NUMBER() OVER (PARTITION BY {", ".join(KEY_COLUMNS)} ORDER BY {order}) = 1\n')
 
 
+def reviews_view_name(output_table: str) -> str:
+    """``<output_table>_reviews_latest``: the newest verdict per detection."""
+    return output_table + TABLES[REVIEWS].suffix + LATEST_VIEW_SUFFIX
+
+
+def reviews_view_query(reviews_table_id: str) -> str:
+    """Standard SQL: per detection (``REVIEW_KEY``) its newest review row (``reviews_table_id``:
+    ``PROJECT.DATASET.TABLE``). ``WHERE TRUE``: see ``latest_view_query``."""
+    columns = ', '.join(f['name'] for f in REVIEW_FIELDS)
+    # A window's PARTITION BY may not hold floating-point values: the seconds are partitioned on as text.
+    types = {f['name']: f['type'] for f in REVIEW_FIELDS}
+    key = ', '.join(f'CAST({c} AS STRING)' if types[c] == 'FLOAT' else c for c in REVIEW_KEY)
+    return (f'SELECT {columns}\nFROM `{reviews_table_id}`\nWHERE TRUE\n'
+            f'QUALIFY ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY reviewed_at DESC) = 1\n')
+
+
 def source_of(row: dict[str, Any]) -> AudioObject:
     """The object a (result or error) row is about: to turn a failed write into an error row."""
     uri = row.get('audio_file') or ''
@@ -232,7 +309,7 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1 or argv[0] not in TABLES:
         print(f'usage: python -m results.schema {{{"|".join(TABLES)}}}', file=sys.stderr)
         return 2
-    json.dump(TABLES[argv[0]], sys.stdout, indent=2)
+    json.dump(TABLES[argv[0]].fields, sys.stdout, indent=2)
     print()
     return 0
 

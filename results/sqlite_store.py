@@ -22,35 +22,33 @@ import sqlite3
 import time
 from typing import Any, Iterable, Iterator
 
-from results.schema import ERROR_FIELDS, EVENT_FIELDS, PROCESSED_FIELDS, split_events
+from results.schema import KEY_COLUMNS, TABLES, split_events
+from results.tables import ERRORS, EVENTS, PERMANENT_ERROR, PROCESSED, RESULT, RETRYABLE_ERROR
 
-PROCESSED = 'processed'
-ERRORS = 'errors'
-EVENTS = 'events'
 _SQL_TYPES = {'STRING': 'TEXT', 'FLOAT': 'REAL', 'INTEGER': 'INTEGER', 'BOOLEAN': 'INTEGER', 'TIMESTAMP': 'TEXT',
               'RECORD': 'TEXT'}
 # How long a write waits for another writer's lock before it fails (and is retried by the sink).
 BUSY_TIMEOUT_SECONDS = 60.0
-# Row states a batch replay decides on (see key_states).
-RESULT, PERMANENT_ERROR, RETRYABLE_ERROR = 'result', 'permanent_error', 'retryable_error'
 
 
-def _columns(fields: list[dict[str, Any]]) -> list[str]:
-    return [f['name'] for f in fields]
+def lock_wait_seconds(retry_deadline_s: float) -> float:
+    """How long one write waits for another writer's lock, given the writer's retry budget: a quarter of it,
+    at most ``BUSY_TIMEOUT_SECONDS``, so that a lock held longer is retried several times before the budget runs
+    out."""
+    return max(1.0, min(BUSY_TIMEOUT_SECONDS, retry_deadline_s / 4))
 
-
-PROCESSED_COLUMNS = _columns(PROCESSED_FIELDS)
-ERROR_COLUMNS = _columns(ERROR_FIELDS)
-EVENT_COLUMNS = _columns(EVENT_FIELDS)
+PROCESSED_COLUMNS = TABLES[PROCESSED].columns
+ERROR_COLUMNS = TABLES[ERRORS].columns
+EVENT_COLUMNS = TABLES[EVENTS].columns
 
 
 def _column_sql(field: dict[str, Any]) -> str:
     return f"{field['name']} {_SQL_TYPES[field['type']]}" + (' NOT NULL' if field['mode'] == 'REQUIRED' else '')
 
 
-def _create_sql(table: str, fields: list[dict[str, Any]], key: str = 'audio_file, generation') -> str:
+def _create_sql(table: str, fields: list[dict[str, Any]], key: tuple[str, ...] = KEY_COLUMNS) -> str:
     cols = ', '.join(_column_sql(f) for f in fields)
-    return f'CREATE TABLE IF NOT EXISTS {table} ({cols}, PRIMARY KEY ({key}))'
+    return f'CREATE TABLE IF NOT EXISTS {table} ({cols}, PRIMARY KEY ({", ".join(key)}))'
 
 
 def _add_missing_columns(conn: sqlite3.Connection, table: str, fields: list[dict[str, Any]]) -> None:
@@ -59,6 +57,21 @@ def _add_missing_columns(conn: sqlite3.Connection, table: str, fields: list[dict
     for field in fields:
         if field['name'] not in present and field['mode'] != 'REQUIRED':
             conn.execute(f'ALTER TABLE {table} ADD COLUMN {_column_sql(field)}')
+
+
+def _rekey_events(conn: sqlite3.Connection) -> None:
+    """A file written when an event's key had no label gets the current key (its rows kept): with the old
+    key a second label detected in the same window would replace the first."""
+    table = TABLES[EVENTS]
+    key = [row[1] for row in sorted(conn.execute(f'PRAGMA table_info({EVENTS})'), key=lambda r: r[5]) if row[5]]
+    if key == list(table.key):
+        return
+    conn.execute(f'ALTER TABLE {EVENTS} RENAME TO {EVENTS}_old_key')
+    conn.execute('DROP INDEX IF EXISTS events_label_idx')
+    conn.execute(_create_sql(EVENTS, table.fields, table.key))
+    columns = ', '.join(EVENT_COLUMNS)
+    conn.execute(f'INSERT OR REPLACE INTO {EVENTS} ({columns}) SELECT {columns} FROM {EVENTS}_old_key')
+    conn.execute(f'DROP TABLE {EVENTS}_old_key')
 
 
 def _use_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:
@@ -87,11 +100,10 @@ def connect(path: str, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> Iterator[s
     conn = sqlite3.connect(path, timeout=busy_timeout)
     try:
         _use_wal(conn, busy_timeout)
-        conn.execute(_create_sql(PROCESSED, PROCESSED_FIELDS))
-        conn.execute(_create_sql(ERRORS, ERROR_FIELDS))
-        conn.execute(_create_sql(EVENTS, EVENT_FIELDS, 'audio_file, generation, start_seconds'))
-        _add_missing_columns(conn, PROCESSED, PROCESSED_FIELDS)
-        _add_missing_columns(conn, ERRORS, ERROR_FIELDS)
+        for table in TABLES.values():
+            conn.execute(_create_sql(table.name, table.fields, table.key))
+            _add_missing_columns(conn, table.name, table.fields)
+        _rekey_events(conn)
         # The dashboard's "files with an event of this label" filter.
         conn.execute(f'CREATE INDEX IF NOT EXISTS events_label_idx ON {EVENTS} (label, audio_file, generation)')
         conn.execute(f'CREATE INDEX IF NOT EXISTS processed_at_idx ON {PROCESSED} (processed_at)')
@@ -146,6 +158,16 @@ def write_errors(conn: sqlite3.Connection, rows: Iterable[dict[str, Any]]) -> No
         f'INSERT OR REPLACE INTO {ERRORS} ({cols}) SELECT {marks} WHERE NOT EXISTS '
         f'(SELECT 1 FROM {PROCESSED} WHERE audio_file = ? AND generation = ?)',
         [_encode_error(r) + (r['audio_file'], r.get('generation') or '') for r in rows])
+
+
+def forget_retryable_error(path: str, audio_file: str, generation: str) -> bool:
+    """Removes the key's error row if it is retryable (the file is then pending again); whether one was removed."""
+    with connect(path) as conn:
+        return conn.execute(f'DELETE FROM {ERRORS} WHERE audio_file = ? AND generation = ? AND retryable = 1',
+                            (audio_file, str(generation))).rowcount > 0
+
+
+WRITERS = {PROCESSED: write_processed, ERRORS: write_errors}  # events travel with their result row
 
 
 def existing_keys(path: str) -> set[tuple[str, str]]:

@@ -1,16 +1,29 @@
-"""Where rows go: table names, the default error table, and which store (SQLite file or BigQuery) a name means.
+"""The result store's shared vocabulary: what a table name means, where each table lives, and row states.
 
-``--output_table`` names either a local SQLite file (``*.db``, both tables in it)
-or a BigQuery table (``PROJECT:DATASET.TABLE``, errors in ``<table>_errors``).
-Everything that has to tell the two apart asks here.
+``--output_table`` names either a local SQLite file (``*.db``, every table in it)
+or a BigQuery table (``PROJECT:DATASET.TABLE``; errors in ``<table>_errors``,
+events in ``<table>_events``). Only ``results/`` reads these rules; everything
+else asks the store (``results.store.open_store``).
 """
 from __future__ import annotations
 
 import re
 
-from results import sqlite_store
+from results.schema import ERRORS, EVENTS, PROCESSED, TABLES
+
+__all__ = ['BQ_TABLE_RE', 'ERRORS', 'EVENTS', 'PERMANENT_ERROR', 'PROCESSED', 'RESULT', 'RETRYABLE_ERROR',
+           'default_error_table', 'default_events_table', 'done_states', 'is_bigquery_table', 'is_sqlite_path']
 
 BQ_TABLE_RE = r'^([a-z][-a-z0-9.:]{3,62}[:.])?[A-Za-z0-9_]{1,1024}\.[-A-Za-z0-9_$]{1,1024}$'
+# What one (audio_file, generation) has in the store: a batch replay and watch mode decide on it.
+RESULT, PERMANENT_ERROR, RETRYABLE_ERROR = 'result', 'permanent_error', 'retryable_error'
+
+
+def done_states(retry_failed: bool = False) -> frozenset[str]:
+    """The states that make a replay (and watch mode) skip a file: a result, or a permanent error unless
+    ``--retry_failed``. A file whose only rows are retryable errors (an outage outlasted the retries) is
+    always tried again."""
+    return frozenset({RESULT} if retry_failed else {RESULT, PERMANENT_ERROR})
 
 
 def is_sqlite_path(table: str) -> bool:
@@ -22,26 +35,16 @@ def is_bigquery_table(table: str) -> bool:
     return re.match(BQ_TABLE_RE, table) is not None
 
 
+def default_table(output_table: str, name: str) -> str:
+    """Where table ``name`` lives by default: the same SQLite file, or ``<output_table><suffix>`` in BigQuery."""
+    return output_table if is_sqlite_path(output_table) else output_table + TABLES[name].suffix
+
+
 def default_error_table(output_table: str) -> str:
     """The same SQLite file (its ``errors`` table), or ``<output_table>_errors`` in BigQuery."""
-    return output_table if is_sqlite_path(output_table) else f'{output_table}_errors'
+    return default_table(output_table, ERRORS)
 
 
 def default_events_table(output_table: str) -> str:
     """Where events go: ``<output_table>_events`` in BigQuery, the ``events`` table of the same SQLite file."""
-    return output_table if is_sqlite_path(output_table) else f'{output_table}_events'
-
-
-def key_states(output_table: str, error_table: str) -> dict[tuple[str, str], str]:
-    """(audio_file, generation) -> RESULT, PERMANENT_ERROR or RETRYABLE_ERROR (``sqlite_store``), from either store.
-
-    What a batch replay decides on: skip a result or a permanent error, retry a key whose only rows are
-    retryable errors.
-    """
-    if is_sqlite_path(output_table):
-        states = sqlite_store.key_states(error_table) if error_table != output_table else {}
-        states.update(sqlite_store.key_states(output_table))
-        return states
-    from results import bigquery_store  # the BigQuery client library loads only when a BigQuery table is named
-
-    return bigquery_store.key_states(output_table, error_table)
+    return default_table(output_table, EVENTS)

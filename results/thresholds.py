@@ -16,8 +16,10 @@ says why the other reviewed labels have none yet.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import math
+import sys
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional, Sequence
 
@@ -143,3 +145,43 @@ def _key(precision: float) -> str:
 
 def _rounded(value: Optional[float]) -> Optional[float]:
     return None if value is None else round(float(value), 4)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from results.reviews import read_reviews   # the stores load only for the command
+
+    parser = argparse.ArgumentParser(prog='python -m results.thresholds', description=__doc__.split('\n\n')[0])
+    parser.add_argument('--results', required=True,
+                        help='the pipeline\'s --output_table: a SQLite .db file or a BigQuery PROJECT:DATASET.TABLE')
+    parser.add_argument('--out', required=True, help='JSON file to write (for the pipeline\'s --label_thresholds)')
+    parser.add_argument('--precision', type=float, default=DEFAULT_PRECISION,
+                        help=f'the precision min_confidence is chosen for (default {DEFAULT_PRECISION})')
+    parser.add_argument('--min_correct', type=int, default=DEFAULT_MIN_REVIEWS,
+                        help='correct reviews a label needs before it is fitted')
+    parser.add_argument('--min_wrong', type=int, default=DEFAULT_MIN_REVIEWS,
+                        help='wrong reviews a label needs before it is fitted')
+    parser.add_argument('--model_version', help='only reviews of this model\'s detections (default: all)')
+    args = parser.parse_args(argv)
+    if not 0.5 <= args.precision < 1:
+        parser.error('--precision must be in [0.5, 1)')
+    reviews = read_reviews(args.results)
+    if args.model_version:
+        reviews = [r for r in reviews if r.get('model_version') == args.model_version]
+    fits, not_fitted = fit_labels(reviews, args.min_correct, args.min_wrong)
+    document = thresholds_document(fits, not_fitted, args.precision, PRECISIONS, args.min_correct, args.min_wrong,
+                                   args.model_version)
+    with open(args.out, 'w') as f:
+        json.dump(document, f, indent=2)
+        f.write('\n')
+    for label, fit in fits.items():
+        shown = ', '.join(f'{p:.0%}: {"–" if fit.threshold(p) is None else f"{fit.threshold(p):.3f}"}'
+                          for p in PRECISIONS)
+        print(f'{label}: {fit.correct} correct / {fit.wrong} wrong; thresholds {shown}')
+    for label, why in document['not_fitted'].items():
+        print(f'{label}: no threshold ({why})')
+    print(f'wrote {args.out}: {len(document["min_confidence"])} label(s) at precision {args.precision:g}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,4 +1,4 @@
-"""The local stack: Pub/Sub, Cloud Storage and BigQuery emulators, as real processes on this machine.
+"""The local stack: Pub/Sub, Cloud Storage and BigQuery emulators, and a Vertex AI endpoint, as real processes.
 
     python -m stack start                 # the emulators, the bucket, topic, subscription, dataset and tables
     eval "$(python -m stack env)"         # their variables, for the pipeline and the client libraries
@@ -18,5 +18,6 @@ Modules: ``config`` (names, ports), ``emulators`` (LocalStack: start, provision,
 restart, stop), ``processes`` (by pid, bounded waits), ``notifications`` and
 ``uploads`` (what Cloud Storage would publish), ``streaming`` (pipeline process,
 row watcher); ``bqemulator_offline``, ``storage_emulator`` and
-``metadata_server`` are the launchers, each with the emulator gap it closes.
+``metadata_server`` are the launchers, each with the emulator gap it closes; ``vertex_endpoint`` is the local
+Vertex AI prediction endpoint (``--model_endpoint ... --vertex_api_endpoint http://127.0.0.1:PORT``).
 """

@@ -36,6 +36,8 @@ def cmd_start(args) -> int:
           + ', '.join(f'{name} on port {stack.services[name].port}' for name in stack.services), file=sys.stderr)
     print(f'# bucket gs://{c.upload_bucket} -> topic {c.topic_path} -> subscription {c.subscription_path}\n'
           f'# results {c.output_table}, errors {c.error_table}, spectrograms {c.spectrogram_location}\n'
+          f'# Vertex AI: --model_endpoint {c.vertex_endpoint} --vertex_api_endpoint '
+          f'http://127.0.0.1:{stack.services["vertex"].port}\n'
           f'# logs and pids in {stack.state_dir}; stop with `python -m stack stop`', file=sys.stderr)
     _print_env(stack)
     return 0

@@ -18,7 +18,7 @@ from typing import Callable, Iterator, Optional
 
 from cloud.emulators import BIGQUERY, ENV_VARS, PROJECT_ENV, PUBSUB, STORAGE
 from stack import processes
-from stack.config import METADATA, METADATA_ENV_VARS, REPO_ROOT, SERVICES, StackConfig
+from stack.config import METADATA, METADATA_ENV_VARS, REPO_ROOT, SERVICES, VERTEX, StackConfig
 from stack.processes import StackError
 
 HOST = '127.0.0.1'
@@ -60,6 +60,10 @@ def _command(name: str, config: StackConfig, port: int, grpc_port: int, data_dir
     if name == STORAGE:
         return [sys.executable, '-m', 'stack.storage_emulator', '--data-dir', data_dir, 'start', '--host', HOST,
                 '--port', str(port), '--quiet']
+    if name == VERTEX:
+        from stack.vertex_endpoint import serve_command
+
+        return serve_command(HOST, port)
     if name == METADATA:
         return [sys.executable, '-m', 'stack.metadata_server', '--host', HOST, '--port', str(port),
                 '--project', config.project]
@@ -72,7 +76,7 @@ def _ready_url(name: str, config: StackConfig, port: int) -> str:
     return {PUBSUB: f'http://{HOST}:{port}/v1/projects/{config.project}/topics',
             STORAGE: f'http://{HOST}:{port}/storage/v1/b',
             BIGQUERY: f'http://{HOST}:{port}/bigquery/v2/projects/{config.project}/datasets',
-            METADATA: f'http://{HOST}:{port}/'}[name]
+            METADATA: f'http://{HOST}:{port}/', VERTEX: f'http://{HOST}:{port}/local/health'}[name]
 
 
 def child_env() -> dict:
@@ -150,7 +154,8 @@ class LocalStack:
             raise StackError(f'{name} emulator already running (pid {self.services[name].pid})')
         previous = self.services.get(name)
         wanted = {PUBSUB: self.config.pubsub_port, STORAGE: self.config.storage_port,
-                  BIGQUERY: self.config.bigquery_port, METADATA: self.config.metadata_port}[name]
+                  BIGQUERY: self.config.bigquery_port, METADATA: self.config.metadata_port,
+                  VERTEX: self.config.vertex_port}[name]
         port = previous.port if previous else (wanted or processes.free_port())
         grpc_port = 0
         if name == BIGQUERY:
@@ -164,6 +169,9 @@ class LocalStack:
             # Load jobs read gs://BUCKET/PATH from GCS_LOCAL_ROOT/BUCKET/PATH: where the storage emulator keeps
             # object bytes. So batch loads (Beam's FILE_LOADS) read what was written to the storage emulator.
             env['BQEMU_GCS_LOCAL_ROOT'] = os.path.join(self.state_dir, 'data', STORAGE, '.cloudstorage')
+        if name == VERTEX and {STORAGE, METADATA} <= set(self.services):   # gs:// models, no credential stall
+            env[ENV_VARS[STORAGE]] = f'http://{HOST}:{self.services[STORAGE].port}'
+            env.update({var: f'{HOST}:{self.services[METADATA].port}' for var in METADATA_ENV_VARS})
         proc = processes.spawn(_command(name, self.config, port, grpc_port, data_dir), log, env,
                                append=previous is not None)
         self.services[name] = Service(name, proc.pid, port, log, data_dir, grpc_port)
@@ -227,7 +235,7 @@ class LocalStack:
         from google.api_core import exceptions
         from google.cloud import pubsub_v1
 
-        from results import bigquery_store
+        from results.store import open_store
         from stack import clients
 
         with self.activated():
@@ -242,4 +250,4 @@ class LocalStack:
                 subscriber.create_subscription(name=self.config.subscription_path, topic=self.config.topic_path,
                                                ack_deadline_seconds=60)
             subscriber.close()
-            bigquery_store.ensure_tables(self.config.output_table, self.config.error_table)
+            open_store(self.config.output_table, self.config.error_table).ensure_tables()

@@ -91,6 +91,9 @@ load_settings() {
 
   WORKER_SA="audio-pipeline-worker@$PROJECT.iam.gserviceaccount.com"
   BUILD_SA="audio-pipeline-build@$PROJECT.iam.gserviceaccount.com"
+  # provision.sh --reconcile-schedule: the Cloud Scheduler job and the account it launches jobs as.
+  SCHEDULER_SA="audio-pipeline-scheduler@$PROJECT.iam.gserviceaccount.com"
+  RECONCILE_JOB="${RECONCILE_JOB:-audio-pipeline-reconcile}"
   IMAGE_REPO="$REGION-docker.pkg.dev/$PROJECT/$REPOSITORY/audio-pipeline"
   TEMPLATE_FILE="gs://$DATAFLOW_BUCKET/templates/audio-pipeline.json"
   STAGING_LOCATION="gs://$DATAFLOW_BUCKET/staging"
@@ -102,6 +105,8 @@ load_settings() {
   ERROR_TABLE="$PROJECT:$DATASET.$ERRORS_TABLE"
   # The pipeline writes events to <output_table>_events (results.tables.default_events_table).
   EVENTS_TABLE="$OUTPUT_TABLE"_events
+  # Verdicts from the dashboard's Review page (results/schema.py's reviews table, suffix _reviews).
+  REVIEWS_TABLE="$OUTPUT_TABLE"_reviews
 }
 
 # A command as one copy-pasteable shell line.

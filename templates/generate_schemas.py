@@ -20,13 +20,14 @@ from templates.generated_file import REPO_ROOT, write_or_check
 SCHEMA_DIR = REPO_ROOT / 'templates' / 'schema'
 TABLES_ENV = SCHEMA_DIR / 'tables.env'
 LATEST_VIEW_SQL = SCHEMA_DIR / 'latest_view.sql'
+REVIEWS_VIEW_SQL = SCHEMA_DIR / 'reviews_view.sql'
 # provision.sh puts the real table ids (PROJECT.DATASET.TABLE) in place of these.
-RESULTS_PLACEHOLDER, ERRORS_PLACEHOLDER = '@RESULTS_TABLE@', '@ERRORS_TABLE@'
+RESULTS_PLACEHOLDER, ERRORS_PLACEHOLDER, REVIEWS_PLACEHOLDER = '@RESULTS_TABLE@', '@ERRORS_TABLE@', '@REVIEWS_TABLE@'
 
 
 def schema_json(table: str) -> str:
     """The same text ``python -m results.schema TABLE`` prints: the field list ``bq mk --schema`` reads."""
-    return json.dumps(schema.TABLES[table], indent=2) + '\n'
+    return json.dumps(schema.TABLES[table].fields, indent=2) + '\n'
 
 
 def tables_env() -> str:
@@ -38,6 +39,8 @@ def tables_env() -> str:
             f'ERRORS_CLUSTER_FIELDS={",".join(schema.ERRORS_CLUSTER_FIELDS)}\n'
             f'EVENTS_PARTITION_FIELD={schema.EVENTS_PARTITION_FIELD}\n'
             f'EVENTS_CLUSTER_FIELDS={",".join(schema.EVENTS_CLUSTER_FIELDS)}\n'
+            f'REVIEWS_PARTITION_FIELD={schema.REVIEWS_PARTITION_FIELD}\n'
+            f'REVIEWS_CLUSTER_FIELDS={",".join(schema.REVIEWS_CLUSTER_FIELDS)}\n'
             f'LATEST_VIEW_SUFFIX={schema.LATEST_VIEW_SUFFIX}\n')
 
 
@@ -51,6 +54,7 @@ def generated_files() -> dict:
     files = {SCHEMA_DIR / f'{table}.json': schema_json(table) for table in schema.TABLES}
     files[TABLES_ENV] = tables_env()
     files[LATEST_VIEW_SQL] = latest_view_sql()
+    files[REVIEWS_VIEW_SQL] = schema.reviews_view_query(REVIEWS_PLACEHOLDER)
     return files
 
 

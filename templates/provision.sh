@@ -9,22 +9,47 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 usage() {
   cat <<'EOF'
-Usage: PROJECT=my-project [REGION=us-central1] templates/provision.sh [--dry-run]
+Usage: PROJECT=my-project [REGION=us-central1] templates/provision.sh [--reconcile-schedule CRON] [--dry-run]
 
 Creates (only what is missing): the APIs, four buckets (input, spectrograms, models, Dataflow
 staging), the Pub/Sub topic and subscription, the input bucket's OBJECT_FINALIZE notification
 (JSON payload), the BigQuery dataset, results table (partitioned by day, clustered), error
-table and the <results>_latest view from templates/schema/, the Artifact Registry repository, and two service accounts:
+table, events and reviews tables and the <results>_latest and <results>_reviews_latest views from templates/schema/, the Artifact Registry repository, and two service accounts:
   audio-pipeline-worker  runs the Dataflow launcher and workers, with only the roles they use
   audio-pipeline-build   runs the Cloud Build that builds the image (templates/build.sh)
 
+  --reconcile-schedule CRON   also a Cloud Scheduler job (audio-pipeline-reconcile, UTC) that launches
+              the Flex Template as a batch job with reconcile=true over gs://$INPUT_BUCKET/** on that
+              schedule, e.g. "0 3 * * *": every upload without a row (a notification lost or never sent)
+              gets one. It calls Dataflow as audio-pipeline-scheduler, which may launch jobs and act as
+              the worker account, nothing else. Build the template first (templates/build.sh).
   --dry-run   print every command instead of running it (no Google Cloud access needed)
   --help      this text
 EOF
 }
 
 parse_common_flags "$@"
-((${#ARGS[@]} == 0)) || die "unexpected arguments: ${ARGS[*]} (see --help)"
+RECONCILE_SCHEDULE=""
+RECONCILE_GIVEN=0
+for ((i = 0; i < ${#ARGS[@]}; i++)); do
+  case "${ARGS[i]}" in
+    --reconcile-schedule=*)
+      RECONCILE_GIVEN=1
+      RECONCILE_SCHEDULE="${ARGS[i]#*=}"
+      ;;
+    --reconcile-schedule)
+      ((i + 1 < ${#ARGS[@]})) || die "--reconcile-schedule needs a cron schedule, e.g. \"0 3 * * *\""
+      RECONCILE_GIVEN=1
+      RECONCILE_SCHEDULE="${ARGS[++i]}"
+      ;;
+    *) die "unexpected argument: ${ARGS[i]} (see --help)" ;;
+  esac
+done
+if ((RECONCILE_GIVEN)); then
+  read -r -a cron_fields <<<"$RECONCILE_SCHEDULE"
+  ((${#cron_fields[@]} == 5)) ||
+    die "--reconcile-schedule takes 5 cron fields (minute hour day month weekday), got: $RECONCILE_SCHEDULE"
+fi
 load_settings
 # shellcheck source=schema/tables.env
 source "$TEMPLATES_DIR/schema/tables.env"
@@ -33,6 +58,7 @@ APIS=(dataflow.googleapis.com compute.googleapis.com storage.googleapis.com pubs
   bigquery.googleapis.com artifactregistry.googleapis.com cloudbuild.googleapis.com iam.googleapis.com
   logging.googleapis.com monitoring.googleapis.com)
 [[ -z "$MODEL_ENDPOINT" ]] || APIS+=(aiplatform.googleapis.com)
+[[ -z "$RECONCILE_SCHEDULE" ]] || APIS+=(cloudscheduler.googleapis.com)
 
 ensure_bucket() {
   local bucket="$1"
@@ -60,6 +86,33 @@ notification_exists() {
   local topics
   topics="$("${probe[@]}")"
   grep -q "/$TOPIC_PATH\$" <<<"$topics"
+}
+
+json_string() {
+  local value="${1//\\/\\\\}"
+  printf '"%s"' "${value//\"/\\\"}"
+}
+
+# LAUNCH_BODY: the flexTemplates:launch request of a batch reconcile, as templates/run.sh replay would
+# launch it (same parameters, worker account, locations and network), with reconcile=true. Dataflow refuses
+# a second job of the same name while one runs, so runs never overlap.
+reconcile_launch_body() {
+  local parameters=("input_pattern=gs://$INPUT_BUCKET/**" "reconcile=true" "output_table=$OUTPUT_TABLE"
+    "error_table=$ERROR_TABLE" "spectrogram_location=$SPECTROGRAM_LOCATION" "model_uri=$MODEL_URI")
+  [[ -z "$MODEL_ENDPOINT" ]] || parameters+=("model_endpoint=$MODEL_ENDPOINT")
+  local entry json="" environment
+  for entry in "${parameters[@]}"; do
+    json+="${json:+, }$(json_string "${entry%%=*}"): $(json_string "${entry#*=}")"
+  done
+  environment="\"serviceAccountEmail\": $(json_string "$WORKER_SA"), \"tempLocation\": $(json_string "$TEMP_LOCATION")"
+  environment+=", \"stagingLocation\": $(json_string "$STAGING_LOCATION")"
+  environment+=", \"machineType\": $(json_string "$WORKER_MACHINE_TYPE"), \"maxWorkers\": $REPLAY_MAX_WORKERS"
+  environment+=", \"additionalUserLabels\": {\"app\": \"audio-pipeline\"}"
+  [[ -z "$SUBNETWORK" ]] || environment+=", \"subnetwork\": $(json_string "$SUBNETWORK")"
+  ((DISABLE_PUBLIC_IPS == 0)) || environment+=", \"ipConfiguration\": \"WORKER_IP_PRIVATE\""
+  LAUNCH_BODY="{\"launchParameter\": {\"jobName\": $(json_string "$RECONCILE_JOB")"
+  LAUNCH_BODY+=", \"containerSpecGcsPath\": $(json_string "$TEMPLATE_FILE"), \"parameters\": {$json}"
+  LAUNCH_BODY+=", \"environment\": {$environment}}}"
 }
 
 ensure_service_account() {
@@ -95,7 +148,7 @@ notification_exists ||
   run gcloud storage buckets notifications create "gs://$INPUT_BUCKET" --project="$PROJECT" \
     --topic="$TOPIC_PATH" --event-types=OBJECT_FINALIZE --payload-format=json --skip-topic-setup
 
-section "BigQuery: dataset, results, error and events tables (schema from results/schema.py via templates/schema/)"
+section "BigQuery: dataset, results, error, events and reviews tables (schema from results/schema.py via templates/schema/)"
 exists bq --project_id="$PROJECT" show --format=none "$PROJECT:$DATASET" ||
   run bq --project_id="$PROJECT" mk --dataset --location="$REGION" \
     --description="Audio pipeline results" "$PROJECT:$DATASET"
@@ -122,6 +175,12 @@ exists bq --project_id="$PROJECT" show --format=none "$EVENTS_TABLE" ||
     --time_partitioning_type=DAY --time_partitioning_field="$EVENTS_PARTITION_FIELD" \
     --clustering_fields="$EVENTS_CLUSTER_FIELDS" \
     --description="One row per event (what was heard when) in a processed audio file" "$EVENTS_TABLE"
+# Verdicts given on the dashboard's Review page; never written by the pipeline.
+exists bq --project_id="$PROJECT" show --format=none "$REVIEWS_TABLE" ||
+  run bq --project_id="$PROJECT" mk --table --schema="$TEMPLATES_DIR/schema/reviews.json" \
+    --time_partitioning_type=DAY --time_partitioning_field="$REVIEWS_PARTITION_FIELD" \
+    --clustering_fields="$REVIEWS_CLUSTER_FIELDS" \
+    --description="One row per verdict a person gave a detection (Review page)" "$REVIEWS_TABLE"
 # Readers use the view: one row per (audio_file, generation), the newest result, else the newest error
 # (streaming inserts are at-least-once and --reprocess appends). Its SQL comes from results/schema.py.
 LATEST_VIEW="${OUTPUT_TABLE}${LATEST_VIEW_SUFFIX}"
@@ -133,6 +192,17 @@ if exists bq --project_id="$PROJECT" show --format=none "$LATEST_VIEW"; then
 else
   run bq --project_id="$PROJECT" mk --use_legacy_sql=false --view="$VIEW_SQL" \
     --description="One row per audio file version: the newest result, else the newest error" "$LATEST_VIEW"
+fi
+
+# The newest verdict per detection (reviewing one again adds a row; readers take the newest).
+REVIEWS_VIEW="${REVIEWS_TABLE}${LATEST_VIEW_SUFFIX}"
+REVIEWS_SQL="$(tr '\n' ' ' <"$TEMPLATES_DIR/schema/reviews_view.sql")"
+REVIEWS_SQL="${REVIEWS_SQL//@REVIEWS_TABLE@/${REVIEWS_TABLE/:/.}}"
+if exists bq --project_id="$PROJECT" show --format=none "$REVIEWS_VIEW"; then
+  run bq --project_id="$PROJECT" update --use_legacy_sql=false --view="$REVIEWS_SQL" "$REVIEWS_VIEW"
+else
+  run bq --project_id="$PROJECT" mk --use_legacy_sql=false --view="$REVIEWS_SQL" \
+    --description="One row per reviewed detection: its newest verdict" "$REVIEWS_VIEW"
 fi
 
 section "Artifact Registry: the pipeline image"
@@ -168,6 +238,30 @@ run_retrying gcloud artifacts repositories add-iam-policy-binding "$REPOSITORY" 
   --project="$PROJECT" --member="$BUILDER" --role=roles/artifactregistry.writer
 grant_bucket "$DATAFLOW_BUCKET" "$BUILDER" roles/storage.objectViewer
 grant_project "$BUILDER" roles/logging.logWriter
+
+if [[ -n "$RECONCILE_SCHEDULE" ]]; then
+  section "Cloud Scheduler: reconcile gs://$INPUT_BUCKET/** with the tables on \"$RECONCILE_SCHEDULE\" (UTC)"
+  ensure_service_account "$SCHEDULER_SA" "Audio pipeline reconcile scheduler"
+  SCHEDULER="serviceAccount:$SCHEDULER_SA"
+  # Launch Dataflow jobs, run them as the worker account (on that account only), read the template spec.
+  grant_project "$SCHEDULER" roles/dataflow.developer
+  run_retrying gcloud iam service-accounts add-iam-policy-binding "$WORKER_SA" --project="$PROJECT" \
+    --member="$SCHEDULER" --role=roles/iam.serviceAccountUser
+  grant_bucket "$DATAFLOW_BUCKET" "$SCHEDULER" roles/storage.objectViewer
+  reconcile_launch_body
+  JOB_SETTINGS=(--location="$REGION" --project="$PROJECT" --schedule="$RECONCILE_SCHEDULE" --time-zone=Etc/UTC
+    --uri="https://dataflow.googleapis.com/v1b3/projects/$PROJECT/locations/$REGION/flexTemplates:launch"
+    --http-method=post --message-body="$LAUNCH_BODY" --oauth-service-account-email="$SCHEDULER_SA"
+    --oauth-token-scope=https://www.googleapis.com/auth/cloud-platform)
+  if exists gcloud scheduler jobs describe "$RECONCILE_JOB" --location="$REGION" --project="$PROJECT"; then
+    run gcloud scheduler jobs update http "$RECONCILE_JOB" "${JOB_SETTINGS[@]}" \
+      --update-headers=Content-Type=application/json
+  else
+    run gcloud scheduler jobs create http "$RECONCILE_JOB" "${JOB_SETTINGS[@]}" \
+      --headers=Content-Type=application/json \
+      --description="Batch reconcile: every upload without a row in $OUTPUT_TABLE gets one"
+  fi
+fi
 
 section "Done"
 cat <<EOF

@@ -44,6 +44,11 @@ capture ACTIVE_JOBS gcloud dataflow jobs list --project="$PROJECT" --region="$RE
 [[ -z "$ACTIVE_JOBS" || "$DRY_RUN" == 1 ]] ||
   die "drain or cancel these jobs first (templates/run.sh drain):"$'\n'"$ACTIVE_JOBS"
 
+section "Cloud Scheduler reconcile job (provision.sh --reconcile-schedule)"
+if exists gcloud scheduler jobs describe "$RECONCILE_JOB" --location="$REGION" --project="$PROJECT"; then
+  run gcloud scheduler jobs delete "$RECONCILE_JOB" --location="$REGION" --project="$PROJECT" --quiet
+fi
+
 section "Cloud Storage notification on gs://$INPUT_BUCKET"
 if exists gcloud storage buckets describe "gs://$INPUT_BUCKET" --project="$PROJECT"; then
   capture NOTIFICATIONS gcloud storage buckets notifications list "gs://$INPUT_BUCKET" --project="$PROJECT" \
@@ -84,7 +89,9 @@ for role in roles/dataflow.worker roles/bigquery.jobUser roles/aiplatform.user; 
 done
 run_tolerant gcloud projects remove-iam-policy-binding "$PROJECT" --member="serviceAccount:$BUILD_SA" \
   --role=roles/logging.logWriter --condition=None --quiet
-for email in "$WORKER_SA" "$BUILD_SA"; do
+run_tolerant gcloud projects remove-iam-policy-binding "$PROJECT" --member="serviceAccount:$SCHEDULER_SA" \
+  --role=roles/dataflow.developer --condition=None --quiet
+for email in "$WORKER_SA" "$BUILD_SA" "$SCHEDULER_SA"; do
   if exists gcloud iam service-accounts describe "$email" --project="$PROJECT"; then
     run gcloud iam service-accounts delete "$email" --project="$PROJECT" --quiet
   fi

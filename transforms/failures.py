@@ -6,7 +6,9 @@ records that become error rows. What goes into ``failed`` is decided here:
 * **permanent** -- the input itself is bad, and trying again cannot help: every
   decode error (EmptyFile, NotAudio, Truncated, Corrupt, NoAudio, TooLong),
   ``ObjectGone`` (the notified generation was deleted or overwritten: 404),
-  a malformed notification, a row BigQuery refuses as invalid. One error row,
+  a malformed notification, a row BigQuery refuses as invalid, a window a
+  Vertex AI endpoint refuses on its own (``RefusedByModel``: the handler has
+  narrowed the refusal down to that file, model/vertex_handler.py). One error row,
   ``retryable = false``, on the first try, with no delay.
 * **transient** -- a bad moment: 5xx, 429, timeouts, connection errors,
   google-api-core ``RetryError`` (a client's own retries ran out), SQLite

@@ -1,9 +1,10 @@
-"""Sinks: result rows and error rows, to BigQuery or to the embedded SQLite file.
+"""Sinks: result rows and error rows into the result store (``results.store``), whichever it is.
 
-Both sinks take the row dicts built by ``results.schema`` so the two backends
-always agree on columns. A result row the store refuses (BigQuery ``invalid``,
-a SQLite constraint) becomes a permanent error row (stage ``write``), so even a
-failed write is accounted for.
+Both sinks take the row dicts built by ``results.schema``, and the store decides how
+they reach its tables (``results.writes``); this module lends it what the pipeline
+owns: retries, metrics, and error rows for rows that could not be written. A
+result row the store refuses (BigQuery ``invalid``, a SQLite constraint) becomes a
+permanent error row (stage ``write``), so even a failed write is accounted for.
 
 A store that is *unavailable* (BigQuery 5xx, a SQLite file locked by another
 writer, a full disk) is never the file's fault: the write is retried
@@ -11,54 +12,50 @@ writer, a full disk) is never the file's fault: the write is retried
 store is still unavailable, the bundle fails and the runner retries it: there is
 nowhere to record an error row, and dropping the row would lose the file.
 
-Event rows travel with their file's result row. SQLite writes both in one
-transaction. BigQuery writes them to ``<output_table>_events`` beside the
-results, from the same elements (streaming: inserts of the same bundle;
-batch: load jobs at the end of the run); ``event_count`` on the result row
-says how many to expect. An event row BigQuery refuses is logged and counted
-(``event_rows_lost``), never turned into an error row: the file has its result.
+Event rows travel with their file's result row (``schema.ROW_EVENTS_KEY``); the store
+writes them with it (SQLite: one transaction; BigQuery: ``<output_table>_events``
+from the same elements, ``event_count`` on the result row says how many to expect).
+An event row that cannot be written is logged and counted (``event_rows_lost``),
+never turned into an error row: the file has its result.
 """
 from __future__ import annotations
 
 import json
 import logging
 import time
-from typing import Optional
+from typing import Any, Callable, Union
 
 import apache_beam as beam
-from apache_beam.io.gcp.bigquery import BigQueryDisposition, WriteToBigQuery
-from apache_beam.io.gcp.bigquery_tools import RetryStrategy
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
 from audio.records import FailedAudio
-from cloud.emulators import beam_test_client
-from results import schema, sqlite_store
-from results.tables import is_sqlite_path
+from results import schema
+from results.store import ResultStore, lock_wait_seconds, open_store
+from results.tables import ERRORS
 from transforms import METRICS_NAMESPACE
 from transforms.failures import (DEFAULT_RETRIER, BIGQUERY_PERMANENT_REASONS, FAILED, Retrier, StageFailure,
                                  attempts_text)
 
 _LOG = logging.getLogger(__name__)
-SQLITE_FLUSH_ROWS = 500
-SQLITE_FLUSH_SECONDS = 2.0
+FLUSH_ROWS = 500
+FLUSH_SECONDS = 2.0
 
 
 def busy_timeout(retrier: Retrier) -> float:
-    """How long one SQLite write waits for another writer's lock: a quarter of the retry budget, at most 60 s,
-    so that a lock held longer than that is retried several times before the budget runs out."""
-    return max(1.0, min(sqlite_store.BUSY_TIMEOUT_SECONDS, retrier.deadline_s / 4))
+    """How long one SQLite write waits for another writer's lock under this retrier (``results.store``)."""
+    return lock_wait_seconds(retrier.deadline_s)
 
 
-class _WriteSqlite(beam.DoFn):
-    """Buffers rows and writes them in one transaction per bundle, per 500 rows or per 2 s.
+class _WriteBatches(beam.DoFn):
+    """Buffers rows and writes them in one call per bundle, per 500 rows or per 2 s.
 
     The time bound keeps rows visible while a long batch bundle is still running (progress, dashboard).
     """
 
-    def __init__(self, path: str, table: str, retrier: Retrier):
-        self._path = path
-        self._table = table
+    def __init__(self, write_batch: Callable[[list[dict[str, Any]]], None], table: str, retrier: Retrier):
+        self._write_batch = write_batch
+        self._where = str(write_batch)
         self._retrier = retrier
         self._written = Metrics.counter(METRICS_NAMESPACE, f'rows_written_{table}')
         self._failed = Metrics.counter(METRICS_NAMESPACE, f'rows_failed_{table}')
@@ -70,7 +67,7 @@ class _WriteSqlite(beam.DoFn):
 
     def process(self, row):
         self._rows.append(row)
-        if len(self._rows) >= SQLITE_FLUSH_ROWS or time.monotonic() - self._last_flush >= SQLITE_FLUSH_SECONDS:
+        if len(self._rows) >= FLUSH_ROWS or time.monotonic() - self._last_flush >= FLUSH_SECONDS:
             for failed in self._flush():
                 yield beam.pvalue.TaggedOutput(FAILED, failed)
 
@@ -78,24 +75,19 @@ class _WriteSqlite(beam.DoFn):
         for failed in self._flush():
             yield beam.pvalue.TaggedOutput(FAILED, GlobalWindows.windowed_value(failed))
 
-    def _write_rows(self, rows) -> None:
-        write = sqlite_store.write_processed if self._table == sqlite_store.PROCESSED else sqlite_store.write_errors
-        with sqlite_store.connect(self._path, busy_timeout(self._retrier)) as conn:
-            write(conn, rows)
-
     def _log_retry(self, error: BaseException, wait: float) -> None:
         self._retries.inc()
-        _LOG.warning('writing to %s failed (%s: %s); retrying in %.1f s', self._path, type(error).__name__,
+        _LOG.warning('writing to %s failed (%s: %s); retrying in %.1f s', self._where, type(error).__name__,
                      error, wait)
 
     def _write_retrying(self, rows) -> None:
         """Writes rows; a transient failure that outlasts the retries fails the bundle (the runner retries it)."""
         try:
-            self._retrier.call(lambda: self._write_rows(rows), on_retry=self._log_retry)
+            self._retrier.call(lambda: self._write_batch(rows), on_retry=self._log_retry)
         except StageFailure as f:
             if f.permanent:
                 raise
-            raise RuntimeError(f'{self._path} stayed unwritable for {f.seconds:.0f} s ({attempts_text(f.attempts)}): '
+            raise RuntimeError(f'{self._where} stayed unwritable for {f.seconds:.0f} s ({attempts_text(f.attempts)}): '
                                f'{type(f.error).__name__}: {f.error}') from f.error
 
     def _flush(self):
@@ -108,7 +100,7 @@ class _WriteSqlite(beam.DoFn):
             self._written.inc(len(rows))
             return
         except StageFailure:  # a row the table refuses: find it, write the others
-            _LOG.warning('a row of the batch for %s was refused; writing row by row', self._path)
+            _LOG.warning('a row of the batch for %s was refused; writing row by row', self._where)
         for row in rows:
             try:
                 self._write_retrying([row])
@@ -118,95 +110,13 @@ class _WriteSqlite(beam.DoFn):
                 yield f.failed_audio(schema.source_of(row), 'write')
 
 
-def _bigquery_write(rows, table: str, table_kind: str, streaming: bool, retrier: Retrier):
-    partition, cluster = {
-        sqlite_store.PROCESSED: (schema.PARTITION_FIELD, schema.CLUSTER_FIELDS),
-        sqlite_store.ERRORS: (schema.ERRORS_PARTITION_FIELD, schema.ERRORS_CLUSTER_FIELDS),
-        sqlite_store.EVENTS: (schema.EVENTS_PARTITION_FIELD, schema.EVENTS_CLUSTER_FIELDS)}[table_kind]
-    extra = {'timePartitioning': {'type': 'DAY', 'field': partition}, 'clustering': {'fields': list(cluster)}}
-    return rows | 'ToBigQuery' >> WriteToBigQuery(
-        table,
-        schema=schema.bigquery_schema(table_kind),
-        method=WriteToBigQuery.Method.STREAMING_INSERTS if streaming else WriteToBigQuery.Method.FILE_LOADS,
-        create_disposition=BigQueryDisposition.CREATE_IF_NEEDED,
-        write_disposition=BigQueryDisposition.WRITE_APPEND,
-        insert_retry_strategy=RetryStrategy.RETRY_ON_TRANSIENT_ERROR,
-        additional_bq_parameters=extra,
-        # None on Google Cloud. On the emulator, an outage is waited out for the retry budget; longer, the
-        # bundle fails and the runner retries it (as google-cloud-bigquery's own 600 s deadline does).
-        test_client=beam_test_client(outage_deadline=retrier.deadline_s))
-
-
-def _bigquery_failure(failed_row) -> FailedAudio:
-    """A row Beam gave up on: refused as invalid (permanent), or still failing after Beam's own retries."""
+def _refused_row(failed_row) -> FailedAudio:
+    """A row BigQuery gave up on: refused as invalid (permanent), or still failing after Beam's own retries."""
     _, row, errors = failed_row
     reasons = {e.get('reason') for e in errors if isinstance(e, dict)}
     permanent = bool(reasons) and reasons <= BIGQUERY_PERMANENT_REASONS
     return FailedAudio(schema.source_of(row), 'write', 'BigQueryInsertError', json.dumps(errors, default=str),
                        retryable=not permanent)
-
-
-def _write(rows, table: str, table_kind: str, streaming: bool, retrier: Retrier):
-    """Writes rows; returns the FailedAudio of those that could not be written."""
-    if is_sqlite_path(table):
-        out = rows | 'ToSqlite' >> beam.ParDo(_WriteSqlite(table, table_kind, retrier)).with_outputs(FAILED,
-                                                                                                       main='done')
-        return out[FAILED]
-    result = _bigquery_write(rows, table, table_kind, streaming, retrier)
-    if not streaming:
-        # A load job succeeds or fails as a whole (and then fails the pipeline): no per-row failures.
-        return rows.pipeline | 'NoRowFailures' >> beam.Create([])
-    return result.failed_rows_with_errors | 'RowFailures' >> beam.Map(_bigquery_failure)
-
-
-def _result_row(row):
-    return schema.split_events(row)[0]
-
-
-def _event_rows(row):
-    return schema.split_events(row)[1] or []
-
-
-class WriteResults(beam.PTransform):
-    """(ProcessedAudio, Classification) -> one row each, and its events; returns the FailedAudio of rows that failed.
-
-    ``events_table``: where BigQuery event rows go (SQLite keeps them in the results file; see the module doc).
-    """
-
-    def __init__(self, table: str, streaming: bool, retrier: Retrier = DEFAULT_RETRIER,
-                 events_table: Optional[str] = None):
-        super().__init__()
-        self._table = table
-        self._streaming = streaming
-        self._retrier = retrier
-        self._events_table = events_table
-
-    def expand(self, classified):
-        rows = classified | 'ToRows' >> beam.MapTuple(
-            lambda item, result: schema.processed_row_with_events(item, result, time.time()))
-        if is_sqlite_path(self._table):   # the row carries its events into the same transaction
-            return _write(rows, self._table, sqlite_store.PROCESSED, self._streaming, self._retrier)
-        if self._events_table:
-            events = rows | 'EventRows' >> beam.FlatMap(_event_rows)
-            lost = events | 'WriteEvents' >> _WriteRows(self._events_table, sqlite_store.EVENTS, self._streaming,
-                                                        self._retrier)
-            _ = lost | 'ReportLostEvents' >> beam.Map(_LostRowReport('an event row', 'event_rows_lost'))
-        results = rows | 'ResultRows' >> beam.Map(_result_row)
-        return _write(results, self._table, sqlite_store.PROCESSED, self._streaming, self._retrier)
-
-
-class _WriteRows(beam.PTransform):
-    """Rows of one kind into one table, in a composite of its own so that its steps' labels clash with no other's."""
-
-    def __init__(self, table: str, table_kind: str, streaming: bool, retrier: Retrier):
-        super().__init__()
-        self._table = table
-        self._table_kind = table_kind
-        self._streaming = streaming
-        self._retrier = retrier
-
-    def expand(self, rows):
-        return _write(rows, self._table, self._table_kind, self._streaming, self._retrier)
 
 
 class _LostRowReport:
@@ -221,16 +131,63 @@ class _LostRowReport:
         _LOG.error('could not write %s for %s: %s', self._what, failure.source.uri, failure.message)
 
 
-class WriteErrors(beam.PTransform):
-    """FailedAudio -> one error row each. Error rows that cannot be written are logged and counted."""
+class _StageWrites:
+    """What the write stage lends the store (``results.writes.RowWrites``): retries, metrics, failure rows."""
 
-    def __init__(self, table: str, streaming: bool, retrier: Retrier = DEFAULT_RETRIER):
+    def __init__(self, retrier: Retrier):
+        self._retrier = retrier
+        self.outage_deadline_s = retrier.deadline_s
+
+    def batched(self, rows, name: str, write_batch):
+        out = rows | 'WriteBatches' >> beam.ParDo(_WriteBatches(write_batch, name, self._retrier)).with_outputs(
+            FAILED, main='done')
+        return out[FAILED]
+
+    def refused(self, failed_rows):
+        return failed_rows | 'RowFailures' >> beam.Map(_refused_row)
+
+    def lost(self, failures, label: str, what: str, counter: str):
+        return failures | label >> beam.Map(_LostRowReport(what, counter))
+
+
+def _store(store: Union[ResultStore, str]) -> ResultStore:
+    return store if isinstance(store, ResultStore) else open_store(store)
+
+
+class WriteResults(beam.PTransform):
+    """(ProcessedAudio, Classification) -> one row each, and its events; returns the FailedAudio of rows that failed.
+
+    ``store``: a ResultStore, or an ``--output_table`` name. ``events``: also write the event rows.
+    """
+
+    def __init__(self, store: Union[ResultStore, str], streaming: bool, retrier: Retrier = DEFAULT_RETRIER,
+                 events: bool = True):
         super().__init__()
-        self._table = table
+        self._store = _store(store)
+        self._streaming = streaming
+        self._retrier = retrier
+        self._events = events
+
+    def expand(self, classified):
+        rows = classified | 'ToRows' >> beam.MapTuple(
+            lambda item, result: schema.processed_row_with_events(item, result, time.time()))
+        return self._store.write_results(rows, self._streaming, _StageWrites(self._retrier), self._events)
+
+
+class WriteErrors(beam.PTransform):
+    """FailedAudio -> one error row each. Error rows that cannot be written are logged and counted.
+
+    ``store``: a ResultStore, or an ``--output_table`` name (its default error table).
+    """
+
+    def __init__(self, store: Union[ResultStore, str], streaming: bool, retrier: Retrier = DEFAULT_RETRIER):
+        super().__init__()
+        self._store = _store(store)
         self._streaming = streaming
         self._retrier = retrier
 
     def expand(self, failures):
         rows = failures | 'ToRows' >> beam.Map(lambda f: schema.error_row(f, time.time()))
-        lost = _write(rows, self._table, sqlite_store.ERRORS, self._streaming, self._retrier)
-        return lost | 'ReportLost' >> beam.Map(_LostRowReport('the error row', 'error_rows_lost'))
+        writes = _StageWrites(self._retrier)
+        lost = self._store.write_table(rows, ERRORS, self._streaming, writes)
+        return writes.lost(lost, 'ReportLost', 'the error row', 'error_rows_lost')

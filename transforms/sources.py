@@ -16,7 +16,7 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystem import FileMetadata
 from apache_beam.metrics import Metrics
 
-from audio.naming import is_partial_upload, is_under
+from audio.naming import is_audio_name, is_partial_upload, is_under
 from audio.records import AudioObject, FailedAudio
 from transforms import METRICS_NAMESPACE
 from cloud.notification import Ignored, MalformedNotification, parse_notification
@@ -129,11 +129,15 @@ class _ToAudioObject(beam.DoFn):
 class MatchFiles(beam.PTransform):
     """Every file a glob matches (except our own outputs and uploads still being saved) -> AudioObject, spread
     across workers. ``listed``: the files a watch-mode listing already found (FileMetadata), matched no more;
-    ``seen_at``: when the watcher first listed each of them (path -> seconds since the epoch)."""
+    ``seen_at``: when the watcher first listed each of them (path -> seconds since the epoch).
+    ``audio_names_only`` (reconciliation): skip names the notification parser ignores as not audio, so that
+    a listing of the bucket picks what streaming would have picked."""
 
     def __init__(self, pattern: str, ignore_prefix: str, retrier: Retrier = DEFAULT_RETRIER,
-                 listed: Optional[Sequence[FileMetadata]] = None, seen_at: Optional[Mapping[str, float]] = None):
+                 listed: Optional[Sequence[FileMetadata]] = None, audio_names_only: bool = False,
+                 seen_at: Optional[Mapping[str, float]] = None):
         super().__init__()
+        self._audio_names_only = audio_names_only
         self._pattern = pattern  # gs://, or local and absolute (pipeline.main.parse), like ignore_prefix
         self._ignore_prefix = ignore_prefix
         self._retrier = retrier
@@ -146,8 +150,10 @@ class MatchFiles(beam.PTransform):
         matched = (pbegin
                    | 'Match' >> match
                    | 'SkipOwnOutputs' >> beam.Filter(
-                       lambda m, prefix: not (prefix and is_under(m.path, prefix)) and not is_partial_upload(m.path),
-                       self._ignore_prefix)
+                       lambda m, prefix, audio_only: (not (prefix and is_under(m.path, prefix))
+                                                      and not is_partial_upload(m.path)
+                                                      and (is_audio_name(m.path) or not audio_only)),
+                       self._ignore_prefix, self._audio_names_only)
                    # Matching happens in one place; spread the files over all workers before decoding.
                    | 'Spread' >> beam.Reshuffle()
                    | 'Describe' >> beam.ParDo(_ToAudioObject(self._pattern, self._retrier, self._seen_at)).with_outputs(

@@ -13,10 +13,11 @@ import sqlite3
 import pytest
 
 from app import queries
-from app.backends import SqliteBackend, _sqlite_value
+from app.backends import SqliteBackend
 from app.data import DashboardData
 from app.queries import BIGQUERY, SQLITE, Filters
-from results import sqlite_store
+from results import sqlite_store, tables
+from results.store import sqlite_value as _sqlite_value
 from tests.app import sample_results
 
 ROWS_AT_SCALE = 100_000
@@ -71,7 +72,7 @@ def big_db(tmp_path_factory):
 
 
 def plan(path: str, q: queries.Query) -> str:
-    sql = q.sql.format(processed=sqlite_store.PROCESSED, errors=sqlite_store.ERRORS)
+    sql = q.sql.format(processed=tables.PROCESSED, errors=tables.ERRORS)
     with sqlite3.connect(path) as conn:
         params = {k: _sqlite_value(v) for k, v in q.params.items()}
         return '\n'.join(row[-1] for row in conn.execute(f'EXPLAIN QUERY PLAN {sql}', params))

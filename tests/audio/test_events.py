@@ -82,6 +82,50 @@ def test_wrong_shaped_probabilities_are_refused():
         EventTracker(LABELS, TIMING, SETTINGS).feed(np.zeros((3, 2)))
 
 
+MULTI = ('a', 'b', 'c')
+BIRDNET_TIMING = Timing(hop_seconds=3.0, window_seconds=3.0, duration_seconds=10.5)
+
+
+def multi(*rows):
+    return np.array(rows, dtype=np.float32)
+
+
+def test_multi_label_every_label_over_the_threshold_is_an_event_of_its_window():
+    p = multi((.9, .6, .1), (.2, .7, .5), (.1, .1, .1), (.8, .0, .0))
+    settings = EventSettings(min_confidence=0.5, multi_label=True, merge_consecutive=1)
+    events = detect_events(p, MULTI, BIRDNET_TIMING, settings)
+    # Windows as they are (the last one ends 1.5 s after the file, as BirdNET reports it); per window, the most
+    # confident label first.
+    assert [(e.start_seconds, e.end_seconds, e.label, round(e.confidence, 3)) for e in events] == [
+        (0.0, 3.0, 'a', 0.9), (0.0, 3.0, 'b', 0.6), (3.0, 6.0, 'b', 0.7), (3.0, 6.0, 'c', 0.5), (9.0, 12.0, 'a', 0.8)]
+
+
+def test_merge_consecutive_joins_at_most_n_windows_with_the_mean_of_the_top_three():
+    p = multi(*[(s, 0, 0) for s in (.6, .9, .7, .8, .5, .95, .1, .6)])
+    settings = EventSettings(min_confidence=0.5, multi_label=True, merge_consecutive=4)
+    events = detect_events(p, MULTI, Timing(3.0, 3.0, 24.0), settings)
+    assert [(e.start_seconds, e.end_seconds) for e in events] == [(0.0, 12.0), (12.0, 18.0), (21.0, 24.0)]
+    assert [round(e.confidence, 4) for e in events] == [round((.9 + .8 + .7) / 3, 4), round((.5 + .95) / 2, 4), .6]
+    # 0: whole runs, the mean over the run (the trained models' rule), for a multi-label model too.
+    whole = detect_events(p, MULTI, Timing(3.0, 3.0, 24.0), EventSettings(0.5, multi_label=True))
+    assert [(e.start_seconds, e.end_seconds, round(e.confidence, 4)) for e in whole] == [
+        (0.0, 18.0, round(np.mean([.6, .9, .7, .8, .5, .95]), 4)), (21.0, 24.0, .6)]
+
+
+def test_a_species_list_and_the_background_label_are_never_events_and_chunks_change_nothing():
+    rng = np.random.default_rng(3)
+    p = rng.uniform(0, 1, (500, 3)).astype(np.float32)
+    labels = ('a', 'background', 'c')
+    settings = EventSettings(0.7, background_label='background', multi_label=True, merge_consecutive=2,
+                             allowed_labels=frozenset({'a'}))
+    events = detect_events(p, labels, Timing(1.0, 1.0, 500.0), settings)
+    assert events and {e.label for e in events} == {'a'}
+    assert detect_events(p, labels, Timing(1.0, 1.0, 500.0), settings, chunk_windows=7) == events
+    # A single-label model keeps its top-label runs, restricted to the list.
+    single = EventSettings(0.5, background_label='background', allowed_labels=frozenset({'b'}))
+    assert [e.label for e in detect_events(probs((0, .9), (1, .9), (1, .8)), LABELS, TIMING, single)] == ['b']
+
+
 def test_a_label_minimum_replaces_the_global_one_for_that_label_only():
     p = probs((0, .6), (2, .9), (1, .6), (2, .9), (0, .8))
     strict_a = EventSettings(min_confidence=0.5, background_label='background', label_min_confidence=(('a', .7),))

@@ -35,7 +35,7 @@ def _run(module, *args, tmp_path):
 def test_throughput_compares_the_three_on_the_same_files(clips, tiny_model_dir, tmp_path):
     stdout, payload = _run('throughput', '--sets', 'clips5,fsdd', '--clips5', '2', '--input', clips,
                            '--cache', str(tmp_path / 'cache'), '--model', tiny_model_dir, '--repeats', '1',
-                           '--workers', '1', '--original-every', '2', '--modes', 'threads', tmp_path=tmp_path)
+                           '--original-every', '2', '--modes', 'threads', tmp_path=tmp_path)
     assert set(payload['sets']) == {'clips5', 'fsdd'}
     clips5 = payload['sets']['clips5']
     assert clips5['files'] == 2 and clips5['audio_seconds'] == pytest.approx(10.0, abs=0.01)
@@ -46,6 +46,12 @@ def test_throughput_compares_the_three_on_the_same_files(clips, tiny_model_dir, 
     assert all(r['cores'] > 0 for key in ('a', 'b', 'c', 'c_work') for r in result['runs'][key])
     assert set(result['ratios']) >= {'a/b', 'a/c', 'a/c (work only)', "a'(threads)/b"}
     assert [r['files'] for r in result['runs']['a_threads']] == [6]   # the forced running mode, beside (a)
+    # (a) is launched as a user launches it: no worker count, running mode or runtime of the benchmark's own.
+    (a_argv,), (threads_argv,) = [[r['argv'] for r in result['runs'][key]] for key in ('a', 'a_threads')]
+    assert [arg for arg in a_argv if arg.startswith('--')] == ['--input_pattern', '--output_table',
+                                                               '--spectrogram_location', '--model_uri']
+    assert threads_argv[-2:] == ['--direct_running_mode', 'multi_threading'] and len(threads_argv) == len(a_argv) + 2
+    assert result['workers'] == os.cpu_count()   # (b) and (c) get as many processes as the pipeline has workers
     assert 'pyplot figure + savefig' in result['steps_seconds_per_file']['b'][0]
     assert '(a) pipeline, end to end' in stdout and 'a/b' in stdout and 'cores (CPU/wall)' in stdout
 
@@ -98,3 +104,13 @@ def test_scaling_fits_a_line_through_the_runs(clips, tiny_model_dir, tmp_path):
     assert [(r['files'], r['rows']) for r in result['runs']] == [(2, 2), (6, 6)]
     assert set(result['fits']) == {'workers 1'}
     assert 'marginal files/s' in stdout
+
+
+def test_a_run_is_launched_with_the_users_command_plus_only_the_flags_asked_for():
+    from benchmarks.pipeline_run import pipeline_args
+    from pipeline.options import DEFAULT_MODEL_URI
+
+    assert pipeline_args('/in', DEFAULT_MODEL_URI, '/out') == [
+        '--input_pattern', '/in/**', '--output_table', '/out/results.db', '--spectrogram_location', '/out/spectrograms']
+    assert pipeline_args('/in', '/m', '/out', 2, 'multi_processing', ['--events=false'])[6:] == [
+        '--model_uri', '/m', '--direct_num_workers', '2', '--direct_running_mode', 'multi_processing', '--events=false']

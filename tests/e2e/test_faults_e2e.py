@@ -29,7 +29,8 @@ import pytest
 from stack import clients, streaming
 from cloud.emulators import BIGQUERY, STORAGE
 from stack.uploads import Uploader
-from results import bigquery_store, schema, sqlite_store
+from results import bigquery_store, schema, sqlite_store, tables
+from stack.processes import is_alive
 from tests.e2e.corpus import (WAIT_S, Expected, Rows, broken_files, clip, settle, stack_rows, wait_accounted,
                               wait_for)
 from tests.helpers import write_bytes, write_clip
@@ -279,9 +280,106 @@ def test_a_sqlite_file_locked_longer_than_the_busy_timeout_is_waited_out_not_rec
     assert done.returncode == 0, done.stderr[-4000:]
     assert released.is_set()
     assert 'database is locked); retrying' in done.stderr  # the lock did outlast a busy timeout
-    results = {r['audio_file'] for r in sqlite_store.read_table(db, sqlite_store.PROCESSED)}
-    errors = sqlite_store.read_table(db, sqlite_store.ERRORS)
+    results = {r['audio_file'] for r in sqlite_store.read_table(db, tables.PROCESSED)}
+    errors = sqlite_store.read_table(db, tables.ERRORS)
     assert results == set(good)
     assert [(e['audio_file'], e['error_type'], e['retryable']) for e in errors] == [(bad, 'NotAudio', False)]
     print(f'\nsqlite lock figures: lock held {hold_s} s, busy timeout 15 s, files {len(good) + 1}, '
           f'result rows {len(results)}, error rows {len(errors)}')
+
+
+# BigQuery down past everything that retries an insert: the emulator client's deadline (--transient_retry_seconds),
+# Beam's 4 tries of _insert_all_rows with its own backoff (~35 s), and the local runner's 4 tries of the bundle.
+EVERY_RETRY_BUDGET_S = 1
+PAST_EVERY_RETRY_TIMEOUT_S = 420
+
+
+def _stage_paths(stack, wave: str) -> str:
+    return stack.config.spectrogram_location[len(f'gs://{stack.config.output_bucket}/'):] + f'/{wave}/'
+
+
+def _wait_until_rendered(stack, wave: str) -> None:
+    storage = clients.storage_client()
+    wait_for(lambda: len(list(storage.list_blobs(stack.config.output_bucket, prefix=_stage_paths(stack, wave)))),
+             lambda n: n >= 1, WAIT_S, f'the pipeline to reach the {wave} files', interval=0.5)
+
+
+def _assert_raw_exactly_once(stack, expected: Expected) -> Rows:
+    rows = settle(lambda: stack_rows(stack))
+    assert rows.result_keys == {key: 1 for key in expected.results}
+    assert rows.error_keys == {key: 1 for key in expected.errors}
+    _assert_one_latest_row_each(stack, expected)
+    return rows
+
+
+def test_streaming_bigquery_down_past_every_retry_stops_the_local_pipeline_and_a_restart_loses_nothing(
+        local_stack, tiny_model_dir):
+    stack, bucket = local_stack, local_stack.config.upload_bucket
+    args = ['--max_batch_duration_secs', '1', '--transient_retry_seconds', str(EVERY_RETRY_BUDGET_S)]
+    first = streaming.start_pipeline(stack, tiny_model_dir, args)
+    uploader, expected = Uploader(stack.config.topic_path), Expected()
+    _upload_wave(uploader, bucket, 'before', 0, 3, expected)
+    wait_accounted(stack, expected.outcomes, 'rows before the outage')
+
+    stack.stop_service(BIGQUERY)
+    stopped = time.monotonic()
+    _upload_wave(uploader, bucket, 'during', 3, 4, expected)
+    _wait_until_rendered(stack, 'during')
+    # Every retry gives up in turn; the local runner then fails the pipeline, which exits. (Dataflow would
+    # retry the bundle for as long as BigQuery stays down.) Nothing was acknowledged in vain: the restart's
+    # reconciliation finds the files without a row.
+    wait_for(lambda: is_alive(first.pid), lambda alive: not alive, PAST_EVERY_RETRY_TIMEOUT_S,
+             'the local runner to give up on the pending insert')
+    log = pipeline_log(stack)
+    assert 'before retrying _insert_all_rows' in log and 'Giving up after 4 attempts' in log
+    stack.start_service(BIGQUERY)
+    down_s = time.monotonic() - stopped
+    assert not stack_rows(stack).accounts_for(expected.outcomes)  # the outage did cost rows, for now
+
+    streaming.start_pipeline(stack, tiny_model_dir, args)
+    wait_accounted(stack, expected.outcomes, 'rows of the files pending when the pipeline gave up')
+    rows = _assert_raw_exactly_once(stack, expected)
+    assert rows.errors == []
+    reconcile = re.findall(r'Reconcile: .*', pipeline_log(stack))
+    assert streaming.stop_pipeline(stack)
+    print(f'\nbigquery outage past every retry (streaming): down {down_s:.0f} s, budget {EVERY_RETRY_BUDGET_S} s, '
+          f'files {len(expected.results)}, result rows {len(rows.results)}, error rows {len(rows.errors)}; '
+          f'after the restart: {reconcile[-1] if reconcile else "no reconcile line"}')
+
+
+def test_batch_bigquery_down_past_every_retry_fails_the_run_and_the_same_command_again_loses_nothing(
+        local_stack, tiny_model_dir, tmp_path):
+    stack, bucket, config = local_stack, local_stack.config.upload_bucket, local_stack.config
+    uploader, expected = Uploader(config.topic_path), Expected()
+    _upload_wave(uploader, bucket, 'batch', 0, 5, expected, announce=False)
+    name, (data, error_type) = next(iter(broken_files().items()))
+    broken, _ = uploader.write(bucket, f'batch/{name}', data)
+    expected.error(f'gs://{bucket}/{broken["name"]}', broken['generation'], error_type)
+    argv = [sys.executable, '-m', 'pipeline.main', '--reconcile', '--input_pattern', f'gs://{bucket}/batch/**',
+            '--output_table', config.output_table, '--spectrogram_location', config.spectrogram_location,
+            '--temp_location', f'gs://{config.output_bucket}/tmp', '--model_uri', tiny_model_dir,
+            '--transient_retry_seconds', str(EVERY_RETRY_BUDGET_S)]
+    log_path = tmp_path / 'batch.log'
+    with open(log_path, 'wb') as log:
+        run = subprocess.Popen(argv, env=streaming.pipeline_env(stack), stdout=log, stderr=subprocess.STDOUT)
+        try:
+            _wait_until_rendered(stack, 'batch')   # the keys were read; the load jobs are still to come
+            stack.stop_service(BIGQUERY)
+            stopped = time.monotonic()
+            returncode = run.wait(timeout=PAST_EVERY_RETRY_TIMEOUT_S)
+        finally:
+            run.kill()
+    stack.start_service(BIGQUERY)
+    down_s = time.monotonic() - stopped
+    text = log_path.read_text(errors='replace')
+    assert returncode != 0, text[-4000:]   # the run fails, loudly; no row claims a file was bad
+    assert stack_rows(stack).totals == (0, 0)
+
+    again = subprocess.run(argv, env=streaming.pipeline_env(stack), capture_output=True, text=True,
+                           timeout=REPLAY_TIMEOUT_S)
+    assert again.returncode == 0, again.stderr[-4000:]
+    (line,) = re.findall(r'^Reconcile: .*$', again.stdout, re.MULTILINE)
+    assert line.startswith(f'Reconcile: {len(expected.outcomes)} of {len(expected.outcomes)} ')
+    rows = _assert_raw_exactly_once(stack, expected)
+    print(f'\nbigquery outage past every retry (batch): down {down_s:.0f} s, first run exit {returncode}, '
+          f'then: {line} -> result rows {len(rows.results)}, error rows {len(rows.errors)}')

@@ -45,3 +45,48 @@ def test_an_update_must_keep_labels_their_order_the_rate_the_window_and_the_hop(
                           (dict(window_samples=8000), 'window_samples'), (dict(hop_samples=4000), 'hop_samples')]:
         problems = incompatibilities(running, dataclasses.replace(running, model_version='v2', **change))
         assert len(problems) == 1 and problems[0].startswith(field), (change, problems)
+
+
+def test_a_metadata_file_without_the_published_model_keys_loads_as_before():
+    old = {'model_version': 'v1', 'labels': ['a', 'b'], 'sample_rate_hz': 16000, 'window_samples': 16000,
+           'hop_samples': 8000, 'features': {}, 'training': {}, 'metrics': {}, 'serving': {}}
+    metadata = ModelMetadata.from_json(json.dumps(old))
+    assert (metadata.runtime, metadata.activation, metadata.multi_label) == ('savedmodel', {'kind': 'probabilities'},
+                                                                               False)
+    assert (metadata.min_window_samples, metadata.merge_consecutive, metadata.label_fields) == (0, 0, ())
+    assert metadata.display_name('a') == 'a' and metadata.label_names('a') == {}
+
+
+def test_birdnet_windowing_drops_a_tail_shorter_than_the_shortest_window():
+    # birdnetlib: a chunk every 3 s while at least 1.5 s remain (zero-padded); nothing for a shorter file.
+    metadata = ModelMetadata(model_version='v', labels=('x',), sample_rate_hz=10, window_samples=30,
+                             hop_samples=30, min_window_samples=15)
+    assert [metadata.window_count(n) for n in (0, 14, 15, 30, 44, 45, 105)] == [0, 0, 1, 1, 1, 2, 4]
+    overlapping = metadata.with_hop(10)   # 1-s hop: windows start at 0, 1, ... while 1.5 s remain
+    assert overlapping.window_count(100) == 9
+    with pytest.raises(ValueError):
+        ModelMetadata(model_version='v', labels=('x',), window_samples=30, hop_samples=30, min_window_samples=31)
+
+
+def test_labels_read_as_names_and_an_update_may_not_change_the_runtime_or_windowing():
+    metadata = ModelMetadata(model_version='v', labels=('Turdus merula_Eurasian Blackbird', 'Engine_Engine'),
+                             label_fields=('scientific_name', 'common_name'), multi_label=True)
+    assert metadata.label_names(metadata.labels[0]) == {'scientific_name': 'Turdus merula',
+                                                        'common_name': 'Eurasian Blackbird'}
+    assert metadata.display_name(metadata.labels[0]) == 'Eurasian Blackbird'
+    assert ModelMetadata.from_json(metadata.to_json()) == metadata
+    assert incompatibilities(metadata, dataclasses.replace(metadata, multi_label=False))
+    assert incompatibilities(metadata, dataclasses.replace(metadata, min_window_samples=100))
+
+
+def test_a_species_list_names_labels_whole_or_by_either_name(tmp_path):
+    from model.metadata import species_list_labels
+
+    labels = ('Turdus merula_Eurasian Blackbird', 'Parus major_Great Tit', 'Engine_Engine')
+    metadata = ModelMetadata(model_version='v', labels=labels, label_fields=('scientific_name', 'common_name'))
+    path = tmp_path / 'species.txt'
+    path.write_text('# comment\nTurdus merula_Eurasian Blackbird\n\nGreat Tit\n')
+    assert species_list_labels(metadata, str(path)) == {labels[0], labels[1]}
+    path.write_text('Parus major\nTurdus merla\n')
+    with pytest.raises(ValueError, match="'Turdus merla'"):
+        species_list_labels(metadata, str(path))

@@ -41,7 +41,7 @@ from model.export import export_model
 from model.features import FeatureConfig
 from model.handlers import SavedModelHandler
 from model.metadata import METADATA_FILE, ModelMetadata
-from results import sqlite_store
+from results import sqlite_store, tables
 from tests.model.tiny import synthetic_audio
 from transforms.inference import ClassifyAudio
 from transforms.sinks import WriteResults
@@ -118,7 +118,7 @@ def run_with_update(first: str, update: str, db: str, monkeypatch):
     _ = classified.ok | "Write" >> WriteResults(db, streaming=True)
     result = p.run()
     result.wait_until_finish()
-    rows = {r['audio_file']: r for r in sqlite_store.read_table(db, sqlite_store.PROCESSED)}
+    rows = {r['audio_file']: r for r in sqlite_store.read_table(db, tables.PROCESSED)}
     assert sorted(rows) == sorted(a.source.uri for a in first_wave + second_wave), 'one row per file, none lost'
     return rows, [a.source.uri for a in second_wave]
 

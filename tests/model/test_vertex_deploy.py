@@ -152,3 +152,17 @@ def test_deploy_reuses_the_newest_endpoint_of_that_name():
                                    container_uri='img:1')
     assert vertex_deploy.deploy(request, sdk) == 'projects/p/locations/r/endpoints/2'
     assert 'Endpoint.create' not in [c[0] for c in sdk.calls]
+
+
+def test_deploy_to_the_local_endpoint_serves_the_directory_as_it_is(local_vertex, tiny_model_dir, capsys):
+    from model.metadata import load_metadata
+    from stack.vertex_endpoint import get
+
+    name = vertex_deploy.main(['deploy', '--model', tiny_model_dir, '--project', 'local-project', '--region',
+                               'us-central1', '--endpoint-name', 'deployed-here', '--api-endpoint', local_vertex.url])
+    assert name.startswith('projects/local-project/locations/us-central1/endpoints/')
+    assert f'--model_endpoint {name}' in capsys.readouterr().err
+    endpoint = get(local_vertex.url, f'/v1/{name}')
+    assert endpoint['displayName'] == 'deployed-here'
+    assert endpoint['labels']['model_version'] == load_metadata(tiny_model_dir).model_version
+    assert len(endpoint['deployedModels']) == 1

@@ -1,114 +1,150 @@
-"""The Vertex AI endpoint handler's request building and response parsing.
-
-Vertex AI cannot be reached from here, so the endpoint is a fake: an object with
-``predict(instances, parameters)`` like ``aiplatform.Endpoint``, answering with the
-real exported SavedModel's scores in TF Serving's response shape. Beam's
-``VertexAIModelHandlerJSON`` (its request code, retries and throttling) is real;
-only its endpoint lookup (a network call) is replaced.
-"""
-import json
+"""The Vertex AI endpoint handler against the local endpoint (``stack/vertex_endpoint.py``): a real HTTP server
+speaking Vertex's REST surface, reached through google-cloud-aiplatform and Beam's ``VertexAIModelHandlerJSON``.
+Nothing here is faked; faults are the endpoint's own (429, 503, 400 over a size, malformed answers)."""
 import pickle
-import types
 
 import numpy as np
 import pytest
-import tensorflow as tf
-from apache_beam.ml.inference.vertex_ai_inference import VertexAIModelHandlerJSON
-from google.api_core.exceptions import InvalidArgument, TooManyRequests
 
 from model.handlers import SavedModelHandler
-from model.metadata import INPUT_NAME, OUTPUT_NAME, SIGNATURE
-from model.vertex_handler import (EndpointName, VertexEndpointHandler, parse_predictions, to_instances,
+from model.metadata import load_metadata
+from model.vertex_handler import (MAX_REQUEST_BYTES, ApiEndpoint, EndpointName, MalformedAnswer,
+                                  VertexEndpointHandler, WrongModel, parse_predictions, to_instances,
                                   windows_per_request)
-
-ENDPOINT = 'projects/my-project/locations/europe-west4/endpoints/1234567890'
-
-
-class FakeEndpoint:
-    """Answers like a deployed TF Serving model; records each request's JSON size."""
-
-    def __init__(self, model_dir: str, failures=()):
-        self._serve = tf.saved_model.load(model_dir).signatures[SIGNATURE]
-        self._failures = list(failures)
-        self.request_bytes, self.request_rows = [], []
-
-    def predict(self, instances, parameters=None):
-        self.request_bytes.append(len(json.dumps({'instances': instances})))
-        self.request_rows.append(len(instances))
-        if self._failures:
-            raise self._failures.pop(0)
-        scores = self._serve(**{INPUT_NAME: tf.constant(instances, tf.float32)})[OUTPUT_NAME].numpy()
-        return types.SimpleNamespace(predictions=scores.tolist(), deployed_model_id='987')
+from stack.vertex_endpoint import get, post
+from tests.conftest import LOCAL_VERTEX_ENDPOINT
 
 
-@pytest.fixture
-def fake_vertex(monkeypatch, tiny_trained_model):
-    model_dir = tiny_trained_model[0]
-    endpoints = []
-
-    def retrieve_endpoint(self, endpoint_id, location, is_private):
-        assert (endpoint_id, location, is_private) == ('1234567890', 'europe-west4', False)
-        return endpoints[-1]
-
-    monkeypatch.setattr(VertexAIModelHandlerJSON, '_retrieve_endpoint', retrieve_endpoint)
-
-    def make(failures=()):
-        endpoints.append(FakeEndpoint(model_dir, failures))
-        return endpoints[-1]
-    return make
+def handler(server, model_dir, **kwargs) -> VertexEndpointHandler:
+    kwargs.setdefault('initial_backoff_seconds', 0.05)
+    return VertexEndpointHandler(model_dir, endpoint=LOCAL_VERTEX_ENDPOINT, api_endpoint=server.url, **kwargs)
 
 
-def test_endpoint_name_parsing():
-    name = EndpointName.parse(ENDPOINT)
+def files(*lengths: int, seed: int = 0) -> list:
+    rng = np.random.default_rng(seed)
+    return [rng.uniform(-0.5, 0.5, n).astype(np.float32) for n in lengths]
+
+
+def local_scores(model_dir, batch) -> list:
+    local = SavedModelHandler(model_dir)
+    return [r.inference for r in local.run_inference(batch, local.load_model())]
+
+
+def test_endpoint_name_and_api_endpoint_parsing():
+    name = EndpointName.parse('projects/my-project/locations/europe-west4/endpoints/1234567890')
     assert (name.project, name.location, name.endpoint_id) == ('my-project', 'europe-west4', '1234567890')
-    assert str(name) == ENDPOINT
     with pytest.raises(ValueError, match='not a Vertex AI endpoint'):
         EndpointName.parse('projects/p/endpoints/1')
+    assert ApiEndpoint.parse(None) == ApiEndpoint(None, 'grpc')
+    assert ApiEndpoint.parse('http://127.0.0.1:9080') == ApiEndpoint('http://127.0.0.1:9080', 'rest', True)
+    assert ApiEndpoint.parse('http://localhost:9080/').anonymous
+    assert ApiEndpoint.parse('https://vertex.example.com') == ApiEndpoint('https://vertex.example.com', 'rest')
+    assert ApiEndpoint.parse('europe-west4-aiplatform.googleapis.com') == ApiEndpoint(
+        'europe-west4-aiplatform.googleapis.com', 'grpc')
+    with pytest.raises(ValueError, match='loopback|local endpoint only'):
+        ApiEndpoint.parse('http://10.0.0.7:8080')
+    with pytest.raises(ValueError, match='not a Vertex AI API endpoint'):
+        ApiEndpoint.parse('https://host/v1/predict')
 
 
 def test_request_building_and_response_parsing():
-    windows = np.array([[0.123456789, -1.0, 0.0]], np.float32)
-    assert to_instances(windows) == [[0.12346, -1.0, 0.0]]
-    assert windows_per_request(16000) == 8      # 16 kHz one-second windows under the 1.5 MB limit
-    assert windows_per_request(10_000_000) == 1
+    assert to_instances(np.array([[0.123456789, -1.0, 0.0]], np.float32)) == [[0.12346, -1.0, 0.0]]
+    assert windows_per_request(16000, transport='grpc') == 8   # 16 kHz one-second windows under 1.5 MiB
+    assert windows_per_request(16000, transport='rest') == 6
     rows = parse_predictions([[0.2, 0.8], {'probabilities': [1.0, 0.0]}], expected_rows=2, num_labels=2)
     np.testing.assert_array_equal(rows, np.array([[0.2, 0.8], [1.0, 0.0]], np.float32))
-    with pytest.raises(ValueError, match='model_uri'):
+    with pytest.raises(WrongModel, match='model_uri'):
         parse_predictions([[0.2, 0.8]], expected_rows=1, num_labels=3)
+    with pytest.raises(MalformedAnswer, match='1 predictions for 2'):
+        parse_predictions([[0.2, 0.8]], expected_rows=2, num_labels=2)
 
 
-def test_remote_scores_equal_local_scores(fake_vertex, tiny_trained_model):
-    model_dir, metadata, _ = tiny_trained_model
-    endpoint = fake_vertex()
-    # A small request limit forces several requests per batch.
-    remote = VertexEndpointHandler(model_dir, endpoint=ENDPOINT, max_request_bytes=150_000)
+def test_a_window_too_large_for_one_request_is_refused_up_front_naming_the_limit(tiny_model_dir):
+    # A 3-s window at 48 kHz: 144,000 samples, ~1.58 MB over gRPC, ~2.3 MB as the REST client's JSON.
+    with pytest.raises(ValueError, match='1,572,864 bytes'):
+        windows_per_request(144_000, transport='grpc')
+    with pytest.raises(ValueError, match='request size limit'):
+        VertexEndpointHandler(tiny_model_dir, endpoint=LOCAL_VERTEX_ENDPOINT, api_endpoint='http://127.0.0.1:1',
+                              max_request_bytes=200_000)
+
+
+def test_remote_scores_equal_local_scores_one_window_per_request_if_need_be(local_vertex, tiny_model_dir):
+    metadata = load_metadata(tiny_model_dir)
+    # A limit that holds one window and not two: every request carries a single window.
+    limit = 16000 * 16 + 8192
+    post(local_vertex.url, '/local/faults', {'max_request_bytes': limit})
+    remote = handler(local_vertex, tiny_model_dir, max_request_bytes=limit)
+    assert remote.windows_per_request == 1
     # RunInference may hand the client one handler copy loaded to another (a model shared across threads).
     other_copy = pickle.loads(pickle.dumps(remote))
-    rng = np.random.default_rng(0)
-    files = [rng.uniform(-0.5, 0.5, n).astype(np.float32) for n in (100, 4000, 13000, 9000)]
-    results = list(other_copy.run_inference(files, remote.load_model()))
-
-    local = SavedModelHandler(model_dir)
-    expected = list(local.run_inference(files, local.load_model()))
-    assert [r.model_id for r in results] == ['tiny-v1'] * 4
-    for got, want in zip(results, expected):
-        assert got.inference.shape == want.inference.shape
-        np.testing.assert_allclose(got.inference, want.inference, atol=1e-3)   # inputs rounded to 1e-5
-    per_request = windows_per_request(metadata.window_samples, 150_000)
-    assert max(endpoint.request_rows) == per_request and sum(endpoint.request_rows) == 1 + 1 + 6 + 4
-    assert max(endpoint.request_bytes) < 150_000
+    batch = files(100, 4000, 13000, 9000)
+    results = other_copy.run_inference(batch, remote.load_model())
+    assert [r.model_id for r in results] == [metadata.model_version] * 4 and all(r.error is None for r in results)
+    for got, want in zip(results, local_scores(tiny_model_dir, batch)):
+        assert got.inference.shape == want.shape
+        np.testing.assert_allclose(got.inference, want, atol=1e-4)   # inputs rounded to 1e-5
+    stats = get(local_vertex.url, '/local/stats')
+    windows = sum(metadata.window_count(len(samples)) for samples in batch)
+    assert len(stats['predict_bytes']) == windows and max(stats['predict_bytes']) < limit
+    assert set(stats['answers']) == {'200'}
 
 
-def test_throttled_requests_are_retried_and_bad_requests_are_not(fake_vertex, tiny_trained_model):
-    model_dir = tiny_trained_model[0]
-    files = [np.zeros(4000, np.float32)]
-    endpoint = fake_vertex(failures=[TooManyRequests('slow down')])
-    handler = VertexEndpointHandler(model_dir, endpoint=ENDPOINT, throttle_delay_secs=0)
-    assert next(iter(handler.run_inference(files, handler.load_model()))).inference.shape == (1, 3)
-    assert endpoint.request_rows == [1, 1]     # the 429, then the retry
+def test_throttling_and_unavailability_are_retried_within_the_budget(local_vertex, tiny_model_dir):
+    post(local_vertex.url, '/local/faults', {'throttle': 3})
+    remote = handler(local_vertex, tiny_model_dir)
+    [result] = remote.run_inference(files(4000), remote.load_model())
+    assert result.inference.shape == (1, len(remote.metadata.labels)) and result.error is None
+    stats = get(local_vertex.url, '/local/stats')
+    assert stats['answers']['429'] == 3 and len(stats['predict_bytes']) == 4, 'three refused, then answered'
 
-    endpoint = fake_vertex(failures=[InvalidArgument('bad instances')])
-    handler = VertexEndpointHandler(model_dir, endpoint=ENDPOINT)
-    with pytest.raises(InvalidArgument):
-        handler.run_inference(files, handler.load_model())
-    assert endpoint.request_rows == [1]
+
+def test_an_outage_longer_than_the_budget_fails_the_batch(local_vertex, tiny_model_dir):
+    from google.api_core.exceptions import ServiceUnavailable
+
+    remote = handler(local_vertex, tiny_model_dir, retry_seconds=0.3)
+    model = remote.load_model()
+    post(local_vertex.url, '/local/faults', {'unavailable_seconds': 3600})
+    with pytest.raises(ServiceUnavailable):
+        remote.run_inference(files(4000, 4000), model)
+    # (How many tries fit in the budget depends on the machine: a try may itself outlast 0.3 s.)
+    assert get(local_vertex.url, '/local/stats')['answers']['503'] >= 1
+
+
+def test_a_refused_request_is_narrowed_to_the_file_at_fault(local_vertex, tiny_model_dir):
+    batch = files(16000, 16000, 16000, 16000, 16000, seed=1)
+    batch[3] = batch[3].copy()
+    batch[3][0] = 0.5   # the endpoint answers one prediction short for any request holding this window
+    post(local_vertex.url, '/local/faults', {'poison': 0.5, 'wrong_count': 1})   # and one one-off bad answer
+    remote = handler(local_vertex, tiny_model_dir)
+    results = remote.run_inference(batch, remote.load_model())
+    assert [r.error is not None for r in results] == [False, False, False, True, False]
+    assert 'MalformedAnswer' in results[3].error and LOCAL_VERTEX_ENDPOINT in results[3].error
+    expected = local_scores(tiny_model_dir, batch)
+    for i in (0, 1, 2, 4):
+        np.testing.assert_allclose(results[i].inference, expected[i], atol=1e-4)
+
+
+def test_a_request_over_the_endpoints_size_limit_is_split_and_only_a_window_too_big_alone_is_refused(
+        local_vertex, tiny_model_dir):
+    # Silence costs ~11 bytes a sample as JSON ('0.0'), noise ~16: under this limit a silent window fits alone,
+    # a noisy one does not, and two of anything do not.
+    post(local_vertex.url, '/local/faults', {'max_request_bytes': 200_000})
+    batch = [np.zeros(16000, np.float32), files(16000)[0], np.zeros(16000, np.float32)]
+    remote = handler(local_vertex, tiny_model_dir)
+    results = remote.run_inference(batch, remote.load_model())
+    assert [r.error is not None for r in results] == [False, True, False]
+    assert 'Request payload size exceeds the limit: 200000 bytes' in results[1].error
+
+
+def test_predictions_of_another_model_fail_the_batch_not_the_files(local_vertex, tiny_model_dir):
+    other = load_metadata(tiny_model_dir)
+    import dataclasses
+
+    wrong = dataclasses.replace(other, labels=other.labels + ('extra',))
+    remote = handler(local_vertex, tiny_model_dir, metadata=wrong)
+    with pytest.raises(WrongModel):
+        remote.run_inference(files(4000, 4000), remote.load_model())
+
+
+def test_max_request_bytes_default_is_vertex_public_limit():
+    assert MAX_REQUEST_BYTES == 1_572_864

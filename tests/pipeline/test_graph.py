@@ -9,7 +9,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from pipeline.graph import build_pipeline, done_states, key_states_reader
 from pipeline.options import validate, with_absolute_paths
 from cloud.objects import local_generation
-from results import sqlite_store
+from results import sqlite_store, tables
 from tests.helpers import write_bytes, write_clip
 
 
@@ -70,8 +70,8 @@ def test_the_skip_reads_results_and_errors_only_for_batch_without_reprocess(tmp_
     config = config_for(tmp_path, tiny_model_dir)
     assert key_states_reader(config)() == {}
     assert key_states_reader(config_for(tmp_path, tiny_model_dir, '--reprocess')) is None
-    assert done_states(config) == {sqlite_store.RESULT, sqlite_store.PERMANENT_ERROR}
-    assert done_states(config_for(tmp_path, tiny_model_dir, '--retry_failed')) == {sqlite_store.RESULT}
+    assert done_states(config) == {tables.RESULT, tables.PERMANENT_ERROR}
+    assert done_states(config_for(tmp_path, tiny_model_dir, '--retry_failed')) == {tables.RESULT}
 
 
 def _error_row(path, retryable: bool, error_type: str) -> dict:
@@ -94,6 +94,6 @@ def test_a_replay_retries_files_with_only_retryable_errors_and_retry_failed_also
     run_graph(config, ['outage.wav'], [])                  # retried and repaired; the others skipped
     states = sqlite_store.key_states(config.output_table)
     assert [states[(p, local_generation(p))] for p in (outage, upgraded, done)] == [
-        sqlite_store.RESULT, sqlite_store.PERMANENT_ERROR, sqlite_store.RESULT]
+        tables.RESULT, tables.PERMANENT_ERROR, tables.RESULT]
     run_graph(config_for(tmp_path, tiny_model_dir, '--retry_failed'), ['upgraded.wav'], [])
     assert sqlite_store.counts(config.output_table) == (3, 0)

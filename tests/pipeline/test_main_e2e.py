@@ -6,7 +6,7 @@ from PIL import Image
 
 from pipeline.main import run
 from results import sqlite_store
-from tests.helpers import DEMO_LABELS, write_clip
+from tests.helpers import DEMO_LABELS, write_bytes, write_clip
 
 pytestmark = pytest.mark.e2e
 
@@ -108,6 +108,22 @@ def test_a_replay_repairs_a_retryable_error_and_says_so(tmp_path, tiny_model_dir
     assert '1 files ok, 0 failed, 1 skipped' in out
     assert 'replay: 1 files retried' in out and '1 repaired (now have a result)' in out
     assert sqlite_store.counts(str(db)) == (2, 0)
+
+
+def test_reconcile_processes_what_has_no_row_and_says_how_many(tmp_path, tiny_model_dir, capsys):
+    folder = tmp_path / 'in'
+    clips = [write_clip(folder, f'c{i}.wav', seconds=1.0, seed=i) for i in range(3)]
+    write_bytes(folder, 'notes.txt', b'not audio\n')   # streaming would ignore it: so does reconciliation
+    db, spectrograms = tmp_path / 'r.db', tmp_path / 's'
+    assert run_pipeline(folder, db, spectrograms, tiny_model_dir, '--reconcile') == 0
+    assert f'Reconcile: 3 of 3 audio objects under {folder}/** had no row' in capsys.readouterr().out
+    with sqlite_store.connect(str(db)) as conn:  # as if c0's notification had been lost
+        conn.execute('DELETE FROM processed WHERE audio_file = ?', (clips[0],))
+    assert run_pipeline(folder, db, spectrograms, tiny_model_dir, '--reconcile') == 0
+    out = capsys.readouterr().out
+    assert (f'Reconcile: 1 of 3 audio objects under {folder}/** had no row (processed by this run); '
+            '0 had only retryable errors (retried); 2 were done.') in out
+    assert sqlite_store.counts(str(db)) == (3, 0)
 
 
 def test_the_output_is_progress_and_summary_without_third_party_start_up_chatter(tmp_path, tiny_model_dir):

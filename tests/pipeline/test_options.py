@@ -10,6 +10,7 @@ from pipeline.options import (DERIVED_FIELDS, OPTIONS, OptionsError, PipelineCon
                               with_absolute_paths)
 
 BASE = ['--output_table', 'out.db', '--spectrogram_location', 'spec']
+ENDPOINT = 'projects/p/locations/us-central1/endpoints/1'
 
 
 def config_of(*args):
@@ -18,7 +19,7 @@ def config_of(*args):
 
 def test_batch_on_the_embedded_default():
     config = config_of('--input_pattern', 'in/**', *BASE)
-    assert not config.streaming and config.uses_sqlite and config.error_table == 'out.db'
+    assert not config.streaming and config.store.local and config.error_table == 'out.db'
 
 
 def test_streaming_from_a_subscription_to_bigquery():
@@ -44,6 +45,15 @@ def test_streaming_from_a_subscription_to_bigquery():
     (['--input_pattern', 'x', '--transient_retry_seconds', '-1', *BASE], '--transient_retry_seconds must be 0'),
     (['--input_pattern', 'x', '--error_table', 'p:d.t', *BASE], 'same backend'),
     (['--input_pattern', 'gs://b/x', '--runner', 'DataflowRunner', *BASE], 'on Dataflow'),
+    (['--input_subscription', 'projects/p-1234/subscriptions/audio-sub', '--reconcile', *BASE],
+     'needs --input_pattern'),
+    (['--input_pattern', 'x', '--reconcile', '--reprocess', *BASE], 'give one'),
+    (['--input_pattern', 'x', '--reconcile', '--watch', *BASE], 'drop --reconcile'),
+    (['--input_pattern', 'x', '--vertex_api_endpoint', 'http://127.0.0.1:9080', *BASE], 'only applies with'),
+    (['--input_pattern', 'x', '--model_endpoint', ENDPOINT, '--vertex_api_endpoint', 'http://10.1.2.3:80', *BASE],
+     'plain HTTP is for a local endpoint only'),
+    (['--input_pattern', 'gs://b/x', '--runner', 'DataflowRunner', '--model_endpoint', ENDPOINT,
+      '--vertex_api_endpoint', 'http://127.0.0.1:9080', *BASE], 'Dataflow workers cannot reach it'),
 ])
 def test_bad_combinations_fail_before_the_job_starts(args, needle):
     with pytest.raises(OptionsError) as e:
@@ -51,10 +61,25 @@ def test_bad_combinations_fail_before_the_job_starts(args, needle):
     assert needle in str(e.value)
 
 
+def test_reconcile_alone_is_batch_and_with_a_subscription_streams_over_the_pattern_too():
+    batch = config_of('--input_pattern', 'gs://b/**', '--reconcile', *BASE)
+    assert batch.reconcile and not batch.streaming
+    both = config_of('--input_subscription', 'projects/p-1234/subscriptions/audio-sub', '--reconcile',
+                     '--input_pattern', 'gs://b/**', *BASE)
+    assert both.reconcile and both.streaming and both.input_pattern == 'gs://b/**'
+
+
 def test_the_retry_budget_defaults_to_ten_minutes_and_zero_means_one_try():
     assert config_of('--input_pattern', 'x', *BASE).transient_retry_seconds == 600.0
     assert config_of('--input_pattern', 'x', '--transient_retry_seconds', '0', *BASE).transient_retry_seconds == 0
     assert config_of('--input_pattern', 'x', '--retry_failed', *BASE).retry_failed
+
+
+def test_vertex_api_endpoint_reaches_the_config():
+    config = config_of('--input_pattern', 'x', '--model_endpoint', ENDPOINT, '--vertex_api_endpoint',
+                       'http://127.0.0.1:9080', *BASE)
+    assert (config.model_endpoint, config.vertex_api_endpoint) == (ENDPOINT, 'http://127.0.0.1:9080')
+    assert config_of('--input_pattern', 'x', '--model_endpoint', ENDPOINT, *BASE).vertex_api_endpoint is None
 
 
 def test_every_problem_is_listed_at_once():

@@ -1,7 +1,7 @@
 import multiprocessing
 import os
 
-from results import schema, sqlite_store
+from results import schema, sqlite_store, tables
 from results.schema import PROCESSED_FIELDS, ERROR_FIELDS, EVENT_FIELDS
 
 
@@ -130,8 +130,8 @@ def test_key_states_tell_results_permanent_and_retryable_errors_apart(tmp_path):
     with sqlite_store.connect(path) as conn:
         sqlite_store.write_errors(conn, [retryable_error('a'), retryable_error('b'), error('c')])
         sqlite_store.write_processed(conn, [result('a'), result('d')])
-    assert sqlite_store.key_states(path) == {('a', '1'): sqlite_store.RESULT, ('b', '1'): sqlite_store.RETRYABLE_ERROR,
-                                             ('c', '1'): sqlite_store.PERMANENT_ERROR, ('d', '1'): sqlite_store.RESULT}
+    assert sqlite_store.key_states(path) == {('a', '1'): tables.RESULT, ('b', '1'): tables.RETRYABLE_ERROR,
+                                             ('c', '1'): tables.PERMANENT_ERROR, ('d', '1'): tables.RESULT}
     # The result replaced the retryable error: one row per key.
     assert sqlite_store.counts(path) == (2, 2)
 
@@ -146,7 +146,7 @@ def test_a_file_from_before_the_retryable_column_gets_it_and_its_old_errors_coun
     old.execute("INSERT INTO errors VALUES ('x', '1', 'decode', 'NotAudio', 'no', '2026-01-01T00:00:00.000000Z')")
     old.commit()
     old.close()
-    assert sqlite_store.key_states(path) == {('x', '1'): sqlite_store.PERMANENT_ERROR}
+    assert sqlite_store.key_states(path) == {('x', '1'): tables.PERMANENT_ERROR}
     with sqlite_store.connect(path) as conn:
         sqlite_store.write_errors(conn, [retryable_error('y')])
         columns = [row[1] for row in conn.execute('PRAGMA table_info(errors)')]
@@ -179,3 +179,31 @@ def test_worker_processes_opening_a_new_results_file_at_once_all_get_it(tmp_path
         for p in processes:
             p.join(timeout=60)
     assert answers == ['ok'] * 120
+
+
+def test_several_labels_at_the_same_time_are_separate_events(tmp_path):
+    path = str(tmp_path / 'r.db')
+    both = [event('a', 3.0, 'Turdus merula_Eurasian Blackbird'), event('a', 3.0, 'Parus major_Great Tit')]
+    with sqlite_store.connect(path) as conn:
+        sqlite_store.write_processed(conn, [with_events(result('a'), both)])
+    assert sorted(e['label'] for e in sqlite_store.read_table(path, 'events')) == sorted(e['label'] for e in both)
+
+
+def test_a_file_whose_events_were_keyed_without_the_label_gets_the_new_key_and_keeps_its_rows(tmp_path):
+    import sqlite3
+
+    path = str(tmp_path / 'old.db')
+    old = sqlite3.connect(path)
+    old.execute(sqlite_store._create_sql(sqlite_store.EVENTS, schema.EVENT_FIELDS,
+                                         ('audio_file', 'generation', 'start_seconds')))
+    old.execute(f'INSERT INTO events ({", ".join(sqlite_store.EVENT_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+                tuple(event('a', 1.0).values()))
+    old.commit()
+    old.close()
+    with sqlite_store.connect(path) as conn:
+        key = [r[1] for r in sorted(conn.execute('PRAGMA table_info(events)'), key=lambda r: r[5]) if r[5]]
+        sqlite_store.write_events(conn, [({'audio_file': 'b', 'generation': '1'},
+                                          [event('b', 0.0, 'x'), event('b', 0.0, 'y')])])
+    assert key == list(schema.EVENT_KEY_COLUMNS)
+    assert sorted((e['audio_file'], e['label']) for e in sqlite_store.read_table(path, 'events')) == [
+        ('a', 'tone'), ('b', 'x'), ('b', 'y')]

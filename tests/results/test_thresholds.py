@@ -59,3 +59,23 @@ def test_the_pipeline_reads_min_confidence_or_a_plain_mapping():
     for bad in ('[1]', '{"a": 2}', '{"a": "high"}', 'nope'):
         with pytest.raises(ValueError):
             parse_label_thresholds(bad)
+
+
+def test_the_command_fits_the_reviews_of_a_results_file_and_writes_what_the_pipeline_reads(tmp_path, capsys):
+    from results import reviews
+    from results.store import open_store
+    from results.thresholds import main
+
+    db = str(tmp_path / 'results.db')
+    store = open_store(db)
+    for i, r in enumerate(synthetic_reviews('chirp', 200, seed=5) + synthetic_reviews('hum', 6, seed=6)):
+        detection = {'audio_file': f'/a/{i}.wav', 'generation': '1', 'start_seconds': 0.0, 'end_seconds': 1.0,
+                     'label': r['label'], 'confidence': r['confidence'], 'model_version': 'v1'}
+        reviews.record(store, reviews.review_row(detection, r['verdict'], 'test'))
+    out = tmp_path / 'thresholds.json'
+    assert main(['--results', db, '--out', str(out), '--precision', '0.9']) == 0
+    document = json.loads(out.read_text())
+    assert set(document['min_confidence']) == {'chirp'} and 'hum' in document['not_fitted']
+    assert document['min_confidence']['chirp'] == pytest.approx(true_threshold(0.9), abs=0.05)
+    assert parse_label_thresholds(out.read_text()) == document['min_confidence']
+    assert 'chirp: ' in capsys.readouterr().out

@@ -37,7 +37,7 @@ def _pull_all(subscriber, subscription: str, expected: int) -> list:
 def test_start_creates_what_the_pipeline_expects(local_stack):
     config = local_stack.config
     status = local_stack.status()
-    assert set(status) == {'pubsub', 'storage', 'bigquery', 'metadata'}
+    assert set(status) == {'pubsub', 'storage', 'bigquery', 'metadata', 'vertex'}
     assert all(s['alive'] and s['answers'] for s in status.values())
     env = local_stack.env()
     assert set(env) >= set(ENV_VARS.values()) | set(METADATA_ENV_VARS)

@@ -22,7 +22,8 @@ from tests.templates.script_runner import dry_run
 ALL_SETTINGS = dict(MODEL_ENDPOINT='projects/p/locations/us-central1/endpoints/1',
                     MODEL_WATCH_PATTERN='gs://m/models/*/metadata.json', SUBNETWORK='regions/r/subnetworks/s',
                     DISABLE_PUBLIC_IPS='1', TRANSFORM_NAME_MAPPINGS='A=B', TAG='v1')
-RUNS = [('provision.sh',), ('build.sh',), ('run.sh', 'streaming'), ('run.sh', 'streaming', '--update'),
+RUNS = [('provision.sh',), ('provision.sh', '--reconcile-schedule', '0 3 * * *'), ('build.sh',),
+        ('run.sh', 'streaming'), ('run.sh', 'streaming', '--update'),
         ('run.sh', 'replay', 'gs://b/{x,y}/**', '--reprocess'), ('run.sh', 'drain'), ('teardown.sh',), ('smoke.sh',)]
 
 

@@ -38,10 +38,14 @@ def test_partitioning_and_clustering_come_from_results_schema():
                         'ERRORS_CLUSTER_FIELDS': ','.join(schema.ERRORS_CLUSTER_FIELDS),
                         'EVENTS_PARTITION_FIELD': schema.EVENTS_PARTITION_FIELD,
                         'EVENTS_CLUSTER_FIELDS': ','.join(schema.EVENTS_CLUSTER_FIELDS),
+                        'REVIEWS_PARTITION_FIELD': schema.REVIEWS_PARTITION_FIELD,
+                        'REVIEWS_CLUSTER_FIELDS': ','.join(schema.REVIEWS_CLUSTER_FIELDS),
                         'LATEST_VIEW_SUFFIX': schema.LATEST_VIEW_SUFFIX}
     for table_fields, partition, cluster in ((schema.PROCESSED_FIELDS, schema.PARTITION_FIELD, schema.CLUSTER_FIELDS),
                                              (schema.ERROR_FIELDS, schema.ERRORS_PARTITION_FIELD,
-                                              schema.ERRORS_CLUSTER_FIELDS)):
+                                              schema.ERRORS_CLUSTER_FIELDS),
+                                             (schema.REVIEW_FIELDS, schema.REVIEWS_PARTITION_FIELD,
+                                              schema.REVIEWS_CLUSTER_FIELDS)):
         fields = {f['name']: f for f in table_fields}
         assert fields[partition]['type'] == 'TIMESTAMP'
         assert all(fields[name]['mode'] != 'REPEATED' for name in cluster)

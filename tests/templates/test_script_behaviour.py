@@ -44,7 +44,8 @@ def test_provision_on_a_fresh_project_creates_everything(cloud):
     created = [c for c in calls if 'create' in c[:5] or 'mk' in c[:3]]
     assert len(find(created, 'gcloud', 'storage', 'buckets', 'create')) == 4
     assert len(find(created, 'gcloud', 'iam', 'service-accounts', 'create')) == 2
-    assert len([c for c in created if c[0] == 'bq']) == 5  # dataset, results, errors, events, the _latest view
+    # dataset, results, errors, events, reviews, the _latest and _reviews_latest views
+    assert len([c for c in created if c[0] == 'bq']) == 7
     for kind in (('pubsub', 'topics'), ('pubsub', 'subscriptions'), ('storage', 'buckets', 'notifications'),
                  ('artifacts', 'repositories')):
         assert len(find(created, 'gcloud', *kind, 'create')) == 1, kind
@@ -71,9 +72,11 @@ def test_provision_of_a_provisioned_project_adds_new_columns_and_keeps_the_view_
     assert [(u[-1], flag_value(u, '--schema')) for u in updates if flag_value(u, '--schema')] == \
         [(f'{PROJECT}:audio_pipeline.results', str(TEMPLATES / 'schema' / 'processed.json')),
          (f'{PROJECT}:audio_pipeline.results_errors', str(TEMPLATES / 'schema' / 'errors.json'))]
-    (view,) = [u for u in updates if flag_value(u, '--view')]
+    view, reviews = [u for u in updates if flag_value(u, '--view')]
     assert view[-1] == f'{PROJECT}:audio_pipeline.results' + schema.LATEST_VIEW_SUFFIX
-    assert 'QUALIFY ROW_NUMBER()' in flag_value(view, '--view')
+    assert reviews[-1] == schema.reviews_view_name(f'{PROJECT}:audio_pipeline.results')
+    assert 'QUALIFY ROW_NUMBER()' in flag_value(view, '--view') and 'QUALIFY ROW_NUMBER()' in flag_value(reviews,
+                                                                                                         '--view')
 
 
 def test_provision_adds_our_notification_next_to_someone_elses(cloud):

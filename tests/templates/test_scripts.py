@@ -1,18 +1,20 @@
 """The deploy scripts: lint, --help, and what each --dry-run would do (no Google Cloud needed)."""
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 
 import pytest
 
 from results import schema
-from results.tables import default_error_table, default_events_table
+from results.tables import default_error_table, default_events_table, default_table
 from tests.templates.script_runner import (PROJECT, SCRIPTS, TEMPLATES, dry_run, find, flag_value, flag_values,
                                            make_fake_cloud_bin, run_script, script_env, shellcheck_executable)
 
 WORKER = f'serviceAccount:audio-pipeline-worker@{PROJECT}.iam.gserviceaccount.com'
 BUILDER = f'serviceAccount:audio-pipeline-build@{PROJECT}.iam.gserviceaccount.com'
+SCHEDULER = f'serviceAccount:audio-pipeline-scheduler@{PROJECT}.iam.gserviceaccount.com'
 SHELL_FILES = [*SCRIPTS, 'common.sh']
 
 
@@ -55,7 +57,8 @@ def test_without_a_project_the_script_stops_and_says_why(script, args):
     assert 'set PROJECT' in result.stderr
 
 
-@pytest.mark.parametrize('script,args', [('provision.sh', ()), ('build.sh', ()), ('run.sh', ('streaming',)),
+@pytest.mark.parametrize('script,args', [('provision.sh', ()), ('provision.sh', ('--reconcile-schedule', '0 3 * * *')),
+                                         ('build.sh', ()), ('run.sh', ('streaming',)),
                                          ('run.sh', ('streaming', '--update')), ('run.sh', ('drain',)),
                                          ('run.sh', ('replay', 'gs://b/**')), ('teardown.sh', ())])
 def test_a_dry_run_calls_no_cloud_command(tmp_path, script, args):
@@ -110,7 +113,10 @@ class TestProvision:
         tables = {c[-1]: c for c in find(commands, 'bq', f'--project_id={PROJECT}', 'mk') if '--table' in c}
         results = f'{PROJECT}:audio_pipeline.results'
         assert dataset[-1] == f'{PROJECT}:audio_pipeline'
-        assert set(tables) == {results, default_error_table(results), default_events_table(results)}
+        reviews = default_table(results, schema.REVIEWS)
+        assert set(tables) == {results, default_error_table(results), default_events_table(results), reviews}
+        assert flag_value(tables[reviews], '--schema') == str(TEMPLATES / 'schema' / 'reviews.json')
+        assert flag_value(tables[reviews], '--time_partitioning_field') == schema.REVIEWS_PARTITION_FIELD
         assert flag_value(tables[results], '--schema') == str(TEMPLATES / 'schema' / 'processed.json')
         assert flag_value(tables[results], '--time_partitioning_field') == schema.PARTITION_FIELD
         assert flag_value(tables[results], '--time_partitioning_type') == 'DAY'
@@ -126,9 +132,12 @@ class TestProvision:
 
     def test_the_latest_view_is_results_schemas_query_over_the_provisioned_tables(self, commands):
         results = f'{PROJECT}:audio_pipeline.results'
-        (view,) = [c for c in find(commands, 'bq', f'--project_id={PROJECT}', 'mk') if any(
+        view, reviews = [c for c in find(commands, 'bq', f'--project_id={PROJECT}', 'mk') if any(
             a.startswith('--view=') for a in c)]
         assert view[-1] == results + schema.LATEST_VIEW_SUFFIX
+        assert reviews[-1] == schema.reviews_view_name(results)
+        assert flag_value(reviews, '--view') == schema.reviews_view_query(
+            f'{PROJECT}.audio_pipeline.results_reviews').replace('\n', ' ')
         assert flag_value(view, '--use_legacy_sql') == 'false'
         expected = schema.latest_view_query(f'{PROJECT}.audio_pipeline.results',
                                             f'{PROJECT}.audio_pipeline.results_errors')
@@ -169,6 +178,60 @@ class TestProvision:
         assert 'aiplatform.googleapis.com' in enable
         assert ('project', PROJECT, 'roles/aiplatform.user') in grants(commands, WORKER)
 
+    def test_without_a_reconcile_schedule_there_is_no_scheduler(self, commands):
+        assert not find(commands, 'gcloud', 'scheduler')
+        assert 'cloudscheduler.googleapis.com' not in find(commands, 'gcloud', 'services', 'enable')[0]
+
+    def test_a_reconcile_schedule_launches_the_template_in_batch_over_the_bucket_as_a_narrow_account(self):
+        commands = dry_run('provision.sh', '--reconcile-schedule', '0 3 * * *')
+        (enable,) = find(commands, 'gcloud', 'services', 'enable')
+        assert 'cloudscheduler.googleapis.com' in enable
+        (describe,) = find(commands, 'gcloud', 'scheduler', 'jobs', 'describe')
+        (create,) = find(commands, 'gcloud', 'scheduler', 'jobs', 'create', 'http')
+        assert commands.index(describe) == commands.index(create) - 1 and create[5] == describe[4]
+        assert flag_value(create, '--schedule') == '0 3 * * *' and flag_value(create, '--time-zone') == 'Etc/UTC'
+        assert flag_value(create, '--uri') == (f'https://dataflow.googleapis.com/v1b3/projects/{PROJECT}/locations/'
+                                               'us-central1/flexTemplates:launch')
+        assert flag_value(create, '--http-method') == 'post'
+        assert flag_value(create, '--headers') == 'Content-Type=application/json'
+        assert flag_value(create, '--oauth-service-account-email') == SCHEDULER[len('serviceAccount:'):]
+        launch = json.loads(flag_value(create, '--message-body'))['launchParameter']
+        assert launch['containerSpecGcsPath'] == f'gs://{PROJECT}-audio-dataflow/templates/audio-pipeline.json'
+        assert launch['parameters'] == {
+            'input_pattern': f'gs://{PROJECT}-audio-input/**', 'reconcile': 'true',
+            'output_table': f'{PROJECT}:audio_pipeline.results',
+            'error_table': f'{PROJECT}:audio_pipeline.results_errors',
+            'spectrogram_location': f'gs://{PROJECT}-audio-output/spectrograms',
+            'model_uri': f'gs://{PROJECT}-audio-models/models/demo'}
+        # Every parameter is one the template declares (templates/metadata.json, from pipeline/options.py).
+        declared = {p['name'] for p in json.loads((TEMPLATES / 'metadata.json').read_text())['parameters']}
+        assert set(launch['parameters']) <= declared
+        environment = launch['environment']
+        assert environment['serviceAccountEmail'] == WORKER[len('serviceAccount:'):]
+        assert environment['tempLocation'] == f'gs://{PROJECT}-audio-dataflow/temp'
+        assert environment['maxWorkers'] == 10
+        # The scheduler's account may launch jobs, run them as the worker account (that account only) and read
+        # the template spec; nothing else.
+        assert grants(commands, SCHEDULER) == {
+            ('project', PROJECT, 'roles/dataflow.developer'),
+            ('service account', WORKER[len('serviceAccount:'):], 'roles/iam.serviceAccountUser'),
+            ('bucket', f'gs://{PROJECT}-audio-dataflow', 'roles/storage.objectViewer'),
+        }
+
+    def test_a_reconcile_schedule_carries_the_network_and_endpoint_settings(self):
+        commands = dry_run('provision.sh', '--reconcile-schedule=*/30 * * * *', SUBNETWORK='regions/r/subnetworks/s',
+                           DISABLE_PUBLIC_IPS='1', MODEL_ENDPOINT='projects/p/locations/us-central1/endpoints/1')
+        (create,) = find(commands, 'gcloud', 'scheduler', 'jobs', 'create', 'http')
+        launch = json.loads(flag_value(create, '--message-body'))['launchParameter']
+        assert launch['environment']['subnetwork'] == 'regions/r/subnetworks/s'
+        assert launch['environment']['ipConfiguration'] == 'WORKER_IP_PRIVATE'
+        assert launch['parameters']['model_endpoint'] == 'projects/p/locations/us-central1/endpoints/1'
+
+    @pytest.mark.parametrize('schedule', ['', 'hourly', '0 3 * *'])
+    def test_a_reconcile_schedule_must_be_five_cron_fields(self, schedule):
+        result = run_script('provision.sh', '--reconcile-schedule', schedule, '--dry-run')
+        assert result.returncode != 0 and 'cron' in result.stderr
+
     def test_settings_rename_resources(self):
         commands = dry_run('provision.sh', REGION='europe-west4', INPUT_BUCKET='my-uploads', DATASET='audio')
         (create, *_) = find(commands, 'gcloud', 'storage', 'buckets', 'create')
@@ -180,7 +243,8 @@ class TestProvision:
 def grants(commands: list[list[str]], member: str) -> set[tuple[str, str, str]]:
     """(kind of resource, resource, role) of every IAM binding a dry run adds for ``member``."""
     kinds = {('gcloud', 'projects'): 'project', ('gcloud', 'pubsub'): 'subscription',
-             ('gcloud', 'storage'): 'bucket', ('gcloud', 'artifacts'): 'repository', ('bq', None): 'dataset'}
+             ('gcloud', 'storage'): 'bucket', ('gcloud', 'artifacts'): 'repository', ('bq', None): 'dataset',
+             ('gcloud', 'iam'): 'service account'}
     found = set()
     for command in commands:
         if 'add-iam-policy-binding' not in command or flag_value(command, '--member') != member:
@@ -337,7 +401,9 @@ class TestTeardown:
         assert {'audio-uploads', 'audio-uploads-dataflow', 'audio-pipeline',
                 f'audio-pipeline-worker@{PROJECT}.iam.gserviceaccount.com',
                 f'audio-pipeline-build@{PROJECT}.iam.gserviceaccount.com',
+                f'audio-pipeline-scheduler@{PROJECT}.iam.gserviceaccount.com',
                 f'gs://{PROJECT}-audio-dataflow'} <= deleted
+        assert 'gcloud scheduler jobs delete audio-pipeline-reconcile' in output
         assert 'services disable' not in output
 
 

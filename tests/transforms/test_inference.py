@@ -80,3 +80,29 @@ def test_events_come_from_the_same_windows_and_labels_as_the_file_label():
     assert event.confidence == pytest.approx(0.85)
     ((_, without),) = list(_Aggregate(windowing, None).process((item, scores)))
     assert without.events is None and without.label == result.label
+
+
+def test_a_multi_label_file_is_its_most_confident_label_and_keeps_only_its_top_scores():
+    from transforms.inference import TOP_SCORES, LabelRules
+
+    labels = tuple(f's{i}' for i in range(30))
+    probabilities = np.full((3, 30), 0.01, dtype=np.float32)
+    probabilities[0, 7] = 0.9      # heard once, loudly
+    probabilities[:, 3] = 0.5      # heard throughout, less sure
+    probabilities[1, 12:24] = np.linspace(0.2, 0.3, 12)
+    result = aggregate(probabilities, labels, 'v1', rules=LabelRules(multi_label=True))
+    assert (result.label, result.confidence) == ('s7', pytest.approx(0.9))
+    assert len(result.scores) == TOP_SCORES and result.scores[:2] == (('s7', pytest.approx(0.9)),
+                                                                      ('s3', pytest.approx(0.5)))
+    listed = aggregate(probabilities, labels, 'v1', rules=LabelRules(True, frozenset({'s3', 's29'})))
+    assert listed.label == 's3' and [label for label, _ in listed.scores] == ['s3', 's29']
+
+
+def test_a_file_with_no_window_is_an_inference_error_row():
+    from audio.records import ProcessedAudio
+    from model.metadata import ModelMetadata
+
+    item = ProcessedAudio(AudioObject('f.wav', 'f.wav', '1'), AudioInfo(48000, 1, 1.2), 'f.png')
+    scores = FileScores(example=None, inference=np.zeros((0, 2), np.float32), model_id='v', labels=('a', 'b'))
+    (failed,) = list(_Aggregate(ModelMetadata(model_version='v', labels=('a', 'b'))).process((item, scores)))
+    assert (failed.value.stage, failed.value.error_type) == ('inference', 'TooShort')

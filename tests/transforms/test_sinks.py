@@ -12,7 +12,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from audio.records import AudioInfo, AudioObject, Classification, FailedAudio, ProcessedAudio
-from results import sqlite_store
+from results import sqlite_store, tables
 from transforms.failures import Retrier
 from transforms.sinks import WriteErrors, WriteResults, busy_timeout
 
@@ -38,10 +38,10 @@ def write(path: str, results=(), errors=()):
 def test_each_result_and_each_failure_becomes_one_row(tmp_path):
     path = str(tmp_path / 'r.db')
     write(path, results=[processed('a.wav'), processed('b.wav')], errors=[failed('c.txt')])
-    rows = {r['audio_file']: r for r in sqlite_store.read_table(path, sqlite_store.PROCESSED)}
+    rows = {r['audio_file']: r for r in sqlite_store.read_table(path, tables.PROCESSED)}
     assert sorted(rows) == ['/in/a.wav', '/in/b.wav']
     assert rows['/in/a.wav']['label'] == 'tone' and rows['/in/a.wav']['spectrogram_image'] == '/out/a.wav.png'
-    errors = sqlite_store.read_table(path, sqlite_store.ERRORS)
+    errors = sqlite_store.read_table(path, tables.ERRORS)
     assert [(e['audio_file'], e['stage'], e['error_type']) for e in errors] == [('/in/c.txt', 'decode', 'NotAudio')]
 
 
@@ -82,7 +82,7 @@ def test_a_file_locked_by_another_writer_past_the_busy_timeout_is_retried_not_re
     assert released.is_set()  # the write really met the lock
     other.close()
     assert sqlite_store.counts(path) == (1, 0)
-    assert sqlite_store.read_table(path, sqlite_store.ERRORS) == []
+    assert sqlite_store.read_table(path, tables.ERRORS) == []
 
 
 def test_a_file_locked_past_the_whole_budget_fails_the_bundle_instead_of_losing_or_misfiling_the_row(tmp_path):
@@ -107,6 +107,6 @@ def test_a_result_replaces_a_retryable_error_row(tmp_path):
     outage = FailedAudio(AudioObject(uri='/in/a.wav', name='a.wav', generation='1'), 'read', 'ServiceUnavailable',
                          'storage down', retryable=True, attempts=9)
     write(path, errors=[outage])
-    assert [(e['retryable'], e['attempts']) for e in sqlite_store.read_table(path, sqlite_store.ERRORS)] == [(True, 9)]
+    assert [(e['retryable'], e['attempts']) for e in sqlite_store.read_table(path, tables.ERRORS)] == [(True, 9)]
     write(path, results=[processed('a.wav')])
     assert sqlite_store.counts(path) == (1, 0)
