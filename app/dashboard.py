@@ -13,6 +13,7 @@ Every name and message that comes from a file is shown as text, never as Markdow
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 import sys
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from typing import Any, Optional
 import pandas as pd
 import streamlit as st
 
-from app import charts, clips, export, urlstate
+from app import charts, clips, export, review, urlstate
 from app.backends import NoResultsYet, ResultsUnavailable
 from app.data import DashboardData, Page, Summary, open_data
 from app.media import (MAX_AUDIO_BYTES, MAX_IMAGE_BYTES, MediaUnavailable, playable_audio, read_media)
@@ -29,7 +30,8 @@ from app.pending import pending_uploads
 from app.queries import Filters
 from app.retry import requeue
 from app.settings import REFRESH_CHOICES, Settings, parse
-from app.timeline import show_timeline
+from app.species import SpeciesNames, load as load_species
+from app.timeline import in_view, show_timeline
 from app.units import MB, size_text
 from app.upload import UPLOAD_TYPES, save_upload
 
@@ -52,6 +54,16 @@ def _data(results: str, error_table: str | None) -> DashboardData:
     return open_data(results, error_table)
 
 
+@st.cache_resource(show_spinner=False)
+def _species(model_uri: str | None) -> SpeciesNames:
+    return load_species(model_uri)
+
+
+def species() -> SpeciesNames:
+    """The results' species names (``--model_uri``), or labels as they are."""
+    return _species(st.session_state.get('model_uri'))
+
+
 # Cached so an auto-refresh does not fetch the opened file again; few audio entries, as each may be 64 MB.
 @st.cache_data(max_entries=64, ttl=600, show_spinner=False)
 def _image(uri: str) -> bytes:
@@ -61,6 +73,22 @@ def _image(uri: str) -> bytes:
 @st.cache_data(max_entries=4, ttl=600, show_spinner=False)
 def _audio(uri: str, generation: str) -> tuple[bytes, str, str]:  # the generation keys the cache
     return playable_audio(uri, read_media(uri, MAX_AUDIO_BYTES))
+
+
+@st.cache_data(max_entries=32, ttl=600, show_spinner=False)
+def _clip(uri: str, generation: str, start: float, end: float) -> bytes:
+    """The WAV of one detection's seconds of that file version (``results.clips``, as the clips export cuts it)."""
+    import soundfile
+
+    from results import clips
+
+    try:
+        samples, rate = clips.read_clip(uri, generation, start, end)
+    except (clips.Changed, OSError, ValueError) as e:
+        raise MediaUnavailable(str(e)) from e
+    out = io.BytesIO()
+    soundfile.write(out, samples, rate, format='WAV', subtype='PCM_16')
+    return out.getvalue()
 
 
 def when(value: dt.datetime | None) -> str:
@@ -73,6 +101,13 @@ def seconds(value: float | None) -> str:
     if value < 1:
         return f'{value * 1000:.0f} ms'  # a sub-second clip is not "0.0 s" (its player shows 0:00)
     return f'{value:.1f} s' if value < 120 else f'{value / 60:.1f} min'
+
+
+def offset(value: float) -> str:
+    """A moment in a recording: ``0:03.0``, ``12:09.0``, ``1:02:03.0``."""
+    minutes, secs = divmod(max(float(value), 0.0), 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return f'{hours}:{minutes:02d}:{secs:04.1f}' if hours else f'{minutes}:{secs:04.1f}'
 
 
 def short_name(uri: str) -> str:
@@ -161,7 +196,9 @@ def filter_controls(data: Optional[DashboardData]) -> Filters:
     st.session_state['sidebar_labels'] = labels
     # A label from a link that these results do not have is dropped, not an error.
     st.session_state['labels'] = [x for x in st.session_state.get('labels', []) if x in labels]
-    chosen = st.sidebar.multiselect('Label', labels, key='labels', placeholder='All labels')
+    names = species()
+    chosen = st.sidebar.multiselect('Label', labels, key='labels', placeholder='All labels',
+                                    format_func=names.display)
     low, high = st.sidebar.slider('Confidence', 0.0, 1.0, step=0.01, key='confidence')
     range_name = st.sidebar.selectbox('Time range (processed at)', list(TIME_RANGES), key='time_range')
     since = until = None
@@ -184,7 +221,9 @@ def filter_controls(data: Optional[DashboardData]) -> Filters:
     if st.session_state.get('event_label') not in ['Any'] + event_labels:
         st.session_state['event_label'] = 'Any'
     event_label = st.sidebar.selectbox('Has an event of label', ['Any'] + event_labels, key='event_label',
-                                       help='Only files in which this label was heard somewhere (events).')
+                                       format_func=names.display,
+                                       help='Only files in which this label (a species: type its common or '
+                                            'scientific name) was heard somewhere (events).')
     filters = Filters(labels=tuple(chosen), min_confidence=low, max_confidence=high, since=since, until=until,
                       name=name, event_label='' if event_label == 'Any' else event_label)
     active = filters != Filters() or range_name != 'All time'
@@ -343,7 +382,7 @@ def files_section(data: DashboardData, filters: Filters, summary: Summary,
     table = pd.DataFrame({
         'Processed (UTC)': [when(r['processed_at']) for r in page.rows],
         'File': [short_name(r['audio_file']) for r in page.rows],
-        'Label': [r['label'] for r in page.rows],
+        'Label': [species().display(r['label']) if r['label'] else r['label'] for r in page.rows],
         'Confidence': [r['confidence'] for r in page.rows],
         'Duration': [seconds(r['duration_seconds']) for r in page.rows],
         'Events': ['–' if r.get('event_count') is None else str(r['event_count']) for r in page.rows],
@@ -404,11 +443,13 @@ def file_detail(data: DashboardData, filters: Filters, page: Page, opened: Opene
 
 def media_panel(data: DashboardData, row: dict) -> None:
     name = short_name(row['audio_file'])
+    events = data.events(row)
     try:
         png = _image(row['spectrogram_image'])
         st.image(png, width='stretch', output_format='PNG', alt=f'Spectrogram of {name}')
-        duration = row['duration_seconds'] or 0.0
-        show_timeline(data.events(row), 0.0, duration, png)  # what was heard when (app/timeline)
+        names = species()
+        show_timeline(events, 0.0, row['duration_seconds'] or 0.0, png,  # what was heard when (app/timeline)
+                      name=names.common, full_name=names.display)
     except MediaUnavailable as e:
         st.warning(f'Spectrogram not shown: {text(e)}')
     try:
@@ -417,6 +458,44 @@ def media_panel(data: DashboardData, row: dict) -> None:
         st.caption(text(f'Duration {seconds(row["duration_seconds"])}' + (f'. {note}' if note else '')))
     except MediaUnavailable as e:
         st.warning(f'Audio not playable here: {text(e)}')
+    detections_panel(row, events)
+
+
+def detections_panel(row: dict, events: list[dict]) -> None:
+    """The opened file's detections as a table (several species may share a moment); choosing one plays that
+    detection's own clip, cut from the file on the server (``results.clips``: an hour-long recording, too large for
+    the page's player, still plays each detection)."""
+    if not events:
+        return
+    names = species()
+    table = pd.DataFrame({
+        'Start': [offset(e['start_seconds']) for e in events],
+        'End': [offset(e['end_seconds']) for e in events],
+        'Common name': [names.common(e['label']) for e in events],
+        'Scientific name': [names.scientific(e['label']) for e in events],
+        'Confidence': [e['confidence'] for e in events],
+    })
+    if not any(table['Scientific name']):
+        table = table.drop(columns='Scientific name').rename(columns={'Common name': 'Label'})
+    key = f'detections_{abs(hash((row["audio_file"], row["generation"], len(events))))}'
+    chosen = st.container(key='detections_table').dataframe(
+        table, hide_index=True, key=key, on_select='rerun', selection_mode='single-row',
+        column_config={'Confidence': st.column_config.NumberColumn(format='%.2f')},
+        alt=f'Detections in {short_name(row["audio_file"])}')
+    rows = [i for i in chosen.selection.rows if i < len(events)]
+    if not rows:
+        st.caption(f'{len(events)} detection{"s" if len(events) != 1 else ""}: select one to play its own clip.')
+        return
+    event = events[rows[0]]
+    try:
+        clip = _clip(row['audio_file'], row['generation'], float(event['start_seconds']), float(event['end_seconds']))
+    except MediaUnavailable as e:
+        st.warning(f'Clip not playable here: {text(e)}')
+        return
+    with st.container(key='detection_clip'):
+        st.audio(clip, format='audio/wav', autoplay=True)
+        st.caption(text(f'{names.display(event["label"])}, {offset(event["start_seconds"])} to '
+                        f'{offset(event["end_seconds"])}, confidence {event["confidence"]:.2f}'))
 
 
 @st.cache_data(max_entries=8, ttl=600, show_spinner=False)
@@ -474,9 +553,12 @@ def long_media_panel(data: DashboardData, row: dict) -> None:
         return
     label = f'{clips.clock(span.start)}–{clips.clock(span.end)}'
     st.image(png, width='stretch', output_format='PNG', alt=f'Spectrogram of {name}, {label}')
-    show_timeline(data.events(row), span.start, span.end, png, audio_start=span.start)
+    events, names = data.events(row), species()
+    show_timeline(events, span.start, span.end, png, audio_start=span.start, name=names.common,
+                  full_name=names.display)
     st.container(key='file_audio').audio(wav, format='audio/wav')
     st.caption(text(f'Playing {label} ({seconds(span.seconds)}) of {seconds(duration)}.'))
+    detections_panel(row, in_view(events, span.start, span.end))   # the range's detections
 
 
 def scores_panel(row: dict) -> None:
@@ -581,6 +663,7 @@ def live_results(data: DashboardData, filters: Filters, settings: Settings) -> N
 
 def main() -> None:
     settings = parse(sys.argv[1:])
+    st.session_state['model_uri'] = settings.model_uri
     st.set_page_config(page_title='Audio results', layout='wide')
     st.title('Audio results')
     load_url_state(settings)
@@ -590,6 +673,11 @@ def main() -> None:
         st.error(text(e))
         st.stop()
     st.caption(f'Results: {text(data.backend.description)}')
+    if review.wanted():   # the Review page (app/review.py) instead of the results
+        review.page(data, data.event_labels(), text)
+        return
+    st.button('Review', key='open_review', on_click=review.open_review, icon=':material/fact_check:',
+              help='Check detections one at a time (correct or wrong): per-label precision and thresholds')
     filters = filter_controls(data)
     refresh = refresh_control()
     upload_panel(settings)

@@ -103,3 +103,4 @@ def playable_audio(uri: str, data: bytes) -> tuple[bytes, str, str]:
     soundfile.write(out, samples, rate, format='WAV', subtype='PCM_16')
     kind = posixpath.splitext(uri)[1].lstrip('.').upper() or 'this format'
     return out.getvalue(), 'audio/wav', f'{kind} does not play in browsers: playing a WAV copy made on the server.'
+

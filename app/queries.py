@@ -271,14 +271,15 @@ def keys_with_rows(d: Dialect, audio_files: list[str]) -> Query:
 
 
 def file_events(d: Dialect, audio_file: str, generation: str, processed_at: Any) -> Query:
-    """The events of one result row, in time order: those written with it (the same ``processed_at``).
+    """The events of one result row, in time order (at the same start, the most confident first, as BirdNET lists
+    a window's species): those written with it (the same ``processed_at``).
 
     A ``--reprocess`` run appends new events in BigQuery; the row's own ``processed_at`` picks its run's.
     DISTINCT drops the duplicates an at-least-once streaming insert can leave.
     """
     return Query(f'SELECT DISTINCT {", ".join(EVENT_LIST_COLUMNS)} FROM {{events}} '
                  f'WHERE audio_file = {d.param("audio_file")} AND generation = {d.param("generation")} '
-                 f'AND processed_at = {d.param("processed_at")} ORDER BY start_seconds, label',
+                 f'AND processed_at = {d.param("processed_at")} ORDER BY start_seconds, confidence DESC, label',
                  {'audio_file': audio_file, 'generation': generation, 'processed_at': processed_at})
 
 

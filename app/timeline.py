@@ -16,7 +16,7 @@ from __future__ import annotations
 import html
 import io
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from PIL import Image
 
@@ -56,11 +56,11 @@ class Lane:
     event_rows: list[int]            # each event's row within the lane
 
 
-def lanes(events: Sequence[dict[str, Any]]) -> list[Lane]:
-    """One lane per label (in label order), as tall as its own overlapping events need."""
+def lanes(events: Sequence[dict[str, Any]], name: Callable[[str], str] = str) -> list[Lane]:
+    """One lane per label (in the order of their names), as tall as its own overlapping events need."""
     out = []
     top = 0
-    for label in sorted({e['label'] for e in events}):
+    for label in sorted({e['label'] for e in events}, key=lambda x: (name(x), x)):
         own = sorted((e for e in events if e['label'] == label), key=lambda e: (e['start_seconds'], e['end_seconds']))
         rows = rows_for(own)
         out.append(Lane(label, top, max(rows) + 1, own, rows))
@@ -78,10 +78,12 @@ def timeline_height(events: Sequence[dict[str, Any]]) -> int:
 
 
 def timeline_html(events: Sequence[dict[str, Any]], view_start: float, view_end: float, png_width: int,
-                  audio_start: float = 0.0) -> str:
+                  audio_start: float = 0.0, name: Callable[[str], str] = str,
+                  full_name: Callable[[str], str] = str) -> str:
     """The timeline's HTML for the time ``view_start``..``view_end`` of the file, under an image ``png_width``
     pixels wide. ``audio_start``: the file time at which the page's player starts (a range's audio starts at the
-    range). Bands sit in percent of the width, as the image's plot does."""
+    range). Bands sit in percent of the width, as the image's plot does. ``name`` is what a lane says for its
+    label (a species' common name), ``full_name`` what the tooltips say (common and scientific name)."""
     left, width = plot_columns(png_width)
     plot_left, plot_width = 100.0 * left / png_width, 100.0 * (width - 1) / png_width
     span = max(float(view_end) - float(view_start), 1e-9)
@@ -90,17 +92,18 @@ def timeline_html(events: Sequence[dict[str, Any]], view_start: float, view_end:
     colour = {label: COLOURS[i % len(COLOURS)] for i, label in enumerate(all_labels)}
     parts = []
     index = 0
-    for lane in lanes(shown):
+    for lane in lanes(shown, name):
         label = html.escape(lane.label)
         parts.append(f'<div class="lane" data-label="{label}" style="top:{lane.top * ROW_HEIGHT}px;'
-                     f'height:{lane.rows * ROW_HEIGHT}px"><span class="name" title="{label}" '
-                     f'style="width:{plot_left:.4f}%">{label}</span></div>')
+                     f'height:{lane.rows * ROW_HEIGHT}px"><span class="name" '
+                     f'title="{html.escape(full_name(lane.label))}" style="width:{plot_left:.4f}%">'
+                     f'{html.escape(name(lane.label))}</span></div>')
         for event, row in zip(lane.events, lane.event_rows):
             start = min(max(event['start_seconds'], view_start), view_end)
             end = min(max(event['end_seconds'], start), view_end)
             x = plot_left + plot_width * (start - view_start) / span
             w = max(plot_width * (end - start) / span, MIN_BAND_PERCENT)
-            title = (f"{event['label']} · {event['start_seconds']:.2f}–{event['end_seconds']:.2f} s · "
+            title = (f"{full_name(event['label'])} · {event['start_seconds']:.2f}–{event['end_seconds']:.2f} s · "
                      f"confidence {event['confidence']:.2f}")
             parts.append(
                 f'<div class="band" role="button" tabindex="0" data-index="{index}" data-label="{label}" '
@@ -159,7 +162,8 @@ for (const band of document.querySelectorAll('.band')) {{
 
 
 def show_timeline(events: Sequence[dict[str, Any]], view_start: float, view_end: float, png: bytes,
-                  audio_start: float = 0.0) -> None:
+                  audio_start: float = 0.0, name: Callable[[str], str] = str,
+                  full_name: Callable[[str], str] = str) -> None:
     """Draws the timeline under the spectrogram (call it right after ``st.image`` in the same column)."""
     import streamlit as st
 
@@ -171,7 +175,7 @@ def show_timeline(events: Sequence[dict[str, Any]], view_start: float, view_end:
     if not shown:
         st.caption(f'No events in this range ({len(events)} in the whole file).')
         return
-    st.iframe(timeline_html(events, view_start, view_end, image_width(png), audio_start),
+    st.iframe(timeline_html(events, view_start, view_end, image_width(png), audio_start, name, full_name),
               height=timeline_height(shown), alt='Events of the inspected file')
     count = f'{len(shown)} event{"s" if len(shown) != 1 else ""}'
     where = f' in this range ({len(events)} in the file)' if len(shown) < len(events) else ''

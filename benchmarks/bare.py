@@ -23,7 +23,7 @@ from model.metadata import ModelMetadata
 from results import schema, sqlite_store
 from transforms.inference import aggregate
 from cloud.objects import local_generation
-from transforms.sinks import SQLITE_FLUSH_ROWS
+from transforms.sinks import FLUSH_ROWS
 
 MAX_DURATION_S = 7200.0
 
@@ -88,7 +88,7 @@ class BareLoop:
             for (item, _), result in zip(self._batch, results):
                 self._rows.append(schema.processed_row(item, aggregate(result.inference, labels, version), now))
         self._batch, self._batch_windows = [], 0
-        if len(self._rows) >= SQLITE_FLUSH_ROWS:
+        if len(self._rows) >= FLUSH_ROWS:
             self._write_rows()
 
     def _write_rows(self) -> None:

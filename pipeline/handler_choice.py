@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from model.handlers import WindowedClassifierHandler
-from model.metadata import ModelMetadata, load_metadata
+from model.metadata import SAVEDMODEL_RUNTIME, ModelMetadata, load_metadata
 from model.serving import local_handler
 from pipeline.options import OptionsError, PipelineConfig
 
@@ -31,6 +31,10 @@ def make_handler(config: PipelineConfig, *, keep_model_loaded: bool = False) -> 
         max_batch_duration_secs=config.max_batch_duration_secs if config.streaming else None,
         metadata=run_metadata(config))
     if config.model_endpoint:
+        if batching['metadata'].runtime != SAVEDMODEL_RUNTIME:
+            raise OptionsError(f'--model_endpoint serves SavedModels (Vertex AI\'s TensorFlow container); model '
+                               f'{batching["metadata"].model_version!r} is {batching["metadata"].runtime}: '
+                               f'run it in the workers (leave out --model_endpoint)')
         from model.vertex_handler import VertexEndpointHandler  # only needed for remote inference
 
         from model.vertex_handler import RequestTooLarge

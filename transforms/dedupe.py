@@ -8,7 +8,8 @@
   retried (``--retry_failed`` retries permanent errors too); ``--reprocess``
   turns skipping off.
 * Reconciliation (``--reconcile``): the same skip over a listing of the bucket, counting the objects that
-  had no row at all (``files_reconciled``): the ones whose notification never led to a row.
+  had no row at all (``files_reconciled``): the ones whose notification never led to a row. A streaming
+  job does it once at its start, and skips notifications of objects done before it too.
 """
 from __future__ import annotations
 
@@ -76,7 +77,8 @@ class _SkipKnown(beam.DoFn):
 
 
 class SkipAlreadyProcessed(beam.PTransform):
-    """Batch: drop objects whose (uri, generation) already has a row in one of ``done_states``.
+    """Drop objects whose (uri, generation) already has a row in one of ``done_states`` (batch replay; and
+    streaming with --reconcile, against the rows there were at its start).
 
     ``read_states`` runs once on a worker at the start and returns {(audio_file, generation): state}
     (``results.store.ResultStore.key_states``: RESULT, PERMANENT_ERROR or RETRYABLE_ERROR). ``count_missing``

@@ -245,3 +245,13 @@ def test_no_results_yet_is_explained(tmp_path):
     sqlite3.connect(other).execute('CREATE TABLE t (x)').connection.commit()
     with pytest.raises(NoResultsYet, match='no results tables'):
         DashboardData(SqliteBackend(str(other))).labels()
+
+
+def test_the_review_queue_holds_each_current_detection_once(data):
+    """Duplicated and earlier-run events (BigQuery) are left out, as for the file's own event list."""
+    from app.review_queue import QueueSpec, detection_key, detections_query
+
+    store = data.backend.store
+    query = detections_query(data.dialect, QueueSpec())
+    found = sorted(detection_key(r) for r in store.query(query.sql, query.params))
+    assert found == sorted(detection_key(e) for e in EVENTS)

@@ -72,3 +72,4 @@ def test_browser_formats_are_sent_as_they_are_and_aiff_as_a_wav_copy(tmp_path):
     assert rate == 16000 and len(copy) == len(samples)
     with pytest.raises(MediaUnavailable, match='cannot be decoded'):
         media.playable_audio('/in/x.aiff', b'FORM' + b'\x00' * 40)
+

@@ -98,15 +98,22 @@ def test_the_batch_graph_translates_into_a_dataflow_job(caplog, model_on_cloud_s
     assert {'MatchFiles', 'Dedupe'} <= top_level_labels(job)
 
 
-def test_a_published_multi_label_model_translates_with_its_options(caplog, cloud_storage, birdnet_pack, tmp_path):
-    """The BirdNET pack on Cloud Storage, as any model: its handler, per-label events, a species list on gs://."""
+@pytest.fixture(scope='module')
+def birdnet_on_cloud_storage(cloud_storage, birdnet_pack, tmp_path_factory) -> tuple[str, str]:
+    """(the BirdNET pack's gs:// directory, a species list's gs:// path), as a user would upload them."""
     pack_uri = cloud_storage.upload_dir(birdnet_pack, 'gs://models/translation/birdnet')
-    lists = tmp_path / 'lists'
-    lists.mkdir()
+    lists = tmp_path_factory.mktemp('lists')
     (lists / 'species.txt').write_text('Turdus merula_Eurasian Blackbird\nParus major\n')
-    species_uri = cloud_storage.upload_dir(str(lists), 'gs://models/translation/lists')
     cloud_storage.bucket('dataflow-temp')
-    job = translate(caplog, '--input_pattern', 'gs://audio-input/uploads/**', '--event_min_confidence', '0.25',
-                    '--merge_consecutive', '2', '--window_overlap_seconds', '1.5',
-                    '--species_list', f'{species_uri}/species.txt', model_uri=pack_uri)
-    assert_translated(job, caplog, streaming=False)
+    return pack_uri, cloud_storage.upload_dir(str(lists), 'gs://models/translation/lists') + '/species.txt'
+
+
+@pytest.mark.parametrize('streaming', [False, True], ids=['batch', 'streaming'])
+def test_a_published_multi_label_model_translates_with_its_options(caplog, birdnet_on_cloud_storage, streaming):
+    """The BirdNET pack on Cloud Storage, as any model: its handler, per-label events, a species list on gs://."""
+    pack_uri, species_uri = birdnet_on_cloud_storage
+    source = (('--input_subscription', f'projects/{PROJECT}/subscriptions/uploads') if streaming
+              else ('--input_pattern', 'gs://audio-input/uploads/**'))
+    job = translate(caplog, *source, '--event_min_confidence', '0.25', '--merge_consecutive', '2',
+                    '--window_overlap_seconds', '1.5', '--species_list', species_uri, model_uri=pack_uri)
+    assert_translated(job, caplog, streaming=streaming)

@@ -130,3 +130,12 @@ def test_start_up_chatter_is_hidden_unless_verbose(verbose, monkeypatch, capfd, 
     logging.getLogger('pipeline').warning('our own warning')
     assert root_handler == (['Resource module is not available for current platform', 'our own warning']
                             if verbose else ['our own warning'])
+
+
+@pytest.mark.e2e
+def test_a_bucket_pattern_that_matches_nothing_says_so_after_the_run(capsys, tmp_path, tiny_model_dir,
+                                                                      cloud_storage):
+    cloud_storage.bucket('empty-uploads')
+    argv = local_args(tmp_path, 'gs://empty-uploads/uploads/**', tiny_model_dir)
+    assert run([*argv, '--direct_num_workers', '1']) == 0
+    assert 'No file matched --input_pattern gs://empty-uploads/uploads/**: nothing to do.' in capsys.readouterr().err

@@ -55,3 +55,21 @@ def test_without_a_reader_every_file_goes_on():
 
 def test_an_empty_table_skips_nothing():
     assert run_skip(dict)[1] == {'files_skipped_already_processed': 0, 'files_retried': 0}
+
+
+def test_reconciling_counts_the_objects_with_no_row_and_tallies_every_verdict():
+    from transforms.dedupe import DONE, MISSING, RETRIED, tally_line
+
+    p = TestPipeline(runner='FnApiRunner')
+    skip = SkipAlreadyProcessed(already_done, DEFAULT_DONE, count_missing=True)
+    kept = p | beam.Create(OBJECTS) | skip
+    assert_that(kept | beam.Map(lambda o: (o.uri, o.generation)),
+                equal_to([('/in/a.wav', '2'), ('/in/c.wav', '1'), ('/in/d.wav', '1')]), label='Kept')
+    assert_that(skip.tally, equal_to([DONE, MISSING, DONE, RETRIED, MISSING]), label='Tally')
+    result = p.run()
+    result.wait_until_finish()
+    found = result.metrics().query(MetricsFilter().with_name('files_reconciled'))['counters']
+    assert sum(c.committed for c in found) == 2   # a.wav generation 2 and d.wav: no row at all
+    assert tally_line('gs://b/**', {MISSING: 2, RETRIED: 1, DONE: 2}) == (
+        'Reconcile: 2 of 5 audio objects under gs://b/** had no row (processed by this run); '
+        '1 had only retryable errors (retried); 2 were done.')
