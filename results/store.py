@@ -174,6 +174,9 @@ class SqliteStore(ResultStore):
     def path(self) -> str:
         return self.output_table
 
+    def table(self, name: str) -> str:
+        return self.error_table if name == ERRORS else self.output_table  # whatever the file's name
+
     @property
     def description(self) -> str:
         return f'SQLite {self.path}'
