@@ -60,7 +60,8 @@ def _parser() -> argparse.ArgumentParser:
                         'projects/P/topics/T. Real Cloud Storage does this itself.')
     p.add_argument('--refresh', dest='refresh_seconds', type=int, default=0, choices=REFRESH_CHOICES,
                    help='initial auto-refresh interval in seconds (0: off); the page has a control for it')
-    p.add_argument('--max_upload_mb', type=int, default=DEFAULT_MAX_UPLOAD_MB, help='largest file one may upload')
+    p.add_argument('--max_upload_mb', type=int, default=DEFAULT_MAX_UPLOAD_MB,
+                   help='largest file one may upload, in MB of 1,000,000 bytes (as the upload box counts them)')
     p.add_argument('--page_size', type=int, default=20, help='files per page in the list')
     p.add_argument('--model_uri', default=os.environ.get('DASHBOARD_MODEL_URI'),
                    help='the model directory the results come from (the pipeline\'s --model_uri): species show '

@@ -82,13 +82,15 @@ def test_species_share_a_moment_on_the_timeline_by_common_name(page):
     # The newest file (site-b) opens first; open site-a, whose first window holds two species.
     click_grid_row(page, 'files_table', 1)
     settled(page)
-    bands = page.frame_locator('iframe').first.locator('.band')
+    frame = page.frame_locator('iframe[title="Events of the inspected file"]')
+    bands = frame.locator('.band')
     expect(bands).to_have_count(4)
-    expect(bands.nth(0)).to_contain_text('Eurasian Blackbird 0.81')
-    expect(bands.nth(1)).to_contain_text('Eurasian Wren 0.42')
-    assert 'Troglodytes troglodytes' in bands.nth(1).get_attribute('title')
-    first, second = bands.nth(0).bounding_box(), bands.nth(1).bounding_box()
-    assert abs(first['x'] - second['x']) <= 1 and first['y'] != second['y']   # same moment, its own line
+    # A lane per species, named by its common name; both names in the tooltips.
+    expect(frame.locator('.lane .name')).to_have_text(['Eurasian Blackbird', 'Eurasian Wren', 'European Robin'])
+    blackbird, wren = bands.filter(has_text='0.81'), bands.filter(has_text='0.42')
+    assert wren.get_attribute('title').startswith('Eurasian Wren (Troglodytes troglodytes) · 0.00–3.00 s')
+    first, second = blackbird.bounding_box(), wren.bounding_box()
+    assert abs(first['x'] - second['x']) <= 1 and first['y'] != second['y']   # same moment, its own lane
 
 
 def test_each_detection_plays_its_own_clip(page, sample):
