@@ -22,15 +22,17 @@ class LiteRTModel:
     """The LiteRT classifier; one interpreter per calling thread and input shape (an interpreter is not
     thread-safe, and Beam shares one loaded model between the threads of a worker). ``invoke`` releases the GIL.
 
-    A call's windows go through the network ``LITERT_WINDOWS_PER_INVOKE`` at a time, each size with its own
+    A call's windows go through the network ``windows_per_invoke`` at a time, each size with its own
     interpreter (allocated once, never resized back and forth).
     """
 
-    def __init__(self, model_content: bytes, num_threads: int = 1):
+    def __init__(self, model_content: bytes, num_threads: int = 1,
+                 windows_per_invoke: int = LITERT_WINDOWS_PER_INVOKE):
         from ai_edge_litert.interpreter import Interpreter  # noqa: F401  (fails here, at load, if missing)
 
         self._content = model_content
         self._num_threads = num_threads
+        self._windows_per_invoke = windows_per_invoke
         self._local = threading.local()
 
     def _interpreter(self, shape: tuple[int, ...]):
@@ -58,7 +60,7 @@ class LiteRTModel:
 
     def __call__(self, patches: np.ndarray) -> np.ndarray:
         patches = np.ascontiguousarray(patches, dtype=np.float32)
-        step = LITERT_WINDOWS_PER_INVOKE
+        step = self._windows_per_invoke
         if len(patches) <= step:
             return self._invoke(patches)
         return np.concatenate([self._invoke(patches[i:i + step]) for i in range(0, len(patches), step)])

@@ -19,6 +19,10 @@ from model.litert import LiteRTModel, one_blas_thread
 # Waveform windows gathered per call: a call's input buffer is this many windows (BirdNET: 576 KB each, so 9 MB
 # per thread); LiteRT runs them LITERT_WINDOWS_PER_INVOKE at a time either way, so more would only cost memory.
 WAVEFORM_WINDOWS_PER_CALL = 16
+# Windows per LiteRT invoke: one. A waveform model's activations are large (BirdNET's interpreter arena for 4
+# windows is ~66 MiB more than for one, a tenth of a 1-hour 48 kHz file's memory peak), and one window per
+# invoke costs no CPU (34 ms a window either way: docs/benchmarks.md, BirdNET). Each window's scores are the same.
+WAVEFORM_WINDOWS_PER_INVOKE = 1
 
 
 def model_file(metadata: ModelMetadata) -> str:
@@ -52,7 +56,7 @@ class WaveformLiteRTHandler(InWorkerHandler):
 
         one_blas_thread()
         with FileSystems.open(join(self._model_uri, model_file(self.metadata))) as f:
-            return LiteRTModel(f.read())
+            return LiteRTModel(f.read(), windows_per_invoke=WAVEFORM_WINDOWS_PER_INVOKE)
 
     def windows_per_call(self) -> int:
         return min(self._max_windows_per_call, WAVEFORM_WINDOWS_PER_CALL)
