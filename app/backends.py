@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from app.queries import BIGQUERY, SQLITE, Dialect, Query
-from results.store import BigQueryStore, ResultStore, ResultsUnavailable, SqliteStore, open_results
+from results.store import BigQueryStore, NoResultsYet, ResultStore, ResultsUnavailable, SqliteStore, open_results
 
-__all__ = ['Backend', 'BigQueryBackend', 'ResultsUnavailable', 'SqliteBackend', 'StoreBackend', 'open_backend']
+__all__ = ['Backend', 'BigQueryBackend', 'NoResultsYet', 'ResultsUnavailable', 'SqliteBackend', 'StoreBackend',
+           'open_backend']
 DIALECTS: dict[str, Dialect] = {d.name: d for d in (SQLITE, BIGQUERY)}
 
 

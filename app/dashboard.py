@@ -16,21 +16,24 @@ import datetime as dt
 import io
 import re
 import sys
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import pandas as pd
 import streamlit as st
 
-from app import charts, review, urlstate
-from app.backends import ResultsUnavailable
+from app import charts, clips, export, review, urlstate
+from app.backends import NoResultsYet, ResultsUnavailable
 from app.data import DashboardData, Page, Summary, open_data
 from app.media import (MAX_AUDIO_BYTES, MAX_IMAGE_BYTES, MediaUnavailable, playable_audio, read_media)
 from app.pending import pending_uploads
 from app.queries import Filters
 from app.retry import requeue
 from app.settings import REFRESH_CHOICES, Settings, parse
-from app.timeline import show_timeline
-from app.upload import MB, UPLOAD_TYPES, save_upload
+from app.species import SpeciesNames, load as load_species
+from app.timeline import in_view, show_timeline
+from app.units import MB, size_text
+from app.upload import UPLOAD_TYPES, save_upload
 
 TIME_RANGES = {'All time': None, 'Last hour': dt.timedelta(hours=1), 'Last 24 hours': dt.timedelta(days=1),
                'Last 7 days': dt.timedelta(days=7), 'Between dates': 'dates'}
@@ -51,6 +54,16 @@ def _data(results: str, error_table: str | None) -> DashboardData:
     return open_data(results, error_table)
 
 
+@st.cache_resource(show_spinner=False)
+def _species(model_uri: str | None) -> SpeciesNames:
+    return load_species(model_uri)
+
+
+def species() -> SpeciesNames:
+    """The results' species names (``--model_uri``), or labels as they are."""
+    return _species(st.session_state.get('model_uri'))
+
+
 # Cached so an auto-refresh does not fetch the opened file again; few audio entries, as each may be 64 MB.
 @st.cache_data(max_entries=64, ttl=600, show_spinner=False)
 def _image(uri: str) -> bytes:
@@ -60,6 +73,22 @@ def _image(uri: str) -> bytes:
 @st.cache_data(max_entries=4, ttl=600, show_spinner=False)
 def _audio(uri: str, generation: str) -> tuple[bytes, str, str]:  # the generation keys the cache
     return playable_audio(uri, read_media(uri, MAX_AUDIO_BYTES))
+
+
+@st.cache_data(max_entries=32, ttl=600, show_spinner=False)
+def _clip(uri: str, generation: str, start: float, end: float) -> bytes:
+    """The WAV of one detection's seconds of that file version (``results.clips``, as the clips export cuts it)."""
+    import soundfile
+
+    from results import clips
+
+    try:
+        samples, rate = clips.read_clip(uri, generation, start, end)
+    except (clips.Changed, OSError, ValueError) as e:
+        raise MediaUnavailable(str(e)) from e
+    out = io.BytesIO()
+    soundfile.write(out, samples, rate, format='WAV', subtype='PCM_16')
+    return out.getvalue()
 
 
 def when(value: dt.datetime | None) -> str:
@@ -72,6 +101,13 @@ def seconds(value: float | None) -> str:
     if value < 1:
         return f'{value * 1000:.0f} ms'  # a sub-second clip is not "0.0 s" (its player shows 0:00)
     return f'{value:.1f} s' if value < 120 else f'{value / 60:.1f} min'
+
+
+def offset(value: float) -> str:
+    """A moment in a recording: ``0:03.0``, ``12:09.0``, ``1:02:03.0``."""
+    minutes, secs = divmod(max(float(value), 0.0), 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return f'{hours}:{minutes:02d}:{secs:04.1f}' if hours else f'{minutes}:{secs:04.1f}'
 
 
 def short_name(uri: str) -> str:
@@ -99,13 +135,16 @@ def load_url_state(settings: Settings) -> None:
         st.session_state['page_size'] = view.page_size
     if view.inspect:
         st.session_state['inspect'] = view.inspect
+    if view.span:
+        st.session_state['span_request'] = view.span   # applied when the long file it belongs to is drawn
     st.session_state['refresh'] = view.refresh if view.refresh in REFRESH_CHOICES else settings.refresh_seconds
     st.session_state['filter_choices'] = _filter_choices()  # the URL's page is not reset by "new filters"
 
 
-def save_url_state(settings: Settings) -> None:
+def current_view() -> urlstate.ViewState:
+    """The view the widgets show now (what the URL keeps)."""
     dates = st.session_state.get('dates')
-    view = urlstate.ViewState(
+    return urlstate.ViewState(
         labels=tuple(st.session_state.get('labels') or ()),
         confidence=tuple(st.session_state.get('confidence') or (0.0, 1.0)),
         time_range=st.session_state.get('time_range') or 'All time',
@@ -113,11 +152,22 @@ def save_url_state(settings: Settings) -> None:
         name=st.session_state.get('name') or '', page=int(st.session_state.get('page') or 1),
         event_label='' if st.session_state.get('event_label') in (None, 'Any') else st.session_state['event_label'],
         page_size=st.session_state.get('page_size'), inspect=st.session_state.get('inspect'),
-        refresh=st.session_state.get('refresh'))
-    wanted = urlstate.to_params(view, settings.page_size, settings.refresh_seconds)
+        refresh=st.session_state.get('refresh'), span=_shown_span())
+
+
+def save_url_state(settings: Settings) -> None:
+    wanted = urlstate.to_params(current_view(), settings.page_size, settings.refresh_seconds)
     current = {k: st.query_params.get_all(k) for k in st.query_params.keys()}
     if {k: v if isinstance(v, list) else [v] for k, v in wanted.items()} != current:
         st.query_params.from_dict(wanted)
+
+
+def _shown_span() -> Optional[tuple[float, float]]:
+    """The range shown of the opened file, when it is a long one (kept in the URL with the file)."""
+    span = st.session_state.get('span')
+    if span and st.session_state.get('span_file') == st.session_state.get('inspect'):
+        return span
+    return None
 
 
 def _filter_choices() -> tuple[str, ...]:
@@ -146,7 +196,9 @@ def filter_controls(data: Optional[DashboardData]) -> Filters:
     st.session_state['sidebar_labels'] = labels
     # A label from a link that these results do not have is dropped, not an error.
     st.session_state['labels'] = [x for x in st.session_state.get('labels', []) if x in labels]
-    chosen = st.sidebar.multiselect('Label', labels, key='labels', placeholder='All labels')
+    names = species()
+    chosen = st.sidebar.multiselect('Label', labels, key='labels', placeholder='All labels',
+                                    format_func=names.display)
     low, high = st.sidebar.slider('Confidence', 0.0, 1.0, step=0.01, key='confidence')
     range_name = st.sidebar.selectbox('Time range (processed at)', list(TIME_RANGES), key='time_range')
     since = until = None
@@ -169,7 +221,9 @@ def filter_controls(data: Optional[DashboardData]) -> Filters:
     if st.session_state.get('event_label') not in ['Any'] + event_labels:
         st.session_state['event_label'] = 'Any'
     event_label = st.sidebar.selectbox('Has an event of label', ['Any'] + event_labels, key='event_label',
-                                       help='Only files in which this label was heard somewhere (events).')
+                                       format_func=names.display,
+                                       help='Only files in which this label (a species: type its common or '
+                                            'scientific name) was heard somewhere (events).')
     filters = Filters(labels=tuple(chosen), min_confidence=low, max_confidence=high, since=since, until=until,
                       name=name, event_label='' if event_label == 'Any' else event_label)
     active = filters != Filters() or range_name != 'All time'
@@ -228,8 +282,7 @@ def pending_section(data: DashboardData, settings: Settings) -> None:
         now = dt.datetime.now(dt.timezone.utc).timestamp()
         st.dataframe(pd.DataFrame({
             'File': [short_name(f.path) for f in pending.files[:PENDING_SHOWN]],
-            'Size': [f'{f.size / 1024:,.0f} KB' if f.size >= 1024 else f'{f.size} B'
-                     for f in pending.files[:PENDING_SHOWN]],
+            'Size': [size_text(f.size) for f in pending.files[:PENDING_SHOWN]],
             'Waiting': [seconds(max(0.0, now - f.modified)) for f in pending.files[:PENDING_SHOWN]],
         }), hide_index=True, key='pending_table')
 
@@ -247,7 +300,8 @@ def overview(data: DashboardData, filters: Filters, summary: Summary) -> None:
                          'range and name (label and confidence do not apply to failures).') if only else
                    'Failed / (processed + failed).')
     cols[3].metric('Mean latency', seconds(summary.mean_latency_seconds),
-                   help='Upload (object finalized) to result row. Max: ' + seconds(summary.max_latency_seconds))
+                   help='From the moment the pipeline first saw the file (its upload notification, or the listing '
+                        'that found it) to its result row. Max: ' + seconds(summary.max_latency_seconds))
     last = summary.last_processed_at
     today = dt.datetime.now(dt.timezone.utc).date()
     # A full timestamp does not fit a fifth of the page: the time of day today, else the day; exact in the help.
@@ -261,18 +315,7 @@ def overview(data: DashboardData, filters: Filters, summary: Summary) -> None:
     if series:
         right.altair_chart(charts.latency_chart(series), width='stretch', alt='Processing latency over time')
     else:
-        right.caption('No latency to show: these rows carry no upload (event) time.')
-
-
-def _csv(data: DashboardData, filters: Filters) -> bytes:
-    rows = data.export_rows(filters)
-    frame = pd.DataFrame(rows)
-    for column in ('processed_at', 'event_time'):
-        if column in frame:
-            frame[column] = frame[column].map(lambda v: v.isoformat() if v is not None else '')
-    out = io.StringIO()
-    frame.to_csv(out, index=False)
-    return out.getvalue().encode('utf-8')
+        right.caption('No latency to show: these rows carry no time the pipeline first saw their file.')
 
 
 def _open(key: tuple[str, str], page: Optional[int] = None) -> None:
@@ -288,14 +331,39 @@ def _selected_row(table_key: str, keys: list[tuple[str, str]]) -> None:
         _open(keys[rows[0]])
 
 
-def files_section(data: DashboardData, filters: Filters, summary: Summary, default_page_size: int) -> Optional[Page]:
+@dataclass(frozen=True)
+class Opened:
+    """The opened file: its row (None for a link to a file that has no row) and its index in the list."""
+    key: tuple[str, str]
+    row: Optional[dict]
+    position: Optional[int]
+
+
+def resolve_opened(data: DashboardData, filters: Filters, page: Page) -> Opened:
+    """The file to show: the one opened (clicked, linked, or walked to), as long as the filters list it; else the
+    newest listed. A filter that leaves the opened file out opens the newest file it lists instead."""
+    first = (page.rows[0]['audio_file'], page.rows[0]['generation'])
+    key = st.session_state.get('inspect') or first
+    row = data.result(*key)
+    position = data.position(filters, row) if row is not None else None
+    if row is not None and position is None:
+        key, row = first, data.result(*first)
+        position = data.position(filters, row) if row is not None else None
+    st.session_state['inspect'] = key
+    return Opened(key, row, position)
+
+
+def files_section(data: DashboardData, filters: Filters, summary: Summary,
+                  default_page_size: int) -> tuple[Optional[Page], Optional[Opened]]:
     head, download = st.columns([4, 1])
     head.subheader('Files')
     if not summary.files:
         st.info('No processed files match the filters.')
-        return None
-    download.download_button('Download CSV', data=lambda: _csv(data, filters), file_name='audio-results.csv',
-                             mime='text/csv', key='csv', icon=':material/download:',
+        st.session_state.pop('inspect', None)  # nothing listed, nothing opened
+        return None, None
+    download.download_button('Download CSV', data=lambda: export.csv_bytes(data.export_rows(filters)),
+                             file_name=export.file_name(current_view()), mime='text/csv', key='csv',
+                             icon=':material/download:',
                              help=f'Every file matching the filters ({summary.files:,} rows), as CSV.')
     size = st.session_state.get('page_size', default_page_size)
     pages = max(1, -(-summary.files // size))
@@ -310,19 +378,17 @@ def files_section(data: DashboardData, filters: Filters, summary: Summary, defau
                    'Click a row to open the file.')
 
     keys = [(r['audio_file'], r['generation']) for r in page.rows]
-    if st.session_state.get('inspect') is None and keys:
-        st.session_state['inspect'] = keys[0]
+    opened = resolve_opened(data, filters, page)
     table = pd.DataFrame({
         'Processed (UTC)': [when(r['processed_at']) for r in page.rows],
         'File': [short_name(r['audio_file']) for r in page.rows],
-        'Label': [r['label'] for r in page.rows],
+        'Label': [species().display(r['label']) if r['label'] else r['label'] for r in page.rows],
         'Confidence': [r['confidence'] for r in page.rows],
         'Duration': [seconds(r['duration_seconds']) for r in page.rows],
         'Events': ['–' if r.get('event_count') is None else str(r['event_count']) for r in page.rows],
         'Model': [r['model_version'] for r in page.rows],
     })
-    opened = st.session_state.get('inspect')
-    selected = [keys.index(opened)] if opened in keys else []
+    selected = [keys.index(opened.key)] if opened.key in keys else []
     # Keyed by the rows shown, not by the selection: a grid re-keyed on every click would report its new
     # selection back in a second run, and a click made meanwhile could be lost. The box marks the row clicked.
     table_key = f'files_{abs(hash(tuple(keys)))}'
@@ -332,45 +398,41 @@ def files_section(data: DashboardData, filters: Filters, summary: Summary, defau
         column_config={'Confidence': st.column_config.NumberColumn(format='%.2f'),
                        'File': st.column_config.TextColumn(width='large')},
         alt='Processed files on this page')
-    return page
+    return page, opened
 
 
-def _neighbours(data: DashboardData, filters: Filters, page: Page, summary: Summary,
-                opened: tuple[str, str]) -> tuple[Optional[tuple], Optional[tuple]]:
-    """(previous, next) as ((audio_file, generation), page number), along the list's order across pages."""
-    keys = [(r['audio_file'], r['generation']) for r in page.rows]
-    if opened not in keys:
-        return None, ((keys[0], page.number) if keys else None)
-    i = keys.index(opened)
-    before = (keys[i - 1], page.number) if i > 0 else None
-    after = (keys[i + 1], page.number) if i + 1 < len(keys) else None
-    if before is None and page.number > 1:
-        rows = data.page(filters, page.number - 1, page.size, summary.files).rows
-        before = ((rows[-1]['audio_file'], rows[-1]['generation']), page.number - 1) if rows else None
-    if after is None and page.number < page.count:
-        rows = data.page(filters, page.number + 1, page.size, summary.files).rows
-        after = ((rows[0]['audio_file'], rows[0]['generation']), page.number + 1) if rows else None
-    return before, after
+def _neighbour(data: DashboardData, filters: Filters, index: int, page_size: int) -> Optional[tuple]:
+    """The file at ``index`` of the list and the page it is on, as ``_open`` takes them; None past either end."""
+    row = data.at(filters, index)
+    return ((row['audio_file'], row['generation']), index // page_size + 1) if row else None
 
 
-def file_detail(data: DashboardData, filters: Filters, page: Optional[Page], summary: Summary) -> None:
-    """The opened file, built from panels (media, scores, events timeline, metadata) so more can slot in."""
-    opened = st.session_state.get('inspect')
-    if not opened:
-        return
-    audio_file, generation = opened
-    row = data.result(audio_file, generation)
+def file_detail(data: DashboardData, filters: Filters, page: Page, opened: Opened) -> None:
+    """The opened file, built from panels (media, scores, events timeline, metadata) so more can slot in.
+
+    Previous / Next walk the list from the opened file's own place in it, whichever page the list shows."""
+    audio_file, generation = opened.key
+    row = opened.row
     head, prev_col, next_col = st.columns([6, 1, 1], vertical_alignment='bottom')
     if row is None:
         head.warning(f'{text(audio_file)} (version {text(generation)}) is not among the results.')
         return
     head.markdown(f'#### {text(short_name(audio_file))}')
-    if page is not None:
-        before, after = _neighbours(data, filters, page, summary, opened)
+    if opened.position is not None:
+        before = _neighbour(data, filters, opened.position - 1, page.size)
+        after = _neighbour(data, filters, opened.position + 1, page.size)
         prev_col.button('◀ Previous', key='previous', disabled=before is None, width='stretch',
                         on_click=_open, args=before or (None,), help='The newer file before this one in the list')
         next_col.button('Next ▶', key='next', disabled=after is None, width='stretch',
                         on_click=_open, args=after or (None,), help='The older file after this one in the list')
+    if clips.is_long(row['duration_seconds']):  # a range at a time, across the page: its axis stays readable
+        long_media_panel(data, row)
+        left, right = st.columns([3, 2])
+        with left:
+            metadata_panel(row)
+        with right:
+            scores_panel(row)
+        return
     left, right = st.columns([3, 2])
     with left:
         media_panel(data, row)
@@ -381,18 +443,122 @@ def file_detail(data: DashboardData, filters: Filters, page: Optional[Page], sum
 
 def media_panel(data: DashboardData, row: dict) -> None:
     name = short_name(row['audio_file'])
+    events = data.events(row)
     try:
         png = _image(row['spectrogram_image'])
         st.image(png, width='stretch', output_format='PNG', alt=f'Spectrogram of {name}')
-        show_timeline(data.events(row), row['duration_seconds'] or 0.0, png)  # what was heard when (app/timeline)
+        names = species()
+        show_timeline(events, 0.0, row['duration_seconds'] or 0.0, png,  # what was heard when (app/timeline)
+                      name=names.common, full_name=names.display)
     except MediaUnavailable as e:
         st.warning(f'Spectrogram not shown: {text(e)}')
     try:
         audio, mime, note = _audio(row['audio_file'], row['generation'])
-        st.audio(audio, format=mime)
+        st.container(key='file_audio').audio(audio, format=mime)
         st.caption(text(f'Duration {seconds(row["duration_seconds"])}' + (f'. {note}' if note else '')))
     except MediaUnavailable as e:
         st.warning(f'Audio not playable here: {text(e)}')
+    detections_panel(row, events)
+
+
+def detections_panel(row: dict, events: list[dict]) -> None:
+    """The opened file's detections as a table (several species may share a moment); choosing one plays that
+    detection's own clip, cut from the file on the server (``results.clips``: an hour-long recording, too large for
+    the page's player, still plays each detection)."""
+    if not events:
+        return
+    names = species()
+    table = pd.DataFrame({
+        'Start': [offset(e['start_seconds']) for e in events],
+        'End': [offset(e['end_seconds']) for e in events],
+        'Common name': [names.common(e['label']) for e in events],
+        'Scientific name': [names.scientific(e['label']) for e in events],
+        'Confidence': [e['confidence'] for e in events],
+    })
+    if not any(table['Scientific name']):
+        table = table.drop(columns='Scientific name').rename(columns={'Common name': 'Label'})
+    key = f'detections_{abs(hash((row["audio_file"], row["generation"], len(events))))}'
+    chosen = st.container(key='detections_table').dataframe(
+        table, hide_index=True, key=key, on_select='rerun', selection_mode='single-row',
+        column_config={'Confidence': st.column_config.NumberColumn(format='%.2f')},
+        alt=f'Detections in {short_name(row["audio_file"])}')
+    rows = [i for i in chosen.selection.rows if i < len(events)]
+    if not rows:
+        st.caption(f'{len(events)} detection{"s" if len(events) != 1 else ""}: select one to play its own clip.')
+        return
+    event = events[rows[0]]
+    try:
+        clip = _clip(row['audio_file'], row['generation'], float(event['start_seconds']), float(event['end_seconds']))
+    except MediaUnavailable as e:
+        st.warning(f'Clip not playable here: {text(e)}')
+        return
+    with st.container(key='detection_clip'):
+        st.audio(clip, format='audio/wav', autoplay=True)
+        st.caption(text(f'{names.display(event["label"])}, {offset(event["start_seconds"])} to '
+                        f'{offset(event["end_seconds"])}, confidence {event["confidence"]:.2f}'))
+
+
+@st.cache_data(max_entries=8, ttl=600, show_spinner=False)
+def _span_media(uri: str, generation: str, start: float, end: float, title: str) -> tuple[bytes, bytes]:
+    """(spectrogram PNG, WAV) of a range of a file; the generation keys the cache."""
+    span = clips.Span(start, end)
+    samples, rate = clips.read_span(uri, span)
+    return clips.span_spectrogram(samples, rate, span, title), clips.wav_bytes(samples, rate)
+
+
+def _as_time(value: float) -> dt.time:
+    value = min(max(0, int(round(value))), 86399)
+    return dt.time(value // 3600, value % 3600 // 60, value % 60)
+
+
+def _as_seconds(value: dt.time) -> float:
+    return float(value.hour * 3600 + value.minute * 60 + value.second)
+
+
+def _move_span(direction: int, duration: float) -> None:
+    low, high = st.session_state['span_slider']
+    span = clips.shifted(clips.clamp(_as_seconds(low), _as_seconds(high), duration), direction, duration)
+    st.session_state['span_slider'] = (_as_time(span.start), _as_time(span.end))
+
+
+def long_media_panel(data: DashboardData, row: dict) -> None:
+    """A long file a range at a time: pick the range (slider, or one range earlier / later); see that range's
+    spectrogram (drawn for it), its events (a lane per label) and hear its audio."""
+    key = (row['audio_file'], row['generation'])
+    duration = float(row['duration_seconds'])
+    name = short_name(row['audio_file'])
+    if st.session_state.get('span_file') != key:  # another file: its first range, or the one its link names
+        asked = st.session_state.pop('span_request', None)
+        span = clips.clamp(*asked, duration) if asked else clips.first_span(duration)
+        st.session_state['span_file'] = key
+        st.session_state['span_slider'] = (_as_time(span.start), _as_time(span.end))
+    pick, earlier, later = st.columns([8, 1, 1], vertical_alignment='bottom')
+    low, high = pick.slider(
+        f'Time range (at most {clips.clock(clips.MAX_RANGE_SECONDS)} of {clips.clock(duration)})',
+        min_value=dt.time(0, 0, 0), max_value=_as_time(duration), step=dt.timedelta(seconds=1), format='HH:mm:ss',
+        key='span_slider', help='Drag either end; the spectrogram, events and audio below are of this range.')
+    span = clips.clamp(_as_seconds(low), _as_seconds(high), duration)
+    st.session_state['span'] = (span.start, span.end)
+    if _as_seconds(high) > span.end:
+        st.caption(f'At most {clips.clock(clips.MAX_RANGE_SECONDS)} at a time: showing '
+                   f'{clips.clock(span.start)}–{clips.clock(span.end)}.')
+    earlier.button('◀ Earlier', key='span_earlier', width='stretch', disabled=span.start <= 0,
+                   on_click=_move_span, args=(-1, duration), help='The same length just before')
+    later.button('Later ▶', key='span_later', width='stretch', disabled=span.end >= duration,
+                 on_click=_move_span, args=(1, duration), help='The same length just after')
+    try:
+        png, wav = _span_media(row['audio_file'], row['generation'], span.start, span.end, name)
+    except MediaUnavailable as e:
+        st.warning(f'This range cannot be shown: {text(e)}')
+        return
+    label = f'{clips.clock(span.start)}–{clips.clock(span.end)}'
+    st.image(png, width='stretch', output_format='PNG', alt=f'Spectrogram of {name}, {label}')
+    events, names = data.events(row), species()
+    show_timeline(events, span.start, span.end, png, audio_start=span.start, name=names.common,
+                  full_name=names.display)
+    st.container(key='file_audio').audio(wav, format='audio/wav')
+    st.caption(text(f'Playing {label} ({seconds(span.seconds)}) of {seconds(duration)}.'))
+    detections_panel(row, in_view(events, span.start, span.end))   # the range's detections
 
 
 def scores_panel(row: dict) -> None:
@@ -406,8 +572,9 @@ def metadata_panel(row: dict) -> None:
         'Label': row['label'] or '–', 'Confidence': confidence, 'Model': row['model_version'] or '–',
         'Duration': seconds(row['duration_seconds']), 'Sample rate': f'{row["sample_rate_hz"] or "–"} Hz',
         'Channels': str(row['channels'] or '–'), 'Uploaded (UTC)': when(row['event_time']),
-        'Processed (UTC)': when(row['processed_at']), 'Generation': row['generation'],
-        'Audio file': row['audio_file'], 'Spectrogram': row['spectrogram_image'] or '–'}
+        'First seen (UTC)': when(row.get('seen_at')), 'Processed (UTC)': when(row['processed_at']),
+        'Generation': row['generation'], 'Audio file': row['audio_file'],
+        'Spectrogram': row['spectrogram_image'] or '–'}
     # st.table wraps long paths (a grid would cut them) and renders Markdown: every value goes through text().
     st.table(pd.DataFrame({'Field': list(metadata), 'Value': [text(v) for v in metadata.values()]}),
              hide_index=True, hide_header=True, alt='Metadata of the opened file')
@@ -416,7 +583,7 @@ def metadata_panel(row: dict) -> None:
 def errors_section(data: DashboardData, filters: Filters, summary: Summary, settings: Settings) -> None:
     st.subheader('Recent errors')
     if not summary.failed:
-        st.success('No failed files in this time range.')
+        st.success(text(urlstate.no_failures_text(current_view())))
         return
     errors = data.recent_errors(filters, RECENT_ERRORS)
     st.caption(f'The {len(errors)} most recent of {summary.failed:,} failed files. Label and confidence filters '
@@ -456,6 +623,17 @@ def errors_section(data: DashboardData, filters: Filters, summary: Summary, sett
             columns={'stage': 'Stage', 'error_type': 'Error', 'files': 'Files'}), hide_index=True)
 
 
+def how_rows_come(settings: Settings) -> str:
+    """What to do on a page with no results yet (Markdown: the commands are code)."""
+    if settings.pipeline_running:
+        return ('Upload an audio file (sidebar): the pipeline running beside this page turns each upload into a '
+                'row here within seconds.')
+    if settings.input_location:
+        return ('Upload an audio file (sidebar), then run a pipeline over the input: `make ui` runs one beside '
+                'the page, or a batch run, `make run`.')
+    return 'Run the pipeline first (`make run`), or start the dashboard with `--results` pointing at a results file.'
+
+
 def live_results(data: DashboardData, filters: Filters, settings: Settings) -> None:
     try:
         # One slot whether or not uploads wait, so the elements below keep their places when the box comes or goes:
@@ -467,13 +645,16 @@ def live_results(data: DashboardData, filters: Filters, settings: Settings) -> N
         if data.labels() != st.session_state.get('sidebar_labels'):
             st.rerun(scope='app')  # results (or new labels) appeared: redraw the filters with them
         overview(data, filters, summary)
-        page = files_section(data, filters, summary, settings.page_size)
+        page, opened = files_section(data, filters, summary, settings.page_size)
         # The view is settled (page, opened file): write the URL before drawing the file, so that a reload or a
         # copied link made as soon as the file shows opens that file, not the one before (written at the end,
         # the URL lagged the heading by the rest of the run: charts, media, the errors' queries).
         save_url_state(settings)
-        file_detail(data, filters, page, summary)
+        if page is not None and opened is not None:
+            file_detail(data, filters, page, opened)
         errors_section(data, filters, summary, settings)
+    except NoResultsYet as e:
+        st.info(text(e) + ' ' + how_rows_come(settings))
     except ResultsUnavailable as e:
         st.info(text(e))
     save_url_state(settings)  # also when there are no results yet (the filters); unchanged: writes nothing
@@ -482,6 +663,7 @@ def live_results(data: DashboardData, filters: Filters, settings: Settings) -> N
 
 def main() -> None:
     settings = parse(sys.argv[1:])
+    st.session_state['model_uri'] = settings.model_uri
     st.set_page_config(page_title='Audio results', layout='wide')
     st.title('Audio results')
     load_url_state(settings)

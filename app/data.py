@@ -100,6 +100,20 @@ class DashboardData:
         rows = self._rows(queries.results_page(self.dialect, filters, size, (number - 1) * size))
         return Page(rows=rows, number=number, count=count, size=size)
 
+    def position(self, filters: Filters, row: dict[str, Any]) -> Optional[int]:
+        """The row's 0-based index in the filtered list, newest first; None when the filters leave it out."""
+        key = row['audio_file'], row['generation']
+        if not self._rows(queries.row_matches(self.dialect, filters, *key))[0]['matches']:
+            return None
+        return int(self._rows(queries.list_position(self.dialect, filters, *key, row['processed_at']))[0]['position'])
+
+    def at(self, filters: Filters, index: int) -> Optional[dict[str, Any]]:
+        """The row at 0-based ``index`` of the filtered list (the list's columns), if there is one."""
+        if index < 0:
+            return None
+        rows = self._rows(queries.results_page(self.dialect, filters, 1, index))
+        return rows[0] if rows else None
+
     def result(self, audio_file: str, generation: str) -> Optional[dict[str, Any]]:
         rows = self._rows(queries.result_row(self.dialect, audio_file, generation))
         return rows[0] if rows else None

@@ -11,10 +11,11 @@ import mimetypes
 import os
 import posixpath
 
+from app.units import MB, limit_text, size_text
 from cloud.objects import split_gcs, storage_client
 
-MAX_IMAGE_BYTES = 20 * 1024 * 1024
-MAX_AUDIO_BYTES = 64 * 1024 * 1024
+MAX_IMAGE_BYTES = 20 * MB
+MAX_AUDIO_BYTES = 64 * MB
 # What browsers expect for the audio formats the pipeline reads (mimetypes lacks several).
 AUDIO_MIME_TYPES = {
     'wav': 'audio/wav', 'wave': 'audio/wav', 'flac': 'audio/flac', 'ogg': 'audio/ogg', 'oga': 'audio/ogg',
@@ -51,7 +52,7 @@ def read_media(uri: str, max_bytes: int) -> bytes:
         raise MediaUnavailable(f'{path} does not exist (moved or deleted since it was processed?)')
     size = os.path.getsize(path)
     if size > max_bytes:
-        raise MediaUnavailable(f'{path} is {size / 1e6:.1f} MB, more than the {max_bytes / 1e6:.0f} MB the page shows')
+        raise MediaUnavailable(f'{path} is {size_text(size)}, more than the {limit_text(max_bytes)} the page shows')
     with open(path, 'rb') as f:
         return f.read()
 
@@ -65,7 +66,7 @@ def _read_gcs(uri: str, max_bytes: int) -> bytes:
         if blob is None:
             raise MediaUnavailable(f'{uri} does not exist (deleted since it was processed?)')
         if blob.size is not None and blob.size > max_bytes:
-            raise MediaUnavailable(f'{uri} is {blob.size / 1e6:.1f} MB, more than the {max_bytes / 1e6:.0f} MB '
+            raise MediaUnavailable(f'{uri} is {size_text(blob.size)}, more than the {limit_text(max_bytes)} '
                                    'the page shows')
         return blob.download_as_bytes()
     except exceptions.Forbidden as e:
@@ -102,3 +103,4 @@ def playable_audio(uri: str, data: bytes) -> tuple[bytes, str, str]:
     soundfile.write(out, samples, rate, format='WAV', subtype='PCM_16')
     kind = posixpath.splitext(uri)[1].lstrip('.').upper() or 'this format'
     return out.getvalue(), 'audio/wav', f'{kind} does not play in browsers: playing a WAV copy made on the server.'
+

@@ -24,10 +24,15 @@ DETAIL_COLUMNS = tuple(f['name'] for f in PROCESSED_FIELDS)
 # The error list's columns.
 ERROR_LIST_COLUMNS = ('audio_file', 'generation', 'stage', 'error_type', 'message', 'failed_at', 'retryable',
                       'attempts')
-# The CSV export: what the list shows, for every matching row (bounded: a spreadsheet, not a backup).
-EXPORT_COLUMNS = ('processed_at', 'audio_file', 'generation', 'label', 'confidence', 'duration_seconds',
-                  'sample_rate_hz', 'channels', 'model_version', 'event_time', 'spectrogram_image')
+# The CSV export: every column of the list and the opened file's metadata, for every matching row (bounded: a
+# spreadsheet, not a backup); the per-label scores are spread into one column per label by the page.
+EXPORT_COLUMNS = ('processed_at', 'audio_file', 'generation', 'label', 'confidence', 'scores', 'event_count',
+                  'duration_seconds', 'sample_rate_hz', 'channels', 'model_version', 'event_time', 'seen_at',
+                  'spectrogram_image')
 EXPORT_LIMIT = 100_000
+# Latency starts when the pipeline first saw the file (seen_at); rows written before that column existed have only
+# the file's own time (notification event time, or modification time), the best start they carry.
+LATENCY_START = 'COALESCE(seen_at, event_time)'
 # Latency-over-time buckets: the smallest step giving at most MAX_POINTS points over the time span shown.
 BUCKET_STEPS = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400)
 MAX_POINTS = 60
@@ -83,6 +88,12 @@ class SqliteDialect:
     def epoch_bucket(self, column: str, seconds_param: str) -> str:
         return f'(CAST((julianday({column}) - 2440587.5) * 86400.0 / {seconds_param} AS INTEGER) * {seconds_param})'
 
+    def listed_before(self, at: str, audio_file: str, generation: str) -> str:
+        """Rows the list shows before the row (``at``, ``audio_file``, ``generation``): newer, or as new and
+        first in the tie-break. Written as a range on processed_at, so SQLite walks the index from there."""
+        return (f'processed_at >= {at} AND (processed_at > {at} OR rowid > (SELECT rowid FROM {{processed}} '
+                f'WHERE audio_file = {audio_file} AND generation = {generation}))')
+
     def has_event(self, label_param: str) -> str:
         # A row value IN: SQLite looks the keys up through the events table's label index.
         return (f'(audio_file, generation) IN '
@@ -104,6 +115,10 @@ class BigQueryDialect:
 
     def epoch_bucket(self, column: str, seconds_param: str) -> str:
         return f'(DIV(UNIX_SECONDS({column}), {seconds_param}) * {seconds_param})'
+
+    def listed_before(self, at: str, audio_file: str, generation: str) -> str:
+        return (f'processed_at >= {at} AND (processed_at > {at} OR audio_file < {audio_file} OR '
+                f'(audio_file = {audio_file} AND generation < {generation}))')
 
     def has_event(self, label_param: str) -> str:
         # The events table is clustered by label: the subquery reads that label's blocks only.
@@ -146,7 +161,7 @@ def _where(d: Dialect, filters: Filters, time_column: str, results: bool) -> tup
 
 def results_summary(d: Dialect, filters: Filters) -> Query:
     where, params = _where(d, filters, 'processed_at', results=True)
-    latency = d.seconds_between('event_time', 'processed_at')
+    latency = d.seconds_between(LATENCY_START, 'processed_at')
     return Query(
         f'SELECT COUNT(*) AS files, AVG(confidence) AS mean_confidence, AVG({latency}) AS mean_latency_seconds, '
         f'MAX({latency}) AS max_latency_seconds, MIN(processed_at) AS first_processed_at, '
@@ -173,10 +188,11 @@ def bucket_seconds(span_seconds: float) -> int:
 
 
 def latency_over_time(d: Dialect, filters: Filters, bucket: int) -> Query:
-    """Mean and max of processed_at - event_time per time bucket (rows without an event time left out)."""
+    """Mean and max latency per time bucket (rows without a start time left out)."""
     where, params = _where(d, filters, 'processed_at', results=True)
-    where = f'{where} AND event_time IS NOT NULL' if where else 'WHERE event_time IS NOT NULL'
-    latency = d.seconds_between('event_time', 'processed_at')
+    known = f'{LATENCY_START} IS NOT NULL'
+    where = f'{where} AND {known}' if where else f'WHERE {known}'
+    latency = d.seconds_between(LATENCY_START, 'processed_at')
     bucket_expr = d.epoch_bucket('processed_at', d.param('bucket'))
     params['bucket'] = int(bucket)
     return Query(f'SELECT {bucket_expr} AS bucket_start, COUNT(*) AS files, AVG({latency}) AS mean_latency_seconds, '
@@ -191,6 +207,24 @@ def results_page(d: Dialect, filters: Filters, limit: int, offset: int) -> Query
     return Query(f'SELECT {", ".join(PAGE_COLUMNS)} FROM {{processed}} {where} '
                  f'ORDER BY processed_at DESC, {d.tie_break} '
                  f'LIMIT {d.param("limit")} OFFSET {d.param("offset")}', params)
+
+
+def list_position(d: Dialect, filters: Filters, audio_file: str, generation: str, processed_at: Any) -> Query:
+    """How many rows the filtered list shows before this one (its 0-based index in the list)."""
+    where, params = _where(d, filters, 'processed_at', results=True)
+    before = d.listed_before(d.param('at'), d.param('audio_file'), d.param('generation'))
+    params.update(at=processed_at, audio_file=audio_file, generation=generation)
+    return Query(f'SELECT COUNT(*) AS position FROM {{processed}} '
+                 f'{where + " AND " if where else "WHERE "}{before}', params)
+
+
+def row_matches(d: Dialect, filters: Filters, audio_file: str, generation: str) -> Query:
+    """Whether this row is in the filtered list (a look-up by the key)."""
+    where, params = _where(d, filters, 'processed_at', results=True)
+    key = f'audio_file = {d.param("audio_file")} AND generation = {d.param("generation")}'
+    params.update(audio_file=audio_file, generation=generation)
+    return Query(f'SELECT COUNT(*) AS matches FROM {{processed}} {where + " AND " if where else "WHERE "}{key}',
+                 params)
 
 
 def result_row(d: Dialect, audio_file: str, generation: str) -> Query:
@@ -237,14 +271,15 @@ def keys_with_rows(d: Dialect, audio_files: list[str]) -> Query:
 
 
 def file_events(d: Dialect, audio_file: str, generation: str, processed_at: Any) -> Query:
-    """The events of one result row, in time order: those written with it (the same ``processed_at``).
+    """The events of one result row, in time order (at the same start, the most confident first, as BirdNET lists
+    a window's species): those written with it (the same ``processed_at``).
 
     A ``--reprocess`` run appends new events in BigQuery; the row's own ``processed_at`` picks its run's.
     DISTINCT drops the duplicates an at-least-once streaming insert can leave.
     """
     return Query(f'SELECT DISTINCT {", ".join(EVENT_LIST_COLUMNS)} FROM {{events}} '
                  f'WHERE audio_file = {d.param("audio_file")} AND generation = {d.param("generation")} '
-                 f'AND processed_at = {d.param("processed_at")} ORDER BY start_seconds, label',
+                 f'AND processed_at = {d.param("processed_at")} ORDER BY start_seconds, confidence DESC, label',
                  {'audio_file': audio_file, 'generation': generation, 'processed_at': processed_at})
 
 

@@ -236,7 +236,8 @@ def precision_panel(current: list[dict[str, Any]], label: str) -> None:
         for p in PRECISIONS:
             t = fit.threshold(p) if fit else None
             row[f'{p:.0%} precision at'] = '–' if t is None else f'{t:.3f}'
-        row['Note'] = not_fitted.get(name, '')
+        row['Note'] = not_fitted.get(name) or ('' if fit is None or fit.threshold(PRECISIONS[0]) is not None else
+                                               f'P(correct) stays under {PRECISIONS[0]:.0%} up to confidence 1')
         table.append(row)
     st.dataframe(pd.DataFrame(table), hide_index=True, key='review_thresholds')
     for name in shown:

@@ -119,6 +119,8 @@ def main(argv: list[str]) -> int:
         dashboard_args = defaults + dashboard_args  # argparse keeps the last value: the user's win
     elif known.watch:
         dashboard_args = ['--refresh', LOOP_REFRESH_SECONDS] + dashboard_args
+    if known.model_uri:
+        dashboard_args += ['--model_uri', known.model_uri]  # the page names the model's species too
     if known.watch:
         dashboard_args += ['--pipeline_running']  # the page says uploads are picked up, and shows them pending
     command = streamlit_command(dashboard_args, known.host, known.port)

@@ -33,6 +33,7 @@ class Settings:
     max_upload_mb: int
     page_size: int
     pipeline_running: bool = False  # app.serve --watch started a pipeline over input_location beside the page
+    model_uri: Optional[str] = None  # the model the results come from: its labels' common and scientific names
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,8 +60,13 @@ def _parser() -> argparse.ArgumentParser:
                         'projects/P/topics/T. Real Cloud Storage does this itself.')
     p.add_argument('--refresh', dest='refresh_seconds', type=int, default=0, choices=REFRESH_CHOICES,
                    help='initial auto-refresh interval in seconds (0: off); the page has a control for it')
-    p.add_argument('--max_upload_mb', type=int, default=DEFAULT_MAX_UPLOAD_MB, help='largest file one may upload')
+    p.add_argument('--max_upload_mb', type=int, default=DEFAULT_MAX_UPLOAD_MB,
+                   help='largest file one may upload, in MB of 1,000,000 bytes (as the upload box counts them)')
     p.add_argument('--page_size', type=int, default=20, help='files per page in the list')
+    p.add_argument('--model_uri', default=os.environ.get('DASHBOARD_MODEL_URI'),
+                   help='the model directory the results come from (the pipeline\'s --model_uri): species show '
+                        'with their common and scientific names when its labels carry both (BirdNET). '
+                        'Env: DASHBOARD_MODEL_URI')
     p.add_argument('--pipeline_running', action='store_true',
                    help='set by app.serve --watch: a pipeline watches --input, so uploads are processed as they come')
     return p

@@ -18,12 +18,12 @@ import unicodedata
 from dataclasses import dataclass
 
 from app.media import audio_mime_type
+from app.units import limit_text, size_text
 from audio.naming import (AUDIO_EXTENSIONS, PARTIAL_UPLOAD_PREFIX, PARTIAL_UPLOAD_SUFFIX, is_audio_name,
                           safe_component)
 from cloud.objects import split_gcs, storage_client
 
 DEFAULT_MAX_UPLOAD_MB = 200
-MB = 1024 * 1024  # as Streamlit counts an upload's megabytes
 MAX_NAME_ATTEMPTS = 1000
 UPLOAD_MODE = 0o644
 # What the file picker offers (the browser filters by extension before anything is sent).
@@ -52,7 +52,7 @@ def check_upload(name: str, size: int, max_bytes: int) -> str:
     if size == 0:
         return 'the file is empty'
     if size > max_bytes:
-        return f'{size / MB:.1f} MB is over the {max_bytes / MB:.0f} MB limit'
+        return f'{size_text(size)} is over the {limit_text(max_bytes)} limit'
     return ''
 
 

@@ -29,6 +29,7 @@ class ViewState:
     page_size: Optional[int] = None
     inspect: Optional[tuple[str, str]] = None   # (audio_file, generation)
     refresh: Optional[int] = None
+    span: Optional[tuple[float, float]] = None   # the time range shown of a long file, seconds from its start
     extra: dict = field(default_factory=dict)
 
 
@@ -87,6 +88,14 @@ def from_params(params: Mapping[str, Sequence[str]]) -> ViewState:
     refresh = _int(_first(params, 'refresh'))
     if refresh is not None and refresh >= 0:
         state['refresh'] = refresh
+    span = _first(params, 't')
+    if span and 'inspect' in state:
+        try:
+            start, end = (float(x) for x in span.split('-', 1))
+            if 0 <= start < end:
+                state['span'] = (start, end)
+        except ValueError:
+            pass
     return ViewState(**state)
 
 
@@ -113,4 +122,25 @@ def to_params(state: ViewState, default_page_size: int, default_refresh: int) ->
         params['file'], params['gen'] = state.inspect
     if state.refresh is not None and state.refresh != default_refresh:
         params['refresh'] = str(state.refresh)
+    if state.inspect and state.span:
+        params['t'] = f'{state.span[0]:g}-{state.span[1]:g}'
     return params
+
+
+_TIME_PHRASES = {'Last hour': 'in the last hour', 'Last 24 hours': 'in the last 24 hours',
+                 'Last 7 days': 'in the last 7 days'}
+
+
+def no_failures_text(state: ViewState) -> str:
+    """What the errors box says when no failure matches: which filters (of those errors take) were applied."""
+    conditions = []
+    if state.name.strip():
+        conditions.append(f'whose name contains "{state.name.strip()}"')
+    if state.time_range in _TIME_PHRASES:
+        conditions.append(_TIME_PHRASES[state.time_range])
+    elif state.time_range == 'Between dates' and state.dates:
+        conditions.append(f'between {state.dates[0].isoformat()} and {state.dates[1].isoformat()} (UTC)')
+    text = 'No failed files' + ''.join(' ' + c for c in conditions) + '.'
+    if state.labels or tuple(state.confidence) != (0.0, 1.0) or state.event_label:
+        text += ' Label, confidence and event filters do not apply to failures.'
+    return text

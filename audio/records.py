@@ -33,6 +33,9 @@ class AudioObject:
     size: Optional[int] = None
     content_type: Optional[str] = None
     event_time: Optional[float] = None  # seconds since the epoch, UTC
+    # When the pipeline first saw this version: its notification's event time, or when a listing or match found
+    # it (seconds since the epoch). Not the file's own time: a file copied with an old mtime is new to the pipeline.
+    seen_at: Optional[float] = None
 
     @property
     def key(self) -> str:

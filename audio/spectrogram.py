@@ -90,9 +90,10 @@ def to_db(power: np.ndarray, top_db: float) -> np.ndarray:
     return np.maximum(10.0 * np.log10(np.maximum(power, 1e-10) / ref), -top_db)
 
 
-def render_png(samples: np.ndarray, sample_rate: int, title: str, style: SpectrogramStyle = SpectrogramStyle()
-               ) -> bytes:
-    """A readable spectrogram PNG of mono ``samples`` at ``sample_rate``."""
+def render_png(samples: np.ndarray, sample_rate: int, title: str, style: SpectrogramStyle = SpectrogramStyle(),
+               start_seconds: float = 0.0) -> bytes:
+    """A readable spectrogram PNG of mono ``samples`` at ``sample_rate``. ``start_seconds``: where ``samples``
+    begin in their file (a part of a long file), so the time axis reads in the file's own time."""
     power, _ = power_spectrogram(samples, style)
     levels = np.rint((to_db(power, style.top_db) + style.top_db) * ((COLOURS - 1) / style.top_db)).astype(np.uint8)
     width = min(style.max_width, max(style.min_width, levels.shape[1]))
@@ -105,7 +106,7 @@ def render_png(samples: np.ndarray, sample_rate: int, title: str, style: Spectro
     pixels[:, LEFT + width:] = _colour_bar_labels(style.top_db, height)
     _box(pixels, LEFT - 1, TOP - 1, LEFT + width, TOP + height)
     _stamp_line(pixels, LEFT, 6, _ellipsize(title, width // 7))
-    _time_axis(pixels, len(samples) / sample_rate, width, height)
+    _time_axis(pixels, len(samples) / sample_rate, width, height, start_seconds)
     pixels[TOP:TOP + height, LEFT:LEFT + width] = plot
     x0 = LEFT + width + _BAR_GAP
     pixels[TOP:TOP + height, x0:x0 + _BAR_WIDTH] = _bar(height)
@@ -201,13 +202,23 @@ def _bar(height: int) -> np.ndarray:
     return _frozen(np.linspace(COLOURS - 1, 0, height).astype(np.uint8)[:, None])
 
 
-def _time_axis(pixels: np.ndarray, duration: float, width: int, height: int) -> None:
+def time_ticks(duration: float, start: float = 0.0) -> list[tuple[float, str]]:
+    """The time axis's ticks over ``duration`` seconds from ``start``: (seconds from ``start``, label), at most
+    about ten, at round times of the file (``12:30``, not ``750s``, once the axis is past the first minute)."""
     step = next((s for s in _TIME_STEPS if duration / s <= 10), _TIME_STEPS[-1] * math.ceil(duration / 36000))
+    if not start:
+        return [(float(t), _clock(t, step)) for t in np.arange(0, duration + 1e-9, step)]
+    first = math.ceil(start / step - 1e-9) * step
+    label = _minutes if start + duration >= 60 else _clock
+    return [(float(t - start), label(t, step)) for t in np.arange(first, start + duration + 1e-9, step)]
+
+
+def _time_axis(pixels: np.ndarray, duration: float, width: int, height: int, start: float = 0.0) -> None:
     y = TOP + height
-    for t in np.arange(0, duration + 1e-9, step):
+    for t, label in time_ticks(duration, start):
         x = LEFT + round(t / max(duration, 1e-9) * (width - 1))
         pixels[y:y + 5, x] = _INK
-        _stamp(pixels, x, y + 6, _clock(t, step), 'mt')
+        _stamp(pixels, x, y + 6, label, 'mt')
     _stamp(pixels, LEFT + width // 2, y + 22, 'time', 'mt')
 
 
@@ -267,6 +278,14 @@ def _clock(t: float, step: float) -> str:
         return f'{int(t // 3600)}:{int(t % 3600 // 60):02d}:{int(t % 60):02d}' if t >= 3600 else \
             f'{int(t // 60)}:{int(t % 60):02d}'
     return f'{t:g}s'
+
+
+def _minutes(t: float, step: float) -> str:
+    """``12:30`` (``12:30.5`` for sub-second steps; ``1:02:30`` past the hour)."""
+    whole = int(t)
+    head = f'{whole // 3600}:{whole % 3600 // 60:02d}' if t >= 3600 else f'{whole // 60}'
+    seconds = f'{t % 60:04.1f}' if step < 1 else f'{whole % 60:02d}'
+    return f'{head}:{seconds}'
 
 
 def _ellipsize(text: str, limit: int) -> str:

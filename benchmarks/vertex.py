@@ -23,7 +23,8 @@ from typing import Any
 from benchmarks.inputs import ROOT, generate_clips, require_model
 from benchmarks.pipeline_run import child_env, run_pipeline
 from benchmarks.report import fmt, machine, save, table
-from results import sqlite_store
+from results.store import open_store
+from results.tables import PROCESSED
 from stack.processes import free_port, http_ready, stop, wait_until_ready
 from stack.vertex_endpoint import get, post
 
@@ -68,8 +69,8 @@ def measure(folder: str, model_dir: str, scratch: str, mode: str, url: str, serv
 
 
 def parity(local_table: str, remote_table: str) -> dict[str, Any]:
-    local = {r['audio_file']: r for r in sqlite_store.read_table(local_table, 'processed')}
-    remote = {r['audio_file']: r for r in sqlite_store.read_table(remote_table, 'processed')}
+    local = {r['audio_file']: r for r in open_store(local_table).read_rows(PROCESSED)}
+    remote = {r['audio_file']: r for r in open_store(remote_table).read_rows(PROCESSED)}
     both = sorted(set(local) & set(remote))
     return {'files_compared': len(both), 'same_files': set(local) == set(remote),
             'labels_equal': sum(local[f]['label'] == remote[f]['label'] for f in both),

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Optional
 from typing import Iterable
 
 from apache_beam.io.filesystem import FileMetadata, FileSystem
@@ -34,6 +35,8 @@ class Listed:
     generation: str       # Cloud Storage generation, or the local modification time in ns (as the rows record it)
     modified: float       # seconds since the epoch
     whole: bool = False   # a Cloud Storage object is finalized when listed; a local file may still be growing
+    # When the watcher first listed this version (it sets it; not part of what a listing compares).
+    first_seen: Optional[float] = field(default=None, compare=False)
 
     @property
     def key(self) -> tuple[str, str]:

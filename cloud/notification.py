@@ -85,10 +85,11 @@ def parse_notification(data: bytes, attributes: Mapping[str, str], ignore_prefix
     if not is_audio_name(name, content_type):
         return Ignored('not_audio')
     size = resource.get('size')
+    event_time = parse_time(attributes.get('eventTime')) or parse_time(resource.get('timeCreated'))
     return AudioObject(
         uri=uri, name=name, generation=generation, bucket=bucket,
         size=int(str(size)) if str(size or '').isdigit() else None, content_type=content_type,
-        event_time=parse_time(attributes.get('eventTime')) or parse_time(resource.get('timeCreated')))
+        event_time=event_time, seen_at=event_time)  # the notification is how the pipeline learns of the upload
 
 
 def rfc3339(when: dt.datetime) -> str:

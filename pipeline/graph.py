@@ -6,7 +6,7 @@ Classify, [MarkSpectrogramEvents, only with --spectrogram_events], WriteResults,
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Sequence
+from typing import Mapping, NamedTuple, Optional, Sequence
 
 import apache_beam as beam
 from apache_beam.io.filesystem import FileMetadata
@@ -92,9 +92,10 @@ class GraphOutputs(NamedTuple):
 
 def build_pipeline(p: beam.Pipeline, config: PipelineConfig,
                    handler: Optional[WindowedClassifierHandler] = None,
-                   listed_files: Optional[Sequence[FileMetadata]] = None) -> GraphOutputs:
+                   listed_files: Optional[Sequence[FileMetadata]] = None,
+                   seen_at: Optional[Mapping[str, float]] = None) -> GraphOutputs:
     """Adds the whole graph to ``p``; ``handler`` defaults to the one the options choose. ``listed_files``:
-    watch mode's run over the files its listing found (pipeline/watch.py)."""
+    watch mode's run over the files its listing found (pipeline/watch.py), first listed at ``seen_at[path]``."""
     register_coders()
     handler = handler or make_handler(config)
     retrier = Retrier(config.transient_retry_seconds)
@@ -111,7 +112,7 @@ def build_pipeline(p: beam.Pipeline, config: PipelineConfig,
     else:
         assert config.input_pattern
         source = p | 'MatchFiles' >> MatchFiles(config.input_pattern, config.spectrogram_location, retrier,
-                                                listed_files, audio_names_only=config.reconcile)
+                                                listed_files, audio_names_only=config.reconcile, seen_at=seen_at)
         source_failures.append(source.failed)
         objects = source.ok | 'Dedupe' >> SkipAlreadyProcessed(key_states_reader(config), done_states(config),
                                                                count_missing=config.reconcile)

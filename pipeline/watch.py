@@ -24,6 +24,7 @@ of matching again).
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -106,14 +107,18 @@ def watch(config: PipelineConfig, run_batch: RunBatch, stop: Optional[threading.
     lister = Lister(config.input_pattern, ignored_paths(config))
     done = _DoneKeys(config)
     before: dict[str, Listed] = {}
+    first_seen: dict[tuple[str, str], float] = {}  # version -> when a listing first showed it (latency's start)
     waiting_logged: set[tuple[str, str]] = set()
     log(f'Watching {config.input_pattern} every {interval:g} s (Ctrl-C to stop); rows go to {config.output_table}')
     while not stop.is_set():
         started = time.monotonic()
         try:
+            listed_at = time.time()
             now = lister.list()
             keys = done.current(f.key for f in now.values())
             new = {p: f for p, f in now.items() if f.key not in keys}
+            first_seen = {f.key: first_seen.get(f.key, listed_at) for f in new.values()}
+            new = {p: dataclasses.replace(f, first_seen=first_seen[f.key]) for p, f in new.items()}
             batch = ready(new, before, max(interval, SETTLE_SECONDS))
             for f in new.values():  # said once per version, when a second listing still sees it change
                 if f not in batch and f.path in before and f.key not in waiting_logged:
@@ -162,7 +167,8 @@ def batch_runner(options: PipelineOptions, config: PipelineConfig) -> RunBatch:
     def run(files: list[Listed]) -> None:
         runner = configure_runner(options, config, len(files))
         pipeline = beam.Pipeline(runner=runner, options=options)
-        build_pipeline(pipeline, config, handler, listed_files=[f.metadata() for f in files])
+        build_pipeline(pipeline, config, handler, listed_files=[f.metadata() for f in files],
+                       seen_at={f.path: f.first_seen for f in files if f.first_seen is not None})
         pipeline.run().wait_until_finish()
 
     return run

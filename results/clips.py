@@ -1,6 +1,6 @@
 """Reviewed detections as training data: one WAV per reviewed detection, in folders per class.
 
-    python -m results.export --results demo/output/results.db --format clips --out reviewed/
+    python -m results.export --results demo/output/results.db --format clips --out reviewed/ [--wrong_folder F]
     python -m model.train --data reviewed/ --out artifacts/models/mine
 
 ``OUT/<label>/<file>_<start>-<end>s.wav`` for every detection reviewed as correct, ``OUT/background/<label>_<file>_
@@ -16,10 +16,12 @@ other audio. Those are counted and named in the summary, never written.
 """
 from __future__ import annotations
 
+import argparse
 import io
 import math
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
@@ -132,10 +134,31 @@ def write_clips(reviews: Iterable[dict[str, Any]], out_dir: str, wrong_folder: s
     return summary
 
 
-def export_clips(results: str, out_dir: str, wrong_folder: str = DEFAULT_WRONG_FOLDER, context_seconds: float = 0.0,
+def export_clips(store, out_dir: str, wrong_folder: str = DEFAULT_WRONG_FOLDER, context_seconds: float = 0.0,
                  labels: Optional[set[str]] = None) -> ClipSummary:
-    """``write_clips`` over every current verdict in ``results`` (only ``labels``, when given)."""
-    from results.reviews import read_reviews
+    """``write_clips`` over every current verdict in the result store (only ``labels``, when given)."""
+    from results.reviews import current_reviews
 
-    reviews = [r for r in read_reviews(results) if labels is None or r['label'] in labels]
+    reviews = [r for r in current_reviews(store) if labels is None or r['label'] in labels]
     return write_clips(reviews, out_dir, wrong_folder, context_seconds)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The clip options of ``python -m results.export --format clips``."""
+    parser.add_argument('--wrong_folder', default=DEFAULT_WRONG_FOLDER,
+                        help='clips: the folder for detections reviewed as wrong')
+    parser.add_argument('--context', type=float, default=0.0,
+                        help='clips: seconds of audio to add on each side of a detection')
+    parser.add_argument('--labels', default='', help='clips: only these labels (comma-separated; default all)')
+
+
+def run(store, out_dir: str, args: argparse.Namespace) -> ClipSummary:
+    """Writes the clips and prints what was written (and what not, on stderr)."""
+    labels = {x.strip() for x in args.labels.split(',') if x.strip()} or None
+    summary = export_clips(store, out_dir, args.wrong_folder, args.context, labels)
+    folders = ', '.join(f'{folder} {count}' for folder, count in sorted(summary.written.items()))
+    print(f'{summary.total} reviewed clips written to {out_dir}' + (f' ({folders})' if folders else ''))
+    for why in summary.missing:
+        print(f'no clip: {why}', file=sys.stderr)
+    return summary
+

@@ -45,6 +45,10 @@ PROCESSED_FIELDS: list[dict[str, Any]] = [
     {'name': 'event_time', 'type': 'TIMESTAMP', 'mode': 'NULLABLE',
      'description': 'When the object was finalized (notification event time)'},
     {'name': 'processed_at', 'type': 'TIMESTAMP', 'mode': 'REQUIRED', 'description': 'When the row was produced'},
+    # Last, and NULLABLE: added to tables made before it (bq update and SQLite's ALTER TABLE append columns).
+    {'name': 'seen_at', 'type': 'TIMESTAMP', 'mode': 'NULLABLE',
+     'description': 'When the pipeline first saw the file: the event time of its notification, or when the '
+                    'listing (watch mode) or match (batch run) found it. Latency is processed_at - seen_at'},
 ]
 
 ERROR_FIELDS: list[dict[str, Any]] = [
@@ -183,6 +187,7 @@ def processed_row(item: ProcessedAudio, result: Classification, processed_at: fl
         'channels': int(item.info.channels),
         'event_time': timestamp(item.source.event_time) if item.source.event_time is not None else None,
         'processed_at': timestamp(processed_at),
+        'seen_at': timestamp(item.source.seen_at) if item.source.seen_at is not None else None,
     }
 
 

@@ -34,8 +34,8 @@ from results.tables import (ERRORS, PROCESSED, default_error_table, default_tabl
 if TYPE_CHECKING:
     from results.writes import RowWrites
 
-__all__ = ['BigQueryStore', 'ResultStore', 'ResultsUnavailable', 'SqliteStore', 'lock_wait_seconds', 'open_results',
-           'open_store', 'table_name_problem']
+__all__ = ['BigQueryStore', 'NoResultsYet', 'ResultStore', 'ResultsUnavailable', 'SqliteStore', 'lock_wait_seconds',
+           'open_results', 'open_store', 'table_name_problem']
 Key = tuple[str, str]
 SQLITE_HEADER = b'SQLite format 3\x00'
 WHAT_RESULTS_ARE = ('a SQLite file written by the pipeline (its --output_table ending in .db) or a BigQuery table '
@@ -44,6 +44,10 @@ WHAT_RESULTS_ARE = ('a SQLite file written by the pipeline (its --output_table e
 
 class ResultsUnavailable(Exception):
     """The results cannot be read (no database yet, no table, no access); the message says what to do."""
+
+
+class NoResultsYet(ResultsUnavailable):
+    """Nothing has been written yet (no results file, or no tables in it); a reader says how rows come."""
 
 
 class ResultStore(abc.ABC):
@@ -170,6 +174,9 @@ class SqliteStore(ResultStore):
     def path(self) -> str:
         return self.output_table
 
+    def table(self, name: str) -> str:
+        return self.error_table if name == ERRORS else self.output_table  # whatever the file's name
+
     @property
     def description(self) -> str:
         return f'SQLite {self.path}'
@@ -216,8 +223,7 @@ class SqliteStore(ResultStore):
         """Read-only, one short connection per query: a ``sqlite3`` connection belongs to one thread (Streamlit
         serves each session from its own), and WAL mode lets these reads run while a pipeline writes."""
         if not os.path.exists(self.path):
-            raise ResultsUnavailable(f'No results database at {self.path} yet: run the pipeline first '
-                                     '(`make run`), or start the dashboard with `--results` pointing at one.')
+            raise NoResultsYet(f'No results database at {self.path} yet.')
         sql = sql.format(**{name: name for name in schema.TABLES})
         conn = sqlite3.connect(f'file:{os.path.abspath(self.path)}?mode=ro', uri=True, timeout=30)
         try:
@@ -225,7 +231,7 @@ class SqliteStore(ResultStore):
             return [dict(r) for r in conn.execute(sql, {k: sqlite_value(v) for k, v in params.items()})]
         except sqlite3.OperationalError as e:
             if 'no such table' in str(e):
-                raise ResultsUnavailable(f'{self.path} has no results tables yet ({e}).') from e
+                raise NoResultsYet(f'{self.path} has no results tables yet ({e}).') from e
             if 'no such column' in str(e):
                 raise ResultsUnavailable(f'{self.path} was written by an older pipeline ({e}); the next pipeline '
                                          'run brings its tables up to date.') from e

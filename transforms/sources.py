@@ -8,7 +8,8 @@ from __future__ import annotations
 import glob
 import logging
 import os
-from typing import Optional, Sequence
+import time
+from typing import Mapping, Optional, Sequence
 
 import apache_beam as beam
 from apache_beam.io import fileio
@@ -90,9 +91,10 @@ def _live_generation(path: str) -> str:
 
 class _ToAudioObject(beam.DoFn):
 
-    def __init__(self, pattern: str, retrier: Retrier):
+    def __init__(self, pattern: str, retrier: Retrier, seen_at: Optional[Mapping[str, float]] = None):
         self._root = static_prefix(pattern)
         self._retrier = retrier
+        self._seen_at = dict(seen_at or {})
         self._matched = Metrics.counter(METRICS_NAMESPACE, 'files_matched')
         self._retries = Metrics.counter(METRICS_NAMESPACE, 'transient_retries_read')
 
@@ -104,6 +106,7 @@ class _ToAudioObject(beam.DoFn):
         return log
 
     def process(self, metadata: FileMetadata):
+        seen_at = self._seen_at.get(metadata.path) or time.time()  # the watcher's first listing, else this match
         self._matched.inc()
         path = metadata.path
         if path.startswith('gs://'):
@@ -119,23 +122,27 @@ class _ToAudioObject(beam.DoFn):
             yield tagged(f.failed_audio(obj, 'read'))
             return
         yield AudioObject(uri=path, name=name, generation=generation, bucket=bucket,
-                          size=metadata.size_in_bytes, event_time=metadata.last_updated_in_seconds or None)
+                          size=metadata.size_in_bytes, event_time=metadata.last_updated_in_seconds or None,
+                          seen_at=seen_at)
 
 
 class MatchFiles(beam.PTransform):
     """Every file a glob matches (except our own outputs and uploads still being saved) -> AudioObject, spread
-    across workers. ``listed``: the files a watch-mode listing already found (FileMetadata), matched no more.
+    across workers. ``listed``: the files a watch-mode listing already found (FileMetadata), matched no more;
+    ``seen_at``: when the watcher first listed each of them (path -> seconds since the epoch).
     ``audio_names_only`` (reconciliation): skip names the notification parser ignores as not audio, so that
     a listing of the bucket picks what streaming would have picked."""
 
     def __init__(self, pattern: str, ignore_prefix: str, retrier: Retrier = DEFAULT_RETRIER,
-                 listed: Optional[Sequence[FileMetadata]] = None, audio_names_only: bool = False):
+                 listed: Optional[Sequence[FileMetadata]] = None, audio_names_only: bool = False,
+                 seen_at: Optional[Mapping[str, float]] = None):
         super().__init__()
         self._audio_names_only = audio_names_only
         self._pattern = pattern  # gs://, or local and absolute (pipeline.main.parse), like ignore_prefix
         self._ignore_prefix = ignore_prefix
         self._retrier = retrier
         self._listed = listed
+        self._seen_at = seen_at
 
     def expand(self, pbegin):
         match = (beam.Create(list(self._listed)) if self._listed is not None
@@ -149,8 +156,8 @@ class MatchFiles(beam.PTransform):
                        self._ignore_prefix, self._audio_names_only)
                    # Matching happens in one place; spread the files over all workers before decoding.
                    | 'Spread' >> beam.Reshuffle()
-                   | 'Describe' >> beam.ParDo(_ToAudioObject(self._pattern, self._retrier)).with_outputs(FAILED,
-                                                                                                       main='ok'))
+                   | 'Describe' >> beam.ParDo(_ToAudioObject(self._pattern, self._retrier, self._seen_at)).with_outputs(
+                       FAILED, main='ok'))
         return StageOutputs(matched.ok, matched[FAILED])
 
 

@@ -96,11 +96,26 @@ def click_grid_row(page, container_key: str, index: int, column_x: float = 10) -
     page.mouse.click(box['x'] + column_x, box['y'] + ROW_HEIGHT * (index + 1) + ROW_HEIGHT / 2)
 
 
+# Records when Streamlit's script-run state (an attribute of the app's root) last changed; installed once per page.
+_WATCH_RUNS = """() => {
+  if (window.__runWatch) return;
+  const app = document.querySelector('[data-testid="stApp"]');
+  window.__lastRunChange = performance.now();
+  window.__runWatch = new MutationObserver(() => { window.__lastRunChange = performance.now(); });
+  window.__runWatch.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+}"""
+_QUIET = """([since, quiet]) => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  return app.getAttribute('data-test-script-state') === 'notRunning'
+      && performance.now() - Math.max(since, window.__lastRunChange) >= quiet;
+}"""
+QUIET_MS = 500   # a click's rerun starts well within this on a busy machine; a settled page has none
+
+
 def settled(page, timeout_ms: int = 30_000) -> None:
-    """Waits until the page's script run is over (Streamlit shows its status widget while one runs), so a click
-    lands on the buttons of the finished page, not on ones about to be replaced."""
-    page.wait_for_timeout(300)
-    page.locator('[data-testid="stStatusWidget"]').wait_for(state='hidden', timeout=timeout_ms)
-    # A grid drawn with a new selection reports it back once more (a second, short run): let it pass too.
-    page.wait_for_timeout(1200)
-    page.locator('[data-testid="stStatusWidget"]').wait_for(state='hidden', timeout=timeout_ms)
+    """Waits until the page's script run is over and no other has started for QUIET_MS, so a click lands on the
+    buttons of the finished page, not on ones about to be replaced. (Streamlit's app root carries the run state;
+    waiting on it replaces fixed sleeps of 1.5 s per click.)"""
+    page.evaluate(_WATCH_RUNS)
+    since = page.evaluate('performance.now()')
+    page.wait_for_function(_QUIET, arg=[since, QUIET_MS], timeout=timeout_ms, polling=50)

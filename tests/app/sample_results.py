@@ -164,3 +164,57 @@ def add_error(sample: Sample, audio_file: str, generation: str, message: str, re
     with sqlite_store.connect(sample.db_path) as conn:
         sqlite_store.write_errors(conn, [row])
     return row
+
+
+LONG_LABELS = ('chirp', 'hum', 'tone')
+
+
+def long_recording_events(seconds: float, every: float = 6.0, length: float = 2.5) -> list[tuple[float, float, str]]:
+    """(start, end, label) of a long recording's events: one every ``every`` seconds, the labels in turn, and
+    every fifth event overlapped by another label (two sounds at once: two lanes at the same time)."""
+    spans = []
+    for i in range(int(seconds // every)):
+        start = i * every + 0.5
+        label = LONG_LABELS[i % len(LONG_LABELS)]
+        spans.append((start, start + length, label))
+        if i % 5 == 0:
+            spans.append((start + 1.0, start + length + 1.5, LONG_LABELS[(i + 1) % len(LONG_LABELS)]))
+    return spans
+
+
+def add_long_recording(sample: Sample, name: str = 'hour.wav', seconds: float = 3600.0, rate: int = 8000) -> dict:
+    """A ``seconds``-long WAV (a quiet hiss, and a tone burst per event: written a minute at a time, cheaply), its
+    result row and its events (``long_recording_events``). Returns the row, with its events under ``events``."""
+    import soundfile
+
+    spans = long_recording_events(seconds)
+    path = os.path.join(sample.input_dir, name)
+    rng = np.random.default_rng(5)
+    pitch = {label: 500.0 + 700.0 * i for i, label in enumerate(LONG_LABELS)}
+    total, block = int(seconds * rate), 60 * rate
+    hiss = (0.01 * rng.standard_normal(block)).astype(np.float32)   # one minute of it, repeated
+    with soundfile.SoundFile(path, 'w', rate, 1, 'PCM_16') as out:
+        for first in range(0, total, block):
+            chunk = hiss[:min(block, total - first)].copy()
+            for start, end, label in spans:
+                a, b = max(int(start * rate) - first, 0), min(int(end * rate) - first, len(chunk))
+                if a < b:
+                    t = (first + np.arange(a, b)) / rate
+                    chunk[a:b] += 0.3 * np.sin(2 * np.pi * pitch[label] * t)
+            out.write(chunk)
+    png_path = os.path.join(os.path.dirname(sample.db_path), 'spectrograms', name + '.png')
+    with open(png_path, 'wb') as f:   # the pipeline's whole-file image (the page draws ranges of its own)
+        f.write(render_png(np.zeros(rate, np.float32), rate, name, SpectrogramStyle(min_width=480, max_width=800)))
+    now = dt.datetime.now(dt.timezone.utc)
+    row = {'audio_file': path, 'generation': str(os.stat(path).st_mtime_ns), 'spectrogram_image': png_path,
+           'label': 'tone', 'confidence': 0.8, 'scores': [{'label': x, 'score': 0.8 if x == 'tone' else 0.1}
+                                                          for x in LONG_LABELS],
+           'model_version': MODEL_VERSION, 'duration_seconds': seconds, 'sample_rate_hz': rate, 'channels': 1,
+           'event_count': len(spans), 'event_time': schema.timestamp(now.timestamp() - 90),
+           'processed_at': schema.timestamp(now.timestamp())}
+    events = [{'audio_file': path, 'generation': row['generation'], 'start_seconds': a, 'end_seconds': b,
+               'label': label, 'confidence': 0.9, 'model_version': MODEL_VERSION, 'processed_at': row['processed_at']}
+              for a, b, label in spans]
+    with sqlite_store.connect(sample.db_path) as conn:
+        sqlite_store.write_processed(conn, [{**row, schema.ROW_EVENTS_KEY: events}])
+    return {**row, 'events': events}

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from audio import encode, synth
+from app.units import size_text
 from results import sqlite_store
 from tests.app import sample_results
 from tests.app.browser import click_grid_row, dashboard, grid, grid_rows, launch_chromium, open_page, settled
@@ -155,6 +156,41 @@ def test_next_crosses_to_the_next_page(browser, url, sample):
     page.close()
 
 
+def test_previous_next_walk_from_a_file_opened_off_the_current_page(browser, url, sample):
+    from urllib.parse import urlencode
+
+    rows = in_order(sample.processed)
+    # A link to the fifth file with the list on page 2 (as when new rows push the opened file off page 1).
+    link = urlencode({'file': rows[4]['audio_file'], 'gen': rows[4]['generation'], 'page': '2'})
+    page = open_page(browser, f'{url}/?{link}')
+    expect(heading(page)).to_have_text(shown(rows[4]))
+    expect(page.get_by_label(re.compile('Page'))).to_have_value('2')
+    expect(page.get_by_role('button', name='◀ Previous')).to_be_enabled()
+    click(page, 'Next ▶')
+    expect(heading(page)).to_have_text(shown(rows[5]))   # the file after it, not the newest of page 2
+    expect(page.get_by_label(re.compile('Page'))).to_have_value('1')
+    click(page, '◀ Previous')
+    expect(heading(page)).to_have_text(shown(rows[4]))
+    click(page, '◀ Previous')
+    expect(heading(page)).to_have_text(shown(rows[3]))
+    page.close()
+
+
+def test_a_filter_that_matches_nothing_opens_nothing_and_the_errors_box_says_what_was_filtered(page, sample):
+    expect(heading(page)).to_have_text(shown(newest(sample.processed)))
+    page.get_by_label('Name contains').fill('no-such-file')
+    page.get_by_label('Name contains').press('Enter')
+    expect(page.get_by_text('No processed files match the filters.')).to_be_visible()
+    expect(heading(page)).to_have_count(0)   # the file opened before is not shown under a filter it fails
+    expect(page.locator('audio')).to_have_count(0)
+    expect(page.get_by_test_id('stAlert').filter(has_text='No failed files')).to_have_text(
+        'No failed files whose name contains "no-such-file".')
+    # A filter that lists other files opens the newest of them.
+    page.get_by_label('Name contains').fill('park')
+    page.get_by_label('Name contains').press('Enter')
+    expect(heading(page)).to_have_text(shown(newest([r for r in sample.processed if 'park' in r['audio_file']])))
+
+
 def test_recent_errors_show_stage_and_reason(page, sample):
     rows = grid_rows(page, 'errors_table')
     expect(rows).to_have_count(len(sample.errors))
@@ -200,14 +236,34 @@ def test_label_filter_narrows_the_list_but_not_the_failure_rate(page, sample):
     expect(metric(page, 'Failure rate')).to_have_text(f'{3 / 15:.1%}')
 
 
-def test_csv_export_holds_every_filtered_row(page, sample):
+def download_csv(page) -> tuple[str, list[dict]]:
     with page.expect_download() as download:
         page.get_by_role('button', name='Download CSV').click()
     content = open(download.value.path(), encoding='utf-8').read()
-    rows = list(csv.DictReader(io.StringIO(content)))
+    return download.value.suggested_filename, list(csv.DictReader(io.StringIO(content)))
+
+
+def test_csv_export_holds_every_filtered_row_with_events_and_scores(page, sample):
+    name, rows = download_csv(page)
+    assert name == 'audio-results.csv'
     assert len(rows) == len(sample.processed) > 10  # all of them, not the page shown
-    assert {r['audio_file'] for r in rows} == {r['audio_file'] for r in sample.processed}
-    assert {'label', 'confidence', 'processed_at', 'generation'} <= set(rows[0])
+    by_file = {r['Audio file']: r for r in rows}
+    assert set(by_file) == {r['audio_file'] for r in sample.processed}
+    # The page's names for its columns (the metadata says "Uploaded (UTC)"), the event count, every score.
+    assert {'Processed (UTC)', 'Uploaded (UTC)', 'Label', 'Confidence', 'Events', 'Generation'} <= set(rows[0])
+    for row in sample.processed:
+        exported = by_file[row['audio_file']]
+        assert exported['Events'] == str(row['event_count'])
+        for score in row['scores']:
+            assert float(exported[f"Score: {score['label']}"]) == pytest.approx(score['score'])
+    expect(page.get_by_role('table', name='Metadata of the opened file')).to_contain_text('Uploaded (UTC)')
+
+    page.get_by_label('Name contains').fill('park')
+    page.get_by_label('Name contains').press('Enter')
+    expect(metric(page, 'Processed')).to_have_text(str(sum('park' in r['audio_file'] for r in sample.processed)))
+    settled(page)
+    name, rows = download_csv(page)
+    assert name == 'audio-results-name-park.csv' and all('park' in r['Audio file'] for r in rows)
 
 
 def test_count_axis_has_whole_numbers_only(browser, tmp_path):
@@ -247,6 +303,8 @@ def test_upload_lands_in_the_input_folder_readable_and_pending(page, sample):
     pending = page.locator('.st-key-pending')
     expect(pending).to_contain_text('waiting for the pipeline', timeout=15_000)
     expect(pending).to_contain_text('field_recording_1.wav')
+    expect(pending).to_contain_text(size_text(len(wav)))   # sizes as everywhere on the page (and the uploader)
+    expect(page.get_by_test_id('stSidebar')).to_contain_text('up to 1 MB each')
 
 
 def test_a_non_audio_file_is_refused_in_the_picker(page, sample):
@@ -318,6 +376,7 @@ def test_filters_appear_when_the_results_file_appears_later(browser, tmp_path):
         page = browser.new_page(viewport={'width': 1400, 'height': 1600})
         page.goto(served)
         expect(page.get_by_text('No results database')).to_be_visible(timeout=30_000)
+        expect(page.get_by_test_id('stMain').locator('code', has_text='make run')).to_be_visible()  # not `make run`
         expect(page.get_by_label('Name contains')).to_be_visible()
         later = sample_results.build(str(tmp_path / 'later'), files=3, errors=0)  # the pipeline's first rows
         expect(metric(page, 'Processed')).to_have_text('3', timeout=45_000)
@@ -325,6 +384,21 @@ def test_filters_appear_when_the_results_file_appears_later(browser, tmp_path):
         page.get_by_test_id('stMultiSelect').click()  # the label filter now offers the new labels
         for label in {r['label'] for r in later.processed}:
             expect(page.get_by_role('option', name=label, exact=True)).to_be_visible()
+        page.close()
+
+
+def test_an_empty_page_beside_a_running_pipeline_says_upload_a_file(browser, tmp_path):
+    # What `make ui` starts on a fresh clone: no results yet, a pipeline watching the upload folder.
+    args = ['--results', str(tmp_path / 'results.db'), '--input', str(tmp_path / 'in'), '--pipeline_running']
+    (tmp_path / 'in').mkdir()
+    with dashboard(args, str(tmp_path / 'dashboard.log')) as served:
+        page = browser.new_page(viewport={'width': 1400, 'height': 1600})
+        page.goto(served)
+        main = page.get_by_test_id('stMain')
+        expect(main).to_contain_text('Upload an audio file (sidebar): the pipeline running beside this page',
+                                     timeout=30_000)
+        expect(main).not_to_contain_text('make run')
+        expect(main).not_to_contain_text('`')
         page.close()
 
 

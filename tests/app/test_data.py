@@ -12,7 +12,7 @@ import sqlite3
 
 import pytest
 
-from app.backends import BigQueryBackend, ResultsUnavailable, SqliteBackend
+from app.backends import BigQueryBackend, NoResultsYet, SqliteBackend
 from app.data import DashboardData, to_datetime
 from app.queries import Filters
 from results import bigquery_store, schema, sqlite_store
@@ -27,6 +27,9 @@ def make_rows() -> tuple[list[dict], list[dict]]:
     rows[10]['processed_at'] = rows[11]['processed_at']   # a tie: the page order must still be total
     rows[12]['event_time'] = None                          # batch replays of local files carry no event time
     rows[13]['audio_file'] = 'gs://uploads/day/Park Bench.WAV'
+    # Copied in with its hour-old modification time, seen by the pipeline 2 s before its row: latency is 2 s.
+    t = to_datetime(rows[30]['processed_at']).timestamp()
+    rows[30].update(event_time=schema.timestamp(t - 3600), seen_at=schema.timestamp(t - 2))
     errors = [{'audio_file': f'gs://uploads/day/bad-{i}.mp3', 'generation': str(i), 'stage': stage,
                'error_type': kind, 'message': f'reason {i}',
                'failed_at': schema.timestamp(START.timestamp() + 30 * i)}
@@ -57,6 +60,11 @@ def matches(row: dict, f: Filters, time_column: str = 'processed_at', results: b
                                              and e['generation'] == row['generation'] for e in EVENTS):
         return False
     return True
+
+
+def latency_start(row: dict) -> dt.datetime | None:
+    """When the pipeline first saw the file; rows from before that column have only the file's own time."""
+    return to_datetime(row.get('seen_at')) or to_datetime(row['event_time'])
 
 
 def keys(rows: list[dict]) -> list[tuple[str, str]]:
@@ -131,8 +139,8 @@ def test_summary_and_first_page_match_the_filters(data, f):
     assert summary.failed == len([e for e in ERRORS if matches(e, f, 'failed_at', results=False)])
     if expected:
         assert summary.mean_confidence == pytest.approx(sum(r['confidence'] for r in expected) / len(expected))
-        latencies = [(to_datetime(r['processed_at']) - to_datetime(r['event_time'])).total_seconds()
-                     for r in expected if r['event_time']]
+        latencies = [(to_datetime(r['processed_at']) - latency_start(r)).total_seconds()
+                     for r in expected if latency_start(r)]
         assert summary.mean_latency_seconds == pytest.approx(sum(latencies) / len(latencies), abs=2e-3)
         assert summary.last_processed_at == max(to_datetime(r['processed_at']) for r in expected)
     page = data.page(f, 1, 25, summary.files)
@@ -153,6 +161,20 @@ def test_pages_cover_every_row_once_newest_first(data):
     assert sorted(keys(shown)) == sorted(keys(expected))  # every row, none twice
     assert times(shown) == times(newest_first(expected))
     assert keys(shown) == keys(data.page(f, 1, total, total).rows)  # the tie is broken the same way every time
+
+
+@pytest.mark.parametrize('f', [Filters(), Filters(min_confidence=0.3), Filters(name='clip-00')], ids=range(3))
+def test_a_rows_position_is_its_index_in_the_list_across_pages(data, f):
+    total = data.summary(f).files
+    listed = keys(data.page(f, 1, total, total).rows)
+    for i in sorted({0, 1, 10, 11, 12, total // 2, total - 1}):   # 10 and 11: processed at the same instant
+        row = data.result(*listed[i])
+        assert data.position(f, row) == i
+        assert (data.at(f, i)['audio_file'], data.at(f, i)['generation']) == listed[i]
+    assert data.at(f, total) is None and data.at(f, -1) is None
+    left_out = next(r for r in ROWS if not matches(r, Filters(labels=('hum',))))
+    assert data.position(Filters(labels=('hum',)), data.result(left_out['audio_file'], left_out['generation'])) \
+        is None
 
 
 def test_a_page_past_the_end_shows_the_last_page(data):
@@ -178,8 +200,8 @@ def test_label_distribution(data):
 def test_latency_over_time_buckets(data):
     f = Filters(labels=('hum',))
     series = data.latency_over_time(f, data.summary(f))
-    with_event_time = [r for r in ROWS if matches(r, f) and r['event_time']]
-    assert sum(point['files'] for point in series) == len(with_event_time)
+    with_start = [r for r in ROWS if matches(r, f) and latency_start(r)]
+    assert sum(point['files'] for point in series) == len(with_start)
     assert [p['bucket_start'] for p in series] == sorted(p['bucket_start'] for p in series)
     assert all(p['bucket_start'].timestamp() % 60 == 0 for p in series)  # 240 rows over 4 minutes: 1-minute buckets
     assert all(0 < p['mean_latency_seconds'] <= p['max_latency_seconds'] < 5 for p in series)
@@ -216,11 +238,12 @@ def test_recent_errors_newest_first_with_stage_and_reason(data):
 
 
 def test_no_results_yet_is_explained(tmp_path):
-    with pytest.raises(ResultsUnavailable, match='run the pipeline first'):
+    # NoResultsYet (a ResultsUnavailable): the page adds how rows come, which depends on how it was started.
+    with pytest.raises(NoResultsYet, match='No results database at .*missing.db yet'):
         DashboardData(SqliteBackend(str(tmp_path / 'missing.db'))).summary(Filters())
     other = tmp_path / 'other.db'
     sqlite3.connect(other).execute('CREATE TABLE t (x)').connection.commit()
-    with pytest.raises(ResultsUnavailable, match='no results tables'):
+    with pytest.raises(NoResultsYet, match='no results tables'):
         DashboardData(SqliteBackend(str(other))).labels()
 
 

@@ -30,7 +30,9 @@ EVERY_FILTER = Filters(labels=('hum', 'tone'), min_confidence=0.2, max_confidenc
 def all_queries(d, f: Filters) -> list[queries.Query]:
     return [queries.results_summary(d, f), queries.errors_summary(d, f), queries.label_counts(d, f),
             queries.latency_over_time(d, f, 60), queries.results_page(d, f, 20, 40), queries.result_row(d, 'a', 'g'),
-            queries.recent_errors(d, f, 20), queries.errors_by_stage(d, f), queries.distinct_labels(d)]
+            queries.recent_errors(d, f, 20), queries.errors_by_stage(d, f), queries.distinct_labels(d),
+            queries.list_position(d, f, 'a', 'g', dt.datetime(2026, 3, 2, tzinfo=dt.timezone.utc)),
+            queries.row_matches(d, f, 'a', 'g')]
 
 
 @pytest.mark.parametrize('d', [SQLITE, BIGQUERY], ids=['sqlite', 'bigquery'])
@@ -119,3 +121,13 @@ def test_the_last_of_5000_pages_holds_the_oldest_rows(big_db):
     first = data.page(Filters(name='CLIP-09999'), 1, PAGE, data.summary(Filters(name='CLIP-09999')).files)
     assert [r['audio_file'] for r in first.rows] == [f'gs://uploads/day/clip-{i:06d}.wav' for i in range(99999, 99989,
                                                                                                         -1)]
+
+
+def test_the_opened_files_place_in_100k_rows_is_a_walk_of_the_rows_before_it(big_db):
+    data = DashboardData(SqliteBackend(big_db))
+    row = data.result(*(lambda r: (r['audio_file'], r['generation']))(data.at(Filters(), 30)))
+    assert data.position(Filters(), row) == 30
+    q = queries.list_position(SQLITE, Filters(), row['audio_file'], row['generation'], row['processed_at'])
+    steps = vm_steps(big_db, q.sql.format(processed='processed'), {k: _sqlite_value(v) for k, v in q.params.items()})
+    full_pass = vm_steps(big_db, 'SELECT COUNT(*) FROM processed WHERE instr(lower(audio_file), :s) > 0', {'s': 'x'})
+    assert steps * 100 < full_pass

@@ -7,9 +7,10 @@ import pytest
 
 from app import upload
 from app.upload import check_upload, safe_name, save_upload
+from app.units import MB
 from tests.app.emulators import storage_emulator
 
-MAX = 1024 * 1024
+MAX = MB   # the page's 1 MB: 1,000,000 bytes
 WAV = b'RIFF' + b'\x00' * 100  # the bytes are not inspected: the pipeline decodes, and reports bad audio itself
 
 

@@ -28,6 +28,7 @@ def test_finalize_of_an_audio_object_becomes_an_audio_object():
     assert obj.generation == '1700000000000001' and obj.size == 1234 and obj.bucket == 'in-bucket'
     assert obj.content_type == 'audio/wav'
     assert obj.event_time == parse_time('2026-11-26T07:00:01.5Z')
+    assert obj.seen_at == obj.event_time   # the notification is when the pipeline learns of the upload
 
 
 @pytest.mark.parametrize('event', ['OBJECT_DELETE', 'OBJECT_ARCHIVE', 'OBJECT_METADATA_UPDATE'])

@@ -39,6 +39,23 @@ def test_batch_wiring_classifies_good_files_fails_bad_ones_and_writes_both(tmp_p
     assert len(pngs) == 2 and all(name.endswith('.png') for name in pngs)
 
 
+def test_rows_say_when_the_pipeline_first_saw_the_file_not_its_modification_time(tmp_path, tiny_model_dir):
+    import datetime as dt
+    import time
+
+    def to_datetime(text):
+        return dt.datetime.fromisoformat(text.replace('Z', '+00:00'))
+
+    copied = write_clip(tmp_path / 'in', 'copied.wav', label='tone')
+    os.utime(copied, (1.7e9, 1.7e9))   # copied with its 2023 modification time
+    config = config_for(tmp_path, tiny_model_dir)
+    started = time.time()
+    run_graph(config, ['copied.wav'], [])
+    row, = sqlite_store.read_table(config.output_table, 'processed')
+    assert to_datetime(row['event_time']).timestamp() == 1.7e9                     # the file's own time
+    assert started <= to_datetime(row['seen_at']).timestamp() <= to_datetime(row['processed_at']).timestamp()
+
+
 def test_a_replay_reads_the_table_once_and_skips_every_file_it_already_has(tmp_path, tiny_model_dir):
     write_clip(tmp_path / 'in', 'a.wav')
     write_bytes(tmp_path / 'in', 'empty.wav', b'')

@@ -53,6 +53,34 @@ def test_watch_options(tmp_path):
             parse([*bad, *common])
 
 
+def test_the_watcher_hands_over_when_it_first_listed_each_file(tmp_path):
+    """Latency starts when the pipeline first saw a file, not at its modification time (a copy keeps an old one)."""
+    import threading
+    import time
+
+    from pipeline.watch import watch
+
+    folder = tmp_path / 'in'
+    old = write_bytes(folder, 'copied.wav', b'x')
+    os.utime(old, (1.7e9, 1.7e9))                        # copied with its 2023 modification time: ready at once
+    fresh = write_bytes(folder, 'new.wav', b'y')         # just written: ready once untouched for SETTLE_SECONDS
+    common = ['--output_table', str(tmp_path / 'r.db'), '--spectrogram_location', str(tmp_path / 'img')]
+    _, config = parse(['--input_pattern', f'{folder}/**', '--watch', '--watch_interval_seconds', '0.2', *common])
+    stop, batches = threading.Event(), []
+
+    def run_batch(files):
+        batches.append((time.time(), files))
+        if sum(len(f) for _, f in batches) == 2:
+            stop.set()
+
+    started = time.time()
+    watch(config, run_batch, stop, log=lambda line: None)
+    seen = {f.path: (f.first_seen, ran_at) for ran_at, files in batches for f in files}
+    assert set(seen) == {old, fresh}
+    assert started <= seen[old][0] <= seen[old][1]
+    assert started <= seen[fresh][0] < seen[fresh][1] - 1.0   # its first listing, not the one that found it ready
+
+
 @pytest.mark.e2e
 def test_a_run_that_failed_a_file_says_so(tmp_path, tiny_model_dir):
     import threading

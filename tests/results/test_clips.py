@@ -54,7 +54,7 @@ def test_reviewed_clips_are_folders_per_class_and_train_a_model(tmp_path):
     os.utime(path, ns=(1, 1))
 
     out = tmp_path / 'reviewed'
-    summary = export_clips(db, str(out))
+    summary = export_clips(store, str(out))
     assert summary.written == {'tone': 6, 'chirp': 6, 'background': 6}
     assert len(summary.missing) == 1 and 'replaced.wav' in summary.missing[0]
     assert sorted(os.listdir(out)) == ['background', 'chirp', 'tone']
@@ -71,11 +71,14 @@ def test_reviewed_clips_are_folders_per_class_and_train_a_model(tmp_path):
     assert metadata.training['train']['files'] + metadata.training['test']['files'] == 18
 
 
-def test_a_wrong_folder_of_the_users_choice(tmp_path):
+def test_a_wrong_folder_of_the_users_choice_and_context_from_the_command_line(tmp_path, capsys):
+    from results.export import main
+
     db = str(tmp_path / 'results.db')
     path, spans = recording(tmp_path, 'a.wav', 'hum', 2, 5)
     review_all(open_store(db), path, spans, 'tone', reviews.WRONG)
-    summary = export_clips(db, str(tmp_path / 'out'), wrong_folder='not tone', context_seconds=0.25)
-    assert summary.written == {'not_tone': 2}
-    clip = sorted((tmp_path / 'out' / 'not_tone').iterdir())[0]
-    assert abs(soundfile.info(str(clip)).duration - (SECONDS + 0.5)) < 1e-3
+    assert main(['--results', db, '--out', str(tmp_path / 'out'), '--format', 'clips', '--wrong_folder', 'not tone',
+                 '--context', '0.25']) == 0
+    assert '2 reviewed clips written' in capsys.readouterr().out
+    clips = sorted((tmp_path / 'out' / 'not_tone').iterdir())
+    assert len(clips) == 2 and abs(soundfile.info(str(clips[0])).duration - (SECONDS + 0.5)) < 1e-3

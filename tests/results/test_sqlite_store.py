@@ -9,7 +9,7 @@ def result(uri, gen='1', label='tone'):
     return {'audio_file': uri, 'generation': gen, 'spectrogram_image': f'{uri}.png', 'label': label,
             'confidence': 0.9, 'scores': [{'label': label, 'score': 0.9}], 'model_version': 'v1',
             'event_count': None, 'duration_seconds': 1.0, 'sample_rate_hz': 16000, 'channels': 1, 'event_time': None,
-            'processed_at': '2026-11-26T07:00:00.000000Z'}
+            'processed_at': '2026-11-26T07:00:00.000000Z', 'seen_at': None}
 
 
 def error(uri, gen='1', stage='decode'):

@@ -5,7 +5,7 @@ import pickle
 
 import pytest
 
-from results import sqlite_store, tables
+from results import schema, sqlite_store, tables
 from results.store import (BigQueryStore, ResultsUnavailable, SqliteStore, open_results, open_store,
                            table_name_problem)
 
@@ -98,6 +98,7 @@ def test_open_results_takes_any_sqlite_file_and_explains_anything_else(tmp_path)
     with sqlite_store.connect(str(other)):
         pass
     assert isinstance(open_results(str(other)), SqliteStore)
+    assert {open_results(str(other)).table(name) for name in schema.TABLES} == {str(other)}
     text = tmp_path / 'notes.txt'
     text.write_text('hello')
     with pytest.raises(ResultsUnavailable, match='not a SQLite database'):

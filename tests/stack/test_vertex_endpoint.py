@@ -83,7 +83,8 @@ def test_fault_command_line_and_deploy_route(local_vertex, tiny_model_dir, capsy
     assert get(local_vertex.url, '/local/stats')['faults']['throttle'] == 0
     answer = post(local_vertex.url, '/local/deploy', {'project': 'p', 'location': 'europe-west4',
                                                       'display_name': 'other', 'artifact_uri': tiny_model_dir})
-    assert answer['name'] == 'projects/p/locations/europe-west4/endpoints/2'
+    assert answer['name'].startswith('projects/p/locations/europe-west4/endpoints/')
+    assert answer['displayName'] == 'other' and not answer['name'].endswith('/1'), 'a new endpoint'
     again = post(local_vertex.url, '/local/deploy', {'project': 'p', 'location': 'europe-west4',
                                                      'display_name': 'other', 'artifact_uri': tiny_model_dir})
     assert again['name'] == answer['name'], 'deploying to the same display name reuses its endpoint'
