@@ -17,11 +17,12 @@ from model.litert import LiteRTModel, one_blas_thread
 
 
 # Waveform windows gathered per call: a call's input buffer is this many windows (BirdNET: 576 KB each, so 9 MB
-# per thread); LiteRT runs them LITERT_WINDOWS_PER_INVOKE at a time either way, so more would only cost memory.
+# per thread); LiteRT runs them WAVEFORM_WINDOWS_PER_INVOKE at a time either way, so more would only cost memory.
 WAVEFORM_WINDOWS_PER_CALL = 16
-# Windows per LiteRT invoke: one. A waveform model's activations are large (BirdNET's interpreter arena for 4
-# windows is ~66 MiB more than for one, a tenth of a 1-hour 48 kHz file's memory peak), and one window per
-# invoke costs no CPU (34 ms a window either way: docs/benchmarks.md, BirdNET). Each window's scores are the same.
+# Windows per LiteRT invoke: one. A waveform model's activations are large: BirdNET's interpreter takes 79 MiB
+# for one window and 145 MiB for 4 (133 for 2), against a 1 GiB budget for a 1-hour 48 kHz file whose samples
+# alone are 659 MiB. The price is ~1.5 ms of CPU on a 34-ms window (~4%); the scores are the same bit for bit.
+# docs/benchmarks.md, BirdNET.
 WAVEFORM_WINDOWS_PER_INVOKE = 1
 
 
