@@ -15,6 +15,18 @@ from audio import encode, synth
 from tests.helpers import DEMO_LABELS, write_bytes, write_clip
 
 
+def pytest_collection_modifyitems(config, items):
+    """Longest first: tests marked ``slow``, then the other end-to-end tests, then the rest (file order kept in each).
+
+    ``make test`` runs the suite in worker processes that each take the next test when they finish one; a test of
+    minutes taken last would leave the other workers idle while it runs.
+    """
+    def rank(item) -> int:
+        return 0 if item.get_closest_marker('slow') else 1 if item.get_closest_marker('e2e') else 2
+
+    items.sort(key=rank)
+
+
 @pytest.fixture(scope='session')
 def tiny_model_dir(tmp_path_factory) -> str:
     """An exported (untrained, deterministic) classifier over the demo labels: a real SavedModel."""

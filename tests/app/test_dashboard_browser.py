@@ -17,7 +17,7 @@ from audio import encode, synth
 from app.units import size_text
 from results import sqlite_store
 from tests.app import sample_results
-from tests.app.browser import click_grid_row, dashboard, grid, grid_rows, launch_chromium, open_page, settled
+from tests.app.browser import click_grid_row, dashboard, grid, grid_rows, open_page, settled
 
 pytestmark = pytest.mark.e2e
 playwright_api = pytest.importorskip('playwright.sync_api')
@@ -28,14 +28,6 @@ expect.set_options(timeout=20_000)  # a rerun that reads new rows and images tak
 @pytest.fixture(scope='module')
 def sample(tmp_path_factory):
     return sample_results.build(str(tmp_path_factory.mktemp('dashboard')), files=12, errors=3)
-
-
-@pytest.fixture(scope='module')
-def browser():
-    with playwright_api.sync_playwright() as p:
-        chromium = launch_chromium(p)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope='module')

@@ -12,7 +12,7 @@ import pytest
 from app import clips
 from app.timeline import in_view
 from tests.app import sample_results
-from tests.app.browser import dashboard, launch_chromium, open_page, settled
+from tests.app.browser import dashboard, open_page, settled
 
 pytestmark = pytest.mark.e2e
 playwright_api = pytest.importorskip('playwright.sync_api')
@@ -32,14 +32,6 @@ def url(hour, tmp_path_factory):
     log = str(tmp_path_factory.mktemp('logs') / 'dashboard.log')
     with dashboard(['--results', hour[0].db_path], log) as served:
         yield served
-
-
-@pytest.fixture(scope='module')
-def browser():
-    with playwright_api.sync_playwright() as p:
-        chromium = launch_chromium(p)
-        yield chromium
-        chromium.close()
 
 
 def spectrogram(page, label: str):

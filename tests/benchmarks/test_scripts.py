@@ -32,6 +32,7 @@ def _run(module, *args, tmp_path):
         return done.stdout, json.load(f)
 
 
+@pytest.mark.slow
 def test_throughput_compares_the_three_on_the_same_files(clips, tiny_model_dir, tmp_path):
     stdout, payload = _run('throughput', '--sets', 'clips5,fsdd', '--clips5', '2', '--input', clips,
                            '--cache', str(tmp_path / 'cache'), '--model', tiny_model_dir, '--repeats', '1',

@@ -191,6 +191,7 @@ def _storage_outage_then_one_replay(stack, model_dir, tmp_path, retry_args: list
     return figures
 
 
+@pytest.mark.slow
 def test_storage_outage_longer_than_the_clients_deadline_one_replay_repairs_every_file(local_stack, tiny_model_dir,
                                                                                         tmp_path):
     # A short retry budget (30 s < the outage) makes the stage give up: retryable rows, then one replay.
@@ -211,6 +212,7 @@ def test_storage_outage_at_production_defaults_needs_no_replay(local_stack, tiny
     assert figures['retryable_rows_before_replay'] == 0  # 600 s of retries ride out a 150 s outage
 
 
+@pytest.mark.slow
 def test_bigquery_outage_longer_than_the_clients_deadline_is_retried_by_the_sink_and_loses_nothing(
         local_stack, tiny_model_dir):
     stack, bucket = local_stack, local_stack.config.upload_bucket
@@ -312,6 +314,7 @@ def _assert_raw_exactly_once(stack, expected: Expected) -> Rows:
     return rows
 
 
+@pytest.mark.slow
 def test_streaming_bigquery_down_past_every_retry_stops_the_local_pipeline_and_a_restart_loses_nothing(
         local_stack, tiny_model_dir):
     stack, bucket = local_stack, local_stack.config.upload_bucket
@@ -347,6 +350,7 @@ def test_streaming_bigquery_down_past_every_retry_stops_the_local_pipeline_and_a
           f'after the restart: {reconcile[-1] if reconcile else "no reconcile line"}')
 
 
+@pytest.mark.slow
 def test_batch_bigquery_down_past_every_retry_fails_the_run_and_the_same_command_again_loses_nothing(
         local_stack, tiny_model_dir, tmp_path):
     stack, bucket, config = local_stack, local_stack.config.upload_bucket, local_stack.config

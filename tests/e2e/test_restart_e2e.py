@@ -66,6 +66,7 @@ def _spectrograms(stack, half: str) -> int:
     return len(list(clients.storage_client().list_blobs(config.output_bucket, prefix=prefix)))
 
 
+@pytest.mark.slow
 def test_kill_9_mid_drain_then_restart_leaves_every_upload_exactly_once(local_stack, tiny_model_dir):
     stack, bucket = local_stack, local_stack.config.upload_bucket
     args = ['--max_batch_duration_secs', '1']
