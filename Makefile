@@ -62,11 +62,11 @@ run: $(DEMO_MODEL)/metadata.json $(DEMO_INPUT) ## Run the pipeline in batch on t
 	$(PY) -m pipeline.main --input_pattern '$(DEMO_INPUT)/**' --output_table $(DEMO_OUTPUT)/results.db \
 		--spectrogram_location $(DEMO_OUTPUT)/spectrograms --progress
 
-# Worker processes for the suite: most end-to-end tests wait (on emulators, a browser, a pipeline's start), so more
-# workers than cores keep both cores busy. Tests go out one at a time in the order tests/conftest.py gives (the
-# longest first), so no worker is left with a queue of long tests at the end.
-TEST_WORKERS ?= 3
-test: lint typecheck browser stack-deps ## Lint, type-check, then run the whole test suite (TEST_WORKERS=3 processes)
+# Worker processes for the suite. The longest tests mostly wait (an outage of minutes, a pipeline's retries), so
+# with 3 workers both cores sat idle while they ran; 6 leave workers for the rest. Tests go out one at a time in
+# the order tests/conftest.py gives (the longest first), so no worker is left with a queue of long tests at the end.
+TEST_WORKERS ?= 6
+test: lint typecheck browser stack-deps ## Lint, type-check, then run the whole test suite (TEST_WORKERS=6 processes)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist load --maxschedchunk 1 --durations 15
 
 lint: $(STAMP) ## ruff (rules in ruff.toml)
