@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+from urllib.parse import quote
 
 import numpy as np
 import pytest
@@ -93,7 +94,15 @@ def test_species_share_a_moment_on_the_timeline_by_common_name(page):
     assert abs(first['x'] - second['x']) <= 1 and first['y'] != second['y']   # same moment, its own lane
 
 
+def open_by_link(page, row) -> None:
+    """Opens a file through its link, so a test does not depend on which file an earlier test left open."""
+    base = page.url.split('?')[0]
+    page.goto(f"{base}?file={quote(row['audio_file'], safe='')}&gen={row['generation']}")
+    settled(page)
+
+
 def test_each_detection_plays_its_own_clip(page, sample):
+    open_by_link(page, next(r for r in sample['rows'] if r['audio_file'].endswith('site-a.wav')))
     rows = grid_rows(page, 'detections_table')
     expect(rows).to_have_count(4)
     header = page.locator('.st-key-detections_table [data-testid="stDataFrame"] thead th')
