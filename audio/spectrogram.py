@@ -36,7 +36,7 @@ class SpectrogramStyle:
     colormap: str = 'magma'
     min_width: int = 600       # short clips are stretched to stay readable
     max_width: int = 1600      # long files are pooled in time to this many columns
-    frames_per_block: int = 4096
+    frames_per_block: int = 512
 
 
 LEFT, RIGHT, TOP, BOTTOM = 62, 86, 26, 40
