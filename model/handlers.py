@@ -33,6 +33,7 @@ import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler
 
+from model.litert import pool_size
 from model.local_copy import local_model_dir
 from model.metadata import (INPUT_NAME, OUTPUT_NAME, SIGNATURE, ModelMetadata, incompatibilities, load_metadata,
                             model_dir_of)
@@ -200,10 +201,14 @@ class InWorkerHandler(WindowedClassifierHandler):
     """
 
     def __init__(self, model_uri: str, *, model_copies: int = 1, share_model_across_processes: bool = False,
-                 keep_model_loaded: bool = False, **kwargs):
+                 keep_model_loaded: bool = False, scoring_threads: Optional[int] = None, **kwargs):
         """``keep_model_loaded``: the model is loaded once per process and kept for later pipeline runs in it
-        (watch mode runs one batch pipeline per listing; loading the SavedModel takes ~1.4 s on 2 busy cores)."""
+        (watch mode runs one batch pipeline per listing; loading the SavedModel takes ~1.4 s on 2 busy cores).
+        ``scoring_threads``: how many threads of a worker process score windows at once, for the runtimes that
+        pool them (LiteRT: ``model.litert.pool_size``; 0: every core of the process); None: each calling thread
+        scores its own windows."""
         super().__init__(model_uri, **kwargs)
+        self._scoring_threads = scoring_threads
         self._share = share_model_across_processes
         self._model_copies = model_copies
         self._keep_loaded = keep_model_loaded
@@ -229,6 +234,12 @@ class InWorkerHandler(WindowedClassifierHandler):
     @property
     def keeps_model_loaded(self) -> bool:
         return self._keep_loaded
+
+    def scoring_pool(self) -> Optional[int]:
+        """The size of the pool of scoring threads in this worker process (None: no pool)."""
+        if self._scoring_threads is None:
+            return None
+        return pool_size(self._scoring_threads)
 
     def update_model_path(self, model_path: Optional[str] = None):
         """Called by RunInference's model-update side input with a watched path inside a model dir.

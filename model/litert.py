@@ -5,7 +5,10 @@ the whole-model packs on waveform windows (``model.litert_waveform``).
 """
 from __future__ import annotations
 
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Optional
 
 import numpy as np
 
@@ -19,21 +22,28 @@ LITERT_WINDOWS_PER_INVOKE = 4
 
 
 class LiteRTModel:
-    """The LiteRT classifier; one interpreter per calling thread and input shape (an interpreter is not
-    thread-safe, and Beam shares one loaded model between the threads of a worker). ``invoke`` releases the GIL.
+    """The LiteRT classifier, shared by the threads of a worker process (Beam shares one loaded model between
+    them). An interpreter is not thread-safe, so each thread that invokes has its own, one per input shape
+    (allocated once, never resized back and forth); ``invoke`` releases the GIL.
 
-    A call's windows go through the network ``windows_per_invoke`` at a time, each size with its own
-    interpreter (allocated once, never resized back and forth).
+    A call's windows go through the network ``windows_per_invoke`` at a time. ``concurrency`` None: in the
+    calling thread. ``concurrency`` n: on a pool of n threads owned by the model, each with its own interpreter:
+    a call's windows are split into at most n contiguous parts (``split``) scored at once, so one long file's
+    windows use n cores; whatever number of threads call, at most n invokes run at once and the process holds n
+    interpreters (BirdNET's is 79 MiB). The parts are cut on the same ``windows_per_invoke`` boundaries as one
+    thread's loop, so each window goes through the same invokes and the scores are the same bit for bit.
     """
 
     def __init__(self, model_content: bytes, num_threads: int = 1,
-                 windows_per_invoke: int = LITERT_WINDOWS_PER_INVOKE):
+                 windows_per_invoke: int = LITERT_WINDOWS_PER_INVOKE, concurrency: Optional[int] = None):
         from ai_edge_litert.interpreter import Interpreter  # noqa: F401  (fails here, at load, if missing)
 
         self._content = model_content
         self._num_threads = num_threads
         self._windows_per_invoke = windows_per_invoke
         self._local = threading.local()
+        self.concurrency = concurrency
+        self._pool = (ThreadPoolExecutor(concurrency, thread_name_prefix='litert') if concurrency else None)
 
     def _interpreter(self, shape: tuple[int, ...]):
         by_shape = getattr(self._local, 'by_shape', None)
@@ -58,12 +68,45 @@ class LiteRTModel:
         interpreter.invoke()
         return interpreter.get_tensor(output_index)  # a copy
 
-    def __call__(self, patches: np.ndarray) -> np.ndarray:
-        patches = np.ascontiguousarray(patches, dtype=np.float32)
+    def _score(self, patches: np.ndarray) -> np.ndarray:
         step = self._windows_per_invoke
         if len(patches) <= step:
             return self._invoke(patches)
         return np.concatenate([self._invoke(patches[i:i + step]) for i in range(0, len(patches), step)])
+
+    def __call__(self, patches: np.ndarray) -> np.ndarray:
+        patches = np.ascontiguousarray(patches, dtype=np.float32)
+        if self._pool is None:
+            return self._score(patches)
+        parts = [self._pool.submit(self._score, patches[start:stop])
+                 for start, stop in split(len(patches), self._windows_per_invoke, self.concurrency or 1)]
+        if len(parts) == 1:
+            return parts[0].result()
+        return np.concatenate([part.result() for part in parts])
+
+
+def split(windows: int, windows_per_invoke: int, parts: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` ranges of a call's windows: at most ``parts`` contiguous ranges of nearly equal size that
+    cover every window once, each starting on a multiple of ``windows_per_invoke`` (the invokes of one loop)."""
+    invokes = -(-windows // windows_per_invoke)
+    size = -(-invokes // max(1, parts)) * windows_per_invoke
+    return [(start, min(windows, start + size)) for start in range(0, windows, size)] if windows else []
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity: what a container or taskset grants it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:   # not Linux
+        return os.cpu_count() or 1
+
+
+def pool_size(scoring_threads: int) -> int:
+    """The LiteRT pool of this worker process: ``scoring_threads`` (what the runner gives the process, chosen
+    when the pipeline is built: ``pipeline.handler_choice.scoring_threads``), 0 meaning every core the process
+    may use, and never more than those cores (more threads than cores only add interpreters)."""
+    cores = usable_cores()
+    return cores if scoring_threads <= 0 else min(scoring_threads, cores)
 
 
 def one_blas_thread() -> None:

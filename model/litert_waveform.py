@@ -57,7 +57,8 @@ class WaveformLiteRTHandler(InWorkerHandler):
 
         one_blas_thread()
         with FileSystems.open(join(self._model_uri, model_file(self.metadata))) as f:
-            return LiteRTModel(f.read(), windows_per_invoke=WAVEFORM_WINDOWS_PER_INVOKE)
+            return LiteRTModel(f.read(), windows_per_invoke=WAVEFORM_WINDOWS_PER_INVOKE,
+                               concurrency=self.scoring_pool())
 
     def windows_per_call(self) -> int:
         return min(self._max_windows_per_call, WAVEFORM_WINDOWS_PER_CALL)

@@ -184,7 +184,7 @@ class LiteRTHandler(InWorkerHandler):
         from apache_beam.io.filesystems import FileSystems
 
         with FileSystems.open(join(self._model_uri, self.metadata.serving[LITERT]['file'])) as f:
-            return LiteRTModel(f.read())
+            return LiteRTModel(f.read(), concurrency=self.scoring_pool())
 
     def model_input_shape(self) -> tuple[int, ...]:
         return (self._front_end.frame_count(self.metadata.window_samples), self._front_end.config.n_mels)

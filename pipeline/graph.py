@@ -15,6 +15,7 @@ from model.handlers import WindowedClassifierHandler
 from model.metadata import ModelMetadata, species_list_labels
 from pipeline.options import OptionsError, PipelineConfig
 from pipeline.handler_choice import make_handler
+from pipeline.local_runner import scoring_threads
 from results import tables
 from transforms.coders import register_coders
 from transforms.decode import DecodeAudio
@@ -97,7 +98,7 @@ def build_pipeline(p: beam.Pipeline, config: PipelineConfig,
     """Adds the whole graph to ``p``; ``handler`` defaults to the one the options choose. ``listed_files``:
     watch mode's run over the files its listing found (pipeline/watch.py), first listed at ``seen_at[path]``."""
     register_coders()
-    handler = handler or make_handler(config)
+    handler = handler or make_handler(config, scoring_threads=scoring_threads(p.options, config))
     retrier = Retrier(config.transient_retry_seconds)
     source_failures = []
     if config.streaming:

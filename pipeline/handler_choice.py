@@ -1,7 +1,7 @@
 """Chooses the RunInference model handler from the options: one handler class per runtime (``model.handlers``)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from model.handlers import WindowedClassifierHandler
 from model.metadata import SAVEDMODEL_RUNTIME, ModelMetadata, load_metadata
@@ -22,10 +22,12 @@ def run_metadata(config: PipelineConfig) -> ModelMetadata:
     return metadata.with_hop(hop)
 
 
-def make_handler(config: PipelineConfig, *, keep_model_loaded: bool = False) -> WindowedClassifierHandler:
+def make_handler(config: PipelineConfig, *, keep_model_loaded: bool = False,
+                 scoring_threads: Optional[int] = None) -> WindowedClassifierHandler:
     """A Vertex AI endpoint's handler with ``--model_endpoint``, else the in-worker runtime the model and
     ``--inference_runtime`` ask for (``model.serving.local_handler``). ``keep_model_loaded``: an in-worker model
-    is loaded once per process and kept for later pipeline runs in it (watch mode)."""
+    is loaded once per process and kept for later pipeline runs in it (watch mode). ``scoring_threads``: the
+    threads of a worker process that score windows at once (``pipeline.local_runner.scoring_threads``)."""
     batching: dict[str, Any] = dict(
         min_batch_size=config.min_batch_size, max_batch_size=config.max_batch_size,
         max_batch_duration_secs=config.max_batch_duration_secs if config.streaming else None,
@@ -49,6 +51,6 @@ def make_handler(config: PipelineConfig, *, keep_model_loaded: bool = False) -> 
     try:
         return local_handler(config.model_uri, runtime=config.inference_runtime, model_copies=config.model_copies,
                              share_model_across_processes=config.share_model_across_processes,
-                             keep_model_loaded=keep_model_loaded, **batching)
+                             keep_model_loaded=keep_model_loaded, scoring_threads=scoring_threads, **batching)
     except ValueError as e:   # a runtime the model cannot run on
         raise OptionsError(f'--inference_runtime={config.inference_runtime}: {e}') from e

@@ -9,7 +9,7 @@ import logging
 import os
 from typing import Optional
 
-from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import DebugOptions, DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineRunner
 
 from cloud import emulators
@@ -200,3 +200,42 @@ def configure_runner(options: PipelineOptions, config: PipelineConfig,
         direct.direct_running_mode = 'multi_processing' if processes else 'multi_threading'
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
     return FnApiRunner()
+
+
+# Dataflow starts one SDK process per vCPU of a worker VM, unless this experiment asks for one process per VM.
+ONE_SDK_PROCESS_PER_VM = 'no_use_multiple_sdk_containers'
+
+
+def scoring_threads(options: PipelineOptions, config: PipelineConfig) -> int:
+    """How many threads of one worker process score a model's windows at once (the in-worker handlers'
+    ``scoring_threads``): the cores the runner gives that process, so that one long file's windows use all of
+    them while a fleet is never given more threads than cores. 0: every core the worker process may use,
+    resolved there (``model.litert.pool_size``, which also never exceeds them).
+
+    - local batch, worker threads in one process (the default): one per worker (``--direct_num_workers``, every
+      core unless chosen); with one worker (``--direct_num_workers 1``): 1;
+    - local batch, a process per worker (``--direct_running_mode multi_processing``): the machine's cores shared
+      out between the processes (1 when there are as many processes as cores);
+    - local streaming (one process, threads): 0;
+    - Dataflow: 1, as each vCPU has its own SDK process; 0 with ``--experiments=no_use_multiple_sdk_containers``
+      (one process for the VM's vCPUs);
+    - any other runner: 1 (its share of the cores is unknown: never more than one thread's worth).
+
+    Read before or after ``configure_runner`` alike (watch mode builds its handler first): unchosen workers are
+    every core. A watch listing of ``PROCESSES_FROM_FILES`` or more runs in processes that each keep this count.
+    """
+    cores = os.cpu_count() or 1
+    if _is_direct(options):
+        if config.streaming:
+            return 0
+        direct = options.view_as(DirectOptions)
+        workers = (direct.direct_num_workers or 1) if workers_chosen(options) else cores
+        if workers <= 1:
+            return 1
+        if direct.direct_running_mode == 'multi_processing':
+            return max(1, cores // workers)
+        return workers
+    if str(options.view_as(StandardOptions).runner) in ('DataflowRunner', 'dataflow'):
+        experiments = options.view_as(DebugOptions).experiments or []
+        return 0 if ONE_SDK_PROCESS_PER_VM in experiments else 1
+    return 1

@@ -152,10 +152,11 @@ def _summary(config: PipelineConfig, progress: _Progress, result, seconds: float
 
 def _reconcile_line(config: PipelineConfig, result) -> str:
     """A finished --reconcile run's summary: the counters of the skip (transforms.dedupe.tally_line)."""
-    from transforms.dedupe import DONE, MISSING, RETRIED, tally_line
+    from transforms.dedupe import DONE, MISSING, NO_EVENTS, RETRIED, tally_line
 
     return tally_line(config.input_pattern or '', {
         MISSING: _counter(result, 'files_reconciled'), RETRIED: _counter(result, 'files_retried'),
+        NO_EVENTS: _counter(result, 'files_missing_events'),
         DONE: _counter(result, 'files_skipped_already_processed')})
 
 

@@ -157,10 +157,10 @@ def batch_runner(options: PipelineOptions, config: PipelineConfig) -> RunBatch:
     """One bounded batch run of the pipeline over exactly the listed files, on the local batch runner."""
     from pipeline.graph import build_pipeline
     from pipeline.handler_choice import make_handler
-    from pipeline.local_runner import configure_runner
+    from pipeline.local_runner import configure_runner, scoring_threads
 
     # Built once (the model metadata is not read again every run), with its model kept loaded between runs.
-    handler = make_handler(config, keep_model_loaded=True)
+    handler = make_handler(config, keep_model_loaded=True, scoring_threads=scoring_threads(options, config))
     if handler.keeps_model_loaded:
         handler.load_model()  # now, so the first file does not wait for the runtime to start
 

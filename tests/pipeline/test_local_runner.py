@@ -6,7 +6,7 @@ from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-from pipeline.local_runner import PROCESSES_FROM_FILES, configure_runner
+from pipeline.local_runner import ONE_SDK_PROCESS_PER_VM, PROCESSES_FROM_FILES, configure_runner, scoring_threads
 from pipeline.main import parse
 
 LOCAL = ['--input_pattern', 'in/**', '--output_table', 'out.db', '--spectrogram_location', 'spec']
@@ -225,3 +225,28 @@ def test_local_streaming_runs_no_step_on_an_empty_bundle_and_every_element_still
         assert_that(parts.odd, equal_to(list(range(1, 30, 2))), label='Odd')
         assert_that(never, equal_to([]), label='Never')
     assert _CountBundles.bundles == 0
+
+
+@pytest.mark.parametrize('args,threads', [
+    ([], 3),                                                   # a worker thread per core, one process
+    (['--direct_num_workers', '2'], 2),
+    (['--direct_num_workers', '1'], 1),                        # one worker: one scoring thread
+    (['--direct_num_workers', '3', '--direct_running_mode', 'multi_processing'], 1),   # a core per process
+    (['--direct_num_workers', '1', '--direct_running_mode', 'multi_processing'], 1),
+])
+def test_local_scoring_threads_are_the_cores_each_worker_process_is_given(args, threads, monkeypatch):
+    monkeypatch.setattr('pipeline.local_runner.os.cpu_count', lambda: 3)
+    options, config = parse(LOCAL + args)
+    assert scoring_threads(options, config) == threads      # before configure_runner (watch mode) ...
+    configure_runner(options, config)
+    assert scoring_threads(options, config) == threads      # ... and after
+
+
+@pytest.mark.parametrize('args,threads', [
+    (['--runner', 'DataflowRunner'], 1),                    # an SDK process per vCPU
+    (['--runner', 'DataflowRunner', '--experiments', ONE_SDK_PROCESS_PER_VM], 0),   # one process: every core
+    ([], 0),                                                # local streaming: one process
+])
+def test_streaming_and_dataflow_scoring_threads(args, threads):
+    options, config = parse(STREAM + args)
+    assert scoring_threads(options, config) == threads
