@@ -50,3 +50,20 @@ def test_samples_are_a_view_of_the_decoded_array():
     samples = Samples.of(decoded)
     assert isinstance(samples, Samples) and np.shares_memory(samples, decoded)
     assert type(np.asarray(samples, dtype=np.float32)) is np.ndarray
+
+
+def test_pcm_samples_go_into_inference_as_they_are_and_are_sized_without_encoding():
+    from audio.pcm import PcmSamples
+
+    class UnpicklablePcm(PcmSamples):
+        __slots__ = ()
+
+        def __reduce__(self):
+            raise AssertionError('the size estimate pickled the samples')
+
+    pcm = UnpicklablePcm(np.zeros(48000 * 60, np.int16))
+    assert Samples.of(pcm) is pcm and isinstance(pcm, Samples)
+    assert SamplesCoder().get_impl().get_estimated_size_and_observables(pcm)[0] >= pcm.nbytes
+    assert DecodedAudioCoder().estimate_size(_decoded(pcm)) >= pcm.nbytes
+    back = pickle.loads(SamplesCoder().encode(PcmSamples(np.arange(3, dtype=np.int16))))
+    assert isinstance(back, PcmSamples) and back.pcm.tolist() == [0, 1, 2]
