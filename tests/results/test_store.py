@@ -177,3 +177,22 @@ def test_a_sqlite_result_without_all_its_events_is_not_done(tmp_path):
     assert {uri for (uri, _), state in store.key_states().items() if state == tables.RESULT_WITHOUT_EVENTS} == {
         'short', 'older'}
     assert store.done_keys() == store.done_keys(retry_failed=True) == {('whole', '1'), ('off', '1'), ('none', '1')}
+
+
+def test_a_file_processed_twice_keeps_one_result_row_and_the_newer_runs_events_in_sqlite(tmp_path):
+    """A notification later than the dedupe window processes a file again (tests/transforms/
+    test_streaming_source.py): the second run replaces the first's row and events; the key stays done."""
+    store = open_store(str(tmp_path / 'r.db'))
+
+    def run(at, starts):
+        events = [{'audio_file': 'a', 'generation': '1', 'start_seconds': s, 'end_seconds': s + 1, 'label': 'tone',
+                   'confidence': 0.5, 'model_version': 'v1', 'processed_at': at} for s in starts]
+        return {**result_row('a', events=events), 'event_count': len(starts), 'processed_at': at}
+
+    with sqlite_store.connect(store.output_table) as conn:
+        sqlite_store.write_processed(conn, [run('2026-11-26T07:00:00.000000Z', [0.0, 2.0])])
+    with sqlite_store.connect(store.output_table) as conn:
+        sqlite_store.write_processed(conn, [run('2026-11-26T09:00:00.000000Z', [0.0, 2.0])])
+    assert store.counts() == (1, 0) and store.key_states() == {('a', '1'): tables.RESULT}
+    assert sorted((e['start_seconds'], e['processed_at']) for e in store.read_rows('events')) == [
+        (0.0, '2026-11-26T09:00:00.000000Z'), (2.0, '2026-11-26T09:00:00.000000Z')]
