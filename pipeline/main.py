@@ -138,11 +138,14 @@ def _summary(config: PipelineConfig, progress: _Progress, result, seconds: float
     retried = repairs[0] if repairs else 0
     failed += retried
     skipped = _counter(result, 'files_skipped_already_processed')
+    without_events = _counter(result, 'files_missing_events')
     total_ok, total_failed = config.store.counts()
     lines = [
         f'Done in {seconds:.1f} s: {ok} files ok, {failed} failed'
         + (f', {skipped} skipped (already processed; --reprocess to redo them)' if skipped else '') + '.',
         *([f'  replay: {_Repairs.line(*repairs)}'] if repairs and retried else []),
+        *([f'  replay: {without_events} files had a result row without all its event rows (processed again).']
+          if without_events else []),
         (f'  results:      {config.output_table}  (table "processed": {total_ok} rows, '
          f'"errors": {total_failed} rows)'),
         f'  spectrograms: {config.spectrogram_location}',
