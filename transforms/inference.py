@@ -189,7 +189,7 @@ class ClassifyAudio(beam.PTransform):
         predictions, dead_letters = (
             keyed | 'RunInference' >> RunInference(KeyedModelHandler(self._handler),
                                                    **model_updates).with_exception_handling())
-        aggregate_files = _Aggregate(self._handler.metadata, self._events, self._rules)
+        aggregate_files = _Aggregate(self._handler.metadata.windowing_only(), self._events, self._rules)
         out = predictions | 'Aggregate' >> beam.ParDo(aggregate_files).with_outputs(FAILED, main='ok')
         failed_batches = dead_letters.failed_inferences | 'FailedBatches' >> beam.FlatMap(_failed_batch)
         failed = (out[FAILED], failed_batches) | 'AllFailures' >> beam.Flatten()
