@@ -7,16 +7,20 @@ block (soxr's streaming resampler), so only the output at the target rate is
 ever held whole: a long 48 kHz stereo file is never loaded whole. The duration
 limit is checked against the header before decoding, and again while decoding
 for formats whose header does not say.
+
+With ``pcm16`` a file that is mono 16-bit (or narrower) PCM at the target rate keeps its samples as int16
+(``audio.pcm.PcmSamples``: half the memory, read as the same float32 values).
 """
 from __future__ import annotations
 
 import re
-from typing import Optional, Protocol
+from typing import Literal, Optional, Protocol, overload
 
 import numpy as np
 import soundfile as sf
 import soxr
 
+from audio.pcm import PCM16_SUBTYPES, PcmSamples, Signal
 from audio.records import AudioInfo
 
 BLOCK_FRAMES = 1 << 16
@@ -37,12 +41,14 @@ class DecodeError(Exception):
 
 
 class _Output:
-    """Resamples mono blocks to the target rate into one growing float32 buffer."""
+    """Resamples mono blocks to the target rate into one growing buffer (float32, or int16 PCM kept as it is)."""
 
-    def __init__(self, in_rate: int, out_rate: int, expected_frames: Optional[int], max_out: int):
+    def __init__(self, in_rate: int, out_rate: int, expected_frames: Optional[int], max_out: int,
+                 dtype: type = np.float32):
         self._resampler = None if in_rate == out_rate else soxr.ResampleStream(in_rate, out_rate, 1, dtype='float32')
+        assert self._resampler is None or dtype == np.float32, 'resampled samples are float32'
         capacity = int(expected_frames * out_rate / in_rate) + 64 if expected_frames else out_rate * 10
-        self._buffer = np.empty(min(capacity, max_out + 64), dtype=np.float32)
+        self._buffer: np.ndarray = np.empty(min(capacity, max_out + 64), dtype=dtype)
         self._size = 0
         self._max_out = max_out
 
@@ -52,16 +58,17 @@ class _Output:
         if end > self._max_out + 64:
             raise _TooLong()
         if end > len(self._buffer):
-            grown = np.empty(max(end, min(2 * len(self._buffer), self._max_out + 64)), dtype=np.float32)
+            grown = np.empty(max(end, min(2 * len(self._buffer), self._max_out + 64)), dtype=self._buffer.dtype)
             grown[:self._size] = self._buffer[:self._size]
             self._buffer = grown
         self._buffer[self._size:end] = block
         self._size = end
 
-    def finish(self) -> np.ndarray:
+    def finish(self) -> Signal:
         if self._resampler is not None:
             self.add(np.zeros(0, dtype=np.float32), last=True)
-        return self._buffer[:self._size]
+        samples = self._buffer[:self._size]
+        return PcmSamples(samples) if samples.dtype == np.int16 else samples
 
 
 class _TooLong(Exception):
@@ -79,10 +86,22 @@ class ByteStream(Protocol):
     def tell(self) -> int: ...
 
 
-def decode(stream: ByteStream, target_rate: int, max_duration_s: float, size: Optional[int] = None
-           ) -> tuple[np.ndarray, AudioInfo]:
+@overload
+def decode(stream: ByteStream, target_rate: int, max_duration_s: float, size: Optional[int] = None,
+           pcm16: Literal[False] = False) -> tuple[np.ndarray, AudioInfo]: ...
+
+
+@overload
+def decode(stream: ByteStream, target_rate: int, max_duration_s: float, size: Optional[int] = None,
+           pcm16: bool = False) -> tuple[Signal, AudioInfo]: ...
+
+
+def decode(stream: ByteStream, target_rate: int, max_duration_s: float, size: Optional[int] = None,
+           pcm16: bool = False) -> tuple[Signal, AudioInfo]:
     """Returns (mono float32 samples at ``target_rate``, info about the original).
 
+    ``pcm16``: a mono file of 16-bit (or narrower) PCM at ``target_rate`` comes back as ``PcmSamples``, the
+    same values held in half the memory; without it the samples are always a float32 array.
     Raises DecodeError with error_type EmptyFile, NotAudio, Truncated, NoAudio or TooLong.
     """
     if size == 0 or _is_empty(stream):
@@ -90,7 +109,7 @@ def decode(stream: ByteStream, target_rate: int, max_duration_s: float, size: Op
     max_out = int(max_duration_s * target_rate)
     try:
         try:
-            samples, info = _decode_soundfile(stream, target_rate, max_out)
+            samples, info = _decode_soundfile(stream, target_rate, max_out, pcm16)
         except _NotForSoundfile:
             stream.seek(0)
             samples, info = _decode_pyav(stream, target_rate, max_out)
@@ -101,7 +120,7 @@ def decode(stream: ByteStream, target_rate: int, max_duration_s: float, size: Op
         raise DecodeError('TooLong', f'{info.duration_seconds:.1f} s is longer than the {max_duration_s:g} s limit')
     if len(samples) == 0:
         raise DecodeError('NoAudio', 'the file decodes to zero samples')
-    if not _all_finite(samples):
+    if not isinstance(samples, PcmSamples) and not _all_finite(samples):   # integers are finite
         raise DecodeError('Corrupt', 'the decoded audio contains NaN or infinite samples')
     return samples, info
 
@@ -122,7 +141,8 @@ class _NotForSoundfile(Exception):
     pass
 
 
-def _decode_soundfile(stream: ByteStream, target_rate: int, max_out: int) -> tuple[np.ndarray, AudioInfo]:
+def _decode_soundfile(stream: ByteStream, target_rate: int, max_out: int, pcm16: bool = False
+                      ) -> tuple[Signal, AudioInfo]:
     try:
         f = sf.SoundFile(stream)
     except (sf.LibsndfileError, RuntimeError, TypeError) as e:
@@ -133,10 +153,13 @@ def _decode_soundfile(stream: ByteStream, target_rate: int, max_out: int) -> tup
         if frames > 0 and header_seconds * target_rate > max_out + 64:
             raise DecodeError('TooLong', f'{header_seconds:.1f} s is longer than the '
                                          f'{max_out / target_rate:g} s limit (from the header; not decoded)')
-        out = _Output(rate, target_rate, frames if frames > 0 else None, max_out)
+        # Kept as int16 only where that is exactly the float32 decode (audio/pcm.py): one channel, no resampling.
+        as_pcm = pcm16 and channels == 1 and rate == target_rate and f.subtype in PCM16_SUBTYPES
+        out = _Output(rate, target_rate, frames if frames > 0 else None, max_out,
+                      dtype=np.int16 if as_pcm else np.float32)
         read = 0
         try:
-            for block in f.blocks(blocksize=BLOCK_FRAMES, dtype='float32', always_2d=True):
+            for block in f.blocks(blocksize=BLOCK_FRAMES, dtype='int16' if as_pcm else 'float32', always_2d=True):
                 read += len(block)
                 out.add(block.mean(axis=1) if channels > 1 else block[:, 0])
         except sf.LibsndfileError as e:
@@ -150,7 +173,7 @@ def _decode_soundfile(stream: ByteStream, target_rate: int, max_out: int) -> tup
     return samples, AudioInfo(sample_rate_hz=rate, channels=channels, duration_seconds=read / rate)
 
 
-def _decode_pyav(stream: ByteStream, target_rate: int, max_out: int) -> tuple[np.ndarray, AudioInfo]:
+def _decode_pyav(stream: ByteStream, target_rate: int, max_out: int) -> tuple[Signal, AudioInfo]:
     import av  # FFmpeg, only for what libsndfile cannot read
 
     try:

@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Optional
 
-import numpy as np
+from audio.pcm import Signal
 
 
 def object_key(uri: str, generation: str) -> str:
@@ -52,10 +52,12 @@ class AudioInfo:
 
 @dataclass(frozen=True, eq=False)
 class DecodedAudio:
-    """Mono float32 samples at the model's sample rate, plus their origin."""
+    """Mono float32 samples at the model's sample rate, plus their origin. ``samples`` is a float32 array, or
+    ``PcmSamples`` (16-bit PCM read as the same float32 values, half the memory): read it with ``len`` and
+    slices."""
     source: AudioObject
     info: AudioInfo
-    samples: np.ndarray
+    samples: Signal
     sample_rate_hz: int  # of ``samples`` (the model's rate)
     spectrogram_uri: str = ''
     # The PNG itself while it waits to be written after inference (--spectrogram_events draws the events on it

@@ -26,6 +26,7 @@ import scipy.fft
 from PIL import Image, ImageDraw, ImageFont
 
 from audio.framing import frames as frame_view
+from audio.pcm import Signal
 
 
 @dataclass(frozen=True)
@@ -51,12 +52,12 @@ _GREYS = 256 - COLOURS
 _BAR_GAP, _BAR_WIDTH = 14, 12
 
 
-def power_spectrogram(samples: np.ndarray, style: SpectrogramStyle) -> tuple[np.ndarray, float]:
+def power_spectrogram(samples: Signal, style: SpectrogramStyle) -> tuple[np.ndarray, float]:
     """``[bins, columns]`` float32 STFT power, max-pooled in time; and the frames pooled into each column."""
     n_fft, hop = style.n_fft, style.hop
-    samples = np.asarray(samples, dtype=np.float32)
-    padded = samples if len(samples) >= n_fft else np.pad(samples, (0, n_fft - len(samples)))
-    n_frames = 1 + (len(padded) - n_fft) // hop
+    if len(samples) < n_fft:
+        samples = np.pad(np.asarray(samples, dtype=np.float32), (0, n_fft - len(samples)))
+    n_frames = 1 + (len(samples) - n_fft) // hop
     group = max(1, math.ceil(n_frames / style.max_width))
     window = _hann(n_fft)
     block = max(group, style.frames_per_block // group * group)  # whole groups per block
@@ -67,7 +68,9 @@ def power_spectrogram(samples: np.ndarray, style: SpectrogramStyle) -> tuple[np.
     for first in range(0, n_frames, block):
         count = min(block, n_frames - first)
         start = first * hop
-        frames = frame_view(padded[start:start + (count - 1) * hop + n_fft], n_fft, hop)
+        # Read a block at a time: float32 samples as views; 16-bit PCM (audio/pcm.py) as float32 copies.
+        block_samples = np.asarray(samples[start:start + (count - 1) * hop + n_fft], dtype=np.float32)
+        frames = frame_view(block_samples, n_fft, hop)
         spectrum = scipy.fft.rfft(np.multiply(frames, window, out=windowed[:count]), axis=1)
         power = np.square(spectrum.real)
         power += np.square(spectrum.imag)
@@ -92,7 +95,7 @@ def to_db(power: np.ndarray, top_db: float) -> np.ndarray:
     return np.maximum(10.0 * np.log10(np.maximum(power, 1e-10) / ref), -top_db)
 
 
-def render_png(samples: np.ndarray, sample_rate: int, title: str, style: SpectrogramStyle = SpectrogramStyle(),
+def render_png(samples: Signal, sample_rate: int, title: str, style: SpectrogramStyle = SpectrogramStyle(),
                start_seconds: float = 0.0) -> bytes:
     """A readable spectrogram PNG of mono ``samples`` at ``sample_rate``. ``start_seconds``: where ``samples``
     begin in their file (a part of a long file), so the time axis reads in the file's own time."""

@@ -63,7 +63,8 @@ TF_WINDOWS_PER_CALL = 64
 
 
 def iter_windows(samples: np.ndarray, metadata: ModelMetadata) -> Iterator[np.ndarray]:
-    """Yields ``[window_samples]`` windows, hop apart; the last is zero-padded. Views, not copies."""
+    """Yields ``[window_samples]`` windows, hop apart; the last is zero-padded. Views of a float32 array, not
+    copies (``audio.pcm.PcmSamples``: each window read as float32)."""
     w, hop = metadata.window_samples, metadata.hop_samples
     n = metadata.window_count(len(samples))
     for i in range(n):
@@ -176,8 +177,10 @@ class WindowedClassifierHandler(ModelHandler[np.ndarray, FileScores, Any], abc.A
         return False
 
     def get_num_bytes(self, batch: Sequence[np.ndarray]) -> int:
-        # The default pickles the whole batch just to measure it.
-        return int(sum(np.asarray(samples).nbytes for samples in batch))
+        # The default pickles the whole batch just to measure it. ``nbytes``: what a file's samples hold (16-bit
+        # PCM is read as float32 a window at a time, never whole: audio/pcm.py).
+        return int(sum(samples.nbytes if hasattr(samples, 'nbytes') else np.asarray(samples).nbytes
+                       for samples in batch))
 
     def get_metrics_namespace(self) -> str:
         return METRICS_NAMESPACE

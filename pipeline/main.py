@@ -138,11 +138,14 @@ def _summary(config: PipelineConfig, progress: _Progress, result, seconds: float
     retried = repairs[0] if repairs else 0
     failed += retried
     skipped = _counter(result, 'files_skipped_already_processed')
+    without_events = _counter(result, 'files_missing_events')
     total_ok, total_failed = config.store.counts()
     lines = [
         f'Done in {seconds:.1f} s: {ok} files ok, {failed} failed'
         + (f', {skipped} skipped (already processed; --reprocess to redo them)' if skipped else '') + '.',
         *([f'  replay: {_Repairs.line(*repairs)}'] if repairs and retried else []),
+        *([f'  replay: {without_events} files had a result row without all its event rows (processed again).']
+          if without_events else []),
         (f'  results:      {config.output_table}  (table "processed": {total_ok} rows, '
          f'"errors": {total_failed} rows)'),
         f'  spectrograms: {config.spectrogram_location}',
@@ -152,10 +155,11 @@ def _summary(config: PipelineConfig, progress: _Progress, result, seconds: float
 
 def _reconcile_line(config: PipelineConfig, result) -> str:
     """A finished --reconcile run's summary: the counters of the skip (transforms.dedupe.tally_line)."""
-    from transforms.dedupe import DONE, MISSING, RETRIED, tally_line
+    from transforms.dedupe import DONE, MISSING, NO_EVENTS, RETRIED, tally_line
 
     return tally_line(config.input_pattern or '', {
         MISSING: _counter(result, 'files_reconciled'), RETRIED: _counter(result, 'files_retried'),
+        NO_EVENTS: _counter(result, 'files_missing_events'),
         DONE: _counter(result, 'files_skipped_already_processed')})
 
 

@@ -11,10 +11,10 @@ from google.api_core import exceptions as api_exceptions
 from google.cloud import bigquery
 
 from cloud import emulators
-from results.schema import (REVIEWS, TABLES, Table, latest_view_name, latest_view_query, reviews_view_name,
-                            reviews_view_query)
-from results.tables import (ERRORS, PERMANENT_ERROR, PROCESSED, RESULT, RETRYABLE_ERROR, default_error_table,
-                            default_table)
+from results.schema import (EVENT_KEY_COLUMNS, KEY_COLUMNS, REVIEWS, TABLES, Table,
+                            latest_view_name, latest_view_query, reviews_view_name, reviews_view_query)
+from results.tables import (ERRORS, EVENTS, PERMANENT_ERROR, PROCESSED, RESULT, RESULT_WITHOUT_EVENTS,
+                            RETRYABLE_ERROR, default_error_table, default_table)
 
 
 def default_project() -> Optional[str]:
@@ -97,8 +97,9 @@ def key_states(output_table: str, error_table: Optional[str] = None,
                bq: Optional[bigquery.Client] = None) -> dict[tuple[str, str], str]:
     """(audio_file, generation) -> RESULT, PERMANENT_ERROR or RETRYABLE_ERROR (``results.tables``).
 
-    Streaming inserts and ``--reprocess`` may leave several rows per key: a result wins; otherwise the key is
-    RETRYABLE_ERROR only when every error row of it is retryable (a missing table has no keys).
+    Streaming inserts and ``--reprocess`` may leave several rows per key: a result wins (RESULT_WITHOUT_EVENTS
+    when its events are not all there: ``result_states``); otherwise the key is RETRYABLE_ERROR only when every
+    error row of it is retryable (a missing table has no keys).
     """
     bq = bq or client()
     states: dict[tuple[str, str], str] = {}
@@ -110,8 +111,37 @@ def key_states(output_table: str, error_table: Optional[str] = None,
             states[(row['audio_file'], row['generation'])] = RETRYABLE_ERROR if row['retryable'] else PERMANENT_ERROR
     except api_exceptions.NotFound:
         pass
-    states.update({key: RESULT for key in existing_keys(output_table, bq)})
+    states.update(result_states(output_table, bq))
     return states
+
+
+# An event row carries its result row's processed_at: which run (attempt) of the file wrote it.
+RUN = 'processed_at'
+
+
+def result_states(output_table: str, bq: bigquery.Client) -> dict[tuple[str, str], str]:
+    """(audio_file, generation) -> RESULT, or RESULT_WITHOUT_EVENTS when the key's newest result row (the one
+    the ``_latest`` view shows) has fewer distinct event rows written with it (same ``processed_at``) than its
+    ``event_count`` says: a streaming insert of the result landed and the events' did not (or not all).
+
+    Duplicated event rows (an insert delivered twice) count once, as readers show them (DISTINCT). Without an
+    events table every result counts as done.
+    """
+    key = ', '.join(KEY_COLUMNS)
+    on = ' AND '.join(f'r.{c} = e.{c}' for c in (*KEY_COLUMNS, RUN))
+    query = (f'SELECT r.audio_file, r.generation, '
+             f'(r.event_count IS NULL OR r.event_count <= IFNULL(e.written, 0)) AS complete\n'
+             f'FROM (SELECT {key}, {RUN}, event_count FROM `{table_id(output_table, bq.project)}` '
+             f'WHERE TRUE QUALIFY ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY {RUN} DESC) = 1) AS r\n'
+             f'LEFT JOIN (SELECT {key}, {RUN}, COUNT(*) AS written FROM (SELECT DISTINCT '
+             f'{", ".join((*EVENT_KEY_COLUMNS, RUN))} '
+             f'FROM `{table_id(default_table(output_table, EVENTS), bq.project)}`) '
+             f'GROUP BY {key}, {RUN}) AS e\nON {on}')
+    try:
+        return {(row['audio_file'], row['generation']): RESULT if row['complete'] else RESULT_WITHOUT_EVENTS
+                for row in bq.query(query).result()}
+    except api_exceptions.NotFound:  # no events table (or no result table: then no keys either way)
+        return {key: RESULT for key in existing_keys(output_table, bq)}
 
 
 def count_rows(table_spec: str, bq: Optional[bigquery.Client] = None) -> int:

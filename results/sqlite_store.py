@@ -23,7 +23,7 @@ import time
 from typing import Any, Iterable, Iterator
 
 from results.schema import KEY_COLUMNS, TABLES, split_events
-from results.tables import ERRORS, EVENTS, PERMANENT_ERROR, PROCESSED, RESULT, RETRYABLE_ERROR
+from results.tables import ERRORS, EVENTS, PERMANENT_ERROR, PROCESSED, RESULT, RESULT_WITHOUT_EVENTS, RETRYABLE_ERROR
 
 _SQL_TYPES = {'STRING': 'TEXT', 'FLOAT': 'REAL', 'INTEGER': 'INTEGER', 'BOOLEAN': 'INTEGER', 'TIMESTAMP': 'TEXT',
               'RECORD': 'TEXT'}
@@ -185,16 +185,26 @@ def existing_keys(path: str) -> set[tuple[str, str]]:
 def key_states(path: str) -> dict[tuple[str, str], str]:
     """(audio_file, generation) -> RESULT, PERMANENT_ERROR or RETRYABLE_ERROR; what a batch replay decides on.
 
-    A key with a result is RESULT whatever else it has; an error row written before ``retryable`` existed
-    (NULL) counts as permanent, as it was then.
+    A key with a result is RESULT whatever else it has, unless fewer event rows of its run (the same
+    ``processed_at``) are there than its ``event_count`` says: RESULT_WITHOUT_EVENTS, processed again (the rule
+    BigQuery's separate inserts need; here a result and its events share a transaction, so only a file changed
+    by hand gets it). An error row written before ``retryable`` existed (NULL) counts as permanent, as it was then.
     """
     if not os.path.exists(path):
         return {}
     with connect(path) as conn:
         states = {(f, g): (RETRYABLE_ERROR if retryable else PERMANENT_ERROR)
                   for f, g, retryable in conn.execute(f'SELECT audio_file, generation, retryable FROM {ERRORS}')}
-        states.update({(f, g): RESULT for f, g in conn.execute(f'SELECT audio_file, generation FROM {PROCESSED}')})
+        states.update({(f, g): RESULT if complete else RESULT_WITHOUT_EVENTS
+                       for f, g, complete in conn.execute(_RESULT_STATES)})
     return states
+
+
+# Per result row: whether its events are all there. The count runs only for rows that say they have events,
+# through the events table's primary key (audio_file, generation, ...).
+_RESULT_STATES = (f'SELECT p.audio_file, p.generation, CASE WHEN IFNULL(p.event_count, 0) = 0 THEN 1 ELSE '
+                  f'(SELECT COUNT(*) FROM {EVENTS} e WHERE e.audio_file = p.audio_file AND e.generation = '
+                  f'p.generation AND e.processed_at = p.processed_at) >= p.event_count END FROM {PROCESSED} p')
 
 
 def counts(path: str) -> tuple[int, int]:

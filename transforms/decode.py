@@ -1,4 +1,4 @@
-"""Decode stage: AudioObject -> DecodedAudio (mono float32 at the model's rate).
+"""Decode stage: AudioObject -> DecodedAudio (mono float32 at the model's rate; 16-bit PCM kept as int16).
 
 Reading the object and decoding it are one attempt: a transient read failure
 (Cloud Storage unavailable, a timeout) is retried by ``transforms.failures.Retrier``;
@@ -50,7 +50,7 @@ class _Decode(OverlappedStage[AudioObject]):
         with open_object(obj) as raw:
             stream = WatchedStream(raw)
             try:
-                return decode(stream, self._rate, self._max_seconds, size=obj.size)
+                return decode(stream, self._rate, self._max_seconds, size=obj.size, pcm16=True)
             except Exception as e:
                 if stream.error is not None:
                     raise _ReadFailed(stream.error) from e

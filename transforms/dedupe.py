@@ -5,8 +5,9 @@
 * Batch replay: keys that already have a result row or a permanent error row
   are skipped (read once, at the start, as a side input), so replaying the same
   backlog twice adds no rows; keys whose only rows are retryable errors are
-  retried (``--retry_failed`` retries permanent errors too); ``--reprocess``
-  turns skipping off.
+  retried (``--retry_failed`` retries permanent errors too), and so are keys
+  whose result row has not all its event rows (``RESULT_WITHOUT_EVENTS``: a
+  crash between BigQuery's separate inserts); ``--reprocess`` turns skipping off.
 * Reconciliation (``--reconcile``): the same skip over a listing of the bucket, counting the objects that
   had no row at all (``files_reconciled``): the ones whose notification never led to a row. A streaming
   job does it once at its start, and skips notifications of objects done before it too.
@@ -23,12 +24,13 @@ from apache_beam.transforms.deduplicate import DeduplicatePerKey
 from apache_beam.utils.timestamp import Duration
 
 from audio.records import AudioObject, object_key
+from results.tables import RESULT_WITHOUT_EVENTS
 from transforms import METRICS_NAMESPACE
 
 # The launcher (pipeline.main) shows INFO lines of the "pipeline" loggers: the reconcile tally is one.
 _RECONCILE_LOG = logging.getLogger('pipeline.reconcile')
 # What _SkipKnown says about each object on its tally output (with count_missing).
-MISSING, RETRIED, DONE = 'no row', 'retried', 'done'
+MISSING, RETRIED, NO_EVENTS, DONE = 'no row', 'retried', 'events missing', 'done'
 TALLY = 'tally'
 _SEED = ''
 
@@ -57,12 +59,16 @@ class _SkipKnown(beam.DoFn):
         self._skipped = Metrics.counter(METRICS_NAMESPACE, 'files_skipped_already_processed')
         self._retried = Metrics.counter(METRICS_NAMESPACE, 'files_retried')
         self._reconciled = Metrics.counter(METRICS_NAMESPACE, 'files_reconciled')
+        self._no_events = Metrics.counter(METRICS_NAMESPACE, 'files_missing_events')
 
     def process(self, obj, known):
         state = known.get(obj.key)
         if state in self._done_states:
             self._skipped.inc()
             verdict = DONE
+        elif state == RESULT_WITHOUT_EVENTS:  # its result row landed, not all its event rows: processed again
+            self._no_events.inc()
+            verdict = NO_EVENTS
         elif state is not None:  # it has only error rows that are to be retried
             self._retried.inc()
             verdict = RETRIED
@@ -81,9 +87,10 @@ class SkipAlreadyProcessed(beam.PTransform):
     streaming with --reconcile, against the rows there were at its start).
 
     ``read_states`` runs once on a worker at the start and returns {(audio_file, generation): state}
-    (``results.store.ResultStore.key_states``: RESULT, PERMANENT_ERROR or RETRYABLE_ERROR). ``count_missing``
+    (``results.store.ResultStore.key_states``: RESULT, RESULT_WITHOUT_EVENTS, PERMANENT_ERROR or RETRYABLE_ERROR).
+    A result without all its events counts as ``files_missing_events`` and is processed again. ``count_missing``
     (reconciliation): the objects with no row at all count as ``files_reconciled``, and ``tally`` holds one
-    verdict (MISSING, RETRIED, DONE) per object, for ``LogReconcileTally``.
+    verdict (MISSING, RETRIED, NO_EVENTS, DONE) per object, for ``LogReconcileTally``.
     """
 
     def __init__(self, read_states: Optional[Callable[[], Mapping[tuple[str, str], str]]],
@@ -113,9 +120,11 @@ class SkipAlreadyProcessed(beam.PTransform):
 def tally_line(source: str, counts: Mapping[str, int]) -> str:
     """The one line a reconciliation says: how many listed objects had no row, and what happens to them."""
     listed = sum(counts.values())
+    no_events = (f'{counts[NO_EVENTS]} had a result row without all its event rows (processed again); '
+                 if counts.get(NO_EVENTS) else '')
     return (f'Reconcile: {counts.get(MISSING, 0)} of {listed} audio objects under {source} had no row '
             f'(processed by this run); {counts.get(RETRIED, 0)} had only retryable errors (retried); '
-            f'{counts.get(DONE, 0)} were done.')
+            f'{no_events}{counts.get(DONE, 0)} were done.')
 
 
 class LogReconcileTally(beam.PTransform):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Mapping, Optional
 
 import apache_beam as beam
+from apache_beam import typehints
 import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
@@ -189,6 +190,10 @@ class ClassifyAudio(beam.PTransform):
         predictions, dead_letters = (
             keyed | 'RunInference' >> RunInference(KeyedModelHandler(self._handler),
                                                    **model_updates).with_exception_handling())
+        # RunInference declares no output type, so Beam would size a sample of its outputs for its byte counters
+        # by pickling them: a copy of a file's scores (31 MB for an hour of BirdNET) at the memory peak. Typed,
+        # they take FileScoresCoder (transforms/coders.py), which reads the size off the array.
+        predictions.element_type = typehints.Tuple[ProcessedAudio, FileScores]
         aggregate_files = _Aggregate(self._handler.metadata.windowing_only(), self._events, self._rules)
         out = predictions | 'Aggregate' >> beam.ParDo(aggregate_files).with_outputs(FAILED, main='ok')
         failed_batches = dead_letters.failed_inferences | 'FailedBatches' >> beam.FlatMap(_failed_batch)

@@ -128,3 +128,9 @@ def test_a_run_is_launched_with_the_users_command_plus_only_the_flags_asked_for(
         '--input_pattern', '/in/**', '--output_table', '/out/results.db', '--spectrogram_location', '/out/spectrograms']
     assert pipeline_args('/in', '/m', '/out', 2, 'multi_processing', ['--events=false'])[6:] == [
         '--model_uri', '/m', '--direct_num_workers', '2', '--direct_running_mode', 'multi_processing', '--events=false']
+
+
+def test_storage_metadata_measures_both_ways_per_step(tmp_path):
+    stdout, payload = _run('storage_metadata', '--objects', '30', '--step', '10', tmp_path=tmp_path)
+    assert {kind: len(values) for kind, values in payload['cpu_ms_per_write'].items()} == {'rewrite': 3, 'journal': 3}
+    assert 'journal' in stdout and 'rewrite' in stdout

@@ -148,14 +148,26 @@ def assert_events_match_their_rows(output_table: str, results: list[dict]) -> in
     return len(events)
 
 
+def _results_without_events(stack, keys) -> set:
+    from results.tables import RESULT_WITHOUT_EVENTS
+
+    states = bigquery_store.key_states(stack.config.output_table, stack.config.error_table)
+    return {key for key in keys if states.get(key) == RESULT_WITHOUT_EVENTS}
+
+
 def stack_rows(stack) -> Rows:
     """The result and error rows in the stack's BigQuery emulator."""
     return Rows.read(stack.config.output_table, stack.config.error_table)
 
 
 def wait_accounted(stack, keys, what: str) -> Rows:
-    """Waits (bounded) until every key has its row; on timeout the error carries the pipeline's log."""
+    """Waits (bounded) until every key has its row, a result with all its events (BigQuery gets them in separate
+    inserts; a result whose events are still on their way is not yet done); on timeout the error carries the
+    pipeline's log."""
+    def done(rows: Rows) -> bool:
+        return rows.accounts_for(keys) and not _results_without_events(stack, keys)
+
     try:
-        return wait_for(lambda: stack_rows(stack), lambda rows: rows.accounts_for(keys), WAIT_S, what)
+        return wait_for(lambda: stack_rows(stack), done, WAIT_S, what)
     except AssertionError as e:
         raise AssertionError(f'{e}\n--- pipeline log ---\n{pipeline_log_tail(stack)}') from None

@@ -7,11 +7,15 @@ writes to the storage emulator from that emulator's data directory (see
 """
 from __future__ import annotations
 
+import collections
+import datetime
 import subprocess
 import sys
 
 import pytest
 
+from results import bigquery_store
+from results.tables import PERMANENT_ERROR, RESULT, RESULT_WITHOUT_EVENTS
 from stack import streaming
 from stack.uploads import Uploader
 from tests.e2e.corpus import Expected, Rows, assert_events_match_their_rows, broken_files, clip, wav
@@ -63,15 +67,33 @@ def test_batch_replay_from_gcs_writes_each_object_once_and_skips_it_next_time(lo
     events = assert_events_match_their_rows(output_table, rows.results)
     assert events >= len(rows.results)
 
-    # Replaying the same backlog adds nothing; a new object and a new generation are all that is processed.
+    # A streaming pipeline killed between a result's insert and its events' (separate inserts in BigQuery): a
+    # newer result row of one file, without its events. The next replay processes that file again.
+    torn = next(r for r in rows.results if r['event_count'])
+    torn_row = {**torn, 'processed_at': torn['processed_at'] + datetime.timedelta(seconds=1)}
+    assert bigquery_store.client().insert_rows_json(bigquery_store.table_id(output_table), [
+        {k: (v.isoformat() if hasattr(v, 'isoformat') else v) for k, v in torn_row.items()}]) == []
+    torn_key = (torn['audio_file'], torn['generation'])
+    assert bigquery_store.key_states(output_table)[torn_key] == RESULT_WITHOUT_EVENTS
+
+    # Replaying the same backlog adds nothing but the torn file's run; a new object and a new generation are all
+    # that is processed after that.
     _replay(stack, model_on_local_stack, output_table, log)
-    assert Rows.read(output_table, error_table).result_keys == rows.result_keys
-    assert assert_events_match_their_rows(output_table, rows.results) == events, 'a replay adds no events'
+    again = Rows.read(output_table, error_table)
+    assert again.result_keys == rows.result_keys + collections.Counter({torn_key: 2})
+    repaired = max((r for r in again.results if (r['audio_file'], r['generation']) == torn_key),
+                   key=lambda r: r['processed_at'])
+    assert repaired['processed_at'] > torn_row['processed_at']
+    whole = [r for r in again.results  # every row but the torn one
+             if ((r['audio_file'], r['generation']), r['processed_at']) != (torn_key, torn_row['processed_at'])]
+    assert assert_events_match_their_rows(output_table, whole) == events + repaired['event_count']
+    assert set(bigquery_store.key_states(output_table).values()) == {RESULT, PERMANENT_ERROR}
+    rows_per_key = {torn_key: 3}  # its first run's, the torn one, the repair
     new, _ = uploader.write(bucket, 'replay/day2/new.wav', wav(5))
     newer, _ = uploader.write(bucket, 'replay/day1/clip 0.wav', wav(6))
     expected.result(f'gs://{bucket}/{new["name"]}', new['generation'])
     expected.result(f'gs://{bucket}/{newer["name"]}', newer['generation'])
     _replay(stack, model_on_local_stack, output_table, log)
     rows = Rows.read(output_table, error_table)
-    assert rows.result_keys == {key: 1 for key in expected.results}
+    assert rows.result_keys == {key: rows_per_key.get(key, 1) for key in expected.results}
     assert len(rows.errors) == len(expected.errors)

@@ -56,3 +56,17 @@ def test_batches_are_weighted_by_windows_and_sized_by_bytes():
     assert kwargs['min_batch_size'] == 2 and kwargs['max_batch_size'] == 64 and kwargs['max_batch_duration_secs'] == 3
     assert kwargs['element_size_fn'](('key', np.zeros(9, np.float32))) == 4
     assert handler.get_num_bytes([np.zeros(10, np.float32)]) == 40
+
+
+def test_pcm_samples_give_the_windows_and_scores_of_their_floats():
+    """16-bit PCM (audio/pcm.py) is read a window at a time: the same float32 windows, bit for bit."""
+    from audio.pcm import PcmSamples
+
+    pcm = PcmSamples(np.random.default_rng(0).integers(-32768, 32768, 11, dtype=np.int16))
+    floats = np.asarray(pcm)
+    for window, expected in zip(iter_windows(pcm, META), iter_windows(floats, META), strict=True):
+        assert window.dtype == np.float32 and np.array_equal(window.view(np.int32), expected.view(np.int32))
+    handler = SumHandler(max_batch_size=3)
+    (from_pcm,), (from_floats,) = handler.run_inference([pcm], None), handler.run_inference([floats], None)
+    np.testing.assert_array_equal(from_pcm.inference, from_floats.inference)
+    assert handler.get_num_bytes([pcm]) == 22   # what is held, not a float32 copy

@@ -97,3 +97,32 @@ def test_a_replay_retries_files_with_only_retryable_errors_and_retry_failed_also
         tables.RESULT, tables.PERMANENT_ERROR, tables.RESULT]
     run_graph(config_for(tmp_path, tiny_model_dir, '--retry_failed'), ['upgraded.wav'], [])
     assert sqlite_store.counts(config.output_table) == (3, 0)
+
+
+def test_a_replay_repairs_a_result_whose_events_a_crash_lost_exactly_once(tmp_path, tiny_model_dir):
+    """BigQuery gets a result row and its event rows in separate inserts; a crash between them leaves a result
+    with fewer event rows than its event_count (results.tables.RESULT_WITHOUT_EVENTS). Made here by deleting
+    one file's events: the replay processes that file again, and only it, and each file then has its result row
+    and exactly its events."""
+    torn = write_clip(tmp_path / 'in', 'torn.wav', label='tone')
+    write_clip(tmp_path / 'in', 'whole.wav', label='chirp', seed=1)
+    # The tiny model is untrained: a low threshold makes its windows into events, to write some.
+    config = config_for(tmp_path, tiny_model_dir, '--event_min_confidence', '0.05')
+    run_graph(config, ['torn.wav', 'whole.wav'], [])
+    before = {r['audio_file']: r for r in sqlite_store.read_table(config.output_table, 'processed')}
+    assert before[torn]['event_count'] > 0
+    with sqlite_store.connect(config.output_table) as conn:
+        conn.execute('DELETE FROM events WHERE audio_file = ?', (torn,))  # killed before the events' insert
+    assert sqlite_store.key_states(config.output_table)[(torn, local_generation(torn))] == \
+        tables.RESULT_WITHOUT_EVENTS
+
+    run_graph(config, ['torn.wav'], [])
+    after = {r['audio_file']: r for r in sqlite_store.read_table(config.output_table, 'processed')}
+    assert after[torn]['processed_at'] > before[torn]['processed_at']          # processed again
+    assert after[str(tmp_path / 'in' / 'whole.wav')] == before[str(tmp_path / 'in' / 'whole.wav')]  # skipped
+    events = sqlite_store.read_table(config.output_table, 'events')
+    for uri, row in after.items():
+        own = [(e['start_seconds'], e['label']) for e in events if e['audio_file'] == uri]
+        assert len(own) == len(set(own)) == row['event_count'], uri
+        assert {e['processed_at'] for e in events if e['audio_file'] == uri} == {row['processed_at']}
+    assert set(sqlite_store.key_states(config.output_table).values()) == {tables.RESULT}

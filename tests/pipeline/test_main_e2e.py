@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from pipeline.main import run
-from results import sqlite_store
+from results import sqlite_store, tables
 from tests.helpers import DEMO_LABELS, write_bytes, write_clip
 
 pytestmark = pytest.mark.e2e
@@ -115,15 +115,20 @@ def test_reconcile_processes_what_has_no_row_and_says_how_many(tmp_path, tiny_mo
     clips = [write_clip(folder, f'c{i}.wav', seconds=1.0, seed=i) for i in range(3)]
     write_bytes(folder, 'notes.txt', b'not audio\n')   # streaming would ignore it: so does reconciliation
     db, spectrograms = tmp_path / 'r.db', tmp_path / 's'
-    assert run_pipeline(folder, db, spectrograms, tiny_model_dir, '--reconcile') == 0
+    events = ('--event_min_confidence', '0.05')  # the untrained test model's windows become events
+    assert run_pipeline(folder, db, spectrograms, tiny_model_dir, '--reconcile', *events) == 0
     assert f'Reconcile: 3 of 3 audio objects under {folder}/** had no row' in capsys.readouterr().out
-    with sqlite_store.connect(str(db)) as conn:  # as if c0's notification had been lost
+    with sqlite_store.connect(str(db)) as conn:  # as if c0's notification had been lost, and c1's events
         conn.execute('DELETE FROM processed WHERE audio_file = ?', (clips[0],))
-    assert run_pipeline(folder, db, spectrograms, tiny_model_dir, '--reconcile') == 0
+        conn.execute('DELETE FROM events WHERE audio_file = ?', (clips[1],))
+    assert run_pipeline(folder, db, spectrograms, tiny_model_dir, '--reconcile', '--progress', *events) == 0
     out = capsys.readouterr().out
     assert (f'Reconcile: 1 of 3 audio objects under {folder}/** had no row (processed by this run); '
-            '0 had only retryable errors (retried); 2 were done.') in out
+            '0 had only retryable errors (retried); 1 had a result row without all its event rows (processed '
+            'again); 1 were done.') in out
+    assert 'replay: 1 files had a result row without all its event rows (processed again).' in out
     assert sqlite_store.counts(str(db)) == (3, 0)
+    assert {state for state in sqlite_store.key_states(str(db)).values()} == {tables.RESULT}
 
 
 def test_the_output_is_progress_and_summary_without_third_party_start_up_chatter(tmp_path, tiny_model_dir):

@@ -9,8 +9,9 @@ import collections
 
 import pytest
 
-from results import bigquery_store, schema
+from results import bigquery_store, schema, tables
 from results.sqlite_store import PERMANENT_ERROR, RESULT, RETRYABLE_ERROR
+from results.tables import RESULT_WITHOUT_EVENTS
 
 pytestmark = pytest.mark.e2e
 TABLE = 'local-project:audio.processed'
@@ -73,3 +74,44 @@ def test_ensuring_the_tables_again_keeps_the_view_and_brings_an_old_query_up_to_
     bigquery_store.ensure_tables(TABLE, bq=bq)
     # (The emulator does not return a view's query from tables.get, so the view is read instead.)
     assert bq.get_table(view_id).table_type == 'VIEW' and columns() == schema.latest_view_columns()
+
+
+def _event(uri: str, at: str, start: float, label: str = 'tone') -> dict:
+    return {'audio_file': uri, 'generation': '1', 'start_seconds': start, 'end_seconds': start + 1.0,
+            'label': label, 'confidence': 0.5, 'model_version': 'v1', 'processed_at': f'2026-11-26T{at}:00.000000Z'}
+
+
+def test_a_result_whose_event_rows_are_not_all_there_is_not_done(bigquery_emulator):
+    """The crash gap: BigQuery gets a result row and its event rows in separate inserts, so a streaming pipeline
+    killed between them leaves a result with fewer event rows than its ``event_count``. Such a key is
+    RESULT_WITHOUT_EVENTS (a replay or reconciliation processes it again), judged on its newest result row (the
+    one the view shows) and the events written with it (the same processed_at), duplicates counted once."""
+    bq = bigquery_store.client()
+    results_id, _ = bigquery_store.ensure_tables(TABLE, bq=bq)
+    events_id = bigquery_store.table_id(TABLE + schema.TABLES['events'].suffix)
+    rows = [{**_result('whole', '07:00'), 'event_count': 2},
+            {**_result('none', '07:00'), 'event_count': 2},           # killed before its events were inserted
+            {**_result('part', '07:00'), 'event_count': 3},           # one insert of two landed
+            {**_result('doubled', '07:00'), 'event_count': 2},        # an event insert delivered twice, one lost
+            {**_result('zero', '07:00'), 'event_count': 0},
+            {**_result('off', '07:00'), 'event_count': None},         # --events=false
+            {**_result('redone', '07:00'), 'event_count': 1},         # an incomplete run, then a whole one
+            {**_result('redone', '08:00'), 'event_count': 1},
+            {**_result('broken', '07:00'), 'event_count': 1},         # a whole run, then one killed midway
+            {**_result('broken', '08:00'), 'event_count': 1},
+            {**_result('twice', '07:00'), 'event_count': 1},          # processed twice, whole both times (a
+            {**_result('twice', '09:00'), 'event_count': 1}]          # notification past the dedupe window)
+    events = [_event('whole', '07:00', 0.0), _event('whole', '07:00', 0.0, 'hum'),  # two labels, same start
+              _event('part', '07:00', 0.0), _event('part', '07:00', 2.0),
+              _event('doubled', '07:00', 0.0), _event('doubled', '07:00', 0.0),
+              _event('none', '06:00', 0.0), _event('none', '06:00', 1.0),           # an earlier run's: not these
+              _event('redone', '08:00', 1.0), _event('broken', '07:00', 1.0),
+              _event('twice', '07:00', 0.0), _event('twice', '09:00', 0.0)]
+    assert bq.insert_rows_json(results_id, rows) == [] and bq.insert_rows_json(events_id, events) == []
+
+    states = bigquery_store.key_states(TABLE, bq=bq)
+    assert {uri for (uri, _), state in states.items() if state == RESULT} == {'whole', 'zero', 'off', 'redone',
+                                                                              'twice'}
+    assert {uri for (uri, _), state in states.items() if state == RESULT_WITHOUT_EVENTS} == {
+        'none', 'part', 'doubled', 'broken'}
+    assert RESULT_WITHOUT_EVENTS not in tables.done_states() | tables.done_states(retry_failed=True)

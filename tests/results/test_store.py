@@ -154,3 +154,45 @@ def test_key_states_of_a_sqlite_file_tell_results_and_errors_apart(tmp_path):
                                           'failed_at': '2026-11-26T07:00:00.000000Z', 'retryable': True}])
     assert open_store(path).key_states() == {('a', '1'): tables.RESULT, ('b', '1'): tables.PERMANENT_ERROR,
                                              ('c', '1'): tables.RETRYABLE_ERROR}
+
+
+def test_a_sqlite_result_without_all_its_events_is_not_done(tmp_path):
+    """The rule BigQuery's separate inserts need (results.tables.RESULT_WITHOUT_EVENTS), the same in SQLite: a
+    result row with fewer event rows of its run (same processed_at) than its event_count is processed again."""
+    store = open_store(str(tmp_path / 'r.db'))
+    run = '2026-11-26T07:00:00.000000Z'
+
+    def event(uri, start, at=run):
+        return {'audio_file': uri, 'generation': '1', 'start_seconds': start, 'end_seconds': start + 1,
+                'label': 'tone', 'confidence': 0.5, 'model_version': 'v1', 'processed_at': at}
+
+    with sqlite_store.connect(store.output_table) as conn:
+        sqlite_store.write_processed(conn, [
+            {**result_row(uri), 'event_count': count, 'processed_at': run, '_events': [event(uri, 0.0)]}
+            for uri, count in (('whole', 1), ('short', 2), ('older', 1))] + [
+            {**result_row('off'), 'event_count': None, 'processed_at': run},
+            {**result_row('none'), 'event_count': 0, 'processed_at': run}])
+        # As if a writer had left the events of an earlier run of 'older' (not the result row's own).
+        conn.execute("UPDATE events SET processed_at = '2026-11-26T06:00:00.000000Z' WHERE audio_file = 'older'")
+    assert {uri for (uri, _), state in store.key_states().items() if state == tables.RESULT_WITHOUT_EVENTS} == {
+        'short', 'older'}
+    assert store.done_keys() == store.done_keys(retry_failed=True) == {('whole', '1'), ('off', '1'), ('none', '1')}
+
+
+def test_a_file_processed_twice_keeps_one_result_row_and_the_newer_runs_events_in_sqlite(tmp_path):
+    """A notification later than the dedupe window processes a file again (tests/transforms/
+    test_streaming_source.py): the second run replaces the first's row and events; the key stays done."""
+    store = open_store(str(tmp_path / 'r.db'))
+
+    def run(at, starts):
+        events = [{'audio_file': 'a', 'generation': '1', 'start_seconds': s, 'end_seconds': s + 1, 'label': 'tone',
+                   'confidence': 0.5, 'model_version': 'v1', 'processed_at': at} for s in starts]
+        return {**result_row('a', events=events), 'event_count': len(starts), 'processed_at': at}
+
+    with sqlite_store.connect(store.output_table) as conn:
+        sqlite_store.write_processed(conn, [run('2026-11-26T07:00:00.000000Z', [0.0, 2.0])])
+    with sqlite_store.connect(store.output_table) as conn:
+        sqlite_store.write_processed(conn, [run('2026-11-26T09:00:00.000000Z', [0.0, 2.0])])
+    assert store.counts() == (1, 0) and store.key_states() == {('a', '1'): tables.RESULT}
+    assert sorted((e['start_seconds'], e['processed_at']) for e in store.read_rows('events')) == [
+        (0.0, '2026-11-26T09:00:00.000000Z'), (2.0, '2026-11-26T09:00:00.000000Z')]

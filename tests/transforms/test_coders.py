@@ -4,8 +4,9 @@ import pickle
 import apache_beam as beam
 import numpy as np
 
-from audio.records import AudioInfo, AudioObject, DecodedAudio
-from transforms.coders import DecodedAudioCoder, Samples, SamplesCoder, register_coders
+from audio.records import AudioInfo, AudioObject, DecodedAudio, ProcessedAudio
+from model.handlers import FileScores
+from transforms.coders import DecodedAudioCoder, FileScoresCoder, Samples, SamplesCoder, register_coders
 
 
 class _Unpicklable(np.ndarray):
@@ -43,6 +44,17 @@ def test_the_declared_types_select_these_coders():
     assert isinstance(beam.coders.registry.get_coder(DecodedAudio), DecodedAudioCoder)
     assert isinstance(beam.coders.registry.get_coder(Samples), SamplesCoder)
     assert not isinstance(beam.coders.registry.get_coder(np.ndarray), SamplesCoder)  # not every array in the process
+    scored = beam.coders.registry.get_coder(beam.typehints.Tuple[ProcessedAudio, FileScores])  # RunInference's out
+    assert isinstance(scored.coders()[1], FileScoresCoder)
+
+
+def test_file_scores_are_sized_without_encoding_them():
+    scores = FileScores(example=None, inference=np.zeros((1200, 6522), np.float32).view(_Unpicklable),
+                        model_id='m', labels=('a',) * 6522)
+    size, observables = FileScoresCoder().get_impl().get_estimated_size_and_observables(scores)
+    assert size >= scores.inference.nbytes and not observables
+    back = FileScoresCoder().decode(FileScoresCoder().encode(scores._replace(inference=np.ones((2, 3), np.float32))))
+    assert back.labels == scores.labels and back.inference.tolist() == [[1.0] * 3] * 2
 
 
 def test_samples_are_a_view_of_the_decoded_array():
@@ -50,3 +62,20 @@ def test_samples_are_a_view_of_the_decoded_array():
     samples = Samples.of(decoded)
     assert isinstance(samples, Samples) and np.shares_memory(samples, decoded)
     assert type(np.asarray(samples, dtype=np.float32)) is np.ndarray
+
+
+def test_pcm_samples_go_into_inference_as_they_are_and_are_sized_without_encoding():
+    from audio.pcm import PcmSamples
+
+    class UnpicklablePcm(PcmSamples):
+        __slots__ = ()
+
+        def __reduce__(self):
+            raise AssertionError('the size estimate pickled the samples')
+
+    pcm = UnpicklablePcm(np.zeros(48000 * 60, np.int16))
+    assert Samples.of(pcm) is pcm and isinstance(pcm, Samples)
+    assert SamplesCoder().get_impl().get_estimated_size_and_observables(pcm)[0] >= pcm.nbytes
+    assert DecodedAudioCoder().estimate_size(_decoded(pcm)) >= pcm.nbytes
+    back = pickle.loads(SamplesCoder().encode(PcmSamples(np.arange(3, dtype=np.int16))))
+    assert isinstance(back, PcmSamples) and back.pcm.tolist() == [0, 1, 2]

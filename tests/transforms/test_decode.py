@@ -1,6 +1,7 @@
 import io
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -130,3 +131,16 @@ def test_files_read_from_the_storage_emulator_at_once_come_out_each_once_and_are
         assert counters['failed_decode'] == counters['failed_read'] == len(expected_failed) // 2
     finally:
         cloud_objects.storage_client.cache_clear()
+
+
+def test_a_mono_16bit_file_at_the_model_rate_is_held_as_pcm(tmp_path, monkeypatch):
+    """The stage keeps 16-bit PCM as int16 (audio/pcm.py): half the memory, the same float32 samples."""
+    from audio.decode import decode
+    from audio.pcm import PcmSamples
+
+    data = open(write_clip(tmp_path, 'a.wav', 'wav', seconds=2.0), 'rb').read()
+    obj = AudioObject(uri='gs://b/a.wav', name='a.wav', generation='3', size=len(data))
+    (decoded,) = _decode_once(monkeypatch, obj, [io.BytesIO(data)], Retrier(deadline_s=5))
+    floats, _ = decode(io.BytesIO(data), 16000, 60.0)
+    assert isinstance(decoded.samples, PcmSamples) and decoded.samples.nbytes * 2 == floats.nbytes
+    assert (np.asarray(decoded.samples).view(np.int32) == floats.view(np.int32)).all()

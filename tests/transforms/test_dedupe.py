@@ -73,3 +73,28 @@ def test_reconciling_counts_the_objects_with_no_row_and_tallies_every_verdict():
     assert tally_line('gs://b/**', {MISSING: 2, RETRIED: 1, DONE: 2}) == (
         'Reconcile: 2 of 5 audio objects under gs://b/** had no row (processed by this run); '
         '1 had only retryable errors (retried); 2 were done.')
+
+
+def test_a_result_without_all_its_events_is_processed_again_and_said_so():
+    """A crash between BigQuery's result insert and its events' insert (results.tables.RESULT_WITHOUT_EVENTS)."""
+    from results.tables import RESULT_WITHOUT_EVENTS
+    from transforms.dedupe import DONE, MISSING, NO_EVENTS, RETRIED, tally_line
+
+    def states():
+        return {**already_done(), ('/in/d.wav', '1'): RESULT_WITHOUT_EVENTS}
+
+    p = TestPipeline(runner='FnApiRunner')
+    skip = SkipAlreadyProcessed(states, DEFAULT_DONE, count_missing=True)
+    kept = p | beam.Create(OBJECTS) | skip
+    assert_that(kept | beam.Map(lambda o: (o.uri, o.generation)),
+                equal_to([('/in/a.wav', '2'), ('/in/c.wav', '1'), ('/in/d.wav', '1')]), label='Kept')
+    assert_that(skip.tally, equal_to([DONE, MISSING, DONE, RETRIED, NO_EVENTS]), label='Tally')
+    result = p.run()
+    result.wait_until_finish()
+    counted = {name: sum(c.committed for c in result.metrics().query(MetricsFilter().with_name(name))['counters'])
+               for name in ('files_reconciled', 'files_missing_events', 'files_retried')}
+    assert counted == {'files_reconciled': 1, 'files_missing_events': 1, 'files_retried': 1}
+    assert tally_line('gs://b/**', {MISSING: 1, RETRIED: 1, NO_EVENTS: 1, DONE: 2}) == (
+        'Reconcile: 1 of 5 audio objects under gs://b/** had no row (processed by this run); '
+        '1 had only retryable errors (retried); 1 had a result row without all its event rows (processed again); '
+        '2 were done.')

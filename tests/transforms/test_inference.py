@@ -8,6 +8,7 @@ from audio.records import AudioInfo, AudioObject, DecodedAudio
 from audio.synth import sine_sweep
 from tests.helpers import DEMO_LABELS
 from model.handlers import FileScores, SavedModelHandler
+from transforms.coders import register_coders
 from transforms.inference import ClassifyAudio, _Aggregate, aggregate
 
 
@@ -106,3 +107,26 @@ def test_a_file_with_no_window_is_an_inference_error_row():
     scores = FileScores(example=None, inference=np.zeros((0, 2), np.float32), model_id='v', labels=('a', 'b'))
     (failed,) = list(_Aggregate(ModelMetadata(model_version='v', labels=('a', 'b'))).process((item, scores)))
     assert (failed.value.stage, failed.value.error_type) == ('inference', 'TooShort')
+
+
+class _UnpicklableScores(np.ndarray):
+    """Scores that fail if anything pickles them (as Beam's size estimate of an untyped output would)."""
+
+    def __reduce__(self):
+        raise AssertionError('the size estimate pickled the scores')
+
+
+def test_the_scores_out_of_run_inference_are_sized_without_pickling_them(tiny_model_dir):
+    """Beam sizes a sample of every step's outputs; RunInference's carry each file's [windows, labels] scores
+    (31 MB for an hour of BirdNET), typed so that their coder reads the size off the array."""
+    class Sized(SavedModelHandler):
+        def run_inference(self, batch, model, inference_args=None):
+            return [r._replace(inference=r.inference.view(_UnpicklableScores))
+                    for r in super().run_inference(batch, model, inference_args)]
+
+    register_coders()   # as build_pipeline does
+    with TestPipeline(runner='FnApiRunner') as p:
+        out = p | beam.Create([item('a.wav', 1.0), item('b.wav', 2.0)]) | ClassifyAudio(Sized(tiny_model_dir))
+        assert_that(out.ok | beam.MapTuple(lambda processed, c: (processed.source.name, c.windows)),
+                    equal_to([('a.wav', 1), ('b.wav', 3)]))
+        assert_that(out.failed, equal_to([]), label='NoFailures')

@@ -4,6 +4,7 @@ TestStream stands in for ReadFromPubSub only (the Pub/Sub emulator tests in test
 everything after the read is the production ParseNotifications + DropRepeatedNotifications.
 """
 import json
+import time
 
 import apache_beam as beam
 from apache_beam.io.gcp.pubsub import PubsubMessage
@@ -61,3 +62,25 @@ def test_malformed_messages_go_to_the_failed_output_and_the_stream_goes_on():
         failures = parsed.failed | beam.Map(lambda f: (f.source.uri, f.stage, f.error_type))
         assert_that(failures, equal_to([('pubsub:message/m-1', 'parse', 'MalformedNotification'),
                                         ('gs://in/z.wav', 'parse', 'MalformedNotification')]), label='Failures')
+
+
+def test_a_notification_later_than_the_dedupe_window_passes_again():
+    """The window is a bound, not a guarantee: a repeat (a redelivery, or a notification of an object a
+    reconciliation's listing processed) more than ``ttl_seconds`` after the first passes, and the file is
+    processed twice. Harmless to the rows: SQLite replaces the key's result row and events, and BigQuery's
+    ``_latest`` view and every reader of events show the newest run only (tests/results/test_store.py,
+    tests/results/test_latest_view.py); what it costs is a second inference of that file."""
+    # Beam's dedupe sets its timer from the wall clock (Timestamp.now() + ttl), while the runner's clock under
+    # TestStream starts at 0: the clock is moved past the wall clock plus the window.
+    past_the_window = int(time.time()) + 2 * 60
+    stream = (TestStream()
+              .add_elements([message('a.wav', '1')], event_timestamp=Timestamp(100))
+              .add_elements([message('a.wav', '1')], event_timestamp=Timestamp(130))   # within: dropped
+              .advance_processing_time(past_the_window)
+              .add_elements([message('a.wav', '1')], event_timestamp=Timestamp(191))   # past it: passes
+              .advance_watermark_to_infinity())
+    with streaming_pipeline() as p:
+        parsed = p | stream | ParseNotifications('')
+        passed = (parsed.ok | DropRepeatedNotifications(ttl_seconds=60)
+                  | beam.Map(lambda o, at=beam.DoFn.TimestampParam: (o.key, int(at))))
+        assert_that(passed, equal_to([('gs://in/a.wav#1', 100), ('gs://in/a.wav#1', 191)]))
