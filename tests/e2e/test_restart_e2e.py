@@ -10,10 +10,12 @@ hold): the raw result table holds exactly one row per good upload and the raw er
 and each result row has exactly its events. BigQuery gets a result row and its event rows in separate inserts,
 so the kill can fall between them: such a file (``results.tables.RESULT_WITHOUT_EVENTS`` at the kill) is
 processed again, and it alone has a second result row, the newer one with its events (the one readers see).
+The kill rarely falls there, so the test also makes one such file while the pipeline is down.
 """
 from __future__ import annotations
 
 import collections
+import datetime
 import os
 import re
 import signal
@@ -97,6 +99,10 @@ def test_kill_9_mid_drain_then_restart_leaves_every_upload_exactly_once(local_st
     had_row_at_kill = len(set(rows.result_keys) | set(rows.error_keys))
     assert len(early) <= had_row_at_kill < PER_HALF, f'not killed mid-drain: {had_row_at_kill} rows'
     torn = _torn(stack)
+    # The kill rarely falls between a result's insert and its events'; one such file is made here, as the kill
+    # would leave it: a newer result row of an early file, without its events.
+    made = _tear_one(stack, rows.results, exclude=torn)
+    torn_rows = {key: 2 for key in torn} | {made: 3}   # raw result rows in the end: + the repair's
 
     # While it is down: the second half is uploaded and announced, and 5 of the first 10 (which have their
     # rows) are announced again.
@@ -109,17 +115,29 @@ def test_kill_9_mid_drain_then_restart_leaves_every_upload_exactly_once(local_st
     missing, listed = map(int, re.match(r'Reconcile: (\d+) of (\d+) ', line).groups())
     assert listed == len(expected.outcomes) == 2 * PER_HALF
     assert missing == len(expected.outcomes) - had_row_at_kill  # what the kill lost, and the second half
+    assert f' {len(torn) + 1} had a result row without all its event rows (processed again); ' in line
 
     wait_accounted(stack, expected.outcomes, 'a row for every upload after the restart')
     rows = settle(lambda: stack_rows(stack), timeout=90)
-    assert rows.result_keys == {key: 2 if key in torn else 1 for key in expected.results}
+    assert rows.result_keys == {key: torn_rows.get(key, 1) for key in expected.results}
     assert rows.error_keys == {key: 1 for key in expected.errors}
     _assert_each_newest_result_has_its_events(stack, rows.results)
     assert {(r['audio_file'], r['generation']): r['error_type'] for r in rows.errors} == expected.errors
     assert is_alive(second.pid), pipeline_log_tail(stack)
     assert streaming.stop_pipeline(stack)
     print(f'\nrestart figures: {had_row_at_kill} of {PER_HALF} first-half uploads had a row at the kill '
-          f'({len(torn)} without all their events); {line}')
+          f'({len(torn)} without all their events, and 1 made so); {line}')
+
+
+def _tear_one(stack, results: list[dict], exclude: set) -> tuple[str, str]:
+    """Inserts a newer copy of a result row that has events, without them; returns its key."""
+    row = next(r for r in results if r['event_count'] and (r['audio_file'], r['generation']) not in exclude)
+    row = {**row, 'processed_at': row['processed_at'] + datetime.timedelta(seconds=1)}
+    assert bigquery_store.client().insert_rows_json(bigquery_store.table_id(stack.config.output_table), [
+        {k: (v.isoformat() if hasattr(v, 'isoformat') else v) for k, v in row.items()}]) == []
+    key = (row['audio_file'], row['generation'])
+    assert key in _torn(stack)
+    return key
 
 
 def _torn(stack) -> set:
