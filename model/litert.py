@@ -103,7 +103,7 @@ def usable_cores() -> int:
 
 def pool_size(scoring_threads: int) -> int:
     """The LiteRT pool of this worker process: ``scoring_threads`` (what the runner gives the process, chosen
-    when the pipeline is built: ``pipeline.handler_choice.scoring_threads``), 0 meaning every core the process
+    when the pipeline is built: ``pipeline.local_runner.scoring_threads``), 0 meaning every core the process
     may use, and never more than those cores (more threads than cores only add interpreters)."""
     cores = usable_cores()
     return cores if scoring_threads <= 0 else min(scoring_threads, cores)
