@@ -24,6 +24,7 @@ life of the process. All return the same type, so nothing downstream depends on 
 from __future__ import annotations
 
 import abc
+import functools
 import logging
 import sys
 import threading
@@ -98,6 +99,12 @@ def import_tensorflow_for_serving():
     return tf
 
 
+def element_windows(metadata: ModelMetadata, element) -> int:
+    """BatchElements' size of an element: its file's window count. Elements reach it keyed: (key, waveform)."""
+    samples = element[1] if isinstance(element, tuple) else element
+    return metadata.window_count(len(samples))
+
+
 class WindowedClassifierHandler(ModelHandler[np.ndarray, FileScores, Any], abc.ABC):
     """Shared windowing, chunking and batching for every way of scoring windows."""
 
@@ -109,18 +116,13 @@ class WindowedClassifierHandler(ModelHandler[np.ndarray, FileScores, Any], abc.A
         self._metadata = metadata or load_metadata(model_uri)
         self._max_windows_per_call = max_batch_size
         self._batching = {'min_batch_size': min_batch_size, 'max_batch_size': max_batch_size,
-                          'element_size_fn': self._element_windows}
+                          'element_size_fn': functools.partial(element_windows, self._metadata.windowing_only())}
         if max_batch_duration_secs:
             self._batching['max_batch_duration_secs'] = max_batch_duration_secs
 
     @property
     def metadata(self) -> ModelMetadata:
         return self._metadata
-
-    def _element_windows(self, element) -> int:
-        # Elements reach BatchElements keyed: (key, waveform).
-        samples = element[1] if isinstance(element, tuple) else element
-        return self._metadata.window_count(len(samples))
 
     runtime: str = ''   # what serves the model: 'savedmodel', 'litert', 'vertex'
 

@@ -194,7 +194,7 @@ class ClassifyAudio(beam.PTransform):
         # by pickling them: a copy of a file's scores (31 MB for an hour of BirdNET) at the memory peak. Typed,
         # they take FileScoresCoder (transforms/coders.py), which reads the size off the array.
         predictions.element_type = typehints.Tuple[ProcessedAudio, FileScores]
-        aggregate_files = _Aggregate(self._handler.metadata, self._events, self._rules)
+        aggregate_files = _Aggregate(self._handler.metadata.windowing_only(), self._events, self._rules)
         out = predictions | 'Aggregate' >> beam.ParDo(aggregate_files).with_outputs(FAILED, main='ok')
         failed_batches = dead_letters.failed_inferences | 'FailedBatches' >> beam.FlatMap(_failed_batch)
         failed = (out[FAILED], failed_batches) | 'AllFailures' >> beam.Flatten()

@@ -90,3 +90,27 @@ def test_a_species_list_names_labels_whole_or_by_either_name(tmp_path):
     path.write_text('Parus major\nTurdus merla\n')
     with pytest.raises(ValueError, match="'Turdus merla'"):
         species_list_labels(metadata, str(path))
+
+
+def test_metadata_pickles_with_its_labels_packed_and_comes_back_equal():
+    import pickle
+
+    labels = tuple(f'Species {i}_Common name {i}' for i in range(3000))
+    metadata = ModelMetadata(model_version='m', labels=labels, window_samples=144000, hop_samples=144000,
+                             sample_rate_hz=48000, min_window_samples=72000, training={'epochs': 3})
+    packed = pickle.dumps(metadata)
+    assert pickle.loads(packed) == metadata
+    assert len(packed) < len(pickle.dumps(labels)) / 4
+    odd = ModelMetadata(model_version='m', labels=('two\nlines', 'b'))   # a separator in a label: kept as a tuple
+    assert pickle.loads(pickle.dumps(odd)) == odd
+
+
+def test_windowing_only_metadata_counts_windows_as_the_whole():
+    metadata = ModelMetadata(model_version='m', labels=tuple('abcdef'), window_samples=300, hop_samples=100,
+                             min_window_samples=150, metrics={'accuracy': 1.0})
+    windowing = metadata.windowing_only()
+    assert len(windowing.labels) == 1 and not windowing.metrics
+    for n in (0, 149, 150, 300, 301, 1000, 12345):
+        assert windowing.window_count(n) == metadata.window_count(n)
+    assert (windowing.sample_rate_hz, windowing.window_samples, windowing.hop_samples) == (
+        metadata.sample_rate_hz, metadata.window_samples, metadata.hop_samples)
