@@ -63,11 +63,13 @@ run: $(DEMO_MODEL)/metadata.json $(DEMO_INPUT) ## Run the pipeline in batch on t
 		--spectrogram_location $(DEMO_OUTPUT)/spectrograms --progress
 
 # Worker processes for the suite. The longest tests mostly wait (an outage of minutes, a pipeline's retries), so
-# with 3 workers both cores sat idle while they ran; 6 leave workers for the rest. Tests go out one at a time in
-# the order tests/conftest.py gives (the longest first), so no worker is left with a queue of long tests at the end.
-TEST_WORKERS ?= 6
-test: lint typecheck browser stack-deps ## Lint, type-check, then run the whole test suite (TEST_WORKERS=6 processes)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist load --maxschedchunk 1 --durations 15
+# there are more workers than cores: the waiting ones leave workers for the rest. A module marked
+# xdist_group(__name__) (a browser, a server or a trained model shared by its tests) runs whole on one worker, so
+# its fixtures are built once; those go out first, then single tests in the order tests/conftest.py gives (the
+# longest first), so no worker is left with a queue of long tests at the end.
+TEST_WORKERS ?= 8
+test: lint typecheck browser stack-deps ## Lint, type-check, then run the whole test suite (TEST_WORKERS=8 processes)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations 15
 
 lint: $(STAMP) ## ruff (rules in ruff.toml)
 	$(VENV)/bin/ruff check .

@@ -27,6 +27,36 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=rank)
 
 
+# Modules whose module-scoped fixtures are costly (a browser, a dashboard server, an emulator, a model trained for
+# the module): under ``--dist loadgroup`` each runs whole on one worker, so they are built once, not once per worker
+# that happens to take one of their tests. Every other test goes out on its own.
+ONE_WORKER_MODULES = frozenset({
+    'tests/app/test_dashboard_browser.py', 'tests/app/test_data.py', 'tests/app/test_long_file_browser.py',
+    'tests/app/test_queries.py', 'tests/app/test_review_browser.py', 'tests/app/test_species_browser.py',
+    'tests/app/test_timeline_browser.py', 'tests/pipeline/test_dataflow_translation.py',
+    'tests/pipeline/test_events_e2e.py',
+})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadgroup`` with the groups above. (xdist's own loadgroup reads ``xdist_group`` marks by renaming
+    each test's node id, which pytest 9 no longer allows, so it silently groups nothing.)
+
+    The groups go out first (xdist orders units by size), then single tests in collection order (the longest
+    first); a worker is given more once it has two tests or fewer left."""
+    if config.getvalue('dist') != 'loadgroup':
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleGroups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split('::', 1)[0]
+            return module if module in ONE_WORKER_MODULES else nodeid
+
+    return ModuleGroups(config, log)
+
+
 @pytest.fixture(scope='session')
 def tiny_model_dir(tmp_path_factory) -> str:
     """An exported (untrained, deterministic) classifier over the demo labels: a real SavedModel."""
