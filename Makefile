@@ -63,13 +63,17 @@ run: $(DEMO_MODEL)/metadata.json $(DEMO_INPUT) ## Run the pipeline in batch on t
 		--spectrogram_location $(DEMO_OUTPUT)/spectrograms --progress
 
 # Worker processes for the suite. The longest tests mostly wait (an outage of minutes, a pipeline's retries), so
-# there are more workers than cores: the waiting ones leave workers for the rest. A module marked
-# xdist_group(__name__) (a browser, a server or a trained model shared by its tests) runs whole on one worker, so
-# its fixtures are built once; those go out first, then single tests in the order tests/conftest.py gives (the
-# longest first), so no worker is left with a queue of long tests at the end.
+# there are more workers than cores: the waiting ones leave workers for the rest. tests/conftest.py says in what
+# order tests go out (the slow ones first, one a worker) and which modules run whole on one worker (their browser,
+# server or trained model is built once).
 TEST_WORKERS ?= 8
-test: lint typecheck browser stack-deps ## Lint, type-check, then run the whole test suite (TEST_WORKERS=8 processes)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations 15
+# The type check runs beside the tests (it needs a core for ~25 s while the first tests mostly wait); either
+# failing fails the target.
+test: lint browser stack-deps ## Lint, then type-check and run the whole test suite side by side (TEST_WORKERS=8 processes)
+	@$(VENV)/bin/mypy > $(VENV)/typecheck.log 2>&1 & typecheck=$$!; \
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations 15; tests=$$?; \
+	wait $$typecheck; types=$$?; echo "mypy: $$(tail -n 1 $(VENV)/typecheck.log)"; \
+	if [ $$types != 0 ]; then cat $(VENV)/typecheck.log; fi; exit $$(( tests || types ))
 
 lint: $(STAMP) ## ruff (rules in ruff.toml)
 	$(VENV)/bin/ruff check .

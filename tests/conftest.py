@@ -15,44 +15,61 @@ from audio import encode, synth
 from tests.helpers import DEMO_LABELS, write_bytes, write_clip
 
 
-def pytest_collection_modifyitems(config, items):
-    """Longest first: tests marked ``slow``, then the other end-to-end tests, then the rest (file order kept in each).
-
-    ``make test`` runs the suite in worker processes that each take the next test when they finish one; a test of
-    minutes taken last would leave the other workers idle while it runs.
-    """
-    def rank(item) -> int:
-        return 0 if item.get_closest_marker('slow') else 1 if item.get_closest_marker('e2e') else 2
-
-    items.sort(key=rank)
-
-
 # Modules whose module-scoped fixtures are costly (a browser, a dashboard server, an emulator, a model trained for
 # the module): under ``--dist loadgroup`` each runs whole on one worker, so they are built once, not once per worker
 # that happens to take one of their tests. Every other test goes out on its own.
 ONE_WORKER_MODULES = frozenset({
-    'tests/app/test_dashboard_browser.py', 'tests/app/test_data.py', 'tests/app/test_long_file_browser.py',
-    'tests/app/test_queries.py', 'tests/app/test_review_browser.py', 'tests/app/test_species_browser.py',
-    'tests/app/test_timeline_browser.py', 'tests/pipeline/test_dataflow_translation.py',
-    'tests/pipeline/test_events_e2e.py',
+    'tests/app/test_dashboard_browser.py', 'tests/app/test_dashboard_awkward_browser.py', 'tests/app/test_data.py',
+    'tests/app/test_long_file_browser.py', 'tests/app/test_queries.py', 'tests/app/test_review_browser.py',
+    'tests/app/test_species_browser.py', 'tests/app/test_timeline_browser.py',
+    'tests/pipeline/test_dataflow_translation.py', 'tests/pipeline/test_events_e2e.py',
 })
+
+
+def _module(nodeid: str) -> str:
+    return nodeid.split('::', 1)[0]
+
+
+def pytest_collection_modifyitems(config, items):
+    """The order ``make test``'s workers are given tests in (file order kept within each part):
+
+    1. tests marked ``slow`` (minutes, mostly waiting on an outage or a retry budget): started first, one a worker;
+    2. two quick unit tests per worker: an xdist worker holds the test after the one it runs (pytest needs the next
+       item), so what each slow test holds back is one quick test, never a module of browser tests;
+    3. the modules in ONE_WORKER_MODULES, each whole on one worker;
+    4. the other end-to-end tests, then the remaining unit tests.
+    """
+    def part(item) -> int:
+        if item.get_closest_marker('slow'):
+            return 0
+        if _module(item.nodeid) in ONE_WORKER_MODULES:
+            return 2
+        return 3 if item.get_closest_marker('e2e') else 4
+
+    items.sort(key=part)
+    workers = getattr(config, 'workerinput', {}).get('workercount', 0)
+    quick = [i for i, item in enumerate(items) if part(item) == 4][:2 * workers]
+    held = [items[i] for i in quick]
+    for i in reversed(quick):
+        del items[i]
+    first = sum(1 for item in items if part(item) == 0)
+    items[first:first] = held
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_xdist_make_scheduler(config, log):
-    """``--dist loadgroup`` with the groups above. (xdist's own loadgroup reads ``xdist_group`` marks by renaming
-    each test's node id, which pytest 9 no longer allows, so it silently groups nothing.)
-
-    The groups go out first (xdist orders units by size), then single tests in collection order (the longest
-    first); a worker is given more once it has two tests or fewer left."""
+    """``--dist loadgroup`` with the groups above, the units in the order pytest_collection_modifyitems gives.
+    (xdist's own loadgroup reads ``xdist_group`` marks by renaming each test's node id, which pytest 9 no longer
+    allows, so it silently groups nothing.) A worker is given its next unit once it has two tests or fewer left."""
     if config.getvalue('dist') != 'loadgroup':
         return None
     from xdist.scheduler import LoadScopeScheduling
 
+    config.option.loadscopereorder = False   # xdist would put the largest units first, ahead of the slow tests
+
     class ModuleGroups(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            module = nodeid.split('::', 1)[0]
-            return module if module in ONE_WORKER_MODULES else nodeid
+            return _module(nodeid) if _module(nodeid) in ONE_WORKER_MODULES else nodeid
 
     return ModuleGroups(config, log)
 

@@ -119,3 +119,35 @@ def settled(page, timeout_ms: int = 30_000) -> None:
     page.evaluate(_WATCH_RUNS)
     since = page.evaluate('performance.now()')
     page.wait_for_function(_QUIET, arg=[since, QUIET_MS], timeout=timeout_ms, polling=50)
+
+
+# What the dashboard tests read off the page, and the order it lists rows in.
+def metric(page, label: str):
+    return page.get_by_test_id('stMetric').filter(has=page.get_by_text(label, exact=True)).get_by_test_id(
+        'stMetricValue')
+
+
+def newest(rows: list[dict]) -> dict:
+    return max(rows, key=lambda r: r['processed_at'])
+
+
+def in_order(rows: list[dict]) -> list[dict]:
+    return sorted(rows, key=lambda r: r['processed_at'], reverse=True)
+
+
+def heading(page):
+    return page.locator('h4')
+
+
+def click(page, name: str) -> None:
+    settled(page)
+    page.get_by_role('button', name=name).click()
+
+
+def click_row(page, table: str, index: int) -> None:
+    settled(page)
+    click_grid_row(page, table, index)
+
+
+def shown(row: dict) -> str:
+    return 'input/' + os.path.basename(row['audio_file'])  # the page names a file with its folder

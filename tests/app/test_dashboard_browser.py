@@ -1,5 +1,8 @@
-"""The dashboard end to end: ``python -m app.serve`` on a results database these tests write, driven in
-Debian's headless Chromium through Playwright. Nothing is mocked.
+"""The dashboard end to end over one results database these tests write, served once for the module
+(``python -m app.serve``) and driven in Debian's headless Chromium through Playwright. Nothing is mocked.
+
+The pages over results that change or are missing: test_dashboard_live_browser.py; files with awkward
+properties and the errors a person acts on: test_dashboard_awkward_browser.py.
 """
 from __future__ import annotations
 
@@ -15,9 +18,9 @@ from PIL import Image
 
 from audio import encode, synth
 from app.units import size_text
-from results import sqlite_store
 from tests.app import sample_results
-from tests.app.browser import click_grid_row, dashboard, grid, grid_rows, open_page, settled
+from tests.app.browser import (click, click_row, dashboard, grid_rows, heading, in_order,
+                               metric, newest, open_page, settled, shown)
 
 pytestmark = pytest.mark.e2e
 playwright_api = pytest.importorskip('playwright.sync_api')
@@ -43,37 +46,6 @@ def page(browser, url):
     page = open_page(browser, url)
     yield page
     page.close()
-
-
-def metric(page, label: str):
-    return page.get_by_test_id('stMetric').filter(has=page.get_by_text(label, exact=True)).get_by_test_id(
-        'stMetricValue')
-
-
-def newest(rows: list[dict]) -> dict:
-    return max(rows, key=lambda r: r['processed_at'])
-
-
-def in_order(rows: list[dict]) -> list[dict]:
-    return sorted(rows, key=lambda r: r['processed_at'], reverse=True)
-
-
-def heading(page):
-    return page.locator('h4')
-
-
-def click(page, name: str) -> None:
-    settled(page)
-    page.get_by_role('button', name=name).click()
-
-
-def click_row(page, table: str, index: int) -> None:
-    settled(page)
-    click_grid_row(page, table, index)
-
-
-def shown(row: dict) -> str:
-    return 'input/' + os.path.basename(row['audio_file'])  # the page names a file with its folder
 
 
 def test_overview_shows_the_totals(page, sample):
@@ -257,21 +229,6 @@ def test_csv_export_holds_every_filtered_row_with_events_and_scores(page, sample
     name, rows = download_csv(page)
     assert name == 'audio-results-name-park.csv' and all('park' in r['Audio file'] for r in rows)
 
-
-def test_count_axis_has_whole_numbers_only(browser, tmp_path):
-    few = sample_results.build(str(tmp_path), files=3, errors=0)  # one file per label: ticks 0..1
-    with dashboard(['--results', few.db_path], str(tmp_path / 'dashboard.log')) as served:
-        page = open_page(browser, served)
-        chart = page.get_by_test_id('stVegaLiteChart').filter(has_text='Files per label')
-        expect(chart).to_be_visible()
-        labels = chart.locator('g.role-axis-label text')
-        labels.first.wait_for()
-        ticks = labels.all_text_contents()
-        numbers = [t for t in ticks if re.fullmatch(r'[\d.,]+', t)]
-        assert numbers and all(re.fullmatch(r'\d+', t) for t in numbers), ticks
-        page.close()
-
-
 def test_the_file_picker_offers_audio_only(page):
     accept = page.locator('input[type=file]').get_attribute('accept')
     assert '.wav' in accept and '.flac' in accept and '.aiff' in accept
@@ -314,220 +271,3 @@ def test_oversized_upload_is_refused_with_a_message(page, sample):
     page.locator('input[type=file]').set_input_files([{'name': 'long.wav', 'mimeType': 'audio/wav', 'buffer': big}])
     expect(page.get_by_test_id('stFileUploader')).to_contain_text(re.compile(r'1(\.0)? ?MB', re.I))
     assert not os.path.exists(os.path.join(sample.input_dir, 'long.wav'))
-
-
-def test_auto_refresh_shows_rows_added_by_a_running_pipeline(browser, tmp_path):
-    fresh = sample_results.build(str(tmp_path), files=3, errors=0)
-    with dashboard(['--results', fresh.db_path], str(tmp_path / 'dashboard.log')) as served:
-        page = open_page(browser, served)
-        expect(metric(page, 'Processed')).to_have_text('3')
-        page.get_by_test_id('stSelectbox').filter(has_text='Auto-refresh').click()
-        page.get_by_role('option', name='Every 5 s').click()
-        more = sample_results.bulk_rows(4)  # what a streaming run would append meanwhile
-        with sqlite_store.connect(fresh.db_path) as conn:
-            sqlite_store.write_processed(conn, more)
-        # No reload, no click: the refresh brings the new rows in.
-        expect(metric(page, 'Processed')).to_have_text('7', timeout=45_000)
-        page.close()
-
-
-# Records the most "Processed" figures the page shows at once, after every change of the page.
-WATCH_PROCESSED_FIGURES = """() => {
-  window.mostProcessed = 0;
-  const count = () => [...document.querySelectorAll('[data-testid="stMetricLabel"]')]
-      .filter(e => e.innerText.trim() === 'Processed').length;
-  new MutationObserver(() => { window.mostProcessed = Math.max(window.mostProcessed, count()); })
-      .observe(document.body, {subtree: true, childList: true, characterData: true});
-}"""
-
-
-def test_figures_keep_their_place_when_pending_uploads_get_their_rows(browser, tmp_path):
-    """The pending box goes away when the pipeline writes the uploads' rows; the figures below it are drawn once,
-    not one place up while the old ones still show (it happened in 4 of 6 such refreshes before the fix)."""
-    fresh = sample_results.build(str(tmp_path), files=3, errors=0)
-    args = ['--results', fresh.db_path, '--input', fresh.input_dir, '--refresh', '5']
-    with dashboard(args, str(tmp_path / 'dashboard.log')) as served:
-        page = open_page(browser, served)
-        page.evaluate(WATCH_PROCESSED_FIGURES)
-        for i in range(2):
-            row = sample_results.add_file(fresh, f'waiting-{i}.wav', record=False)
-            expect(page.locator('.st-key-pending')).to_contain_text(f'waiting-{i}.wav')
-            settled(page)
-            page.evaluate('window.mostProcessed = 0')
-            sample_results.record_rows(fresh, [row])  # what the pipeline does: the next refresh drops the box
-            expect(page.locator('.st-key-pending')).to_have_count(0)
-            expect(metric(page, 'Processed')).to_have_text(str(4 + i))
-            settled(page)
-            assert page.evaluate('window.mostProcessed') == 1
-        page.close()
-
-
-def test_filters_appear_when_the_results_file_appears_later(browser, tmp_path):
-    db = tmp_path / 'later' / 'results.db'
-    with dashboard(['--results', str(db), '--refresh', '5'], str(tmp_path / 'dashboard.log')) as served:
-        page = browser.new_page(viewport={'width': 1400, 'height': 1600})
-        page.goto(served)
-        expect(page.get_by_text('No results database')).to_be_visible(timeout=30_000)
-        expect(page.get_by_test_id('stMain').locator('code', has_text='make run')).to_be_visible()  # not `make run`
-        expect(page.get_by_label('Name contains')).to_be_visible()
-        later = sample_results.build(str(tmp_path / 'later'), files=3, errors=0)  # the pipeline's first rows
-        expect(metric(page, 'Processed')).to_have_text('3', timeout=45_000)
-        settled(page)
-        page.get_by_test_id('stMultiSelect').click()  # the label filter now offers the new labels
-        for label in {r['label'] for r in later.processed}:
-            expect(page.get_by_role('option', name=label, exact=True)).to_be_visible()
-        page.close()
-
-
-def test_an_empty_page_beside_a_running_pipeline_says_upload_a_file(browser, tmp_path):
-    # What `make ui` starts on a fresh clone: no results yet, a pipeline watching the upload folder.
-    args = ['--results', str(tmp_path / 'results.db'), '--input', str(tmp_path / 'in'), '--pipeline_running']
-    (tmp_path / 'in').mkdir()
-    with dashboard(args, str(tmp_path / 'dashboard.log')) as served:
-        page = browser.new_page(viewport={'width': 1400, 'height': 1600})
-        page.goto(served)
-        main = page.get_by_test_id('stMain')
-        expect(main).to_contain_text('Upload an audio file (sidebar): the pipeline running beside this page',
-                                     timeout=30_000)
-        expect(main).not_to_contain_text('make run')
-        expect(main).not_to_contain_text('`')
-        page.close()
-
-
-@pytest.mark.parametrize('kind', ['sqlite-not-named-db', 'text-named-db', 'nothing'])
-def test_bad_results_give_a_message_not_a_traceback(browser, tmp_path, kind):
-    if kind == 'sqlite-not-named-db':
-        sample = sample_results.build(str(tmp_path), files=2, errors=0)
-        results = str(tmp_path / 'results.sqlite')
-        os.rename(sample.db_path, results)
-    elif kind == 'text-named-db':
-        results = str(tmp_path / 'junk.db')
-        open(results, 'w').write('these are not the rows you are looking for\n' * 20)
-    else:
-        results = str(tmp_path / 'no' / 'such' / 'results.sqlite')
-    with dashboard(['--results', results], str(tmp_path / 'dashboard.log')) as served:
-        page = browser.new_page(viewport={'width': 1400, 'height': 1600})
-        page.goto(served)
-        main = page.get_by_test_id('stMain')
-        if kind == 'sqlite-not-named-db':
-            expect(metric(page, 'Processed')).to_have_text('2', timeout=30_000)  # a SQLite file is read as such
-        elif kind == 'text-named-db':
-            expect(main).to_contain_text('is not a SQLite database', timeout=30_000)
-        else:
-            expect(main).to_contain_text('neither an existing file nor a BigQuery table', timeout=30_000)
-        for leak in ('Traceback', 'ValueError', 'DatabaseError', 'not a BigQuery table ('):
-            expect(main).not_to_contain_text(leak)
-        page.close()
-
-
-# ---- files with awkward properties, and the errors a person acts on ---------------------------------------------
-
-@pytest.fixture(scope='module')
-def awkward(tmp_path_factory):
-    import datetime as dt
-
-    root = str(tmp_path_factory.mktemp('awkward'))
-    sample = sample_results.build(root, files=3, errors=0)
-    now = dt.datetime.now(dt.timezone.utc)
-    rows = {
-        'aiff': sample_results.add_file(sample, 'take.aiff', kind='aiff', processed_at=now - dt.timedelta(minutes=3)),
-        'short': sample_results.add_file(sample, 'blip.wav', duration=0.4, processed_at=now - dt.timedelta(minutes=2)),
-        'markdown': sample_results.add_file(sample, '*draft* __v2__ take ~~old~~.wav',
-                                            processed_at=now - dt.timedelta(minutes=1)),
-    }
-    locked = sample_results.add_file(sample, 'locked.wav', processed_at=now - dt.timedelta(minutes=4))
-    with sqlite_store.connect(sample.db_path) as conn:  # it failed on a locked database instead
-        conn.execute('DELETE FROM processed WHERE audio_file = ?', (locked['audio_file'],))
-    errors = {
-        'retryable': sample_results.add_error(sample, locked['audio_file'], locked['generation'],
-                                              'database is locked', retryable=True),
-        'long': sample_results.add_error(sample, os.path.join(sample.input_dir, 'noise.mp3'), '7',
-                                         'Invalid data: ' + 'frame header missing; ' * 300, retryable=False,
-                                         error_type='Corrupt', stage='decode'),
-    }
-    log = str(tmp_path_factory.mktemp('logs') / 'awkward.log')
-    with dashboard(['--results', sample.db_path, '--input', sample.input_dir], log) as served:
-        yield served, sample, rows, errors
-
-
-def open_row(page, rows: list[dict], wanted: dict) -> None:
-    index = [r['audio_file'] for r in rows].index(wanted['audio_file'])
-    click_row(page, 'files_table', index)
-    expect(heading(page)).to_have_text(shown(wanted))
-
-
-def listed(sample) -> list[dict]:
-    return in_order(sqlite_store.read_table(sample.db_path, 'processed'))
-
-
-def test_names_are_text_not_markdown(browser, awkward):
-    served, sample, rows, _ = awkward
-    page = open_page(browser, served)
-    open_row(page, listed(sample), rows['markdown'])
-    expect(heading(page)).to_have_text('input/*draft* __v2__ take ~~old~~.wav')
-    assert heading(page).locator('em, strong, del').count() == 0
-    expect(grid_rows(page, 'files_table').first).to_contain_text('*draft* __v2__ take ~~old~~.wav')
-    metadata = page.get_by_role('table', name='Metadata of the opened file')
-    expect(metadata).to_contain_text(rows['markdown']['audio_file'])
-    assert metadata.locator('em, strong, del').count() == 0
-    page.close()
-
-
-def test_aiff_plays_through_a_wav_copy(browser, awkward):
-    served, sample, rows, _ = awkward
-    page = open_page(browser, served)
-    open_row(page, listed(sample), rows['aiff'])
-    audio = page.locator('audio')
-    expect(audio).to_have_count(1)
-    state = audio.evaluate('''a => new Promise(resolve => {
-        const done = () => resolve({duration: a.duration, error: a.error && a.error.code});
-        if (a.readyState >= 1 || a.error) return done();
-        a.addEventListener('loadedmetadata', done); a.addEventListener('error', done); a.load(); })''')
-    assert state['error'] is None and abs(state['duration'] - rows['aiff']['duration_seconds']) < 0.05, state
-    expect(page.get_by_text('AIFF does not play in browsers')).to_be_visible()
-    page.close()
-
-
-def test_sub_second_clips_show_milliseconds(browser, awkward):
-    served, sample, rows, _ = awkward
-    page = open_page(browser, served)
-    open_row(page, listed(sample), rows['short'])
-    expect(page.get_by_text('Duration 400 ms')).to_be_visible()
-    expect(grid_rows(page, 'files_table').filter(has_text='blip.wav')).to_contain_text('400 ms')
-    page.close()
-
-
-def test_a_long_error_message_is_one_line_until_selected(browser, awkward):
-    served, _, _, errors = awkward
-    page = open_page(browser, served)
-    table = grid(page, 'errors_table')
-    expect(grid_rows(page, 'errors_table')).to_have_count(2)
-    # The grid keeps every row one line high, whatever the message's length.
-    assert table.bounding_box()['height'] <= 3 * 35 + 10
-    rows = sqlite_store.read_table(awkward[1].db_path, 'errors')
-    order = [e['audio_file'] for e in sorted(rows, key=lambda e: e['failed_at'], reverse=True)]
-    click_row(page, 'errors_table', order.index(errors['long']['audio_file']))
-    messages = page.locator('.st-key-error_messages')
-    expect(messages).to_contain_text(errors['long']['message'].strip()[:200])
-    assert errors['long']['message'].strip() in messages.inner_text()
-    expect(page.get_by_role('button', name=re.compile('^Retry 0'))).to_be_disabled()  # permanent: no retry
-    page.close()
-
-
-def test_retry_requeues_a_retryable_failure(browser, awkward):
-    served, sample, _, errors = awkward
-    page = open_page(browser, served)
-    rows = sqlite_store.read_table(sample.db_path, 'errors')
-    order = [e['audio_file'] for e in sorted(rows, key=lambda e: e['failed_at'], reverse=True)]
-    click_row(page, 'errors_table', order.index(errors['retryable']['audio_file']))
-    page.get_by_role('button', name='Retry 1 failed file').click()
-    # The outcome's message box (the button's tooltip, shown while the pointer rests on it, says "back in the
-    # queue" too).
-    expect(page.get_by_test_id('stAlert').filter(has_text='1 file back in the queue')).to_be_visible()
-    left = {(e['audio_file'], e['generation']) for e in sqlite_store.read_table(sample.db_path, 'errors')}
-    assert (errors['retryable']['audio_file'], errors['retryable']['generation']) not in left
-    assert (errors['long']['audio_file'], errors['long']['generation']) in left  # only what was retried
-    # With no row left, the file is pending again: any pipeline over the input processes it.
-    page.reload()
-    expect(page.locator('.st-key-pending')).to_contain_text('locked.wav', timeout=15_000)
-    page.close()
