@@ -57,17 +57,23 @@ def test_an_empty_table_skips_nothing():
     assert run_skip(dict)[1] == {'files_skipped_already_processed': 0, 'files_retried': 0}
 
 
-def test_reconciling_counts_the_objects_with_no_row_and_tallies_every_verdict():
-    from transforms.dedupe import DONE, MISSING, RETRIED, tally_line
-
+def _reconcile(states, tally):
+    """Runs the reconciling skip over OBJECTS with ``states``: a, c and d are kept, the verdicts are ``tally``."""
     p = TestPipeline(runner='FnApiRunner')
-    skip = SkipAlreadyProcessed(already_done, DEFAULT_DONE, count_missing=True)
+    skip = SkipAlreadyProcessed(states, DEFAULT_DONE, count_missing=True)
     kept = p | beam.Create(OBJECTS) | skip
     assert_that(kept | beam.Map(lambda o: (o.uri, o.generation)),
                 equal_to([('/in/a.wav', '2'), ('/in/c.wav', '1'), ('/in/d.wav', '1')]), label='Kept')
-    assert_that(skip.tally, equal_to([DONE, MISSING, DONE, RETRIED, MISSING]), label='Tally')
+    assert_that(skip.tally, equal_to(tally), label='Tally')
     result = p.run()
     result.wait_until_finish()
+    return result
+
+
+def test_reconciling_counts_the_objects_with_no_row_and_tallies_every_verdict():
+    from transforms.dedupe import DONE, MISSING, RETRIED, tally_line
+
+    result = _reconcile(already_done, [DONE, MISSING, DONE, RETRIED, MISSING])
     found = result.metrics().query(MetricsFilter().with_name('files_reconciled'))['counters']
     assert sum(c.committed for c in found) == 2   # a.wav generation 2 and d.wav: no row at all
     assert tally_line('gs://b/**', {MISSING: 2, RETRIED: 1, DONE: 2}) == (
@@ -83,14 +89,7 @@ def test_a_result_without_all_its_events_is_processed_again_and_said_so():
     def states():
         return {**already_done(), ('/in/d.wav', '1'): RESULT_WITHOUT_EVENTS}
 
-    p = TestPipeline(runner='FnApiRunner')
-    skip = SkipAlreadyProcessed(states, DEFAULT_DONE, count_missing=True)
-    kept = p | beam.Create(OBJECTS) | skip
-    assert_that(kept | beam.Map(lambda o: (o.uri, o.generation)),
-                equal_to([('/in/a.wav', '2'), ('/in/c.wav', '1'), ('/in/d.wav', '1')]), label='Kept')
-    assert_that(skip.tally, equal_to([DONE, MISSING, DONE, RETRIED, NO_EVENTS]), label='Tally')
-    result = p.run()
-    result.wait_until_finish()
+    result = _reconcile(states, [DONE, MISSING, DONE, RETRIED, NO_EVENTS])
     counted = {name: sum(c.committed for c in result.metrics().query(MetricsFilter().with_name(name))['counters'])
                for name in ('files_reconciled', 'files_missing_events', 'files_retried')}
     assert counted == {'files_reconciled': 1, 'files_missing_events': 1, 'files_retried': 1}
