@@ -75,7 +75,7 @@ def _with_reconciliation(p: beam.Pipeline, config: PipelineConfig, notified: bea
     """
     assert config.input_pattern
     read_states, done = key_states_reader(config), done_states(config)
-    listing = MatchFiles(config.input_pattern, config.spectrogram_location, retrier, audio_names_only=True)
+    listing = MatchFiles(config.input_pattern, config.spectrogram_location, retrier, reconciling=True)
     listed = p | 'Reconcile' >> listing
     missing = SkipAlreadyProcessed(read_states, done, count_missing=True)
     reconciled = listed.ok | 'ReconcileSkipDone' >> missing
@@ -113,7 +113,7 @@ def build_pipeline(p: beam.Pipeline, config: PipelineConfig,
     else:
         assert config.input_pattern
         source = p | 'MatchFiles' >> MatchFiles(config.input_pattern, config.spectrogram_location, retrier,
-                                                listed_files, audio_names_only=config.reconcile, seen_at=seen_at)
+                                                listed_files, reconciling=config.reconcile, seen_at=seen_at)
         source_failures.append(source.failed)
         objects = source.ok | 'Dedupe' >> SkipAlreadyProcessed(key_states_reader(config), done_states(config),
                                                                count_missing=config.reconcile)

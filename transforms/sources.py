@@ -90,12 +90,18 @@ def _live_generation(path: str) -> str:
 
 
 class _ToAudioObject(beam.DoFn):
+    """A matched path -> its AudioObject at the live generation. ``reconciling``: an object deleted since the
+    listing is skipped, not failed: a reconciliation adds what has no row, and a deleted object has no live
+    generation to add (its own notification, if any, gives it its row at the generation it names)."""
 
-    def __init__(self, pattern: str, retrier: Retrier, seen_at: Optional[Mapping[str, float]] = None):
+    def __init__(self, pattern: str, retrier: Retrier, seen_at: Optional[Mapping[str, float]] = None,
+                 reconciling: bool = False):
         self._root = static_prefix(pattern)
         self._retrier = retrier
         self._seen_at = dict(seen_at or {})
+        self._reconciling = reconciling
         self._matched = Metrics.counter(METRICS_NAMESPACE, 'files_matched')
+        self._gone = Metrics.counter(METRICS_NAMESPACE, 'files_deleted_after_listing')
         self._retries = Metrics.counter(METRICS_NAMESPACE, 'transient_retries_read')
 
     def _log_retry(self, path: str):
@@ -119,6 +125,10 @@ class _ToAudioObject(beam.DoFn):
                                                classify=lambda e: as_read_failure(e, obj),
                                                on_retry=self._log_retry(path))
         except StageFailure as f:  # one unreadable object is one input's failure, not the job's
+            if self._reconciling and isinstance(f.error, ObjectGone):
+                self._gone.inc()
+                _LOG.info('%s was deleted after the listing: nothing to reconcile', path)
+                return
             yield tagged(f.failed_audio(obj, 'read'))
             return
         yield AudioObject(uri=path, name=name, generation=generation, bucket=bucket,
@@ -130,14 +140,15 @@ class MatchFiles(beam.PTransform):
     """Every file a glob matches (except our own outputs and uploads still being saved) -> AudioObject, spread
     across workers. ``listed``: the files a watch-mode listing already found (FileMetadata), matched no more;
     ``seen_at``: when the watcher first listed each of them (path -> seconds since the epoch).
-    ``audio_names_only`` (reconciliation): skip names the notification parser ignores as not audio, so that
-    a listing of the bucket picks what streaming would have picked."""
+    ``reconciling`` (--reconcile): pick what streaming would have picked, so skip names the notification
+    parser ignores as not audio and objects deleted since the listing (not an error of theirs: nothing is
+    left to add)."""
 
     def __init__(self, pattern: str, ignore_prefix: str, retrier: Retrier = DEFAULT_RETRIER,
-                 listed: Optional[Sequence[FileMetadata]] = None, audio_names_only: bool = False,
+                 listed: Optional[Sequence[FileMetadata]] = None, reconciling: bool = False,
                  seen_at: Optional[Mapping[str, float]] = None):
         super().__init__()
-        self._audio_names_only = audio_names_only
+        self._reconciling = reconciling
         self._pattern = pattern  # gs://, or local and absolute (pipeline.main.parse), like ignore_prefix
         self._ignore_prefix = ignore_prefix
         self._retrier = retrier
@@ -153,10 +164,11 @@ class MatchFiles(beam.PTransform):
                        lambda m, prefix, audio_only: (not (prefix and is_under(m.path, prefix))
                                                       and not is_partial_upload(m.path)
                                                       and (is_audio_name(m.path) or not audio_only)),
-                       self._ignore_prefix, self._audio_names_only)
+                       self._ignore_prefix, self._reconciling)
                    # Matching happens in one place; spread the files over all workers before decoding.
                    | 'Spread' >> beam.Reshuffle()
-                   | 'Describe' >> beam.ParDo(_ToAudioObject(self._pattern, self._retrier, self._seen_at)).with_outputs(
+                   | 'Describe' >> beam.ParDo(_ToAudioObject(self._pattern, self._retrier, self._seen_at,
+                                                               self._reconciling)).with_outputs(
                        FAILED, main='ok'))
         return StageOutputs(matched.ok, matched[FAILED])
 
