@@ -17,13 +17,20 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
+# uv installs the pinned set (and this package, editable) in ~40 s where pip took ~95, with the same versions:
+# it unpacks in parallel and compiles the bytecode in one pass. The bytecode is compiled at install because a
+# process that may not write it (PYTHONDONTWRITEBYTECODE) would otherwise compile TensorFlow and Beam at each
+# start (~8 s). Where uv cannot be had from the package index, pip installs the same pins.
+UV_VERSION := 0.13.9
+UV := $(VENV)/bin/uv
 $(STAMP): requirements.txt requirements-dev.txt requirements.in setup.py
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
-	$(PY) -m pip install --quiet --no-deps -e .
-	$(PY) -m pip check
+	( $(PY) -m pip install --quiet uv==$(UV_VERSION) && \
+	  $(UV) pip install --quiet --python $(PY) --compile-bytecode -r requirements-dev.txt -e . && \
+	  $(UV) pip check --quiet --python $(PY) ) || \
+	( $(PY) -m pip install --quiet -r requirements-dev.txt && $(PY) -m pip install --quiet --no-deps -e . && \
+	  $(PY) -m pip check )
 	touch $(STAMP)
 
 install: $(STAMP) ## Create the virtualenv and install everything (pinned)
