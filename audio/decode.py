@@ -9,7 +9,8 @@ limit is checked against the header before decoding, and again while decoding
 for formats whose header does not say.
 
 With ``pcm16`` a file that is mono 16-bit (or narrower) PCM at the target rate keeps its samples as int16
-(``audio.pcm.PcmSamples``: half the memory, read as the same float32 values).
+(``audio.pcm.PcmSamples``: half the memory, read as the same float32 values); with ``spill_bytes`` a long
+file's samples go to local disk as they are decoded (``audio.spill.SpilledSamples``, the same values again).
 """
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from audio.pcm import PCM16_SUBTYPES, PcmSamples, Signal
+from audio.pcm import PCM16_SUBTYPES, PcmSamples
 from audio.records import AudioInfo
+from audio.signal import Signal
+from audio.spill import SpilledSamples
 
 BLOCK_FRAMES = 1 << 16
 # libsndfile's parser log says so when a chunk claims more bytes than the file has.
@@ -41,14 +44,23 @@ class DecodeError(Exception):
 
 
 class _Output:
-    """Resamples mono blocks to the target rate into one growing buffer (float32, or int16 PCM kept as it is)."""
+    """Resamples mono blocks to the target rate into one growing buffer (float32, or int16 PCM kept as it is);
+    past ``spill_bytes`` the samples go to a temporary file instead (``audio.spill``)."""
 
     def __init__(self, in_rate: int, out_rate: int, expected_frames: Optional[int], max_out: int,
-                 dtype: type = np.float32):
+                 dtype: type = np.float32, spill_bytes: Optional[int] = None):
         self._resampler = None if in_rate == out_rate else soxr.ResampleStream(in_rate, out_rate, 1, dtype='float32')
         assert self._resampler is None or dtype == np.float32, 'resampled samples are float32'
-        capacity = int(expected_frames * out_rate / in_rate) + 64 if expected_frames else out_rate * 10
-        self._buffer: np.ndarray = np.empty(min(capacity, max_out + 64), dtype=dtype)
+        self._dtype = np.dtype(dtype)
+        # The most samples held in memory: up to the limit of duration, or to the spill threshold.
+        self._memory_max = max_out + 64 if spill_bytes is None else min(max_out + 64,
+                                                                        spill_bytes // self._dtype.itemsize)
+        expected = int(expected_frames * out_rate / in_rate) + 64 if expected_frames else None
+        self._spilled: Optional[SpilledSamples] = None
+        if expected is not None and expected > self._memory_max:   # known long: to disk from the start
+            self._spilled = SpilledSamples(self._dtype)
+        capacity = expected if expected is not None else out_rate * 10
+        self._buffer: np.ndarray = np.empty(0 if self._spilled else min(capacity, self._memory_max), dtype=dtype)
         self._size = 0
         self._max_out = max_out
 
@@ -57,16 +69,25 @@ class _Output:
         end = self._size + len(block)
         if end > self._max_out + 64:
             raise _TooLong()
-        if end > len(self._buffer):
-            grown = np.empty(max(end, min(2 * len(self._buffer), self._max_out + 64)), dtype=self._buffer.dtype)
-            grown[:self._size] = self._buffer[:self._size]
-            self._buffer = grown
-        self._buffer[self._size:end] = block
+        if self._spilled is None and end > self._memory_max:   # longer than its header said, or it said nothing
+            self._spilled = SpilledSamples(self._dtype)
+            self._spilled.append(self._buffer[:self._size])
+            self._buffer = np.empty(0, dtype=self._dtype)
+        if self._spilled is not None:
+            self._spilled.append(block)
+        else:
+            if end > len(self._buffer):
+                grown = np.empty(max(end, min(2 * len(self._buffer), self._memory_max)), dtype=self._dtype)
+                grown[:self._size] = self._buffer[:self._size]
+                self._buffer = grown
+            self._buffer[self._size:end] = block
         self._size = end
 
     def finish(self) -> Signal:
         if self._resampler is not None:
             self.add(np.zeros(0, dtype=np.float32), last=True)
+        if self._spilled is not None:
+            return self._spilled
         samples = self._buffer[:self._size]
         return PcmSamples(samples) if samples.dtype == np.int16 else samples
 
@@ -88,20 +109,22 @@ class ByteStream(Protocol):
 
 @overload
 def decode(stream: ByteStream, target_rate: int, max_duration_s: float, size: Optional[int] = None,
-           pcm16: Literal[False] = False) -> tuple[np.ndarray, AudioInfo]: ...
+           pcm16: Literal[False] = False, spill_bytes: None = None) -> tuple[np.ndarray, AudioInfo]: ...
 
 
 @overload
 def decode(stream: ByteStream, target_rate: int, max_duration_s: float, size: Optional[int] = None,
-           pcm16: bool = False) -> tuple[Signal, AudioInfo]: ...
+           pcm16: bool = False, spill_bytes: Optional[int] = None) -> tuple[Signal, AudioInfo]: ...
 
 
 def decode(stream: ByteStream, target_rate: int, max_duration_s: float, size: Optional[int] = None,
-           pcm16: bool = False) -> tuple[Signal, AudioInfo]:
+           pcm16: bool = False, spill_bytes: Optional[int] = None) -> tuple[Signal, AudioInfo]:
     """Returns (mono float32 samples at ``target_rate``, info about the original).
 
     ``pcm16``: a mono file of 16-bit (or narrower) PCM at ``target_rate`` comes back as ``PcmSamples``, the
-    same values held in half the memory; without it the samples are always a float32 array.
+    same values held in half the memory. ``spill_bytes``: samples that would hold more than that come back as
+    ``SpilledSamples`` (on local disk, ``audio.spill``), the same values again. Without either the samples are
+    always a float32 array.
     Raises DecodeError with error_type EmptyFile, NotAudio, Truncated, NoAudio or TooLong.
     """
     if size == 0 or _is_empty(stream):
@@ -109,10 +132,10 @@ def decode(stream: ByteStream, target_rate: int, max_duration_s: float, size: Op
     max_out = int(max_duration_s * target_rate)
     try:
         try:
-            samples, info = _decode_soundfile(stream, target_rate, max_out, pcm16)
+            samples, info = _decode_soundfile(stream, target_rate, max_out, pcm16, spill_bytes)
         except _NotForSoundfile:
             stream.seek(0)
-            samples, info = _decode_pyav(stream, target_rate, max_out)
+            samples, info = _decode_pyav(stream, target_rate, max_out, spill_bytes)
     except _TooLong:
         raise DecodeError('TooLong',
                           f'longer than the {max_duration_s:g} s limit (stopped decoding at the limit)') from None
@@ -120,12 +143,17 @@ def decode(stream: ByteStream, target_rate: int, max_duration_s: float, size: Op
         raise DecodeError('TooLong', f'{info.duration_seconds:.1f} s is longer than the {max_duration_s:g} s limit')
     if len(samples) == 0:
         raise DecodeError('NoAudio', 'the file decodes to zero samples')
-    if not isinstance(samples, PcmSamples) and not _all_finite(samples):   # integers are finite
+    if not _holds_integers(samples) and not _all_finite(samples):   # integers are finite
         raise DecodeError('Corrupt', 'the decoded audio contains NaN or infinite samples')
     return samples, info
 
 
-def _all_finite(samples: np.ndarray, chunk: int = 1 << 20) -> bool:
+def _holds_integers(samples: Signal) -> bool:
+    return isinstance(samples, PcmSamples) or (isinstance(samples, SpilledSamples)
+                                               and samples.stored_dtype == np.int16)
+
+
+def _all_finite(samples: Signal, chunk: int = 1 << 20) -> bool:
     # In slices: np.isfinite over a whole hour at 16 kHz would allocate a 58 MB mask at the memory peak.
     return all(np.isfinite(samples[i:i + chunk]).all() for i in range(0, len(samples), chunk))
 
@@ -141,8 +169,8 @@ class _NotForSoundfile(Exception):
     pass
 
 
-def _decode_soundfile(stream: ByteStream, target_rate: int, max_out: int, pcm16: bool = False
-                      ) -> tuple[Signal, AudioInfo]:
+def _decode_soundfile(stream: ByteStream, target_rate: int, max_out: int, pcm16: bool = False,
+                      spill_bytes: Optional[int] = None) -> tuple[Signal, AudioInfo]:
     try:
         f = sf.SoundFile(stream)
     except (sf.LibsndfileError, RuntimeError, TypeError) as e:
@@ -156,7 +184,7 @@ def _decode_soundfile(stream: ByteStream, target_rate: int, max_out: int, pcm16:
         # Kept as int16 only where that is exactly the float32 decode (audio/pcm.py): one channel, no resampling.
         as_pcm = pcm16 and channels == 1 and rate == target_rate and f.subtype in PCM16_SUBTYPES
         out = _Output(rate, target_rate, frames if frames > 0 else None, max_out,
-                      dtype=np.int16 if as_pcm else np.float32)
+                      dtype=np.int16 if as_pcm else np.float32, spill_bytes=spill_bytes)
         read = 0
         try:
             for block in f.blocks(blocksize=BLOCK_FRAMES, dtype='int16' if as_pcm else 'float32', always_2d=True):
@@ -173,7 +201,8 @@ def _decode_soundfile(stream: ByteStream, target_rate: int, max_out: int, pcm16:
     return samples, AudioInfo(sample_rate_hz=rate, channels=channels, duration_seconds=read / rate)
 
 
-def _decode_pyav(stream: ByteStream, target_rate: int, max_out: int) -> tuple[Signal, AudioInfo]:
+def _decode_pyav(stream: ByteStream, target_rate: int, max_out: int, spill_bytes: Optional[int] = None
+                 ) -> tuple[Signal, AudioInfo]:
     import av  # FFmpeg, only for what libsndfile cannot read
 
     try:
@@ -195,7 +224,8 @@ def _decode_pyav(stream: ByteStream, target_rate: int, max_out: int) -> tuple[Si
             raise DecodeError('TooLong', f'{seconds:.1f} s is longer than the {max_out / target_rate:g} s limit '
                                          '(from the header; not decoded)')
         resampler = av.AudioResampler(format='flt', layout='mono', rate=target_rate)
-        out = _Output(target_rate, target_rate, int(seconds * target_rate) if seconds else None, max_out)
+        out = _Output(target_rate, target_rate, int(seconds * target_rate) if seconds else None, max_out,
+                      spill_bytes=spill_bytes)
         decoded_frames = 0
         try:
             for frame in container.decode(audio):

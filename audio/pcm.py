@@ -60,7 +60,3 @@ class PcmSamples:
 
     def __iter__(self):
         raise TypeError('PcmSamples is read in slices (s[a:b]), not sample by sample')
-
-
-# What a decoded file's samples are: float32, or 16-bit PCM read as float32.
-Signal = Union[np.ndarray, PcmSamples]

@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Optional
 
-from audio.pcm import Signal
+from audio.signal import Signal
 
 
 def object_key(uri: str, generation: str) -> str:

@@ -26,7 +26,7 @@ import scipy.fft
 from PIL import Image, ImageDraw, ImageFont
 
 from audio.framing import frames as frame_view
-from audio.pcm import Signal
+from audio.signal import Signal
 
 
 @dataclass(frozen=True)

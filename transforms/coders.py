@@ -19,7 +19,9 @@ import pickle
 import apache_beam as beam
 import numpy as np
 
-from audio.pcm import PcmSamples, Signal
+from audio.pcm import PcmSamples
+from audio.signal import Signal
+from audio.spill import SpilledSamples
 from audio.records import DecodedAudio
 from model.handlers import FileScores
 
@@ -55,7 +57,8 @@ class DecodedAudioCoder(_PickledWithArraySize):
 
 class Samples(metaclass=abc.ABCMeta):
     """A file's waveform on its way into RunInference, typed for its coder: ``FloatSamples`` (a zero-copy view
-    of a decoded float32 array) or ``audio.pcm.PcmSamples`` (as decoded; 16-bit PCM read as float32)."""
+    of a decoded float32 array), or, as decoded, ``audio.pcm.PcmSamples`` (16-bit PCM read as float32) or
+    ``audio.spill.SpilledSamples`` (a long file's samples on local disk)."""
 
     @property
     @abc.abstractmethod
@@ -64,7 +67,7 @@ class Samples(metaclass=abc.ABCMeta):
 
     @staticmethod
     def of(samples: Signal) -> Signal:
-        return samples if isinstance(samples, PcmSamples) else samples.view(FloatSamples)
+        return samples.view(FloatSamples) if isinstance(samples, np.ndarray) else samples
 
 
 class FloatSamples(np.ndarray):
@@ -73,6 +76,7 @@ class FloatSamples(np.ndarray):
 
 Samples.register(FloatSamples)
 Samples.register(PcmSamples)
+Samples.register(SpilledSamples)
 
 
 class SamplesCoder(_PickledWithArraySize):

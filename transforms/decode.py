@@ -1,4 +1,5 @@
-"""Decode stage: AudioObject -> DecodedAudio (mono float32 at the model's rate; 16-bit PCM kept as int16).
+"""Decode stage: AudioObject -> DecodedAudio (mono float32 at the model's rate; 16-bit PCM kept as int16; a
+long file's samples on local disk, ``audio.spill``).
 
 Reading the object and decoding it are one attempt: a transient read failure
 (Cloud Storage unavailable, a timeout) is retried by ``transforms.failures.Retrier``;
@@ -14,6 +15,7 @@ from apache_beam.metrics import Metrics
 
 from audio.decode import decode
 from audio.records import AudioObject, DecodedAudio
+from audio.spill import SPILL_BYTES
 from cloud.objects import WHOLE_OBJECT_BYTES, WatchedStream, open_object
 from transforms import METRICS_NAMESPACE
 from transforms.failures import (DEFAULT_RETRIER, FAILED, ObjectGone, Retrier, StageFailure, StageOutputs,
@@ -50,7 +52,8 @@ class _Decode(OverlappedStage[AudioObject]):
         with open_object(obj) as raw:
             stream = WatchedStream(raw)
             try:
-                return decode(stream, self._rate, self._max_seconds, size=obj.size, pcm16=True)
+                return decode(stream, self._rate, self._max_seconds, size=obj.size, pcm16=True,
+                              spill_bytes=SPILL_BYTES)
             except Exception as e:
                 if stream.error is not None:
                     raise _ReadFailed(stream.error) from e

@@ -33,6 +33,7 @@ import apache_beam as beam
 
 from audio.decode import DecodeError
 from audio.records import AudioObject, FailedAudio
+from audio.spill import SpillError
 from cloud.notification import MalformedNotification
 
 FAILED = 'failed'
@@ -98,8 +99,9 @@ class InputRejected(PermanentError):
 
 
 def as_input_failure(error: BaseException) -> BaseException:
-    """What a pure step's exception means: the input's fault, except running out of memory (the worker's)."""
-    if is_permanent(error) or isinstance(error, MemoryError):
+    """What a pure step's exception means: the input's fault, except running out of memory or of local disk
+    for a long file's samples (``SpillError``): the worker's, a moment's trouble."""
+    if is_permanent(error) or isinstance(error, (MemoryError, SpillError)):
         return error
     rejected = InputRejected(error)
     rejected.__cause__ = error

@@ -79,3 +79,23 @@ def test_pcm_samples_go_into_inference_as_they_are_and_are_sized_without_encodin
     assert DecodedAudioCoder().estimate_size(_decoded(pcm)) >= pcm.nbytes
     back = pickle.loads(SamplesCoder().encode(PcmSamples(np.arange(3, dtype=np.int16))))
     assert isinstance(back, PcmSamples) and back.pcm.tolist() == [0, 1, 2]
+
+
+def test_samples_on_local_disk_go_into_inference_as_they_are_and_are_sized_without_reading_them():
+    from audio.spill import SpilledSamples
+
+    class UnpicklableSpill(SpilledSamples):
+        __slots__ = ()
+
+        def __reduce__(self):
+            raise AssertionError('the size estimate read the samples back')
+
+    spilled = UnpicklableSpill(np.float32)
+    spilled.append(np.zeros(48000 * 60, np.float32))
+    assert Samples.of(spilled) is spilled and isinstance(spilled, Samples)
+    assert SamplesCoder().get_impl().get_estimated_size_and_observables(spilled)[0] >= spilled.nbytes
+    assert DecodedAudioCoder().estimate_size(_decoded(spilled)) >= spilled.nbytes == 48000 * 60 * 4
+    small = SpilledSamples(np.int16)
+    small.append(np.arange(3, dtype=np.int16))
+    back = pickle.loads(SamplesCoder().encode(small))
+    assert isinstance(back, SpilledSamples) and (np.asarray(back) * 2 ** 15).tolist() == [0, 1, 2]

@@ -144,3 +144,67 @@ def test_a_mono_16bit_file_at_the_model_rate_is_held_as_pcm(tmp_path, monkeypatc
     floats, _ = decode(io.BytesIO(data), 16000, 60.0)
     assert isinstance(decoded.samples, PcmSamples) and decoded.samples.nbytes * 2 == floats.nbytes
     assert (np.asarray(decoded.samples).view(np.int32) == floats.view(np.int32)).all()
+
+
+def _long_file(tmp_path, name: str, subtype: str = 'PCM_24', seconds: float = 3.0) -> bytes:
+    import soundfile as sf
+
+    samples = (np.random.default_rng(5).standard_normal(int(16000 * seconds)) * 0.2).clip(-1, 1)
+    path = str(tmp_path / name)
+    sf.write(path, samples.astype(np.float32), 16000, subtype=subtype)
+    return open(path, 'rb').read()
+
+
+def test_a_long_file_is_spilled_to_disk_and_decodes_to_the_same_samples(tmp_path, monkeypatch):
+    """Past SPILL_BYTES the stage's samples are on local disk (audio/spill.py): the same float32 values, read
+    from gs:// with a read failing mid-file retried as for any file."""
+    import transforms.decode as stage
+    from audio.decode import decode
+    from audio.spill import SpilledSamples
+
+    monkeypatch.setattr(stage, 'SPILL_BYTES', 8 << 10)
+    data = _long_file(tmp_path, 'long.flac')
+    obj = AudioObject(uri='gs://b/long.flac', name='long.flac', generation='3', size=len(data))
+    (decoded,) = _decode_once(monkeypatch, obj, [_FlakyStream(data, 3), _FlakyStream(data, 10 ** 6)],
+                              Retrier(deadline_s=5, initial_s=0.01))
+    floats, _ = decode(io.BytesIO(data), 16000, 60.0)
+    assert isinstance(decoded.samples, SpilledSamples) and len(decoded.samples) == len(floats) == 48000
+    assert (np.asarray(decoded.samples).view(np.int32) == floats.view(np.int32)).all()
+
+
+def test_a_truncated_long_file_is_one_error_row(tmp_path, monkeypatch):
+    import transforms.decode as stage
+
+    monkeypatch.setattr(stage, 'SPILL_BYTES', 8 << 10)
+    whole = _long_file(tmp_path, 'whole.wav', seconds=4.0)
+    cut = write_bytes(tmp_path, 'cut.wav', whole[:len(whole) // 2])
+    good = write_bytes(tmp_path, 'good.wav', whole)
+    objects = [AudioObject(uri=p, name=p.rsplit('/', 1)[-1], generation='1') for p in (cut, good)]
+    with TestPipeline(runner='FnApiRunner') as p:
+        out = p | beam.Create(objects) | DecodeAudio(16000, max_duration_seconds=60)
+        assert_that(out.ok | beam.Map(lambda d: (d.source.uri, type(d.samples).__name__, len(d.samples))),
+                    equal_to([(good, 'SpilledSamples', 64000)]))
+        assert_that(out.failed | 'F' >> beam.Map(lambda f: (f.source.uri, f.stage, f.error_type, f.retryable)),
+                    equal_to([(cut, 'decode', 'Truncated', False)]), label='Failures')
+
+
+def test_a_local_disk_that_fails_while_spilling_is_retried_not_the_files_fault(tmp_path, monkeypatch):
+    import transforms.decode as stage
+    from audio.spill import SpillError, SpilledSamples
+
+    monkeypatch.setattr(stage, 'SPILL_BYTES', 8 << 10)
+    writes = []
+
+    def append_once_full(samples, block):
+        writes.append(len(block))
+        if len(writes) == 1:
+            raise SpillError('cannot write the decoded samples to local disk: No space left on device')
+        return real_append(samples, block)
+
+    real_append = SpilledSamples.append
+    monkeypatch.setattr(SpilledSamples, 'append', append_once_full)
+    data = _long_file(tmp_path, 'long.wav')
+    obj = AudioObject(uri='gs://b/long.wav', name='long.wav', generation='3', size=len(data))
+    (decoded,) = _decode_once(monkeypatch, obj, [io.BytesIO(data), io.BytesIO(data)],
+                              Retrier(deadline_s=5, initial_s=0.01))
+    assert len(decoded.samples) == 48000 and len(writes) > 1

@@ -9,6 +9,7 @@ from google.api_core import exceptions as api_exceptions
 
 from audio.decode import DecodeError
 from audio.records import AudioObject
+from audio.spill import SpillError
 from transforms.failures import (InputRejected, ObjectGone, Retrier, StageFailure, as_input_failure,
                                  as_read_failure, error_type, is_permanent)
 from cloud.notification import MalformedNotification
@@ -46,10 +47,12 @@ def test_a_404_on_the_input_is_object_gone_and_elsewhere_stays_transient():
     assert as_read_failure(unavailable, OBJ) is unavailable
 
 
-def test_a_pure_steps_unknown_error_is_the_inputs_but_running_out_of_memory_is_not():
+def test_a_pure_steps_unknown_error_is_the_inputs_but_running_out_of_memory_or_disk_is_not():
     rejected = as_input_failure(ValueError('header says -1 channels'))
     assert is_permanent(rejected) and error_type(rejected) == 'ValueError'
     assert as_input_failure(MemoryError()).__class__ is MemoryError
+    full_disk = SpillError('cannot write the decoded samples to local disk: No space left on device')
+    assert as_input_failure(full_disk) is full_disk and not is_permanent(full_disk)   # audio/spill.py
     decode_error = DecodeError('Corrupt', 'x')
     assert as_input_failure(decode_error) is decode_error and error_type(decode_error) == 'Corrupt'
 
