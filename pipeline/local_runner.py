@@ -13,6 +13,7 @@ from apache_beam.options.pipeline_options import DebugOptions, DirectOptions, Pi
 from apache_beam.runners.runner import PipelineRunner
 
 from cloud import emulators
+from model.litert import usable_cores
 from pipeline.options import PipelineConfig
 
 
@@ -174,9 +175,10 @@ def configure_runner(options: PipelineOptions, config: PipelineConfig,
 
     Beam's DirectRunner first tries the Prism runner, which it would download; offline that
     fails (with an error in the log) before it falls back. So choose directly: the FnApiRunner for batch, the
-    BundleBasedDirectRunner for streaming. Batch runs use every core unless ``--direct_num_workers`` says how
-    many (Beam's own default is one): a thread per core in one process, or a process per core for a local
-    backlog of ``PROCESSES_FROM_FILES`` or more (see above); ``--direct_running_mode`` overrides that. Against
+    BundleBasedDirectRunner for streaming. Batch runs use every core this process may run on (its CPU affinity:
+    what a container or ``taskset`` grants) unless ``--direct_num_workers`` says how many (Beam's own default
+    is one): a thread per core in one process, or a process per core for a local backlog of
+    ``PROCESSES_FROM_FILES`` or more (see above); ``--direct_running_mode`` overrides that. Against
     the emulators with no credentials configured, Beam is told up front to connect anonymously; that answer
     lives in this process, so such a run keeps to threads.
     """
@@ -192,7 +194,7 @@ def configure_runner(options: PipelineOptions, config: PipelineConfig,
         return BundleBasedDirectRunner()
     direct = options.view_as(DirectOptions)
     if not direct.direct_num_workers or not workers_chosen(options):
-        direct.direct_num_workers = os.cpu_count() or 1
+        direct.direct_num_workers = usable_cores()
     if direct.direct_num_workers > 1 and direct.direct_running_mode == 'in_memory':
         touches_gcs = any(p and p.startswith('gs://') for p in (config.input_pattern, config.spectrogram_location,
                                                                 config.model_uri))
@@ -224,7 +226,7 @@ def scoring_threads(options: PipelineOptions, config: PipelineConfig) -> int:
     Read before or after ``configure_runner`` alike (watch mode builds its handler first): unchosen workers are
     every core. A watch listing of ``PROCESSES_FROM_FILES`` or more runs in processes that each keep this count.
     """
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     if _is_direct(options):
         if config.streaming:
             return 0

@@ -46,7 +46,7 @@ def test_an_explicit_running_mode_is_kept():
     (['--direct_num_workers', '0'], 3),        # Beam's "0 = every core"
 ])
 def test_every_core_unless_the_user_says_how_many(args, workers, monkeypatch):
-    monkeypatch.setattr('pipeline.local_runner.os.cpu_count', lambda: 3)
+    monkeypatch.setattr('os.sched_getaffinity', lambda pid: {0, 2, 5})   # 3 of the machine's cores are ours
     options, config = parse(LOCAL + args)   # Beam's real option parsing, with its defaults
     configure_runner(options, config)
     assert options.view_as(DirectOptions).direct_num_workers == workers
@@ -235,7 +235,7 @@ def test_local_streaming_runs_no_step_on_an_empty_bundle_and_every_element_still
     (['--direct_num_workers', '1', '--direct_running_mode', 'multi_processing'], 1),
 ])
 def test_local_scoring_threads_are_the_cores_each_worker_process_is_given(args, threads, monkeypatch):
-    monkeypatch.setattr('pipeline.local_runner.os.cpu_count', lambda: 3)
+    monkeypatch.setattr('os.sched_getaffinity', lambda pid: {0, 2, 5})   # 3 of the machine's cores are ours
     options, config = parse(LOCAL + args)
     assert scoring_threads(options, config) == threads      # before configure_runner (watch mode) ...
     configure_runner(options, config)
