@@ -24,8 +24,9 @@ steady state: rows per second and cores between the moments 10% and 90% of its r
 the tail left out): the rate of one more file, which the ratios "per extra file" compare with (b) and (c)'s work.
 
 All three get the same cores: (b) and (c) run in as many processes as the pipeline has workers (every
-core, the pipeline's default, unless ``--workers``). The
-repeats are interleaved (a, c, b, a, c, b, ...) so that a change in the machine's load hits all three.
+core, the pipeline's default, unless ``--workers``), but never more than the chunks of 8 files they share
+(``benchmarks.workers.run_loop``; each run's ``processes`` says how many). The repeats are interleaved
+(a, c, b, a, c, b, ...) so that a change in the machine's load hits all three.
 (b) is slow, so by default it runs on every 10th file of the same set (``--original-every 1`` for all):
 its cost is the same for every file, so its rate does not depend on how many it is given.
 """
@@ -92,14 +93,15 @@ def measure(folder: str, files: list[str], model_dir: str, workers: Optional[int
         c = run_loop(functools.partial(BareLoop, model_dir, metadata, os.path.join(out, 'c', 'spectrograms'),
                                        os.path.join(out, 'c', 'results.db'), root=folder, runtime=runtime),
                      files, loop_processes, files[0])
-        runs['c'].append(_rates(c.files, c.launch_seconds, c.launch_cpu_seconds, c.audio_seconds))
-        runs['c_work'].append(_rates(c.files, c.seconds, c.cpu_seconds, c.audio_seconds))
+        runs['c'].append(_rates(c.files, c.launch_seconds, c.launch_cpu_seconds, c.audio_seconds,
+                                processes=c.processes))
+        runs['c_work'].append(_rates(c.files, c.seconds, c.cpu_seconds, c.audio_seconds, processes=c.processes))
         steps['c'].append({k: v / c.files for k, v in c.steps.items()})
 
         log(f'repeat {repeat + 1}/{repeats}: (b) original design on {len(original_files)} files ...')
         b = run_loop(functools.partial(OriginalDesign, model_dir, metadata, os.path.join(out, 'b', 'images'),
                                        os.path.join(out, 'b', 'results.db')), original_files, loop_processes, files[0])
-        runs['b'].append(_rates(b.files, b.seconds, b.cpu_seconds, b.audio_seconds))
+        runs['b'].append(_rates(b.files, b.seconds, b.cpu_seconds, b.audio_seconds, processes=b.processes))
         steps['b'].append({k: v / b.files for k, v in b.steps.items()})
         shutil.rmtree(out, ignore_errors=True)
 
@@ -113,8 +115,9 @@ def measure(folder: str, files: list[str], model_dir: str, workers: Optional[int
 
 
 def _rates(files: int, seconds: float, cpu_seconds: float, audio_seconds: Optional[float],
-           cores: Optional[float] = None) -> dict:
-    return {'files': files, 'seconds': seconds, 'files_per_second': files / seconds, 'cpu_seconds': cpu_seconds,
+           cores: Optional[float] = None, processes: Optional[int] = None) -> dict:
+    return {'files': files, 'processes': processes, 'seconds': seconds, 'files_per_second': files / seconds,
+            'cpu_seconds': cpu_seconds,
             'cores': cores if cores is not None else cpu_seconds / seconds,
             'cpu_ms_per_file': 1000 * cpu_seconds / files, 'audio_seconds': audio_seconds,
             'audio_seconds_per_second': audio_seconds / seconds if audio_seconds is not None else None}

@@ -31,6 +31,7 @@ class LoopRun:
     launch_seconds: float          # wall clock from starting the workers (imports, model load) to the end
     launch_cpu_seconds: float      # CPU of the workers over their whole lives
     steps: dict[str, float] = field(default_factory=dict)  # seconds per step, summed over the workers
+    processes: int = 1             # the worker processes it ran
 
     @property
     def files_per_second(self) -> float:
@@ -64,7 +65,10 @@ def _worker(factory: Callable, warmup: str, tasks, results, ready, go) -> None:
 
 
 def run_loop(factory: Callable, files: Sequence[str], processes: int, warmup: str) -> LoopRun:
-    """Processes ``files`` with ``processes`` workers made by ``factory()`` (picklable); returns the timing."""
+    """Processes ``files`` with ``processes`` workers made by ``factory()`` (picklable); returns the timing.
+    Never more workers than chunks of ``CHUNK`` files: one with no chunk would only add its start-up (an import
+    of TensorFlow and a model load) to the run's CPU."""
+    processes = max(1, min(processes, -(-len(files) // CHUNK)))
     launched, cpu_before = time.perf_counter(), children_cpu_seconds()
     context = mp.get_context('spawn')  # no fork after TensorFlow has started threads
     tasks, results, ready, go = context.Queue(), context.Queue(), context.Queue(), context.Event()
@@ -96,7 +100,7 @@ def run_loop(factory: Callable, files: Sequence[str], processes: int, warmup: st
     return LoopRun(seconds=finished - started, files=sum(r['files'] for r in reports),
                    audio_seconds=sum(r['audio_seconds'] for r in reports),
                    cpu_seconds=sum(r['cpu_seconds'] for r in reports), launch_seconds=finished - launched,
-                   launch_cpu_seconds=children_cpu_seconds() - cpu_before, steps=steps)
+                   launch_cpu_seconds=children_cpu_seconds() - cpu_before, steps=steps, processes=processes)
 
 
 def _get(q, workers, timeout_s):

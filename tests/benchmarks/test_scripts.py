@@ -51,7 +51,9 @@ def test_throughput_compares_the_three_on_the_same_files(clips, tiny_model_dir, 
     assert [arg for arg in a_argv if arg.startswith('--')] == ['--input_pattern', '--output_table',
                                                                '--spectrogram_location', '--model_uri']
     assert threads_argv[-2:] == ['--direct_running_mode', 'multi_threading'] and len(threads_argv) == len(a_argv) + 2
-    assert result['workers'] == os.cpu_count()   # (b) and (c) get as many processes as the pipeline has workers
+    assert result['workers'] == os.cpu_count()   # (b) and (c) get as many processes as the pipeline has workers ...
+    # ... but no more than the chunks of files they have to share (run_loop): one process for 6 and for 3 files.
+    assert [r['processes'] for key in ('b', 'c', 'c_work') for r in result['runs'][key]] == [1, 1, 1]
     assert 'pyplot figure + savefig' in result['steps_seconds_per_file']['b'][0]
     assert '(a) pipeline, end to end' in stdout and 'a/b' in stdout and 'cores (CPU/wall)' in stdout
 
