@@ -22,6 +22,8 @@ from stack.config import METADATA, METADATA_ENV_VARS, REPO_ROOT, SERVICES, VERTE
 from stack.processes import StackError
 
 HOST = '127.0.0.1'
+# Starts of an emulator whose port, chosen here, another process bound first (processes.free_port).
+PORT_ATTEMPTS = 3
 STATE_FILE = 'state.json'
 PIPELINE = 'pipeline'
 PUBSUB_INSTALL_HINT = (
@@ -148,8 +150,9 @@ class LocalStack:
         """Starts one emulator (on its recorded port when it ran before: a restart); seconds until it answers."""
         return self._spawn(name)()
 
-    def _spawn(self, name: str) -> Callable[[], float]:
-        """Launches one emulator; returns the function that waits until it answers."""
+    def _spawn(self, name: str, attempt: int = 1) -> Callable[[], float]:
+        """Launches one emulator; returns the function that waits until it answers. An emulator on a port
+        chosen here that finds it taken is started again on another (``PORT_ATTEMPTS`` in all)."""
         if name in self.services and processes.is_alive(self.services[name].pid):
             raise StackError(f'{name} emulator already running (pid {self.services[name].pid})')
         previous = self.services.get(name)
@@ -177,7 +180,17 @@ class LocalStack:
         self.services[name] = Service(name, proc.pid, port, log, data_dir, grpc_port)
         self.save()
         ready = processes.http_ready(_ready_url(name, self.config, port))
-        return lambda: processes.wait_until_ready(name, proc.pid, ready, log)
+        chosen_here = previous is None and not wanted
+
+        def wait() -> float:
+            try:
+                return processes.wait_until_ready(name, proc.pid, ready, log, port=port)
+            except processes.PortTaken:
+                if not chosen_here or attempt >= PORT_ATTEMPTS:
+                    raise
+                del self.services[name]
+                return self._spawn(name, attempt + 1)()
+        return wait
 
     def stop_service(self, name: str) -> None:
         """Stops one emulator by its pid; its port and data are kept for ``start_service``."""

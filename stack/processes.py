@@ -8,6 +8,7 @@ launchers leave behind (``gcloud ... pubsub start`` runs the emulator as a child
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -24,10 +25,79 @@ class StackError(RuntimeError):
     """An emulator did not start, or the stack is not in the state a command needs."""
 
 
+class PortTaken(StackError):
+    """An emulator exited at start-up because another process had bound its port first."""
+
+
+# Where free ports are drawn from: below the kernel's ephemeral range (bind(0) and outgoing connections take
+# their ports from it, so a port found free there is soon handed to another process), from FREE_PORTS_FROM up.
+FREE_PORTS_FROM = 20000
+
+
+def _ephemeral_low() -> int:
+    try:
+        with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
+    """A port nothing listens on now, for a server about to start. Drawn at random below the ephemeral range:
+    between this call and the server's own bind (a second or two of imports), a port from bind(0) can be given
+    to another process, and parallel test workers start servers at the same moments. A server that still
+    loses its port exits, and ``wait_until_ready`` says so (``PortTaken``)."""
+    low = _ephemeral_low()
+    rng = random.Random()
+    for _ in range(100) if low - FREE_PORTS_FROM > 1000 else ():
+        port = rng.randrange(FREE_PORTS_FROM, low)
+        with socket.socket() as s:
+            try:
+                s.bind(('127.0.0.1', port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
+
+
+def _listening_sockets(port: int) -> Optional[set[str]]:
+    """Inodes of the sockets listening on ``port`` (TCP, IPv4 or IPv6); None where /proc cannot tell."""
+    found, readable = set(), False
+    for table in ('/proc/net/tcp', '/proc/net/tcp6'):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        readable = True
+        for row in rows:
+            fields = row.split()   # sl local_address rem_address st ... inode
+            if fields[3] == '0A' and int(fields[1].rsplit(':', 1)[1], 16) == port:   # 0A: LISTEN
+                found.add(fields[9])
+    return found if readable else None
+
+
+def listens_on(pid: int, port: int) -> Optional[bool]:
+    """Whether a process of the group ``pid`` leads (a spawned emulator and its children) listens on ``port``;
+    None where /proc cannot tell. Another server answering on that port is not it."""
+    sockets, members = _listening_sockets(port), _group_members(pid)
+    if sockets is None or members is None:
+        return None
+    for member, _ in members:
+        try:
+            fds = os.listdir(f'/proc/{member}/fd')
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f'/proc/{member}/fd/{fd}')
+            except OSError:
+                continue
+            if target.startswith('socket:[') and target[8:-1] in sockets:
+                return True
+    return False
 
 
 def spawn(argv: list[str], log_path: str, env: Optional[dict] = None, append: bool = True) -> subprocess.Popen:
@@ -139,12 +209,16 @@ def log_tail(path: str, chars: int = 3000) -> str:
 
 
 def wait_until_ready(name: str, pid: int, ready: Callable[[], bool], log_path: str,
-                     timeout: float = START_TIMEOUT_S) -> float:
-    """Seconds until ``ready()``; raises StackError (with the log's tail) if the process dies or times out."""
+                     timeout: float = START_TIMEOUT_S, port: Optional[int] = None) -> float:
+    """Seconds until ``ready()`` (and, given ``port``, until the process itself listens there: another server
+    that took the port would answer too); raises StackError (with the log's tail) if the process dies or times
+    out, PortTaken if it died because its port was taken."""
     started = time.monotonic()
-    while not ready():
+    while not (ready() and (port is None or listens_on(pid, port) is not False)):
         if not is_alive(pid):
-            raise StackError(f'{name} emulator exited during start-up; end of {log_path}:\n{log_tail(log_path)}')
+            tail = log_tail(log_path)
+            error = PortTaken if 'address already in use' in tail.lower() else StackError
+            raise error(f'{name} emulator exited during start-up; end of {log_path}:\n{tail}')
         if time.monotonic() - started > timeout:
             raise StackError(f'{name} emulator not ready after {timeout:.0f} s; end of {log_path}:\n'
                              f'{log_tail(log_path)}')

@@ -17,10 +17,10 @@ BQ_PROJECT = 'dashboard-test'
 
 
 @contextlib.contextmanager
-def _process(name: str, command: list[str], ready_url: str, log_path: str) -> Iterator[None]:
+def _process(name: str, command: list[str], port: int, ready_url: str, log_path: str) -> Iterator[None]:
     proc = spawn(command, log_path, env=child_env(), append=False)
     try:
-        wait_until_ready(name, proc.pid, http_ready(ready_url), log_path)
+        wait_until_ready(name, proc.pid, http_ready(ready_url), log_path, port=port)   # this one, not a squatter
         yield
     finally:
         stop(proc.pid)
@@ -32,7 +32,7 @@ def storage_emulator(log_path: str) -> Iterator[str]:
     port = free_port()
     with _process('storage', [sys.executable, '-m', 'stack.storage_emulator', 'start', '--host', '127.0.0.1',
                               '--port', str(port), '--in-memory', '--quiet'],
-                  f'http://127.0.0.1:{port}/storage/v1/b', log_path):
+                  port, f'http://127.0.0.1:{port}/storage/v1/b', log_path):
         yield f'http://127.0.0.1:{port}'
 
 
@@ -44,7 +44,7 @@ def bigquery_emulator(log_path: str) -> Iterator[str]:
     with _process('bigquery', [sys.executable, '-m', 'stack.bqemulator_offline', 'start', '--rest-host', '127.0.0.1',
                                '--rest-port', str(rest), '--grpc-host', '127.0.0.1', '--grpc-port', str(grpc),
                                '--project', BQ_PROJECT, '--log-level', 'warning'],
-                  f'{endpoint}/bigquery/v2/projects/{BQ_PROJECT}/datasets', log_path):
+                  rest, f'{endpoint}/bigquery/v2/projects/{BQ_PROJECT}/datasets', log_path):
         yield endpoint
 
 

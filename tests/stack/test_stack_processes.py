@@ -53,3 +53,25 @@ def test_waiting_is_bounded(tmp_path):
             processes.wait_until_ready('slow', proc.pid, lambda: False, str(log), timeout=0.5)
     finally:
         processes.stop(proc.pid)
+
+
+def test_a_free_port_is_drawn_below_the_kernels_ephemeral_range_and_binds():
+    import socket
+
+    port = processes.free_port()
+    assert processes.FREE_PORTS_FROM <= port < processes._ephemeral_low()
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', port))
+
+
+def test_listens_on_tells_the_process_that_bound_a_port_from_another(tmp_path):
+    port = processes.free_port()
+    log = str(tmp_path / 'server.log')
+    proc = processes.spawn([sys.executable, '-m', 'http.server', '--bind', '127.0.0.1', str(port)], log)
+    try:
+        processes.wait_until_ready('http.server', proc.pid, processes.http_ready(f'http://127.0.0.1:{port}/'), log,
+                                   port=port)
+        assert processes.listens_on(proc.pid, port) is True
+        assert processes.listens_on(os.getpid(), port) is False
+    finally:
+        processes.stop(proc.pid)
