@@ -20,14 +20,45 @@ PCM16_SCALE = np.float32(2.0 ** -15)
 PCM16_SUBTYPES = frozenset({'PCM_16', 'PCM_S8', 'PCM_U8', 'ULAW', 'ALAW'})
 
 
-class PcmSamples:
+class SlicedSamples:
+    """What every holder of a file's samples other than a plain array shares: it is read as float32 in slices
+    (``s[a:b]``, defined by the holder, with ``len``), and ``np.asarray(s)`` is the whole signal in float32 (a
+    full-size copy, for small files and tests; the pipeline's stages read slices)."""
+
+    __slots__ = ()
+    dtype = np.dtype(np.float32)   # what reading gives
+    ndim = 1
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def __getitem__(self, key: Union[int, slice]) -> Any:
+        raise NotImplementedError
+
+    @property
+    def shape(self) -> tuple[int]:
+        return (len(self),)
+
+    @property
+    def size(self) -> int:
+        return len(self)
+
+    def __array__(self, dtype: Optional[np.dtype] = None, copy: Optional[bool] = None) -> np.ndarray:
+        if copy is False:
+            raise ValueError(f'{type(self).__name__} cannot be read as an array without a copy')
+        whole = self[:]
+        return whole if dtype is None else whole.astype(dtype, copy=False)
+
+    def __iter__(self):
+        raise TypeError(f'{type(self).__name__} is read in slices (s[a:b]), not sample by sample')
+
+
+class PcmSamples(SlicedSamples):
     """A file's mono samples as int16, read as float32: ``len(s)``, ``s[a:b]`` (a float32 copy of that
     stretch), ``s.nbytes`` (what is held), and ``np.asarray(s)`` (the whole signal in float32: a full-size
     copy, for small files and tests; the pipeline's stages read slices)."""
 
     __slots__ = ('pcm',)
-    dtype = np.dtype(np.float32)   # what reading gives
-    ndim = 1
 
     def __init__(self, pcm: np.ndarray):
         if pcm.dtype != np.int16 or pcm.ndim != 1:
@@ -38,25 +69,8 @@ class PcmSamples:
         return len(self.pcm)
 
     @property
-    def shape(self) -> tuple[int]:
-        return (len(self.pcm),)
-
-    @property
-    def size(self) -> int:
-        return len(self.pcm)
-
-    @property
     def nbytes(self) -> int:
         return self.pcm.nbytes
 
     def __getitem__(self, key: Union[int, slice]) -> Any:
         return np.multiply(self.pcm[key], PCM16_SCALE, dtype=np.float32)
-
-    def __array__(self, dtype: Optional[np.dtype] = None, copy: Optional[bool] = None) -> np.ndarray:
-        if copy is False:
-            raise ValueError('PcmSamples cannot be read as float32 without a copy')
-        whole = self[:]
-        return whole if dtype is None else whole.astype(dtype, copy=False)
-
-    def __iter__(self):
-        raise TypeError('PcmSamples is read in slices (s[a:b]), not sample by sample')

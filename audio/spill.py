@@ -17,7 +17,7 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from audio.pcm import PCM16_SCALE
+from audio.pcm import PCM16_SCALE, SlicedSamples
 
 # A decode whose samples would hold more than this goes to disk: 23 minutes of float32 at 48 kHz, 47 of 16-bit
 # PCM. Shorter files (nearly all: recorders write minutes) stay in memory, as fast as before; the cost of the
@@ -30,14 +30,12 @@ class SpillError(OSError):
     file's (``transforms.failures.as_input_failure``)."""
 
 
-class SpilledSamples:
+class SpilledSamples(SlicedSamples):
     """A file's mono samples in a temporary file, stored as float32 or 16-bit PCM, read as float32: ``len(s)``,
     ``s[a:b]`` (a float32 copy of that stretch), ``s.nbytes`` (the bytes stored on disk) and ``np.asarray(s)``
     (the whole signal in float32, for tests and small files). Written once by ``append``, then only read."""
 
     __slots__ = ('_file', '_stored', '_size')
-    dtype = np.dtype(np.float32)   # what reading gives
-    ndim = 1
 
     def __init__(self, stored: Union[type, np.dtype], directory: Optional[str] = None):
         self._stored = np.dtype(stored)
@@ -64,14 +62,6 @@ class SpilledSamples:
         self._file.close()
 
     def __len__(self) -> int:
-        return self._size
-
-    @property
-    def shape(self) -> tuple[int]:
-        return (self._size,)
-
-    @property
-    def size(self) -> int:
         return self._size
 
     @property
@@ -112,15 +102,6 @@ class SpilledSamples:
         if not 0 <= index < self._size:
             raise IndexError(f'sample {key} of {self._size}')
         return self._read(index, index + 1)[0]
-
-    def __array__(self, dtype: Optional[np.dtype] = None, copy: Optional[bool] = None) -> np.ndarray:
-        if copy is False:
-            raise ValueError('SpilledSamples cannot be read as an array without a copy')
-        whole = self[:]
-        return whole if dtype is None else whole.astype(dtype, copy=False)
-
-    def __iter__(self):
-        raise TypeError('SpilledSamples is read in slices (s[a:b]), not sample by sample')
 
     def __reduce__(self):
         # Pickled (Beam encoding an element between stages that are not fused) as the stored samples; unpickled
